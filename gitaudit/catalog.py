@@ -1,0 +1,195 @@
+"""The operation catalog and how operations are classified.
+
+Pure functions and constants only, stdlib only: the git wrapper imports this on
+every command. The pydantic model that validates whole events lives in
+:mod:`gitaudit.events`, which re-exports everything here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+SCHEMA_VERSION: Final = 1
+
+OPERATIONS: Final = (
+    "git.clone",
+    "git.fetch",
+    "git.pull",
+    "git.commit",
+    "git.push",
+    "git.rebase",
+    "git.merge",
+    "git.cherry_pick",
+    "git.checkout",
+    "git.reset",
+    "git.tag",
+    "git.branch",
+    "git.other",
+    "ref.update",
+    "conflict.detected",
+    "conflict.resolved",
+    "conflict.aborted",
+    "claude.request",
+    "validation.failed",
+    "audit.config_changed",
+    "audit.verify",
+    "audit.retention",
+)
+CATEGORIES: Final = ("read", "create", "update", "delete")
+OUTCOMES: Final = ("success", "failure")
+SEVERITIES: Final = ("low", "medium", "high")
+SOURCES: Final = ("wrapper", "hook", "trace2", "claude", "watcher", "daemon", "cli")
+INTEGRITY_FIELDS: Final = ("chain_id", "seq", "prev_hash", "hash")
+
+# git subcommand -> operation; anything else is git.other.
+SUBCOMMAND_OPERATIONS: Final[Mapping[str, str]] = {
+    "clone": "git.clone",
+    "fetch": "git.fetch",
+    "pull": "git.pull",
+    "commit": "git.commit",
+    "push": "git.push",
+    "rebase": "git.rebase",
+    "merge": "git.merge",
+    "cherry-pick": "git.cherry_pick",
+    "checkout": "git.checkout",
+    "switch": "git.checkout",
+    "reset": "git.reset",
+    "tag": "git.tag",
+    "branch": "git.branch",
+}
+
+# Local inspection commands: reads that a writes_only level drops.
+READ_SUBCOMMANDS: Final = frozenset(
+    {
+        "status", "log", "diff", "show", "rev-parse", "rev-list", "ls-files", "ls-tree",
+        "cat-file", "blame", "grep", "describe", "shortlog", "reflog", "for-each-ref",
+        "show-ref", "name-rev", "merge-base", "help", "version", "whatchanged", "var",
+        "ls-remote", "archive", "bundle", "count-objects", "fsck", "check-ignore",
+        "check-attr", "diff-tree", "diff-files", "diff-index", "range-diff", "verify-commit",
+        "verify-tag", "cherry", "config",
+    }
+)
+
+_FIXED_CATEGORY: Final[Mapping[str, str]] = {
+    "git.clone": "read",
+    "git.fetch": "read",
+    "git.pull": "update",
+    "git.commit": "create",
+    "git.rebase": "update",
+    "git.merge": "update",
+    "git.cherry_pick": "update",
+    "git.checkout": "update",
+    "git.reset": "update",
+    "conflict.detected": "update",
+    "conflict.resolved": "update",
+    "conflict.aborted": "update",
+    "claude.request": "create",
+    "validation.failed": "read",
+    "audit.config_changed": "update",
+    "audit.verify": "read",
+    "audit.retention": "delete",
+}
+
+
+def operation_for(subcommand: str | None) -> str:
+    """Map a git subcommand (``push``, ``cherry-pick``) to its catalog operation."""
+    if not subcommand:
+        return "git.other"
+    return SUBCOMMAND_OPERATIONS.get(subcommand, "git.other")
+
+
+def _push_category(details: Mapping[str, Any]) -> str:
+    refs: Sequence[Mapping[str, Any]] = details.get("refs") or ()
+    if any(ref.get("deleted") for ref in refs):
+        return "delete"
+    if refs and all(ref.get("created") for ref in refs):
+        return "create"
+    return "update"
+
+
+def _list_or_change(args: Sequence[str], delete_flags: set[str], create: bool) -> str:
+    if any(arg in delete_flags for arg in args):
+        return "delete"
+    positional = [arg for arg in args if not arg.startswith("-")]
+    if any(arg in {"-m", "-M", "--move", "-c", "-C", "--copy", "-f", "--force"} for arg in args):
+        return "update"
+    if any(arg in {"-l", "--list", "-v", "-vv", "-a", "-r", "--contains"} for arg in args):
+        return "read"
+    return "create" if positional and create else "read"
+
+
+def category_for(
+    operation: str, details: Mapping[str, Any] | None = None, args: Sequence[str] = ()
+) -> str:
+    """Category (read/create/update/delete) of an operation, from its details and arguments.
+
+    A push that only creates refs is ``create``, one that deletes any ref is
+    ``delete``, anything else ``update``.
+    """
+    details = details or {}
+    fixed = _FIXED_CATEGORY.get(operation)
+    if fixed is not None:
+        return fixed
+    if operation == "git.push":
+        return _push_category(details)
+    if operation == "git.branch":
+        return _list_or_change(args, {"-d", "-D", "--delete"}, create=True)
+    if operation == "git.tag":
+        return _list_or_change(args, {"-d", "--delete"}, create=True)
+    if operation == "ref.update":
+        if details.get("created"):
+            return "create"
+        return "delete" if details.get("deleted") else "update"
+    if operation == "git.other":
+        subcommand = details.get("subcommand")
+        return "read" if subcommand in READ_SUBCOMMANDS or subcommand is None else "update"
+    return "update"
+
+
+def severity_for(operation: str, details: Mapping[str, Any] | None, outcome: str) -> str:
+    """Severity: force-pushes are high; ref deletions and hard resets medium."""
+    details = details or {}
+    refs: Sequence[Mapping[str, Any]] = details.get("refs") or ()
+    if operation == "git.push":
+        if any(ref.get("forced") for ref in refs):
+            return "high"
+        if any(ref.get("deleted") for ref in refs):
+            return "medium"
+    if operation == "git.reset" and details.get("mode") == "hard":
+        return "medium"
+    if operation in {"audit.verify", "validation.failed"} and outcome == "failure":
+        return "high"
+    if operation == "audit.config_changed":
+        return "medium"
+    return "low"
+
+
+def uuid7() -> str:
+    """A UUIDv7 string (RFC 9562): 48-bit Unix milliseconds, then random bits."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def now_rfc3339(epoch: float | None = None) -> str:
+    """An RFC 3339 UTC timestamp with microseconds, e.g. ``2026-11-22T04:50:18.237829Z``."""
+    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical serialization used for hashing: sorted keys, UTF-8, no whitespace."""
+    return json.dumps(
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode("utf-8", "surrogatepass")

@@ -1,0 +1,84 @@
+"""The Typer application: one module per command group, errors handled once here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gitaudit.cli import config as config_cli
+from gitaudit.cli import db as db_cli
+from gitaudit.cli import demo as demo_cli
+from gitaudit.cli import ingest as ingest_cli
+from gitaudit.cli import log as log_cli
+from gitaudit.cli import redact as redact_cli
+from gitaudit.cli import shim as shim_cli
+from gitaudit.cli import verify as verify_cli
+from gitaudit.errors import GitauditError
+
+app = typer.Typer(
+    name="gitaudit",
+    help="Audit trail for Git operations: capture, store, search and verify.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.command(
+    "git",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def git_command(ctx: typer.Context) -> None:
+    """Run git with ARGS and record what it did (e.g. `gitaudit git push`)."""
+    from gitaudit.capture.wrapper import main as wrapper_main
+
+    raise typer.Exit(wrapper_main(list(ctx.args)))
+
+
+app.command("redact")(redact_cli.redact_command)
+app.command("ingest")(ingest_cli.ingest_command)
+app.command("log")(log_cli.log_command)
+app.command("verify")(verify_cli.verify_command)
+app.command("demo")(demo_cli.demo_command)
+
+shim_app = typer.Typer(help="Install a `git` shim so plain `git` is audited.", no_args_is_help=True)
+shim_app.command("install")(shim_cli.install_command)
+shim_app.command("uninstall")(shim_cli.uninstall_command)
+app.add_typer(shim_app, name="shim")
+
+db_app = typer.Typer(help="Manage the audit store schema.", no_args_is_help=True)
+db_app.command("upgrade")(db_cli.upgrade_command)
+db_app.command("status")(db_cli.status_command)
+app.add_typer(db_app, name="db")
+
+config_app = typer.Typer(help="Inspect gitaudit settings.", no_args_is_help=True)
+config_app.command("show")(config_cli.show_command)
+app.add_typer(config_app, name="config")
+
+
+def report_error(exc: GitauditError) -> int:
+    """Print an operator-facing error (what went wrong, what to do); return its exit code."""
+    print(f"gitaudit: error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"  hint: {exc.hint}", file=sys.stderr)
+    return exc.exit_code
+
+
+def run(args: list[str]) -> int:
+    """Run the CLI with ``args``; returns the exit code."""
+    try:
+        app(args=args, prog_name="gitaudit")
+    except GitauditError as exc:
+        return report_error(exc)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else 1
+    except KeyboardInterrupt:
+        print("gitaudit: interrupted", file=sys.stderr)
+        return 130
+    return 0

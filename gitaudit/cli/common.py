@@ -1,0 +1,109 @@
+"""Helpers shared by the reader commands: settings, time parsing, progress, the store."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from gitaudit import config
+from gitaudit.config import Settings
+
+if TYPE_CHECKING:
+    from gitaudit.store import IngestReport, Store
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class OutputFormat(str, Enum):
+    """Formats every reader command offers."""
+
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def parse_when(text: str, now: datetime | None = None) -> datetime:
+    """Parse ``2h``/``7d``/``30m`` (ago) or an ISO 8601 date/time (naive means UTC).
+
+    Raises ValueError with the accepted forms.
+    """
+    now = now or datetime.now(UTC)
+    match = _RELATIVE.match(text)
+    if match:
+        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"cannot read time {text!r}: use a duration ago like 30m, 2h, 7d, 1w "
+            "or an ISO 8601 time like 2026-11-01 or 2026-11-01T12:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def load_settings() -> Settings:
+    """Resolve settings; raises ConfigError with the key and the fix."""
+    return config.load()
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback drawing a bar on a TTY, silent otherwise."""
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def open_store(settings: Settings, *, ingest_first: bool = True) -> tuple[Store, IngestReport | None]:
+    """Open the store and, in embedded mode, drain the spool into it first."""
+    from gitaudit.store import Store, ingest
+
+    store = Store.from_settings(settings)
+    report = None
+    if ingest_first:
+        try:
+            with progress_bar("ingesting spool") as progress:
+                report = ingest(settings, store, progress)
+        except BaseException:
+            store.close()
+            raise
+        warn_ingest_problems(report)
+    return store, report
+
+
+def warn_ingest_problems(report: IngestReport) -> None:
+    """Tell the operator about spool lines that were set aside."""
+    if report.rejected:
+        print(
+            f"gitaudit: warning: {report.rejected} spooled line(s) could not be read and were "
+            f"kept in {', '.join(str(path) for path in report.rejected_files)}",
+            file=sys.stderr,
+        )
+        for problem in report.problems[:10]:
+            print(f"  {problem}", file=sys.stderr)

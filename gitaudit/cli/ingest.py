@@ -1,0 +1,33 @@
+"""`gitaudit ingest`: move spooled events into the store."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from gitaudit.cli.common import OutputFormat, load_settings, open_store
+
+
+def ingest_command(
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+) -> None:
+    """Drain the spool into the store (readers do this by themselves first)."""
+    store, report = open_store(load_settings())
+    store.close()
+    assert report is not None  # noqa: S101 - open_store(ingest_first=True) always reports
+    summary = {
+        "ingested": report.ingested,
+        "duplicates": report.duplicates,
+        "rejected": report.rejected,
+        "segments": report.segments,
+        "rejected_files": [str(path) for path in report.rejected_files],
+    }
+    if fmt in (OutputFormat.json, OutputFormat.jsonl):
+        typer.echo(json.dumps(summary, sort_keys=True))
+    else:
+        typer.echo(
+            f"ingested {report.ingested} event(s) from {report.segments} segment(s); "
+            f"{report.duplicates} already stored, {report.rejected} rejected"
+        )

@@ -1,0 +1,130 @@
+"""Rendering events for readers: table, json, jsonl, csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from gitaudit.cli.common import OutputFormat
+
+CSV_COLUMNS = (
+    "id",
+    "occurred_at",
+    "operation",
+    "category",
+    "outcome",
+    "severity",
+    "source",
+    "duration_ms",
+    "correlation_id",
+    "parent_id",
+    "actor.user",
+    "actor.uid",
+    "actor.git_email",
+    "actor.host",
+    "repo.name",
+    "repo.path",
+    "repo.branch",
+    "repo.remote",
+    "repo.head_before",
+    "repo.head_after",
+    "result.exit_code",
+    "result.error",
+    "details",
+    "chain_id",
+    "seq",
+    "hash",
+)
+
+
+def _get(event: dict[str, Any], dotted: str) -> Any:
+    value: Any = event
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
+
+
+def write_json(events: Sequence[dict[str, Any]], out: TextIO) -> None:
+    """A JSON array of event objects."""
+    json.dump(list(events), out, indent=2, sort_keys=True, ensure_ascii=False)
+    out.write("\n")
+
+
+def write_jsonl(events: Sequence[dict[str, Any]], out: TextIO) -> None:
+    """One event object per line."""
+    for event in events:
+        out.write(json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def write_csv(events: Sequence[dict[str, Any]], out: TextIO) -> None:
+    """Flattened columns (CSV_COLUMNS); nested values as JSON."""
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for event in events:
+        writer.writerow([_cell(_get(event, column)) for column in CSV_COLUMNS])
+
+
+def _summary(event: dict[str, Any]) -> str:
+    details = event.get("details") or {}
+    if event.get("operation") == "git.push":
+        refs = details.get("refs") or []
+        marks = []
+        for ref in refs:
+            flag = "+" if ref.get("forced") else "-" if ref.get("deleted") else "*" if ref.get(
+                "created"
+            ) else ""
+            marks.append(f"{flag}{ref.get('ref')}")
+        return " ".join(marks)
+    if event.get("operation", "").startswith("conflict."):
+        return " ".join(str(item.get("path")) for item in details.get("files") or [])
+    error = _get(event, "result.error")
+    return str(error).splitlines()[0][:60] if error else ""
+
+
+def write_table(events: Sequence[dict[str, Any]], out: TextIO) -> None:
+    """A human table (rich) with the most useful columns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False, header_style="bold")
+    for column in ("time (UTC)", "operation", "outcome", "sev", "actor", "repo", "branch", "ms", "summary"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        duration = event.get("duration_ms")
+        table.add_row(
+            str(event.get("occurred_at", ""))[:19].replace("T", " "),
+            str(event.get("operation", "")),
+            str(event.get("outcome", "")),
+            str(event.get("severity", "")),
+            _cell(_get(event, "actor.user")),
+            _cell(_get(event, "repo.name")),
+            _cell(_get(event, "repo.branch")),
+            "" if duration is None else f"{duration:.0f}",
+            _summary(event),
+        )
+    Console(file=out, width=None if out.isatty() else 160).print(table)
+    print(f"{len(events)} event(s)", file=out)
+
+
+WRITERS = {
+    OutputFormat.table: write_table,
+    OutputFormat.json: write_json,
+    OutputFormat.jsonl: write_jsonl,
+    OutputFormat.csv: write_csv,
+}
+
+
+def render(events: Sequence[dict[str, Any]], fmt: OutputFormat, out: TextIO | None = None) -> None:
+    """Write events in the chosen format (stdout by default)."""
+    WRITERS[fmt](events, out or sys.stdout)

@@ -1,0 +1,66 @@
+"""`gitaudit verify`: recompute every hash chain and name the first bad record."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from gitaudit.cli.common import OutputFormat, load_settings, open_store, progress_bar
+
+
+def _chain_dict(chain: Any) -> dict[str, Any]:
+    problem = chain.problem
+    return {
+        "chain_id": chain.chain_id,
+        "records": chain.records,
+        "first_seq": chain.first_seq,
+        "last_seq": chain.last_seq,
+        "ok": problem is None,
+        "problem": None
+        if problem is None
+        else {
+            "kind": problem.kind,
+            "seq": problem.seq,
+            "event_id": problem.event_id,
+            "message": problem.message,
+        },
+    }
+
+
+def verify_command(
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    no_ingest: Annotated[
+        bool, typer.Option("--no-ingest", help="Do not drain the spool into the store first.")
+    ] = False,
+) -> None:
+    """Verify the hash chains; exit 1 naming the first modified, missing, inserted or reordered record."""
+    store, _ = open_store(load_settings(), ingest_first=not no_ingest)
+    with store, progress_bar("verifying") as progress:
+        report = store.verify(progress)
+    chains = [_chain_dict(chain) for chain in report.chains]
+    if fmt in (OutputFormat.json, OutputFormat.jsonl):
+        typer.echo(json.dumps({"ok": report.ok, "chains": chains}, indent=2, sort_keys=True))
+    else:
+        for chain in chains:
+            status = "ok" if chain["ok"] else "FAILED"
+            typer.echo(
+                f"{chain['chain_id']}: {chain['records']} record(s), "
+                f"seq {chain['first_seq']}..{chain['last_seq']}: {status}"
+            )
+        if not chains:
+            typer.echo("no records yet")
+    problem = report.first_problem
+    if problem is not None:
+        typer.echo(
+            f"gitaudit: verify failed: {problem.kind} record in chain {problem.chain_id} "
+            f"at seq {problem.seq} (event {problem.event_id}): {problem.message}",
+            err=True,
+        )
+        typer.echo(
+            "  hint: the store was changed outside gitaudit; keep a copy of it for forensics "
+            "and compare with backups or forwarded copies",
+            err=True,
+        )
+        raise typer.Exit(1)

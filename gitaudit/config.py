@@ -1,0 +1,259 @@
+"""Settings: one table of keys, resolved once.
+
+Every setting is declared once in :data:`FIELDS` (name, type, default, help).
+Values come from, in increasing precedence: ``/etc/gitaudit/config.toml``,
+``~/.config/gitaudit/config.toml``, ``$GITAUDIT_CONFIG``, then ``GITAUDIT_<NAME>``
+environment variables.
+
+This module is stdlib-only on purpose: the git wrapper loads settings on every
+git command, and pydantic-settings costs ~100 ms to import (measured with
+``python -X importtime``), more than the wrapper's whole budget.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gitaudit import paths
+from gitaudit.errors import ConfigError
+
+ENV_PREFIX = "GITAUDIT_"
+
+DEFAULT_SENSITIVE_FIELDS = (
+    "password,passwd,pwd,secret,token,api_key,apikey,access_key,secret_key,private_key,"
+    "authorization,auth,cookie,set_cookie,credentials,credential,client_secret,session,"
+    "passphrase,signature"
+)
+
+
+def _bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true/false (1/0, yes/no, on/off)")
+
+
+def _int(raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("expected an integer")
+    return int(str(raw).strip())
+
+
+def _float(raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("expected a number")
+    return float(str(raw).strip())
+
+
+def _str(raw: object) -> str:
+    if not isinstance(raw, str):
+        raise ValueError("expected a string")
+    return raw
+
+
+def _path(raw: object) -> Path:
+    text = _str(raw).strip()
+    if not text:
+        raise ValueError("expected a path")
+    return Path(text).expanduser()
+
+
+def _list(raw: object) -> tuple[str, ...]:
+    if isinstance(raw, list | tuple):
+        items = [str(item) for item in raw]
+    else:
+        items = _str(raw).split(",")
+    return tuple(item.strip() for item in items if item.strip())
+
+
+class Field:
+    """One setting: its name, parser, default and the help text README repeats."""
+
+    __slots__ = ("default", "help", "name", "parse")
+
+    def __init__(
+        self, name: str, parse: Callable[[object], Any], default: Any, help: str  # noqa: A002
+    ) -> None:
+        self.name = name
+        self.parse = parse
+        self.default = default
+        self.help = help
+
+    @property
+    def env(self) -> str:
+        """The environment variable that overrides this setting."""
+        return ENV_PREFIX + self.name.upper()
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("enabled", _bool, True, "Record events at all. false turns gitaudit into a pass-through."),
+    Field(
+        "database_url",
+        _str,
+        None,
+        "SQLAlchemy URL of the store. Unset: SQLite at $XDG_DATA_HOME/gitaudit/audit.db. "
+        "PostgreSQL: postgresql+psycopg://user@host/db.",
+    ),
+    Field(
+        "spool_dir",
+        _path,
+        None,
+        "Directory of spooled event segments. Unset: $XDG_STATE_HOME/gitaudit/spool.",
+    ),
+    Field(
+        "chain_key_file",
+        _path,
+        None,
+        "File holding the HMAC key of the hash chain. Unset: plain SHA-256 (detects accidents, "
+        "not a forger with write access).",
+    ),
+    Field(
+        "chain_id",
+        _str,
+        None,
+        "Name of this writer's hash chain. Unset: embedded@<hostname>.",
+    ),
+    Field(
+        "sensitive_fields",
+        _list,
+        _list(DEFAULT_SENSITIVE_FIELDS),
+        "Comma list of dict key names whose values are always redacted (matched "
+        "case-insensitively, also as suffixes such as github_token).",
+    ),
+    Field("hash_user_ids", _bool, False, "Replace user names and emails by HMAC pseudonyms (GDPR)."),
+    Field(
+        "user_id_key_file",
+        _path,
+        None,
+        "Key file for hash_user_ids. Required when hash_user_ids is true.",
+    ),
+    Field("git", _path, None, "Path of the real git executable. Unset: searched on PATH."),
+    Field(
+        "error_max_chars",
+        _int,
+        4000,
+        "Longest error text kept in result.error (after redaction).",
+    ),
+    Field(
+        "spool_segment_bytes",
+        _int,
+        8 * 1024 * 1024,
+        "Size at which the active spool segment is sealed and a new one started.",
+    ),
+)
+
+FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
+
+
+class Settings:
+    """Resolved settings. Attribute names are the field names of :data:`FIELDS`."""
+
+    enabled: bool
+    database_url: str | None
+    spool_dir: Path | None
+    chain_key_file: Path | None
+    chain_id: str | None
+    sensitive_fields: tuple[str, ...]
+    hash_user_ids: bool
+    user_id_key_file: Path | None
+    git: Path | None
+    error_max_chars: int
+    spool_segment_bytes: int
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        values = values or {}
+        unknown = set(values) - set(FIELDS_BY_NAME)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        for field in FIELDS:
+            setattr(self, field.name, values.get(field.name, field.default))
+        if self.hash_user_ids and self.user_id_key_file is None:
+            raise ConfigError(
+                "hash_user_ids is on but no user_id_key_file is set",
+                "set GITAUDIT_USER_ID_KEY_FILE to a file holding a secret key",
+            )
+        for name in ("error_max_chars", "spool_segment_bytes"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values, for `gitaudit config show` and the config-change record."""
+        return {field.name: getattr(self, field.name) for field in FIELDS}
+
+    @property
+    def effective_spool_dir(self) -> Path:
+        """The spool directory, defaults applied."""
+        return self.spool_dir or paths.default_spool_dir()
+
+    @property
+    def effective_database_url(self) -> str:
+        """The store URL, defaults applied."""
+        return self.database_url or paths.default_database_url()
+
+    @property
+    def effective_chain_id(self) -> str:
+        """This writer's chain id, defaults applied."""
+        if self.chain_id:
+            return self.chain_id
+        return f"embedded@{os.uname().nodename}"
+
+
+def _parse(field: Field, raw: object, source: str) -> Any:
+    try:
+        return field.parse(raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"invalid value {raw!r} for {field.name} (from {source}): {exc}",
+            f"fix or unset {field.env} / the '{field.name}' key in {source}",
+        ) from exc
+
+
+def _read_file(path: Path) -> dict[str, object]:
+    import tomllib
+
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc}",
+            "fix the TOML syntax or remove the file",
+        ) from exc
+    section = data.get("gitaudit", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: [gitaudit] must be a table")
+    return section
+
+
+def load(environ: Mapping[str, str] | None = None, files: list[Path] | None = None) -> Settings:
+    """Resolve settings from config files and the environment.
+
+    Raises :class:`ConfigError` naming the key, the source and the fix.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for path in paths.config_files() if files is None else files:
+        if not path.exists():
+            continue
+        for key, raw in _read_file(path).items():
+            field = FIELDS_BY_NAME.get(key)
+            if field is None:
+                raise ConfigError(
+                    f"unknown key {key!r} in config file {path}",
+                    f"known keys: {', '.join(FIELDS_BY_NAME)}",
+                )
+            values[key] = _parse(field, raw, str(path))
+    for field in FIELDS:
+        raw_env = environ.get(field.env)
+        if raw_env is not None and raw_env != "":
+            values[field.name] = _parse(field, raw_env, f"environment variable {field.env}")
+    return Settings(values)

@@ -1,0 +1,95 @@
+"""The one code path every captured event takes: policy, then sanitize, then transport.
+
+Capture code (wrapper, hooks, trace2, Claude client, watcher) hands plain dicts
+to :func:`emit`. Stdlib only (plus :mod:`gitaudit.sanitize`): the git wrapper
+calls this on every git command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gitaudit import policy
+from gitaudit.config import Settings
+from gitaudit.errors import ConfigError
+from gitaudit.sanitize import Redactor
+from gitaudit.transport import Delivery, deliver
+
+
+def _valid_text(value: str) -> str:
+    """Replace what is not valid Unicode (lone surrogates from undecodable bytes)."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape" if _escaped(value) else "replace").decode(
+            "utf-8", "replace"
+        )
+    return value
+
+
+def _escaped(value: str) -> bool:
+    try:
+        value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def clean_text(value: Any) -> Any:
+    """Make every string in a nested structure valid UTF-8 text."""
+    if isinstance(value, str):
+        return _valid_text(value)
+    if isinstance(value, dict):
+        return {_valid_text(str(key)): clean_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_text(item) for item in value]
+    return value
+
+
+def _read_key(settings: Settings) -> bytes | None:
+    if not settings.hash_user_ids or settings.user_id_key_file is None:
+        return None
+    try:
+        key = settings.user_id_key_file.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read user_id_key_file {settings.user_id_key_file}: {exc.strerror}",
+            "create the key file or unset GITAUDIT_HASH_USER_IDS",
+        ) from exc
+    if not key:
+        raise ConfigError(f"user_id_key_file {settings.user_id_key_file} is empty")
+    return key
+
+
+class Pipeline:
+    """Policy and sanitizer, configured once; ``process`` is cheap per event."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redactor = Redactor(
+            sensitive_fields=settings.sensitive_fields,
+            hash_user_ids=settings.hash_user_ids,
+            user_id_key=_read_key(settings),
+        )
+
+    def process(self, raw: dict[str, Any]) -> dict[str, Any] | None:
+        """The event as it may be written anywhere, or None if policy drops it."""
+        if not policy.keep(raw, self.settings):
+            return None
+        result: dict[str, Any] = self.redactor.redact_event(clean_text(raw))
+        return result
+
+    def emit(self, events: Sequence[dict[str, Any]]) -> Delivery | None:
+        """Process and deliver events; None when policy kept none of them."""
+        kept = [event for event in (self.process(raw) for raw in events) if event is not None]
+        if not kept:
+            return None
+        return deliver(kept, self.settings)
+
+
+def emit(events: Sequence[dict[str, Any]], settings: Settings) -> Delivery | None:
+    """Run events through policy, sanitizer and transport (see :class:`Pipeline`)."""
+    return Pipeline(settings).emit(events)
