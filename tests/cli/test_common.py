@@ -1,0 +1,76 @@
+"""Pure helpers of the reader commands: time parsing and output formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from gitaudit.cli.common import OutputFormat, parse_when
+from gitaudit.cli.output import CSV_COLUMNS, render
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2h", datetime(2026, 11, 22, 10, 0, tzinfo=UTC)),
+        ("7d", datetime(2026, 11, 15, 12, 0, tzinfo=UTC)),
+        ("30m", datetime(2026, 11, 22, 11, 30, tzinfo=UTC)),
+        ("1w", datetime(2026, 11, 15, 12, 0, tzinfo=UTC)),
+        ("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T12:00:00+02:00", datetime(2026, 11, 1, 10, 0, tzinfo=UTC)),
+        ("2026-11-01T12:00:00Z", datetime(2026, 11, 1, 12, 0, tzinfo=UTC)),
+    ],
+)
+def test_parse_when(text: str, expected: datetime) -> None:
+    assert parse_when(text, NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2x", "", "-3h"])
+def test_parse_when_rejects_with_accepted_forms(text: str) -> None:
+    with pytest.raises(ValueError, match="ISO 8601"):
+        parse_when(text, NOW)
+
+
+EVENT = {
+    "id": "0193-x",
+    "occurred_at": "2026-11-22T04:50:18.237829Z",
+    "operation": "git.push",
+    "outcome": "success",
+    "severity": "high",
+    "actor": {"user": "alice", "uid": 1000},
+    "repo": {"name": "repo", "branch": "main"},
+    "details": {"refs": [{"ref": "refs/heads/main", "forced": True}]},
+    "duration_ms": 12.5,
+}
+
+
+def test_json_and_jsonl_round_trip() -> None:
+    out = io.StringIO()
+    render([EVENT, EVENT], OutputFormat.json, out)
+    assert json.loads(out.getvalue()) == [EVENT, EVENT]
+    out = io.StringIO()
+    render([EVENT], OutputFormat.jsonl, out)
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == [EVENT]
+
+
+def test_csv_flattens_nested_fields() -> None:
+    out = io.StringIO()
+    render([EVENT], OutputFormat.csv, out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    assert rows[0]["actor.user"] == "alice"
+    assert json.loads(rows[0]["details"])["refs"][0]["forced"] is True
+    assert rows[0]["repo.head_after"] == ""
+
+
+def test_table_shows_force_push_mark() -> None:
+    out = io.StringIO()
+    render([EVENT], OutputFormat.table, out)
+    text = out.getvalue()
+    assert "+refs/heads/main" in text and "git.push" in text and "1 event(s)" in text

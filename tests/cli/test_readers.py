@@ -1,0 +1,185 @@
+"""`gitaudit ingest`, `log`, `verify`, `db`, `config show` as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitaudit.catalog import uuid7
+from gitaudit.config import Settings
+from gitaudit.transport import spool
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITAUDIT_", "XDG_"))}
+    env.update(
+        HOME=str(tmp_path / "home"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        TMPDIR=str(tmp_path / "tmp"),
+        **extra,
+    )
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return env
+
+
+def gitaudit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gitaudit", *args], env=env, capture_output=True, text=True
+    )
+
+
+def _event(operation: str, *, when: str, user: str = "alice", repo: str = "app",
+           outcome: str = "success", correlation: str = "job-1") -> dict[str, Any]:
+    return {
+        "id": uuid7(),
+        "schema_version": 1,
+        "occurred_at": when,
+        "duration_ms": 12.0,
+        "operation": operation,
+        "category": "update",
+        "outcome": outcome,
+        "severity": "low",
+        "source": "wrapper",
+        "correlation_id": correlation,
+        "parent_id": None,
+        "actor": {"uid": 1000, "user": user, "git_name": user.title(), "git_email": f"{user}@x.org",
+                  "host": "build-1", "verified": False, "ci": None},
+        "repo": {"path": f"/src/{repo}", "remote": None, "name": repo, "branch": "main",
+                 "head_before": None, "head_after": None},
+        "result": {"exit_code": 0 if outcome == "success" else 1, "error": None},
+        "details": {},
+    }
+
+
+@pytest.fixture
+def populated(tmp_path: Path) -> dict[str, str]:
+    env = _env(tmp_path)
+    events = [
+        _event("git.clone", when="2026-11-20T10:00:00Z", user="bob", repo="lib"),
+        _event("git.push", when="2026-11-21T10:00:00Z"),
+        _event("git.push", when="2026-11-21T11:00:00Z", outcome="failure", correlation="job-2"),
+        _event("conflict.detected", when="2026-11-21T12:00:00Z", correlation="job-2"),
+        _event("git.commit", when="2026-11-22T09:00:00Z", user="carol"),
+    ]
+    spool.append(Path(env["XDG_STATE_HOME"]) / "gitaudit" / "spool", events, 1 << 20)
+    return env
+
+
+def _ops(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    return [event["operation"] for event in json.loads(result.stdout)]
+
+
+def test_log_filters(populated: dict[str, str]) -> None:
+    env = populated
+    assert _ops(gitaudit(env, "log", "--format", "json")) == [
+        "git.clone", "git.push", "git.push", "conflict.detected", "git.commit"]
+    assert _ops(gitaudit(env, "log", "--op", "git.push", "--format", "json")) == ["git.push"] * 2
+    assert _ops(gitaudit(env, "log", "--op", "git.c*", "--op", "conflict.*", "--format", "json")) == [
+        "git.clone", "conflict.detected", "git.commit"]
+    assert _ops(gitaudit(env, "log", "--actor", "bob", "--format", "json")) == ["git.clone"]
+    assert _ops(gitaudit(env, "log", "--repo", "lib", "--format", "json")) == ["git.clone"]
+    assert _ops(gitaudit(env, "log", "--outcome", "failure", "--format", "json")) == ["git.push"]
+    assert _ops(gitaudit(env, "log", "--correlation-id", "job-2", "--format", "json")) == [
+        "git.push", "conflict.detected"]
+    assert _ops(gitaudit(env, "log", "--since", "2026-11-21T10:30:00Z", "--until", "2026-11-22",
+                         "--format", "json")) == ["git.push", "conflict.detected"]
+    assert _ops(gitaudit(env, "log", "--limit", "2", "--format", "json")) == [
+        "conflict.detected", "git.commit"]
+
+
+def test_log_formats(populated: dict[str, str]) -> None:
+    jsonl = gitaudit(populated, "log", "--format", "jsonl")
+    records = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert len(records) == 5 and all(record["seq"] for record in records)
+    assert all(len(record["hash"]) == 64 for record in records)
+    csv_out = gitaudit(populated, "log", "--format", "csv").stdout.splitlines()
+    assert csv_out[0].startswith("id,occurred_at,operation") and len(csv_out) == 6
+    table = gitaudit(populated, "log", "--since", "3650d")
+    assert table.returncode == 0 and "5 event(s)" in table.stdout
+
+
+def test_log_rejects_bad_options_with_usage_error(populated: dict[str, str]) -> None:
+    result = gitaudit(populated, "log", "--since", "yesterday")
+    assert result.returncode == 2 and "ISO 8601" in result.stderr
+    result = gitaudit(populated, "log", "--outcome", "meh")
+    assert result.returncode == 2 and "success or failure" in result.stderr
+
+
+def test_ingest_then_verify_ok_and_json(populated: dict[str, str]) -> None:
+    ingest = gitaudit(populated, "ingest", "--format", "json")
+    assert ingest.returncode == 0, ingest.stderr
+    assert json.loads(ingest.stdout)["ingested"] == 5
+    again = gitaudit(populated, "ingest", "--format", "json")
+    assert json.loads(again.stdout)["ingested"] == 0
+    verify = gitaudit(populated, "verify", "--format", "json")
+    assert verify.returncode == 0, verify.stderr
+    report = json.loads(verify.stdout)
+    assert report["ok"] is True and report["chains"][0]["records"] == 5
+
+
+def test_verify_names_tampered_record(populated: dict[str, str]) -> None:
+    assert gitaudit(populated, "ingest").returncode == 0
+    database = Path(populated["XDG_DATA_HOME"]) / "gitaudit" / "audit.db"
+    with sqlite3.connect(database) as conn:
+        triggers = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+        for trigger in triggers:
+            conn.execute(f"DROP TRIGGER {trigger}")
+        row = conn.execute("SELECT id, body FROM events WHERE seq = 3").fetchone()
+        conn.execute("UPDATE events SET body = ? WHERE id = ?",
+                     (row[1].replace('"failure"', '"success"'), row[0]))
+    result = gitaudit(populated, "verify")
+    assert result.returncode == 1
+    assert f"event {row[0]}" in result.stderr and "seq 3" in result.stderr
+
+
+def test_update_is_refused_by_the_database(populated: dict[str, str]) -> None:
+    assert gitaudit(populated, "ingest").returncode == 0
+    database = Path(populated["XDG_DATA_HOME"]) / "gitaudit" / "audit.db"
+    with sqlite3.connect(database) as conn, pytest.raises(sqlite3.DatabaseError):
+        conn.execute("DELETE FROM events")
+
+
+def test_invalid_setting_is_a_clear_error(tmp_path: Path) -> None:
+    result = gitaudit(_env(tmp_path, GITAUDIT_ENABLED="perhaps"), "log")
+    assert result.returncode == 2
+    assert "GITAUDIT_ENABLED" in result.stderr and "hint:" in result.stderr
+
+
+def test_corrupt_store_is_a_clear_error(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    database = Path(env["XDG_DATA_HOME"]) / "gitaudit" / "audit.db"
+    database.parent.mkdir(parents=True)
+    database.write_bytes(b"this is not a database" * 100)
+    result = gitaudit(env, "log")
+    assert result.returncode != 0
+    assert "gitaudit: error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_db_status_and_config_show(populated: dict[str, str]) -> None:
+    upgrade = gitaudit(populated, "db", "upgrade")
+    assert upgrade.returncode == 0, upgrade.stderr
+    status = gitaudit(populated, "db", "status", "--format", "json")
+    assert json.loads(status.stdout)["events"] == 0  # db status does not ingest
+    shown = gitaudit(populated, "config", "show", "--format", "json")
+    keys = {row["key"] for row in json.loads(shown.stdout)}
+    assert {"database_url", "spool_dir", "chain_key_file"} <= keys
+
+
+def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
+    result = gitaudit(_env(tmp_path), "frobnicate")
+    assert result.returncode == 2 and "No such command" in result.stderr
+
+
+def test_settings_default_spool_matches_env(populated: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", populated["XDG_STATE_HOME"])
+    assert Settings().effective_spool_dir == Path(populated["XDG_STATE_HOME"]) / "gitaudit" / "spool"

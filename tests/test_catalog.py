@@ -1,0 +1,107 @@
+"""Operation catalog, classification, ids, canonical JSON."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import pytest
+
+from gitaudit import catalog
+from gitaudit.events import Event, validate_event
+
+
+@pytest.mark.parametrize(
+    ("subcommand", "operation"),
+    [("push", "git.push"), ("cherry-pick", "git.cherry_pick"), ("switch", "git.checkout"),
+     ("status", "git.other"), (None, "git.other")],
+)
+def test_operation_for(subcommand: str | None, operation: str) -> None:
+    assert catalog.operation_for(subcommand) == operation
+
+
+def _ref(**flags: bool) -> dict[str, object]:
+    return {"ref": "refs/heads/x", **flags}
+
+
+def test_push_category_and_severity() -> None:
+    created = {"refs": [_ref(created=True)]}
+    deleted = {"refs": [_ref(deleted=True), _ref(created=True)]}
+    forced = {"refs": [_ref(forced=True)]}
+    assert catalog.category_for("git.push", created) == "create"
+    assert catalog.category_for("git.push", deleted) == "delete"
+    assert catalog.category_for("git.push", forced) == "update"
+    assert catalog.severity_for("git.push", forced, "success") == "high"
+    assert catalog.severity_for("git.push", deleted, "success") == "medium"
+    assert catalog.severity_for("git.push", created, "success") == "low"
+
+
+@pytest.mark.parametrize(
+    ("operation", "args", "category"),
+    [
+        ("git.branch", ["-d", "old"], "delete"),
+        ("git.branch", ["new"], "create"),
+        ("git.branch", [], "read"),
+        ("git.branch", ["-m", "a", "b"], "update"),
+        ("git.tag", ["v1"], "create"),
+        ("git.tag", ["-l"], "read"),
+        ("git.clone", [], "read"),
+        ("git.commit", [], "create"),
+    ],
+)
+def test_category_from_arguments(operation: str, args: list[str], category: str) -> None:
+    assert catalog.category_for(operation, {}, args) == category
+
+
+def test_other_reads_and_writes() -> None:
+    assert catalog.category_for("git.other", {"subcommand": "status"}) == "read"
+    assert catalog.category_for("git.other", {"subcommand": "gc"}) == "update"
+
+
+def test_uuid7_is_version_7_and_time_ordered() -> None:
+    first = catalog.uuid7()
+    time.sleep(0.002)
+    second = catalog.uuid7()
+    parsed = uuid.UUID(first)
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert first < second
+    assert abs(int(first.replace("-", "")[:12], 16) / 1000 - time.time()) < 5
+
+
+def test_canonical_json_is_sorted_compact_utf8() -> None:
+    assert catalog.canonical_json({"b": "ü", "a": [1, 2.5]}) == '{"a":[1,2.5],"b":"ü"}'.encode()
+
+
+def test_rfc3339_format() -> None:
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", catalog.now_rfc3339())
+
+
+def _minimal() -> dict[str, object]:
+    return {
+        "operation": "git.push",
+        "category": "update",
+        "outcome": "success",
+        "source": "wrapper",
+        "correlation_id": "job-1",
+    }
+
+
+def test_event_model_fills_defaults_and_normalizes_time() -> None:
+    event = validate_event({**_minimal(), "occurred_at": "2026-11-22T05:00:00+01:00"})
+    record = event.to_record()
+    assert record["occurred_at"] == "2026-11-22T04:00:00.000000Z"
+    assert uuid.UUID(record["id"]).version == 7
+    assert record["schema_version"] == 1
+    assert set(record) >= {"actor", "repo", "result", "details", "chain_id", "seq", "prev_hash", "hash"}
+    assert "hash" not in event.payload() and "seq" in event.payload()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("operation", "git.teleport"), ("category", "x"), ("outcome", "meh"), ("source", "?"),
+     ("schema_version", 2), ("id", "not-a-uuid"), ("correlation_id", ""), ("surprise", 1)],
+)
+def test_event_model_rejects_bad_fields(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match="."):
+        Event.model_validate({**_minimal(), field: value})
