@@ -12,8 +12,9 @@ the git wrapper on every command) costs nothing:
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
@@ -46,4 +47,6 @@ def __getattr__(name: str) -> Any:
         module, attr = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'gitaudit' has no attribute {name!r}") from None
-    return getattr(import_module(module), attr)
+    import importlib
+
+    return getattr(importlib.import_module(module), attr)

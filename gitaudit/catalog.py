@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, Final
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any, Final
 
 SCHEMA_VERSION: Final = 1
 
@@ -66,12 +68,43 @@ SUBCOMMAND_OPERATIONS: Final[Mapping[str, str]] = {
 # Local inspection commands: reads that a writes_only level drops.
 READ_SUBCOMMANDS: Final = frozenset(
     {
-        "status", "log", "diff", "show", "rev-parse", "rev-list", "ls-files", "ls-tree",
-        "cat-file", "blame", "grep", "describe", "shortlog", "reflog", "for-each-ref",
-        "show-ref", "name-rev", "merge-base", "help", "version", "whatchanged", "var",
-        "ls-remote", "archive", "bundle", "count-objects", "fsck", "check-ignore",
-        "check-attr", "diff-tree", "diff-files", "diff-index", "range-diff", "verify-commit",
-        "verify-tag", "cherry", "config",
+        "status",
+        "log",
+        "diff",
+        "show",
+        "rev-parse",
+        "rev-list",
+        "ls-files",
+        "ls-tree",
+        "cat-file",
+        "blame",
+        "grep",
+        "describe",
+        "shortlog",
+        "reflog",
+        "for-each-ref",
+        "show-ref",
+        "name-rev",
+        "merge-base",
+        "help",
+        "version",
+        "whatchanged",
+        "var",
+        "ls-remote",
+        "archive",
+        "bundle",
+        "count-objects",
+        "fsck",
+        "check-ignore",
+        "check-attr",
+        "diff-tree",
+        "diff-files",
+        "diff-index",
+        "range-diff",
+        "verify-commit",
+        "verify-tag",
+        "cherry",
+        "config",
     }
 )
 
@@ -184,8 +217,9 @@ def uuid7() -> str:
 
 def now_rfc3339(epoch: float | None = None) -> str:
     """An RFC 3339 UTC timestamp with microseconds, e.g. ``2026-11-22T04:50:18.237829Z``."""
-    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ns = time.time_ns() if epoch is None else round(epoch * 1_000_000) * 1000
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
 
 
 def canonical_json(value: Any) -> bytes:

@@ -13,12 +13,15 @@ git command, and pydantic-settings costs ~100 ms to import (measured with
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
 
 from gitaudit import paths
 from gitaudit.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+    from typing import Any
 
 ENV_PREFIX = "GITAUDIT_"
 
@@ -42,34 +45,31 @@ def _bool(raw: object) -> bool:
 
 def _int(raw: object) -> int:
     if isinstance(raw, bool):
-        raise ValueError("expected an integer")
+        raise TypeError("expected an integer")
     return int(str(raw).strip())
 
 
 def _float(raw: object) -> float:
     if isinstance(raw, bool):
-        raise ValueError("expected a number")
+        raise TypeError("expected a number")
     return float(str(raw).strip())
 
 
 def _str(raw: object) -> str:
     if not isinstance(raw, str):
-        raise ValueError("expected a string")
+        raise TypeError("expected a string")
     return raw
 
 
-def _path(raw: object) -> Path:
+def _path(raw: object) -> str:
     text = _str(raw).strip()
     if not text:
         raise ValueError("expected a path")
-    return Path(text).expanduser()
+    return os.path.expanduser(text)
 
 
 def _list(raw: object) -> tuple[str, ...]:
-    if isinstance(raw, list | tuple):
-        items = [str(item) for item in raw]
-    else:
-        items = _str(raw).split(",")
+    items = [str(item) for item in raw] if isinstance(raw, list | tuple) else _str(raw).split(",")
     return tuple(item.strip() for item in items if item.strip())
 
 
@@ -78,9 +78,7 @@ class Field:
 
     __slots__ = ("default", "help", "name", "parse")
 
-    def __init__(
-        self, name: str, parse: Callable[[object], Any], default: Any, help: str  # noqa: A002
-    ) -> None:
+    def __init__(self, name: str, parse: Callable[[object], Any], default: Any, help: str) -> None:
         self.name = name
         self.parse = parse
         self.default = default
@@ -93,7 +91,9 @@ class Field:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("enabled", _bool, True, "Record events at all. false turns gitaudit into a pass-through."),
+    Field(
+        "enabled", _bool, True, "Record events at all. false turns gitaudit into a pass-through."
+    ),
     Field(
         "database_url",
         _str,
@@ -127,7 +127,9 @@ FIELDS: tuple[Field, ...] = (
         "Comma list of dict key names whose values are always redacted (matched "
         "case-insensitively, also as suffixes such as github_token).",
     ),
-    Field("hash_user_ids", _bool, False, "Replace user names and emails by HMAC pseudonyms (GDPR)."),
+    Field(
+        "hash_user_ids", _bool, False, "Replace user names and emails by HMAC pseudonyms (GDPR)."
+    ),
     Field(
         "user_id_key_file",
         _path,
@@ -157,13 +159,13 @@ class Settings:
 
     enabled: bool
     database_url: str | None
-    spool_dir: Path | None
-    chain_key_file: Path | None
+    spool_dir: str | None
+    chain_key_file: str | None
     chain_id: str | None
     sensitive_fields: tuple[str, ...]
     hash_user_ids: bool
-    user_id_key_file: Path | None
-    git: Path | None
+    user_id_key_file: str | None
+    git: str | None
     error_max_chars: int
     spool_segment_bytes: int
 
@@ -188,7 +190,7 @@ class Settings:
         return {field.name: getattr(self, field.name) for field in FIELDS}
 
     @property
-    def effective_spool_dir(self) -> Path:
+    def effective_spool_dir(self) -> str:
         """The spool directory, defaults applied."""
         return self.spool_dir or paths.default_spool_dir()
 
@@ -215,11 +217,11 @@ def _parse(field: Field, raw: object, source: str) -> Any:
         ) from exc
 
 
-def _read_file(path: Path) -> dict[str, object]:
+def _read_file(path: str) -> dict[str, object]:
     import tomllib
 
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             data = tomllib.load(handle)
     except FileNotFoundError:
         return {}
@@ -234,15 +236,18 @@ def _read_file(path: Path) -> dict[str, object]:
     return section
 
 
-def load(environ: Mapping[str, str] | None = None, files: list[Path] | None = None) -> Settings:
+def load(
+    environ: Mapping[str, str] | None = None, files: list[str] | list[Path] | None = None
+) -> Settings:
     """Resolve settings from config files and the environment.
 
     Raises :class:`ConfigError` naming the key, the source and the fix.
     """
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for path in paths.config_files() if files is None else files:
-        if not path.exists():
+    for entry in paths.config_files() if files is None else files:
+        path = os.fspath(entry)
+        if not os.path.exists(path):
             continue
         for key, raw in _read_file(path).items():
             field = FIELDS_BY_NAME.get(key)
@@ -251,7 +256,7 @@ def load(environ: Mapping[str, str] | None = None, files: list[Path] | None = No
                     f"unknown key {key!r} in config file {path}",
                     f"known keys: {', '.join(FIELDS_BY_NAME)}",
                 )
-            values[key] = _parse(field, raw, str(path))
+            values[key] = _parse(field, raw, path)
     for field in FIELDS:
         raw_env = environ.get(field.env)
         if raw_env is not None and raw_env != "":

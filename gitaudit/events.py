@@ -38,8 +38,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SEVERITIES",
     "SOURCES",
-    "CIInfo",
     "Actor",
+    "CIInfo",
     "Event",
     "Repo",
     "Result",
@@ -144,7 +144,9 @@ class Event(_Strict):
     @classmethod
     def _version(cls, value: int) -> int:
         if value != SCHEMA_VERSION:
-            raise ValueError(f"unsupported schema_version {value}; this build reads {SCHEMA_VERSION}")
+            raise ValueError(
+                f"unsupported schema_version {value}; this build reads {SCHEMA_VERSION}"
+            )
         return value
 
     @field_validator("occurred_at")
@@ -199,5 +201,3 @@ class Event(_Strict):
 def validate_event(raw: dict[str, Any]) -> Event:
     """Validate a plain event dict (from capture, the spool or the socket)."""
     return Event.model_validate(raw)
-
-

@@ -1,44 +1,44 @@
 """Default file locations (DESIGN.md "Processes and files").
 
-Stdlib only: the git wrapper imports this on every command.
+Plain strings and ``os.path`` only: the git wrapper imports this on every
+command, and ``pathlib`` alone costs several milliseconds to import.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 
-def _xdg(var: str, fallback: str) -> Path:
+def _xdg(var: str, fallback: str) -> str:
     value = os.environ.get(var, "")
     if value and os.path.isabs(value):
-        return Path(value)
-    return Path.home() / fallback
+        return value
+    return os.path.join(os.path.expanduser("~"), fallback)
 
 
-def data_home() -> Path:
+def data_home() -> str:
     """``$XDG_DATA_HOME`` or ``~/.local/share``."""
     return _xdg("XDG_DATA_HOME", ".local/share")
 
 
-def state_home() -> Path:
+def state_home() -> str:
     """``$XDG_STATE_HOME`` or ``~/.local/state``."""
     return _xdg("XDG_STATE_HOME", ".local/state")
 
 
-def config_home() -> Path:
+def config_home() -> str:
     """``$XDG_CONFIG_HOME`` or ``~/.config``."""
     return _xdg("XDG_CONFIG_HOME", ".config")
 
 
-def default_spool_dir() -> Path:
+def default_spool_dir() -> str:
     """Where events wait when no daemon takes them."""
-    return state_home() / "gitaudit" / "spool"
+    return os.path.join(state_home(), "gitaudit", "spool")
 
 
-def default_database_path() -> Path:
+def default_database_path() -> str:
     """The embedded SQLite store."""
-    return data_home() / "gitaudit" / "audit.db"
+    return os.path.join(data_home(), "gitaudit", "audit.db")
 
 
 def default_database_url() -> str:
@@ -46,10 +46,10 @@ def default_database_url() -> str:
     return f"sqlite:///{default_database_path()}"
 
 
-def config_files() -> list[Path]:
+def config_files() -> list[str]:
     """Config files in increasing precedence (later files override earlier ones)."""
-    files = [Path("/etc/gitaudit/config.toml"), config_home() / "gitaudit" / "config.toml"]
+    files = ["/etc/gitaudit/config.toml", os.path.join(config_home(), "gitaudit", "config.toml")]
     explicit = os.environ.get("GITAUDIT_CONFIG")
     if explicit:
-        files.append(Path(explicit))
+        files.append(explicit)
     return files

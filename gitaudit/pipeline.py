@@ -7,14 +7,17 @@ calls this on every git command.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from gitaudit import policy
-from gitaudit.config import Settings
 from gitaudit.errors import ConfigError
 from gitaudit.sanitize import Redactor
 from gitaudit.transport import Delivery, deliver
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from gitaudit.config import Settings
 
 
 def _valid_text(value: str) -> str:
@@ -53,7 +56,8 @@ def _read_key(settings: Settings) -> bytes | None:
     if not settings.hash_user_ids or settings.user_id_key_file is None:
         return None
     try:
-        key = settings.user_id_key_file.read_bytes().strip()
+        with open(settings.user_id_key_file, "rb") as handle:
+            key = handle.read().strip()
     except OSError as exc:
         raise ConfigError(
             f"cannot read user_id_key_file {settings.user_id_key_file}: {exc.strerror}",

@@ -6,10 +6,12 @@ Applied by :mod:`gitaudit.pipeline` for every capture path. Today it honours
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
-from gitaudit.config import Settings
+    from gitaudit.config import Settings
 
 
 def keep(event: Mapping[str, Any], settings: Settings) -> bool:

@@ -40,7 +40,9 @@ def test_environment_overrides_files_and_later_files_override_earlier(tmp_path: 
         ("GITAUDIT_HASH_USER_IDS", "true", "user_id_key_file"),
     ],
 )
-def test_invalid_environment_values_name_key_and_fix(variable: str, value: str, needle: str) -> None:
+def test_invalid_environment_values_name_key_and_fix(
+    variable: str, value: str, needle: str
+) -> None:
     with pytest.raises(ConfigError) as info:
         config.load(environ={variable: value}, files=[])
     assert needle in str(info.value)

@@ -19,16 +19,31 @@ def test_every_setting_is_documented(field: config.Field) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["gitaudit git", "gitaudit shim install", "gitaudit shim uninstall", "gitaudit redact",
-     "gitaudit ingest", "gitaudit log", "gitaudit verify", "gitaudit db upgrade",
-     "gitaudit db status", "gitaudit config show", "gitaudit demo"],
+    [
+        "gitaudit git",
+        "gitaudit shim install",
+        "gitaudit shim uninstall",
+        "gitaudit redact",
+        "gitaudit ingest",
+        "gitaudit log",
+        "gitaudit verify",
+        "gitaudit db upgrade",
+        "gitaudit db status",
+        "gitaudit config show",
+        "gitaudit demo",
+    ],
 )
 def test_every_command_is_documented(command: str) -> None:
     assert f"`{command}" in README
 
 
 def test_other_environment_variables_are_documented() -> None:
-    for variable in ("GITAUDIT_CORRELATION_ID", "GITAUDIT_CONFIG", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+    for variable in (
+        "GITAUDIT_CORRELATION_ID",
+        "GITAUDIT_CONFIG",
+        "XDG_DATA_HOME",
+        "XDG_STATE_HOME",
+    ):
         assert f"`{variable}`" in README
 
 
@@ -36,8 +51,17 @@ def test_public_api() -> None:
     import gitaudit
 
     assert sorted(gitaudit.__all__) == sorted(
-        ["Event", "EventFilter", "GitauditError", "Redactor", "Settings", "Store", "__version__",
-         "load_settings", "redact"]
+        [
+            "Event",
+            "EventFilter",
+            "GitauditError",
+            "Redactor",
+            "Settings",
+            "Store",
+            "__version__",
+            "load_settings",
+            "redact",
+        ]
     )
     for name in gitaudit.__all__:
         assert getattr(gitaudit, name) is not None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -45,9 +47,27 @@ app.command("verify")(verify_cli.verify_command)
 app.command("demo")(demo_cli.demo_command)
 
 shim_app = typer.Typer(help="Install a `git` shim so plain `git` is audited.", no_args_is_help=True)
-shim_app.command("install")(shim_cli.install_command)
-shim_app.command("uninstall")(shim_cli.uninstall_command)
 app.add_typer(shim_app, name="shim")
+
+
+@shim_app.command("install")
+def shim_install_command(
+    directory: Annotated[Path, typer.Argument(help="Directory to put first on PATH.")],
+    force: Annotated[bool, typer.Option(help="Replace a `git` there that is not ours.")] = False,
+) -> None:
+    """Write DIR/git, which runs `gitaudit git` with the real git found without recursion."""
+    shim_cli.shim_install(directory, force)
+    typer.echo(f"installed {directory / 'git'}; put {directory} first on PATH")
+
+
+@shim_app.command("uninstall")
+def shim_uninstall_command(
+    directory: Annotated[Path, typer.Argument(help="Directory holding the shim.")],
+) -> None:
+    """Remove DIR/git if it is a gitaudit shim (anything else is left alone)."""
+    shim_cli.shim_uninstall(directory)
+    typer.echo(f"removed the gitaudit shim from {directory}")
+
 
 db_app = typer.Typer(help="Manage the audit store schema.", no_args_is_help=True)
 db_app.command("upgrade")(db_cli.upgrade_command)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from gitaudit import config
@@ -20,7 +20,7 @@ _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNO
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     """Formats every reader command offers."""
 
     table = "table"
@@ -80,7 +80,9 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def open_store(settings: Settings, *, ingest_first: bool = True) -> tuple[Store, IngestReport | None]:
+def open_store(
+    settings: Settings, *, ingest_first: bool = True
+) -> tuple[Store, IngestReport | None]:
     """Open the store and, in embedded mode, drain the spool into it first."""
     from gitaudit.store import Store, ingest
 

@@ -21,7 +21,9 @@ def _plain(value: Any) -> Any:
 
 
 def show_command(
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
 ) -> None:
     """Print every setting with its value and the variable that overrides it."""
     settings = load_settings()

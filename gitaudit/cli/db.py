@@ -20,7 +20,9 @@ def upgrade_command() -> None:
 
 
 def status_command(
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
 ) -> None:
     """Show which store is configured and how many events it holds."""
     from gitaudit.store import Store

@@ -76,10 +76,15 @@ def _write(path: Path, text: str) -> None:
 def _scenario(base: Path, correlation_id: str) -> None:
     alice, bob = _env(correlation_id, "alice"), _env(correlation_id, "bob")
     remote = base / "remote.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True, env=alice)
+    subprocess.run(
+        ["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True, env=alice
+    )
     _audited(
-        ["clone", "https://x-access-token:ghp_demoDemoDemoDemoDemoDemoDemoDemo1234@127.0.0.1:9/org/repo.git",
-         "unreachable"],
+        [
+            "clone",
+            "https://x-access-token:ghp_demoDemoDemoDemoDemoDemoDemoDemo1234@127.0.0.1:9/org/repo.git",
+            "unreachable",
+        ],
         base,
         alice,
         expect_failure=True,
@@ -138,7 +143,9 @@ def demo_command(
     render(events, fmt)
     if fmt is OutputFormat.table:
         typer.echo(f"\nstore: {settings.effective_database_url}")
-        typer.echo(f"correlation id: {correlation_id}  (gitaudit log --correlation-id {correlation_id})")
+        typer.echo(
+            f"correlation id: {correlation_id}  (gitaudit log --correlation-id {correlation_id})"
+        )
         typer.echo(f"verify: {'ok' if report.ok else 'FAILED'}")
     if not report.ok:
         raise typer.Exit(1)

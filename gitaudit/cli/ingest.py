@@ -11,7 +11,9 @@ from gitaudit.cli.common import OutputFormat, load_settings, open_store
 
 
 def ingest_command(
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
 ) -> None:
     """Drain the spool into the store (readers do this by themselves first)."""
     store, report = open_store(load_settings())

@@ -27,22 +27,26 @@ def log_command(
     until: Annotated[str | None, typer.Option(help="Only events before this time.")] = None,
     op: Annotated[
         list[str] | None,
-        typer.Option("--op", help="Operation or glob, repeatable: git.push, 'git.*', 'conflict.*'."),
+        typer.Option(
+            "--op", help="Operation or glob, repeatable: git.push, 'git.*', 'conflict.*'."
+        ),
     ] = None,
     actor: Annotated[
         str | None, typer.Option(help="OS user, git name or git email (glob allowed).")
     ] = None,
-    repo: Annotated[str | None, typer.Option(help="Repository name or path (glob allowed).")] = None,
-    outcome: Annotated[
-        str | None, typer.Option(help="success or failure.")
+    repo: Annotated[
+        str | None, typer.Option(help="Repository name or path (glob allowed).")
     ] = None,
+    outcome: Annotated[str | None, typer.Option(help="success or failure.")] = None,
     correlation_id: Annotated[
         str | None, typer.Option("--correlation-id", help="Everything one job or command did.")
     ] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Newest N events (shown oldest first).")
     ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.table,
     no_ingest: Annotated[
         bool, typer.Option("--no-ingest", help="Do not drain the spool into the store first.")
     ] = False,

@@ -81,9 +81,15 @@ def _summary(event: dict[str, Any]) -> str:
         refs = details.get("refs") or []
         marks = []
         for ref in refs:
-            flag = "+" if ref.get("forced") else "-" if ref.get("deleted") else "*" if ref.get(
-                "created"
-            ) else ""
+            flag = (
+                "+"
+                if ref.get("forced")
+                else "-"
+                if ref.get("deleted")
+                else "*"
+                if ref.get("created")
+                else ""
+            )
             marks.append(f"{flag}{ref.get('ref')}")
         return " ".join(marks)
     if event.get("operation", "").startswith("conflict."):
@@ -98,7 +104,17 @@ def write_table(events: Sequence[dict[str, Any]], out: TextIO) -> None:
     from rich.table import Table
 
     table = Table(show_lines=False, header_style="bold")
-    for column in ("time (UTC)", "operation", "outcome", "sev", "actor", "repo", "branch", "ms", "summary"):
+    for column in (
+        "time (UTC)",
+        "operation",
+        "outcome",
+        "sev",
+        "actor",
+        "repo",
+        "branch",
+        "ms",
+        "summary",
+    ):
         table.add_column(column, overflow="fold")
     for event in events:
         duration = event.get("duration_ms")

@@ -30,12 +30,14 @@ def _chain_dict(chain: Any) -> dict[str, Any]:
 
 
 def verify_command(
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
     no_ingest: Annotated[
         bool, typer.Option("--no-ingest", help="Do not drain the spool into the store first.")
     ] = False,
 ) -> None:
-    """Verify the hash chains; exit 1 naming the first modified, missing, inserted or reordered record."""
+    """Verify the hash chains; exit 1 naming the first bad (modified, missing, ...) record."""
     store, _ = open_store(load_settings(), ingest_first=not no_ingest)
     with store, progress_bar("verifying") as progress:
         report = store.verify(progress)

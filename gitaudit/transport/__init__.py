@@ -5,45 +5,64 @@ first). If the configured spool directory cannot be written, the event goes to
 an emergency spool under ``$TMPDIR/gitaudit-<uid>/spool`` that ingest also
 drains, so a read-only or missing spool directory loses nothing.
 
-Stdlib only: the git wrapper calls :func:`deliver` on every git command.
+``os`` only on the delivery path: the git wrapper calls :func:`deliver` on every
+git command.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from gitaudit.config import Settings
 from gitaudit.errors import SpoolError
 from gitaudit.transport import spool
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
 
-def fallback_spool_dir() -> Path:
+    from gitaudit.config import Settings
+
+
+def fallback_spool_dir() -> str:
     """Emergency spool used when the configured one cannot be written."""
-    return Path(os.environ.get("TMPDIR") or "/tmp") / f"gitaudit-{os.getuid()}" / "spool"  # noqa: S108
+    base = os.environ.get("TMPDIR") or "/tmp"  # noqa: S108 - private 0700 dir, ownership checked
+    return os.path.join(base, f"gitaudit-{os.getuid()}", "spool")
 
 
 def spool_dirs(settings: Settings) -> list[Path]:
     """Every spool directory ingest drains: the configured one, then the emergency one."""
-    primary = settings.effective_spool_dir
-    fallback = fallback_spool_dir()
+    from pathlib import Path
+
+    primary = Path(settings.effective_spool_dir)
+    fallback = Path(fallback_spool_dir())
     return [primary] if primary == fallback else [primary, fallback]
 
 
-@dataclass(frozen=True)
 class Delivery:
     """Where the events went, and a warning for stderr when it was not the usual place."""
 
-    path: Path
-    warning: str | None = None
+    __slots__ = ("path", "warning")
+
+    def __init__(self, path: str, warning: str | None = None) -> None:
+        self.path = path
+        self.warning = warning
 
 
-def _owned_private(folder: Path) -> bool:
-    info = folder.stat()
+def _owned_private(folder: str) -> bool:
+    info = os.stat(folder)
     return info.st_uid == os.getuid() and (info.st_mode & 0o077) == 0
+
+
+def _append_fallback(events: Sequence[dict[str, Any]], settings: Settings) -> str:
+    fallback = fallback_spool_dir()
+    os.makedirs(os.path.dirname(fallback), mode=0o700, exist_ok=True)
+    spool.ensure_dir(fallback)
+    if not _owned_private(os.path.dirname(fallback)) or not _owned_private(fallback):
+        raise SpoolError(f"emergency spool {fallback} is not private to this user")
+    spool.append(fallback, events, settings.spool_segment_bytes)
+    return fallback
 
 
 def deliver(events: Sequence[dict[str, Any]], settings: Settings) -> Delivery:
@@ -52,13 +71,8 @@ def deliver(events: Sequence[dict[str, Any]], settings: Settings) -> Delivery:
     try:
         spool.append(primary, events, settings.spool_segment_bytes)
     except SpoolError as first:
-        fallback = fallback_spool_dir()
         try:
-            fallback.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            spool.ensure_dir(fallback)
-            if not _owned_private(fallback.parent) or not _owned_private(fallback):
-                raise SpoolError(f"emergency spool {fallback} is not private to this user")
-            spool.append(fallback, events, settings.spool_segment_bytes)
+            fallback = _append_fallback(events, settings)
         except (SpoolError, OSError) as second:
             raise SpoolError(
                 f"{first.message}; emergency spool failed too: {second}",

@@ -13,7 +13,9 @@ previous line ended (a crashed writer may have left half a line), append their
 lines with one ``write`` and ``fsync`` before unlocking. Sealing renames the
 active file under the same lock, so no writer ever appends to a sealed segment.
 
-Stdlib only: the git wrapper calls :func:`append` on every git command.
+The writer side (:func:`append`) uses ``os`` and plain strings only: the git
+wrapper calls it on every git command. Reader-side functions take
+:class:`pathlib.Path` objects.
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from gitaudit.errors import SpoolError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from pathlib import Path
+    from typing import Any
+
+    StrPath = str | os.PathLike[str]
 
 ACTIVE_NAME = "active.jsonl"
 SEGMENT_PREFIX = "seg-"
@@ -43,10 +48,10 @@ def encode_line(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n"
 
 
-def ensure_dir(spool_dir: Path) -> None:
+def ensure_dir(spool_dir: StrPath) -> None:
     """Create the spool directory (mode 0700) if it is missing."""
     try:
-        spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.makedirs(spool_dir, mode=0o700, exist_ok=True)
     except OSError as exc:
         raise SpoolError(
             f"cannot create spool directory {spool_dir}: {exc.strerror}",
@@ -54,7 +59,7 @@ def ensure_dir(spool_dir: Path) -> None:
         ) from exc
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: StrPath) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -62,23 +67,24 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-@contextmanager
-def _locked_active(spool_dir: Path) -> Iterator[int]:
-    """Open ``active.jsonl`` and hold its flock; retries if it was sealed meanwhile."""
-    path = spool_dir / ACTIVE_NAME
+def _lock_active(spool_dir: StrPath) -> int:
+    """Open ``active.jsonl`` and take its flock; retries if it was sealed meanwhile.
+
+    Returns the locked descriptor; closing it releases the lock.
+    """
+    path = os.path.join(spool_dir, ACTIVE_NAME)
     for _ in range(100):
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                same = os.fstat(fd).st_ino == os.stat(path).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                yield fd
-                return
-        finally:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass  # sealed between our open and our stat: open the new active file
+        except BaseException:
             os.close(fd)
+            raise
+        os.close(fd)
     raise SpoolError(f"spool segment {path} keeps changing under us", "check for a runaway ingest")
 
 
@@ -89,16 +95,17 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _seal_locked(spool_dir: Path, fd: int) -> Path | None:
+def _seal_locked(spool_dir: StrPath, fd: int) -> str | None:
     if os.fstat(fd).st_size == 0:
         return None
-    target = spool_dir / f"{SEGMENT_PREFIX}{time.time_ns():020d}-{os.getpid()}{SEGMENT_SUFFIX}"
-    os.rename(spool_dir / ACTIVE_NAME, target)
+    name = f"{SEGMENT_PREFIX}{time.time_ns():020d}-{os.getpid()}{SEGMENT_SUFFIX}"
+    target = os.path.join(spool_dir, name)
+    os.rename(os.path.join(spool_dir, ACTIVE_NAME), target)
     _fsync_dir(spool_dir)
     return target
 
 
-def append(spool_dir: Path, events: Iterable[dict[str, Any]], segment_bytes: int) -> None:
+def append(spool_dir: StrPath, events: Iterable[dict[str, Any]], segment_bytes: int) -> None:
     """Durably append events to the active segment (flock, one write, fsync).
 
     Raises :class:`SpoolError` when the directory cannot be written.
@@ -108,7 +115,8 @@ def append(spool_dir: Path, events: Iterable[dict[str, Any]], segment_bytes: int
         return
     ensure_dir(spool_dir)
     try:
-        with _locked_active(spool_dir) as fd:
+        fd = _lock_active(spool_dir)
+        try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 data = b"\n" + data  # close a line a crashed writer left open
@@ -116,6 +124,8 @@ def append(spool_dir: Path, events: Iterable[dict[str, Any]], segment_bytes: int
             os.fsync(fd)
             if size + len(data) >= segment_bytes:
                 _seal_locked(spool_dir, fd)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise SpoolError(
             f"cannot write spool segment in {spool_dir}: {exc.strerror or exc}",
@@ -128,13 +138,17 @@ def seal_active(spool_dir: Path) -> Path | None:
     if not (spool_dir / ACTIVE_NAME).exists():
         return None
     try:
-        with _locked_active(spool_dir) as fd:
-            return _seal_locked(spool_dir, fd)
+        fd = _lock_active(spool_dir)
+        try:
+            sealed = _seal_locked(spool_dir, fd)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise SpoolError(
             f"cannot seal spool segment in {spool_dir}: {exc.strerror}",
             "make the spool directory writable by this user",
         ) from exc
+    return None if sealed is None else spool_dir / os.path.basename(sealed)
 
 
 def sealed_segments(spool_dir: Path) -> list[Path]:
@@ -148,15 +162,27 @@ def sealed_segments(spool_dir: Path) -> list[Path]:
     )
 
 
-@dataclass(frozen=True)
 class SpoolLine:
     """One line of a segment: the parsed event, or why it could not be parsed."""
 
-    segment: Path
-    line_no: int
-    event: dict[str, Any] | None
-    error: str | None
-    raw: bytes
+    __slots__ = ("error", "event", "line_no", "raw", "segment")
+
+    def __init__(
+        self,
+        segment: Path,
+        line_no: int,
+        event: dict[str, Any] | None,
+        error: str | None,
+        raw: bytes,
+    ) -> None:
+        self.segment = segment
+        self.line_no = line_no
+        self.event = event
+        self.error = error
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        return f"SpoolLine({self.segment.name}:{self.line_no}, error={self.error!r})"
 
 
 def parse_line(segment: Path, line_no: int, raw: bytes, complete: bool) -> SpoolLine:
@@ -207,13 +233,19 @@ def remove_segment(segment: Path) -> None:
     _fsync_dir(segment.parent)
 
 
-@contextmanager
-def drain_lock(spool_dir: Path) -> Iterator[None]:
+class drain_lock:  # noqa: N801 - used like a function: `with drain_lock(folder):`
     """Exclusive lock held while one process drains this spool directory."""
-    ensure_dir(spool_dir)
-    fd = os.open(spool_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+
+    __slots__ = ("fd", "spool_dir")
+
+    def __init__(self, spool_dir: Path) -> None:
+        self.spool_dir = spool_dir
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        ensure_dir(self.spool_dir)
+        self.fd = os.open(self.spool_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.close(self.fd)

@@ -37,8 +37,15 @@ def gitaudit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-def _event(operation: str, *, when: str, user: str = "alice", repo: str = "app",
-           outcome: str = "success", correlation: str = "job-1") -> dict[str, Any]:
+def _event(
+    operation: str,
+    *,
+    when: str,
+    user: str = "alice",
+    repo: str = "app",
+    outcome: str = "success",
+    correlation: str = "job-1",
+) -> dict[str, Any]:
     return {
         "id": uuid7(),
         "schema_version": 1,
@@ -51,10 +58,23 @@ def _event(operation: str, *, when: str, user: str = "alice", repo: str = "app",
         "source": "wrapper",
         "correlation_id": correlation,
         "parent_id": None,
-        "actor": {"uid": 1000, "user": user, "git_name": user.title(), "git_email": f"{user}@x.org",
-                  "host": "build-1", "verified": False, "ci": None},
-        "repo": {"path": f"/src/{repo}", "remote": None, "name": repo, "branch": "main",
-                 "head_before": None, "head_after": None},
+        "actor": {
+            "uid": 1000,
+            "user": user,
+            "git_name": user.title(),
+            "git_email": f"{user}@x.org",
+            "host": "build-1",
+            "verified": False,
+            "ci": None,
+        },
+        "repo": {
+            "path": f"/src/{repo}",
+            "remote": None,
+            "name": repo,
+            "branch": "main",
+            "head_before": None,
+            "head_after": None,
+        },
         "result": {"exit_code": 0 if outcome == "success" else 1, "error": None},
         "details": {},
     }
@@ -82,19 +102,39 @@ def _ops(result: subprocess.CompletedProcess[str]) -> list[str]:
 def test_log_filters(populated: dict[str, str]) -> None:
     env = populated
     assert _ops(gitaudit(env, "log", "--format", "json")) == [
-        "git.clone", "git.push", "git.push", "conflict.detected", "git.commit"]
+        "git.clone",
+        "git.push",
+        "git.push",
+        "conflict.detected",
+        "git.commit",
+    ]
     assert _ops(gitaudit(env, "log", "--op", "git.push", "--format", "json")) == ["git.push"] * 2
-    assert _ops(gitaudit(env, "log", "--op", "git.c*", "--op", "conflict.*", "--format", "json")) == [
-        "git.clone", "conflict.detected", "git.commit"]
+    assert _ops(
+        gitaudit(env, "log", "--op", "git.c*", "--op", "conflict.*", "--format", "json")
+    ) == ["git.clone", "conflict.detected", "git.commit"]
     assert _ops(gitaudit(env, "log", "--actor", "bob", "--format", "json")) == ["git.clone"]
     assert _ops(gitaudit(env, "log", "--repo", "lib", "--format", "json")) == ["git.clone"]
     assert _ops(gitaudit(env, "log", "--outcome", "failure", "--format", "json")) == ["git.push"]
     assert _ops(gitaudit(env, "log", "--correlation-id", "job-2", "--format", "json")) == [
-        "git.push", "conflict.detected"]
-    assert _ops(gitaudit(env, "log", "--since", "2026-11-21T10:30:00Z", "--until", "2026-11-22",
-                         "--format", "json")) == ["git.push", "conflict.detected"]
+        "git.push",
+        "conflict.detected",
+    ]
+    assert _ops(
+        gitaudit(
+            env,
+            "log",
+            "--since",
+            "2026-11-21T10:30:00Z",
+            "--until",
+            "2026-11-22",
+            "--format",
+            "json",
+        )
+    ) == ["git.push", "conflict.detected"]
     assert _ops(gitaudit(env, "log", "--limit", "2", "--format", "json")) == [
-        "conflict.detected", "git.commit"]
+        "conflict.detected",
+        "git.commit",
+    ]
 
 
 def test_log_formats(populated: dict[str, str]) -> None:
@@ -131,12 +171,16 @@ def test_verify_names_tampered_record(populated: dict[str, str]) -> None:
     assert gitaudit(populated, "ingest").returncode == 0
     database = Path(populated["XDG_DATA_HOME"]) / "gitaudit" / "audit.db"
     with sqlite3.connect(database) as conn:
-        triggers = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+        triggers = [
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
+        ]
         for trigger in triggers:
             conn.execute(f"DROP TRIGGER {trigger}")
         row = conn.execute("SELECT id, body FROM events WHERE seq = 3").fetchone()
-        conn.execute("UPDATE events SET body = ? WHERE id = ?",
-                     (row[1].replace('"failure"', '"success"'), row[0]))
+        conn.execute(
+            "UPDATE events SET body = ? WHERE id = ?",
+            (row[1].replace('"failure"', '"success"'), row[0]),
+        )
     result = gitaudit(populated, "verify")
     assert result.returncode == 1
     assert f"event {row[0]}" in result.stderr and "seq 3" in result.stderr
@@ -180,6 +224,10 @@ def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "No such command" in result.stderr
 
 
-def test_settings_default_spool_matches_env(populated: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_default_spool_matches_env(
+    populated: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", populated["XDG_STATE_HOME"])
-    assert Settings().effective_spool_dir == Path(populated["XDG_STATE_HOME"]) / "gitaudit" / "spool"
+    assert Settings().effective_spool_dir == str(
+        Path(populated["XDG_STATE_HOME"]) / "gitaudit" / "spool"
+    )

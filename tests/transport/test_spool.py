@@ -131,16 +131,18 @@ def test_read_only_directory_raises_spool_error(tmp_path: Path) -> None:
     assert not (folder / spool.ACTIVE_NAME).exists()
 
 
-def test_deliver_falls_back_to_emergency_spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deliver_falls_back_to_emergency_spool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the spool directory should be")
-    settings = Settings({"spool_dir": blocker / "spool"})
+    settings = Settings({"spool_dir": str(blocker / "spool")})
     delivery = deliver(_events(1), settings)
     assert delivery.path == fallback_spool_dir()
     assert delivery.warning is not None and "emergency spool" in delivery.warning
-    assert fallback_spool_dir() in spool_dirs(settings)
-    assert (fallback_spool_dir() / spool.ACTIVE_NAME).exists()
+    assert Path(fallback_spool_dir()) in spool_dirs(settings)
+    assert (Path(fallback_spool_dir()) / spool.ACTIVE_NAME).exists()
 
 
 def test_deliver_reports_when_nothing_can_be_written(
@@ -150,4 +152,4 @@ def test_deliver_reports_when_nothing_can_be_written(
     blocker.write_text("x")
     monkeypatch.setenv("TMPDIR", str(blocker))
     with pytest.raises(SpoolError, match="emergency spool failed too"):
-        deliver(_events(1), Settings({"spool_dir": blocker / "spool"}))
+        deliver(_events(1), Settings({"spool_dir": str(blocker / "spool")}))

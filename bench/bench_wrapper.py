@@ -1,0 +1,143 @@
+"""How much wall time does `gitaudit git ...` add over plain git?
+
+In a temporary repository, runs interleaved (so drift hits all alike), N times
+each: `git status`, `git rev-parse HEAD`, `git commit --allow-empty -m x`,
+plainly and through the console script `gitaudit git ...`, plus a bare
+`<venv python> -I -c pass`. Prints medians, the time the wrapper adds per
+command, and that added time as a multiple of the bare interpreter start.
+Target: <= 2x.
+
+    .venv/bin/python bench/bench_wrapper.py [--runs 30] [--importtime]
+
+The package is byte-compiled first and PYTHONDONTWRITEBYTECODE is dropped, as
+for an installed package (pip compiles on install). If the console script is
+not installed, an equivalent one (same shebang, same entry point) is written
+to the temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_RATIO = 2.0
+COMMANDS = {
+    "status": ["status"],
+    "rev-parse HEAD": ["rev-parse", "HEAD"],
+    "commit --allow-empty": ["commit", "-q", "--allow-empty", "-m", "x"],
+}
+
+
+def console_script(tmp: Path) -> list[str]:
+    """The installed `gitaudit` script, or an equivalent one written to ``tmp``."""
+    installed = Path(sys.executable).parent / "gitaudit"
+    if installed.exists():
+        return [str(installed)]
+    script = tmp / "gitaudit"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from gitaudit.__main__ import main\n"
+        "sys.exit(main())\n"
+    )
+    script.chmod(0o755)
+    return [str(script)]
+
+
+def environment(tmp: Path) -> dict[str, str]:
+    """An isolated environment: own HOME and git config, pinned identity, spool in tmp."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("GIT_", "GITAUDIT_", "XDG_")) and key != "PYTHONDONTWRITEBYTECODE"
+    }
+    (tmp / "home").mkdir()
+    (tmp / "gitconfig").write_text("[user]\n\tname = Bench\n\temail = bench@example.com\n")
+    env.update(
+        HOME=str(tmp / "home"),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=str(tmp / "gitconfig"),
+        GITAUDIT_SPOOL_DIR=str(tmp / "spool"),
+        GITAUDIT_CONFIG=str(tmp / "none.toml"),
+    )
+    return env
+
+
+def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def importtime(wrapper: list[str], cwd: Path, env: dict[str, str]) -> None:
+    """Print the wrapper path's heaviest imports (cumulative microseconds, one run)."""
+    result = subprocess.run([sys.executable, "-X", "importtime", *wrapper, "git", "status"],
+                            cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    rows = []
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line and "cumulative" not in line:
+            self_part, cumulative, name = line[len("import time:"):].split("|", 2)
+            rows.append((int(cumulative), int(self_part), name.rstrip()))
+    print("\nheaviest imports on the wrapper path (-X importtime, one run):")
+    for cumulative, self_us, name in sorted(rows, reverse=True)[:20]:
+        print(f"  {cumulative / 1000:7.2f} ms cumulative {self_us / 1000:6.2f} ms self  {name}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--importtime", action="store_true", help="also show import costs")
+    args = parser.parse_args()
+    git = shutil.which("git") or "git"
+    compileall.compile_dir(str(ROOT / "gitaudit"), quiet=1)
+    with tempfile.TemporaryDirectory(prefix="gitaudit-bench-") as name:
+        tmp = Path(name)
+        env = environment(tmp)
+        repo = tmp / "repo"
+        subprocess.run([git, "init", "-q", str(repo)], env=env, check=True)
+        subprocess.run([git, "commit", "-q", "--allow-empty", "-m", "init"], cwd=repo, env=env,
+                       check=True)
+        wrapper = console_script(tmp)
+        cases: dict[str, list[str]] = {"python -I -c pass": [sys.executable, "-I", "-c", "pass"]}
+        for label, command in COMMANDS.items():
+            cases[f"git {label}"] = [git, *command]
+            cases[f"gitaudit git {label}"] = [*wrapper, "git", *command]
+        for argv in cases.values():  # warm up caches and byte-code once
+            measure(argv, repo, env)
+        samples: dict[str, list[float]] = {label: [] for label in cases}
+        for _ in range(args.runs):
+            for label, argv in cases.items():
+                samples[label].append(measure(argv, repo, env))
+        median = {label: statistics.median(values) * 1000 for label, values in samples.items()}
+        bare = median["python -I -c pass"]
+        print(f"wrapper: {' '.join(wrapper)}   python: {sys.executable}   runs: {args.runs}")
+        print(f"{'command':34s} {'median ms':>10s}")
+        for label, value in median.items():
+            print(f"{label:34s} {value:10.2f}")
+        header = f"{'command':24s} {'added ms':>9s} {'x bare start':>13s}"
+        print(f"\n{header}   (target <= {TARGET_RATIO}x)")
+        worst = 0.0
+        for label in COMMANDS:
+            added = median[f"gitaudit git {label}"] - median[f"git {label}"]
+            ratio = added / bare
+            worst = max(worst, ratio)
+            print(f"{label:24s} {added:9.2f} {ratio:13.2f}")
+        verdict = "within" if worst <= TARGET_RATIO else "OVER"
+        print(f"\nworst ratio {worst:.2f}x: {verdict} the {TARGET_RATIO}x target")
+        if args.importtime:
+            importtime(wrapper, repo, env)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""The audit store: append-only, hash-chained events in SQLite or PostgreSQL.
+
+Public surface (everything else in this package is private)::
+
+    store = Store.from_settings(settings)      # or Store.open(url, chain_id=...)
+    store.append(records)                       # -> AppendResult(inserted, duplicates)
+    store.query(EventFilter(operations=("git.push",), limit=20))
+    store.verify()                              # -> VerifyReport, first_problem names the record
+    ingest(settings, store)                     # drain the spool -> IngestReport
+    migrate(url)                                # `gitaudit db upgrade`
+
+Every failure is raised as :class:`gitaudit.errors.StoreError` or
+:class:`gitaudit.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from gitaudit.store.engine import Store, migrate
+from gitaudit.store.ingest import IngestReport, ingest
+from gitaudit.store.integrity import ChainReport, Problem, VerifyReport, load_chain_key
+from gitaudit.store.reader import EventFilter
+from gitaudit.store.writer import AppendResult
+
+__all__ = [
+    "AppendResult",
+    "ChainReport",
+    "EventFilter",
+    "IngestReport",
+    "Problem",
+    "Store",
+    "VerifyReport",
+    "ingest",
+    "load_chain_key",
+    "migrate",
+]

@@ -1,0 +1,433 @@
+"""Opening the store: engines, SQLite settings, migrations, error translation, the Store handle.
+
+SQLite connections run in WAL mode (readers never block the writer) with
+``synchronous=FULL``: in WAL mode NORMAL may lose the last commits on power
+loss, and ingest deletes a spool segment as soon as its events are committed,
+so a commit must be durable when it returns. It costs one fsync per append
+batch. ``busy_timeout`` makes concurrent writers wait instead of failing,
+``foreign_keys`` enforces that records belong to a registered chain, and the
+driver's own transaction handling is replaced by explicit ``BEGIN`` /
+``BEGIN IMMEDIATE`` (writers take the write lock before reading the chain head).
+
+Every database error leaves this package as :class:`StoreError` (message and
+hint, password hidden), raised from the original exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from gitaudit.config import Settings
+from gitaudit.errors import GitauditError, StoreError
+from gitaudit.store.integrity import ChainHasher, VerifyReport, load_chain_key, verify_chains
+from gitaudit.store.reader import EventFilter, count_events, query_events
+from gitaudit.store.writer import AppendResult, ChainWriter
+
+BUSY_TIMEOUT_MS: Final = 30_000
+PG_CONNECT_TIMEOUT_S: Final = 10
+# Execution option read by the SQLite "begin" hook: "immediate" for writers.
+BEGIN_OPTION: Final = "gitaudit_begin"
+# pg_advisory_xact_lock key serializing concurrent migrations ("gitaudit" in ASCII).
+MIGRATION_LOCK_KEY: Final = 0x67697461756469
+APPEND_ONLY_MARK: Final = "append-only"
+
+
+def redacted(url: str | URL) -> str:
+    """The URL as safe to show: password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid database URL>"
+
+
+# --- error translation -------------------------------------------------------------------
+
+
+def _sqlite_error(text_: str, where: str) -> StoreError | None:
+    lowered = text_.lower()
+    if "file is not a database" in lowered or "malformed" in lowered:
+        return StoreError(
+            f"{where} is not a usable SQLite database ({text_})",
+            "the file is corrupt or not a gitaudit store: restore it from a backup, "
+            "or point GITAUDIT_DATABASE_URL at another file",
+        )
+    if "unable to open database file" in lowered:
+        return StoreError(
+            f"cannot open SQLite store {where}",
+            "check that its directory exists and is writable by this user",
+        )
+    if "readonly database" in lowered or "read-only" in lowered:
+        return StoreError(
+            f"SQLite store {where} is read-only for this user",
+            "fix the permissions of the file and its directory (the -wal and -shm files too)",
+        )
+    if "database is locked" in lowered or "database is busy" in lowered:
+        return StoreError(
+            f"SQLite store {where} stayed locked for {BUSY_TIMEOUT_MS // 1000}s",
+            "another process holds a long write transaction; retry, or find it with fuser",
+        )
+    return None
+
+
+def _postgres_error(text_: str, where: str) -> StoreError | None:
+    lowered = text_.lower()
+    if "password authentication failed" in lowered or "no pg_hba.conf entry" in lowered:
+        return StoreError(
+            f"PostgreSQL at {where} refused the login",
+            "check the user and password in GITAUDIT_DATABASE_URL and the server's pg_hba.conf",
+        )
+    if "database" in lowered and "does not exist" in lowered:
+        return StoreError(
+            f"the PostgreSQL database of {where} does not exist",
+            "create it (createdb) or fix the database name in GITAUDIT_DATABASE_URL",
+        )
+    connect_marks = (
+        "connection refused",
+        "could not connect",
+        "connection failed",
+        "timeout expired",
+    )
+    if any(mark in lowered for mark in connect_marks):
+        return StoreError(
+            f"cannot connect to PostgreSQL at {where}",
+            "check that the server is running and reachable, and the host/port in "
+            "GITAUDIT_DATABASE_URL",
+        )
+    return None
+
+
+def store_error(exc: BaseException, action: str, url: str) -> StoreError:
+    """An operator-facing StoreError for a database failure while doing ``action``."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = detail[0] if detail else type(exc).__name__
+    where = redacted(url)
+    if APPEND_ONLY_MARK in first:
+        return StoreError(
+            f"{action} refused: the audit store is append-only ({first})",
+            "records are never changed or deleted; retention is the one sanctioned deleter",
+        )
+    specific = _sqlite_error(first, where) if url.startswith("sqlite") else _postgres_error(
+        first, where
+    )
+    return specific or StoreError(
+        f"{action} failed on {where}: {first}",
+        "if gitaudit was upgraded, run `gitaudit db upgrade`; otherwise report this error",
+    )
+
+
+@contextlib.contextmanager
+def translate_errors(action: str, url: str) -> Iterator[None]:
+    """Turn SQLAlchemy / driver / OS errors raised inside into :class:`StoreError`."""
+    try:
+        yield
+    except GitauditError:
+        raise
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        raise store_error(exc, action, url) from exc
+
+
+# --- engines -----------------------------------------------------------------------------
+
+
+def _set_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch to WAL, retrying while another process holds the lock during its own switch."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+        else:
+            return
+
+
+def _on_sqlite_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _on_sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _set_wal(cursor)
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(BEGIN_OPTION) == "immediate"
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _normalized_url(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(
+            f"invalid database URL {redacted(url)!r}",
+            "use sqlite:////absolute/path/audit.db or postgresql+psycopg://user@host/db",
+        ) from exc
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite" and (parsed.database or "").startswith("~"):
+        parsed = parsed.set(database=str(Path(str(parsed.database)).expanduser()))
+    return parsed
+
+
+def _sqlite_engine(parsed: URL) -> Engine:
+    engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _postgresql_engine(parsed: URL) -> Engine:
+    args = {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=args)
+
+
+_ENGINES: Final[dict[str, Callable[[URL], Engine]]] = {
+    "sqlite": _sqlite_engine,
+    "postgresql": _postgresql_engine,
+}
+
+
+def create_store_engine(url: str) -> Engine:
+    """An Engine for ``url`` (SQLite or PostgreSQL) with gitaudit's connection settings.
+
+    ``postgresql://`` means psycopg 3; a SQLite path starting with ``~`` is expanded.
+    """
+    parsed = _normalized_url(url)
+    backend = parsed.get_backend_name()
+    factory = _ENGINES.get(backend)
+    if factory is None:
+        raise StoreError(
+            f"unsupported database {backend!r} in {redacted(url)}",
+            "gitaudit stores events in SQLite (sqlite:///...) or PostgreSQL "
+            "(postgresql+psycopg://...)",
+        )
+    try:
+        return factory(parsed)
+    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+        raise StoreError(
+            f"cannot use database URL {redacted(url)}: {exc}",
+            "use sqlite:///... or postgresql+psycopg://... (psycopg 3)",
+        ) from exc
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection in a write transaction (SQLite: BEGIN IMMEDIATE), committed on exit."""
+    with engine.connect() as conn:
+        conn.execution_options(**{BEGIN_OPTION: "immediate"})
+        with conn.begin():
+            yield conn
+
+
+@contextlib.contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction whose queries all see the same state."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            yield conn
+
+
+# --- migrations --------------------------------------------------------------------------
+
+
+def migrations_dir() -> Path:
+    """The Alembic environment: bundled in the wheel, or ``migrations/`` of a checkout."""
+    package = Path(__file__).resolve().parent.parent
+    bundled = package / "_migrations"
+    return bundled if bundled.is_dir() else package.parent / "migrations"
+
+
+def _alembic_config(conn: Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("path_separator", "os")
+    if conn is not None:
+        cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str | None:
+    """The newest revision this version of gitaudit ships."""
+    from alembic.script import ScriptDirectory
+
+    head: str | None = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return head
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    revision: str | None = MigrationContext.configure(conn).get_current_revision()
+    return revision
+
+
+def _upgrade(engine: Engine) -> None:
+    from alembic import command
+    from alembic.util import CommandError
+
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        try:
+            command.upgrade(_alembic_config(conn), "head")
+        except CommandError as exc:
+            raise StoreError(
+                f"cannot migrate the store schema: {exc}",
+                "the database was migrated by a newer gitaudit; upgrade gitaudit",
+            ) from exc
+
+
+def ensure_schema(engine: Engine, url: str, *, upgrade: bool) -> None:
+    """Bring the schema to head (``upgrade``) or check it is there; StoreError otherwise."""
+    with translate_errors("opening the store", url):
+        with engine.connect() as conn:
+            current = current_revision(conn)
+        head = head_revision()
+        if current == head:
+            return
+        if not upgrade:
+            raise StoreError(
+                f"the store at {redacted(url)} is at schema revision {current}, not {head}",
+                "run `gitaudit db upgrade`",
+            )
+        _upgrade(engine)
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the directory of a SQLite store file (mode 0700) if it is missing."""
+    parsed = _normalized_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    if str(parsed.database).startswith("file:"):
+        return  # a SQLite URI filename: left as given
+    folder = Path(str(parsed.database)).parent
+    with translate_errors(f"creating the store directory {folder}", url):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def migrate(url: str) -> None:
+    """Apply every pending Alembic revision to the store at ``url`` (``gitaudit db upgrade``).
+
+    A missing directory of a SQLite store is created (mode 0700).
+    """
+    ensure_sqlite_directory(url)
+    engine = create_store_engine(url)
+    try:
+        ensure_schema(engine, url, upgrade=True)
+    finally:
+        engine.dispose()
+
+
+# --- the Store handle --------------------------------------------------------------------
+
+
+class Store:
+    """The audit store: append to this writer's chain, query, verify.
+
+    Open it with :meth:`open` or :meth:`from_settings`; close it with
+    :meth:`close` or use it as a context manager.
+    """
+
+    def __init__(self, engine: Engine, url: str, chain_id: str, chain_key: bytes | None) -> None:
+        self._engine = engine
+        self._url = url
+        self._chain_key = chain_key
+        self._writer = ChainWriter(chain_id, ChainHasher(chain_key))
+
+    @classmethod
+    def open(
+        cls, url: str, *, chain_id: str, chain_key: bytes | None = None, migrate: bool = True
+    ) -> Store:
+        """Connect to ``url``; migrate the schema to head first unless ``migrate`` is False."""
+        engine = create_store_engine(url)
+        try:
+            ensure_schema(engine, url, upgrade=migrate)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, url, chain_id, chain_key)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """Open the configured store (creating the SQLite file's directory, mode 0700)."""
+        url = settings.effective_database_url
+        ensure_sqlite_directory(url)
+        key = load_chain_key(settings.chain_key_file)
+        return cls.open(url, chain_id=settings.effective_chain_id, chain_key=key)
+
+    @property
+    def url(self) -> str:
+        """The store's URL, password hidden."""
+        return redacted(self._url)
+
+    @property
+    def chain_id(self) -> str:
+        """The chain :meth:`append` extends."""
+        return self._writer.chain_id
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    def append(self, events: Sequence[dict[str, Any]]) -> AppendResult:
+        """Append validated records to this writer's chain in one transaction.
+
+        Assigns ``chain_id``, ``seq``, ``prev_hash`` and ``hash``; records whose
+        id is already stored are skipped and counted as duplicates.
+        """
+        with translate_errors("appending events", self._url), write_transaction(
+            self._engine
+        ) as conn:
+            return self._writer.append(conn, events)
+
+    def query(self, flt: EventFilter) -> list[dict[str, Any]]:
+        """Events matching ``flt`` as full dicts, ordered by occurred_at, chain_id, seq."""
+        with translate_errors("querying events", self._url), snapshot(self._engine) as conn:
+            return query_events(conn, flt)
+
+    def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+        """Recompute every hash chain; ``progress(done, total)`` is called along the way."""
+        with translate_errors("verifying the store", self._url), snapshot(self._engine) as conn:
+            return verify_chains(conn, self._chain_key, progress)
+
+    def count(self) -> int:
+        """Number of stored events (all chains)."""
+        with translate_errors("counting events", self._url), snapshot(self._engine) as conn:
+            return count_events(conn)
+
+    def close(self) -> None:
+        """Release every connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,356 @@
+"""The hash chain: how a record is linked to its predecessor, and how chains are verified.
+
+Each writer appends to its own chain (``chain_id``) with gapless ``seq`` from 1::
+
+    hash = H(bytes.fromhex(prev_hash) || canonical_json(payload))
+
+where ``payload`` is the event without ``prev_hash`` and ``hash`` (so ``chain_id``
+and ``seq`` are covered), H is HMAC-SHA256 under the chain key when one is
+configured and plain SHA-256 otherwise, and the first record's ``prev_hash`` is
+64 zeros. Every append also writes a checkpoint (the chain head after it), so
+a truncated tail or an appended forgery shows up too.
+
+:func:`verify` recomputes every chain from the stored bodies and names the first
+bad record of each, with one of these kinds:
+
+``modified``  the body no longer hashes to its hash, or differs from a checkpoint
+``missing``   a seq is absent (gap), or the chain ends before its newest checkpoint
+``inserted``  a record does not link to its predecessor, or lies past the newest checkpoint
+``reordered`` a record sits at another seq than the one it was hashed with
+``mismatch``  an indexed column disagrees with the body
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Connection, Row, func, select, union
+
+from gitaudit.catalog import canonical_json
+from gitaudit.errors import ConfigError
+from gitaudit.store.tables import DENORMALIZED, chains, checkpoints, denormalize, events
+
+GENESIS_HASH: Final = "0" * 64
+PROBLEM_KINDS: Final = ("modified", "missing", "inserted", "reordered", "mismatch")
+_UNHASHED: Final = frozenset({"prev_hash", "hash"})
+_FINGERPRINT_LABEL: Final = b"gitaudit chain key fingerprint v1"
+_PROGRESS_EVERY: Final = 2000
+
+Progress = Callable[[int, int], None]
+
+
+def load_chain_key(path: str | Path | None) -> bytes | None:
+    """Read the HMAC key of the hash chain from ``path`` (None: no key, plain SHA-256).
+
+    Surrounding whitespace (a trailing newline) is not part of the key. Raises
+    :class:`ConfigError` when the file cannot be read or holds no key.
+    """
+    if path is None:
+        return None
+    try:
+        key = Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read chain key file {path}: {exc.strerror or exc}",
+            "make the file readable by this user or unset GITAUDIT_CHAIN_KEY_FILE",
+        ) from exc
+    if not key:
+        raise ConfigError(
+            f"chain key file {path} is empty",
+            "write a random secret into it, e.g. `head -c 32 /dev/urandom | base64 > FILE`",
+        )
+    return key
+
+
+class ChainHasher:
+    """Links records with HMAC-SHA256 under a key, or with SHA-256 when there is none."""
+
+    __slots__ = ("_key", "algorithm", "fingerprint")
+
+    def __init__(self, key: bytes | None) -> None:
+        self._key = key
+        self.algorithm = "hmac-sha256" if key else "sha256"
+        self.fingerprint = (
+            hmac.digest(key, _FINGERPRINT_LABEL, "sha256").hex()[:16] if key else None
+        )
+
+    def link(self, prev_hash: str, payload: bytes) -> str:
+        """The hash of a record whose canonical payload is ``payload``."""
+        data = bytes.fromhex(prev_hash) + payload
+        if self._key is None:
+            return hashlib.sha256(data).hexdigest()
+        return hmac.digest(self._key, data, "sha256").hex()
+
+    def record_hash(self, record: Mapping[str, Any]) -> str:
+        """Recompute the hash of a full record from its own ``prev_hash`` and payload."""
+        return self.link(str(record["prev_hash"]), canonical_json(payload_of(record)))
+
+
+def payload_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What the chain covers: every field except ``prev_hash`` and ``hash`` (as Event.payload)."""
+    return {key: value for key, value in record.items() if key not in _UNHASHED}
+
+
+def hasher_for_chain(
+    chain_id: str, algorithm: str, fingerprint: str | None, key: bytes | None
+) -> ChainHasher:
+    """The hasher a stored chain was written with; ConfigError if the key does not fit."""
+    if algorithm == "sha256":
+        return ChainHasher(None)
+    hasher = ChainHasher(key)
+    if key is None:
+        raise ConfigError(
+            f"chain {chain_id!r} is keyed (HMAC-SHA256) but no chain key is configured",
+            "set GITAUDIT_CHAIN_KEY_FILE to the key file the writer of this chain uses",
+        )
+    if hasher.fingerprint != fingerprint:
+        raise ConfigError(
+            f"the configured chain key is not the key chain {chain_id!r} was written with "
+            f"(fingerprint {hasher.fingerprint}, chain expects {fingerprint})",
+            "set GITAUDIT_CHAIN_KEY_FILE to that chain's key file",
+        )
+    return hasher
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first bad record of a chain: kind (see PROBLEM_KINDS), where, and what is wrong."""
+
+    kind: str
+    chain_id: str
+    seq: int | None
+    event_id: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Outcome of verifying one chain."""
+
+    chain_id: str
+    records: int
+    first_seq: int | None
+    last_seq: int | None
+    problem: Problem | None
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Outcome of verifying every chain in the store."""
+
+    chains: list[ChainReport]
+
+    @property
+    def ok(self) -> bool:
+        """True when no chain has a problem."""
+        return all(chain.problem is None for chain in self.chains)
+
+    @property
+    def first_problem(self) -> Problem | None:
+        """The problem of the first failing chain (chains are in chain_id order)."""
+        return next((chain.problem for chain in self.chains if chain.problem), None)
+
+
+class _ChainCheck:
+    """Walks one chain's rows in seq order and keeps the first problem found."""
+
+    def __init__(self, chain_id: str, hasher: ChainHasher, marks: dict[int, str]) -> None:
+        self.chain_id = chain_id
+        self.hasher = hasher
+        self.marks = marks
+        self.newest_mark = max(marks, default=0)
+        self.expected_seq = 1
+        self.prev_hash = GENESIS_HASH
+        self.records = 0
+        self.first_seq: int | None = None
+        self.last_seq: int | None = None
+        self.problem: Problem | None = None
+
+    def feed(self, row: Row[Any]) -> None:
+        """Account for one stored row; check it unless a problem was already found."""
+        self.records += 1
+        self.first_seq = row.seq if self.first_seq is None else self.first_seq
+        self.last_seq = row.seq
+        if self.problem is None:
+            self.problem = self._check(row)
+        self.expected_seq = row.seq + 1
+        self.prev_hash = row.hash
+
+    def finish(self) -> ChainReport:
+        """Check the tail against the newest checkpoint and report."""
+        if self.problem is None and (self.last_seq or 0) < self.newest_mark:
+            first = (self.last_seq or 0) + 1
+            self.problem = self._problem(
+                "missing",
+                first,
+                None,
+                f"records seq {first}..{self.newest_mark} are missing: the chain ends before "
+                f"its newest checkpoint (seq {self.newest_mark})",
+            )
+        return ChainReport(
+            self.chain_id, self.records, self.first_seq, self.last_seq, self.problem
+        )
+
+    def _problem(self, kind: str, seq: int | None, event_id: str | None, message: str) -> Problem:
+        return Problem(kind, self.chain_id, seq, event_id, message)
+
+    def _check(self, row: Row[Any]) -> Problem | None:
+        body = _parse_body(row.body)
+        if body is None:
+            return self._problem(
+                "modified", row.seq, row.id, "the stored body is not a JSON object"
+            )
+        for check in (self._content, self._position, self._link, self._marks, self._columns):
+            found = check(row, body)
+            if found is not None:
+                return found
+        return None
+
+    def _content(self, row: Row[Any], body: dict[str, Any]) -> Problem | None:
+        try:
+            ok = self.hasher.record_hash(body) == body.get("hash")
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if ok:
+            return None
+        return self._problem(
+            "modified", row.seq, row.id, "the record's content does not match its hash"
+        )
+
+    def _position(self, row: Row[Any], body: dict[str, Any]) -> Problem | None:
+        if row.seq > self.expected_seq:
+            last = row.seq - 1
+            span = str(self.expected_seq) if last == self.expected_seq else (
+                f"{self.expected_seq}..{last}"
+            )
+            return self._problem(
+                "missing",
+                self.expected_seq,
+                None,
+                f"record(s) seq {span} missing before seq {row.seq}",
+            )
+        if body.get("seq") != row.seq or body.get("chain_id") != self.chain_id:
+            return self._problem(
+                "reordered",
+                row.seq,
+                row.id,
+                f"the record was chained as seq {body.get('seq')} of {body.get('chain_id')!r} "
+                f"but is stored at seq {row.seq}",
+            )
+        return None
+
+    def _link(self, row: Row[Any], body: dict[str, Any]) -> Problem | None:
+        if body.get("prev_hash") == self.prev_hash:
+            return None
+        return self._problem(
+            "inserted",
+            row.seq,
+            row.id,
+            f"the record does not link to seq {row.seq - 1}: a record was inserted or replaced",
+        )
+
+    def _marks(self, row: Row[Any], body: dict[str, Any]) -> Problem | None:
+        mark = self.marks.get(row.seq)
+        if mark is not None and mark != body.get("hash"):
+            return self._problem(
+                "modified",
+                row.seq,
+                row.id,
+                "the record differs from the checkpoint written with it: the chain was rewritten",
+            )
+        if row.seq > self.newest_mark:
+            return self._problem(
+                "inserted",
+                row.seq,
+                row.id,
+                f"the record lies past the newest checkpoint (seq {self.newest_mark}): "
+                "it was not written by gitaudit",
+            )
+        return None
+
+    def _columns(self, row: Row[Any], body: dict[str, Any]) -> Problem | None:
+        try:
+            expected = denormalize(body)
+        except (TypeError, ValueError, AttributeError):
+            return self._problem("mismatch", row.seq, row.id, "the body's fields cannot be read")
+        stored = row._mapping
+        differing = [name for name in DENORMALIZED if stored[name] != expected[name]]
+        if not differing:
+            return None
+        return self._problem(
+            "mismatch",
+            row.seq,
+            row.id,
+            f"column(s) {', '.join(differing)} differ from the record's body",
+        )
+
+
+def _parse_body(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _chain_ids(conn: Connection) -> list[str]:
+    query = union(select(chains.c.chain_id), select(events.c.chain_id).distinct())
+    return sorted(str(chain_id) for chain_id in conn.scalars(query))
+
+
+def _marks(conn: Connection, chain_id: str) -> dict[int, str]:
+    rows = conn.execute(
+        select(checkpoints.c.seq, checkpoints.c.hash).where(checkpoints.c.chain_id == chain_id)
+    )
+    return {int(seq): str(value) for seq, value in rows}
+
+
+def _chain_rows(conn: Connection, chain_id: str) -> Iterable[Row[Any]]:
+    query = select(events).where(events.c.chain_id == chain_id).order_by(events.c.seq)
+    return conn.execution_options(yield_per=1000).execute(query)
+
+
+def _unregistered(conn: Connection, chain_id: str) -> ChainReport:
+    first = conn.execute(
+        select(events.c.seq, events.c.id)
+        .where(events.c.chain_id == chain_id)
+        .order_by(events.c.seq)
+        .limit(1)
+    ).one()
+    records = conn.scalar(select(func.count()).where(events.c.chain_id == chain_id)) or 0
+    problem = Problem(
+        "inserted", chain_id, first.seq, first.id, "records of a chain gitaudit never registered"
+    )
+    return ChainReport(chain_id, records, first.seq, None, problem)
+
+
+def verify_chains(
+    conn: Connection, key: bytes | None, progress: Progress | None = None
+) -> VerifyReport:
+    """Recompute every chain on ``conn`` (one consistent snapshot) and report per chain."""
+    registered = {row.chain_id: row for row in conn.execute(select(chains))}
+    total = conn.scalar(select(func.count()).select_from(events)) or 0
+    done = 0
+    reports: list[ChainReport] = []
+    for chain_id in _chain_ids(conn):
+        info = registered.get(chain_id)
+        if info is None:
+            reports.append(_unregistered(conn, chain_id))
+            continue
+        hasher = hasher_for_chain(chain_id, info.algorithm, info.key_fingerprint, key)
+        check = _ChainCheck(chain_id, hasher, _marks(conn, chain_id))
+        for row in _chain_rows(conn, chain_id):
+            check.feed(row)
+            done += 1
+            if progress is not None and done % _PROGRESS_EVERY == 0:
+                progress(done, total)
+        reports.append(check.finish())
+    if progress is not None:
+        progress(done, max(total, done))
+    return VerifyReport(reports)

@@ -1,0 +1,185 @@
+"""Appending to a chain: the one place integrity fields are assigned.
+
+:meth:`ChainWriter.append` runs inside a write transaction the caller opened
+(on SQLite with ``BEGIN IMMEDIATE``, which takes the database's write lock up
+front); on PostgreSQL it locks the chain's row with ``SELECT ... FOR UPDATE``.
+Either way, one writer at a time reads the chain head and extends it, so
+several processes can append to the same chain without forking it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from gitaudit.catalog import canonical_json
+from gitaudit.errors import ConfigError
+from gitaudit.store.integrity import GENESIS_HASH, ChainHasher, payload_of
+from gitaudit.store.tables import chains, checkpoints, denormalize, events
+
+# Ids per "which of these are stored already?" query: well under SQLite's
+# 32766 bound-parameter limit and PostgreSQL's 65535.
+_ID_CHUNK: Final = 900
+
+# Placeholders for the integrity fields while a record is serialized once for both its
+# hash payload and its body (see _encode); random per process, so data cannot hold them.
+_MARK: Final = uuid.uuid4().hex
+_HASH_MARK: Final = f"hash-{_MARK}"
+_PREV_MARK: Final = f"prev-{_MARK}"
+_HASH_ENTRY: Final = f'"hash":"{_HASH_MARK}",'
+_PREV_ENTRY: Final = f'"prev_hash":"{_PREV_MARK}",'
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What one append did: records added, and records skipped because their id was stored."""
+
+    inserted: int
+    duplicates: int
+
+
+class ChainWriter:
+    """Extends one chain: dedupes by id, assigns seq and hashes, writes a checkpoint."""
+
+    def __init__(self, chain_id: str, hasher: ChainHasher) -> None:
+        if not chain_id:
+            raise ConfigError("chain_id must not be empty", "set GITAUDIT_CHAIN_ID or unset it")
+        self.chain_id = chain_id
+        self.hasher = hasher
+
+    def append(self, conn: Connection, records: Sequence[dict[str, Any]]) -> AppendResult:
+        """Append ``records`` (validated, without integrity fields) in the caller's transaction."""
+        if not records:
+            return AppendResult(0, 0)
+        self._lock_chain(conn)
+        fresh = self._unstored(conn, records)
+        if fresh:
+            seq, prev_hash = self._head(conn)
+            now = datetime.now(UTC)
+            rows = []
+            for record in fresh:
+                seq += 1
+                row = self._seal(record, seq, prev_hash, now)
+                prev_hash = row["hash"]
+                rows.append(row)
+            conn.execute(events.insert(), rows)
+            conn.execute(
+                checkpoints.insert(),
+                {"chain_id": self.chain_id, "seq": seq, "hash": prev_hash, "created_at": now},
+            )
+        return AppendResult(len(fresh), len(records) - len(fresh))
+
+    def _lock_chain(self, conn: Connection) -> None:
+        """Register the chain if new, lock its row (PostgreSQL) and check the key fits."""
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(
+            insert(chains)
+            .values(
+                chain_id=self.chain_id,
+                created_at=datetime.now(UTC),
+                algorithm=self.hasher.algorithm,
+                key_fingerprint=self.hasher.fingerprint,
+            )
+            .on_conflict_do_nothing(index_elements=["chain_id"])
+        )
+        row = conn.execute(
+            select(chains.c.algorithm, chains.c.key_fingerprint)
+            .where(chains.c.chain_id == self.chain_id)
+            .with_for_update()
+        ).one()
+        if (row.algorithm, row.key_fingerprint) != (self.hasher.algorithm, self.hasher.fingerprint):
+            raise ConfigError(
+                f"chain {self.chain_id!r} was started with {row.algorithm} "
+                f"(key fingerprint {row.key_fingerprint}), but this writer uses "
+                f"{self.hasher.algorithm} (key fingerprint {self.hasher.fingerprint})",
+                "configure the chain's original key file (GITAUDIT_CHAIN_KEY_FILE), "
+                "or write to a new chain by setting GITAUDIT_CHAIN_ID",
+            )
+
+    def _unstored(
+        self, conn: Connection, records: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Records whose id is neither stored nor repeated earlier in this batch."""
+        ids = list({str(record["id"]) for record in records})
+        stored: set[str] = set()
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start : start + _ID_CHUNK]
+            stored.update(conn.scalars(select(events.c.id).where(events.c.id.in_(chunk))))
+        fresh = []
+        for record in records:
+            event_id = str(record["id"])
+            if event_id not in stored:
+                stored.add(event_id)
+                fresh.append(record)
+        return fresh
+
+    def _head(self, conn: Connection) -> tuple[int, str]:
+        """The chain's last seq and hash (0 and the genesis hash for a new chain)."""
+        row = conn.execute(
+            select(events.c.seq, events.c.hash)
+            .where(events.c.chain_id == self.chain_id)
+            .order_by(events.c.seq.desc())
+            .limit(1)
+        ).first()
+        return (0, GENESIS_HASH) if row is None else (int(row.seq), str(row.hash))
+
+    def _seal(
+        self, record: dict[str, Any], seq: int, prev_hash: str, now: datetime
+    ) -> dict[str, Any]:
+        """The events row of ``record`` as seq ``seq`` after ``prev_hash``."""
+        full = dict(record)
+        full["chain_id"] = self.chain_id
+        full["seq"] = seq
+        full["prev_hash"] = prev_hash
+        full["hash"] = None
+        full["hash"], body = self._encode(full)
+        row = denormalize(full)
+        row["recorded_at"] = now
+        row["body"] = body
+        return row
+
+    def _encode(self, full: dict[str, Any]) -> tuple[str, str]:
+        """The hash and body text of ``full`` (whose ``prev_hash`` is set), encoding JSON once.
+
+        The record is serialized with placeholders for ``prev_hash`` and ``hash``;
+        dropping those two entries gives exactly ``canonical_json(payload)`` (keys are
+        sorted and neither is the last key, as ``id`` and ``seq`` follow them), and
+        filling them in gives the body. Anything unusual takes the plain two-pass way.
+        """
+        prev_hash = str(full["prev_hash"])
+        text = json.dumps(
+            {**full, "prev_hash": _PREV_MARK, "hash": _HASH_MARK},
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+        payload = text.replace(_HASH_ENTRY, "", 1).replace(_PREV_ENTRY, "", 1)
+        if text.count(_MARK) != 2 or len(payload) != len(text) - len(_HASH_ENTRY) - len(
+            _PREV_ENTRY
+        ):
+            return self._encode_twice(full)
+        try:
+            digest = self.hasher.link(prev_hash, payload.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate: see body_text
+            return self._encode_twice(full)
+        return digest, text.replace(_HASH_MARK, digest, 1).replace(_PREV_MARK, prev_hash, 1)
+
+    def _encode_twice(self, full: dict[str, Any]) -> tuple[str, str]:
+        digest = self.hasher.link(str(full["prev_hash"]), canonical_json(payload_of(full)))
+        return digest, body_text({**full, "hash": digest})
+
+
+def body_text(record: dict[str, Any]) -> str:
+    """The stored body: canonical JSON (ASCII-escaped only if a string holds a lone surrogate)."""
+    try:
+        return canonical_json(record).decode("utf-8")
+    except UnicodeDecodeError:
+        return json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False)

@@ -1,0 +1,151 @@
+"""Operations that stop on conflicts: the operation event, conflict.detected, and the finish."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gitaudit import events
+from tests.gitfixtures import GitSandbox
+
+
+def validated(event: dict[str, Any]) -> dict[str, Any]:
+    events.validate_event(event)
+    return event
+
+
+def diverged(sandbox: GitSandbox) -> tuple[Path, Path, list[str]]:
+    """A remote whose main moved on, and a clone with two local commits, one conflicting."""
+    remote = sandbox.bare_remote()
+    seed = sandbox.repo("seed", remote=remote)
+    sandbox.commit(seed, {"shared.txt": "line\n"}, "shared file")
+    sandbox.git("push", "-q", "origin", "main", cwd=seed)
+    work = sandbox.clone(remote, "work")
+    local = [
+        sandbox.commit(work, {"shared.txt": "local change\n"}, "local edit of shared",
+                       date="2024-02-01T00:00:00Z"),
+        sandbox.commit(work, {"mine.txt": "only here\n"}, "local only file",
+                       date="2024-02-02T00:00:00Z"),
+    ]
+    sandbox.commit(seed, {"shared.txt": "remote change\n"}, "remote edit of shared")
+    sandbox.git("push", "-q", "origin", "main", cwd=seed)
+    return remote, work, local
+
+
+def test_pull_rebase_conflict_then_continue(sandbox: GitSandbox) -> None:
+    _, work, local = diverged(sandbox)
+    pulled = sandbox.audited("pull", "--rebase", cwd=work, env={"GIT_EDITOR": "true"})
+    assert pulled.returncode != 0
+    pull, conflict = (validated(event) for event in sandbox.events()[-2:])
+    upstream_tip = sandbox.out("rev-parse", "origin/main", cwd=work)
+
+    assert (pull["operation"], pull["outcome"]) == ("git.pull", "failure")
+    assert pull["details"]["integration"] == "rebase"
+    assert pull["details"]["upstream"] == "refs/remotes/origin/main"
+    assert pull["details"]["onto"] == upstream_tip
+    assert pull["details"]["stopped_on_conflict"] is True
+    assert pull["details"]["rewritten"] == []  # stopped on the first commit
+    assert "could not apply" in pull["result"]["error"]
+    assert pull["details"]["updated_refs"][0]["ref"] == "refs/remotes/origin/main"
+    assert pull["repo"]["branch"] == "main"  # the branch being rebased, not "detached"
+
+    assert conflict["operation"] == "conflict.detected"
+    assert conflict["parent_id"] == pull["id"]
+    assert conflict["correlation_id"] == pull["correlation_id"]
+    assert conflict["details"]["files"] == [{"path": "shared.txt", "kind": "content"}]
+    assert conflict["details"]["operation"] == "git.pull"
+    assert conflict["details"]["stopped_in"] == "rebase"
+
+    (work / "shared.txt").write_text("resolved\n")
+    sandbox.git("add", "shared.txt", cwd=work)
+    finished = sandbox.audited("rebase", "--continue", cwd=work, env={"GIT_EDITOR": "true"})
+    assert finished.returncode == 0, finished.stderr
+    rebase = validated(sandbox.last_event())
+    new_commits = sandbox.out("rev-list", "--reverse", f"{upstream_tip}..HEAD", cwd=work).split()
+    assert rebase["operation"] == "git.rebase"
+    assert rebase["outcome"] == "success"
+    assert rebase["details"]["action"] == "continue"
+    assert rebase["details"]["upstream"] == "refs/remotes/origin/main"
+    assert rebase["details"]["onto"] == upstream_tip
+    assert rebase["details"]["rewritten"] == [[local[0], new_commits[0]],
+                                              [local[1], new_commits[1]]]
+    assert rebase["details"]["stopped_on_conflict"] is False
+    assert rebase["repo"]["branch"] == "main"
+    assert rebase["repo"]["head_after"] == new_commits[1]
+    assert len(sandbox.events()) == 3  # pull, conflict, rebase: nothing else
+
+
+def test_plain_rebase_records_rewritten_pairs(sandbox: GitSandbox) -> None:
+    repo = sandbox.repo()
+    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
+    originals = [sandbox.commit(repo, {f"t{i}": str(i)}, f"topic {i}") for i in range(3)]
+    sandbox.git("checkout", "-q", "main", cwd=repo)
+    main_tip = sandbox.commit(repo, {"m": "1"}, "main moves")
+    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    result = sandbox.audited("rebase", "main", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    event = validated(sandbox.last_event())
+    rebased = sandbox.out("rev-list", "--reverse", "main..topic", cwd=repo).split()
+    assert event["details"]["upstream"] == "main"
+    assert event["details"]["onto"] == main_tip
+    assert event["details"]["rewritten"] == [list(pair) for pair in zip(originals, rebased,
+                                                                         strict=True)]
+    assert event["repo"]["head_before"] == originals[-1]
+    assert event["category"] == "update"
+
+
+def conflicting_branches(sandbox: GitSandbox) -> Path:
+    """main and topic that conflict in every way: content, add/add, modify/delete, rename."""
+    repo = sandbox.repo()
+    sandbox.commit(repo, {"content.txt": "base\n", "modify_delete.txt": "base\n",
+                          "renamed.txt": "rename me\n" * 20}, "base files")
+    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
+    sandbox.commit(repo, {"content.txt": "topic\n", "added.txt": "topic\n",
+                          "modify_delete.txt": None, "renamed.txt": None}, "topic side")
+    sandbox.git("checkout", "-q", "main", cwd=repo)
+    sandbox.git("mv", "renamed.txt", "moved.txt", cwd=repo)
+    sandbox.commit(repo, {"content.txt": "main\n", "added.txt": "main\n",
+                          "modify_delete.txt": "main edit\n"}, "main side")
+    return repo
+
+
+def test_merge_conflict_kinds(sandbox: GitSandbox) -> None:
+    repo = conflicting_branches(sandbox)
+    result = sandbox.audited("merge", "topic", cwd=repo)
+    assert result.returncode == 1
+    merge, conflict = (validated(event) for event in sandbox.events()[-2:])
+    assert (merge["operation"], merge["outcome"]) == ("git.merge", "failure")
+    assert merge["details"]["commits"] == ["topic"]
+    assert merge["details"]["stopped_on_conflict"] is True
+    assert conflict["parent_id"] == merge["id"]
+    assert conflict["details"]["stopped_in"] == "merge"
+    assert conflict["details"]["files"] == [
+        {"path": "added.txt", "kind": "add_add"},
+        {"path": "content.txt", "kind": "content"},
+        {"path": "modify_delete.txt", "kind": "modify_delete"},
+        {"path": "moved.txt", "kind": "rename"},
+    ]
+
+
+def test_cherry_pick_conflict(sandbox: GitSandbox) -> None:
+    repo = conflicting_branches(sandbox)
+    result = sandbox.audited("cherry-pick", "topic", cwd=repo)
+    assert result.returncode != 0
+    pick, conflict = (validated(event) for event in sandbox.events()[-2:])
+    assert pick["operation"] == "git.cherry_pick"
+    assert conflict["details"]["stopped_in"] == "cherry-pick"
+    assert {item["kind"] for item in conflict["details"]["files"]} == {
+        "add_add", "content", "modify_delete", "rename"
+    }
+
+
+def test_clean_merge_has_no_conflict_event(sandbox: GitSandbox) -> None:
+    repo = sandbox.repo()
+    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
+    sandbox.commit(repo, {"t": "1"}, "topic")
+    sandbox.git("checkout", "-q", "main", cwd=repo)
+    sandbox.commit(repo, {"m": "1"}, "main")
+    result = sandbox.audited("merge", "--no-edit", "topic", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert [e["operation"] for e in sandbox.events()] == ["git.merge"]
+    assert sandbox.last_event()["details"]["stopped_on_conflict"] is False

@@ -1,0 +1,3 @@
+"""Shared pytest fixtures."""
+
+from tests.pg import *  # noqa: F403

@@ -1,0 +1,425 @@
+"""The sanitizer: recall and precision on the labelled corpus, structures, config, pseudonyms."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitaudit import sanitize
+from gitaudit.sanitize import (
+    DEFAULT_SENSITIVE_FIELDS,
+    KINDS,
+    Redactor,
+    is_pseudonym,
+    marker,
+    pseudonymize,
+    redact,
+)
+from tests.corpus import fakes
+
+POSITIVES = fakes.load("positives")
+NEGATIVES = fakes.load("negatives")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _secrets(record: dict[str, Any]) -> list[str]:
+    secrets = record["secret"] if isinstance(record["secret"], list) else [record["secret"]]
+    pieces = list(secrets)
+    for secret in secrets:  # every line of a multi-line secret must go, not just the whole
+        for line in secret.replace("\\n", "\n").replace("\r", "\n").split("\n"):
+            if len(line.strip()) >= 16:
+                pieces.append(line.strip())
+    return pieces
+
+
+# --- corpus ------------------------------------------------------------------------------
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(POSITIVES) >= 200
+    assert len(NEGATIVES) >= 200
+    assert {record["kind"] for record in POSITIVES} <= set(KINDS)
+
+
+@pytest.mark.parametrize(
+    "record", POSITIVES, ids=[f"{r['line']}-{r['kind']}" for r in POSITIVES]
+)
+def test_positive_is_redacted(record: dict[str, Any]) -> None:
+    out = redact(record["text"])
+    for secret in _secrets(record):
+        assert secret not in out
+    assert marker(record["kind"]) in out
+    if "expect" in record:
+        assert out == record["expect"]
+
+
+@pytest.mark.parametrize("record", NEGATIVES, ids=[f"{r['line']}" for r in NEGATIVES])
+def test_negative_is_untouched(record: dict[str, Any]) -> None:
+    assert redact(record["text"]) == record["text"], record["why"]
+
+
+def test_redaction_is_idempotent_on_the_corpus() -> None:
+    for record in POSITIVES + NEGATIVES:
+        once = redact(record["text"])
+        assert redact(once) == once, record["line"]
+
+
+def test_whole_corpus_as_one_text() -> None:
+    text = fakes.corpus_text()
+    out = redact(text)
+    for record in POSITIVES:
+        for secret in _secrets(record):
+            assert secret not in out
+    assert redact(out) == out
+
+
+def test_idempotent_on_random_fragment_soup() -> None:
+    fragments = [
+        "eyJ", "ghp_", "glpat-", ".", "-", "_", "a", "0", "4", "://", "@", ":", "=", "password",
+        "token", "key", '"', "'", "\n", " ", "-----BEGIN RSA PRIVATE KEY-----", "-----END",
+        "Authorization: ", "Bearer ", "4111 ", "sk-", "AKIA", "name: ", "value: ", "--", "</",
+        "${", "}}", "\\", "/", "&", ";", ",", "}", "[", "]", "curl -u ", "extraheader=",
+        "[REDACTED:x]", "https://", "u:p@", "Cookie: ", "x" * 40, "0123456789abcdef" * 2,
+    ]  # fmt: skip
+    rng = random.Random(20261122)
+    for _ in range(3000):
+        text = "".join(rng.choice(fragments) for _ in range(rng.randint(1, 10)))
+        once = redact(text)
+        assert redact(once) == once, text
+
+
+# --- specific behaviour ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),
+        ("ssh://git@host/repo.git", "ssh://git@host/repo.git"),
+        ("https://u:p@host/x", "https://[REDACTED:url-credentials]@host/x"),
+        ("password=", "password="),
+        ("password=${PW}", "password=${PW}"),
+        ("token: refresh it on 401", "token: refresh it on 401"),
+        ("token: abc123", "token: [REDACTED:assignment]"),
+        ("PWD=/home/me DB_PWD=x", "PWD=/home/me DB_PWD=[REDACTED:assignment]"),
+        ("4111 1111 1111 1111", "[REDACTED:card-number]"),
+        ("4111 1111 1111 1112", "4111 1111 1111 1112"),
+        ("1732252218237", "1732252218237"),
+    ],
+)
+def test_examples(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_marker_and_kinds() -> None:
+    assert marker("jwt") == "[REDACTED:jwt]"
+    for kind in KINDS:
+        assert kind == kind.lower()
+        assert all(char.isalpha() or char == "-" for char in kind)  # never matched again
+
+
+def test_never_raises_on_odd_strings() -> None:
+    odd = [
+        "\udcff\ud800password=\udc80abc",
+        "\x00" * 100,
+        "\u202e password=\u0663\u0664",
+        "\ud83d" + "ghp_" + "a" * 36,
+        "".join(chr(c) for c in range(0, 0x3000, 7)),
+    ]
+    for text in odd:
+        out = redact(text)
+        assert isinstance(out, str)
+        assert redact(out) == out
+    assert redact("\udcff\ud800password=\udc80abc") == "\udcff\ud800password=[REDACTED:assignment]"
+
+
+ADVERSARIAL = {
+    "letters": "a" * 1_000_000,
+    "assignments": "a=" * 500_000,
+    "keys": "password=" * 100_000,
+    "yaml": "token: a " * 100_000,
+    "dotted": "a." * 500_000 + "token=x",
+    "begins": "-----BEGIN RSA PRIVATE KEY-----" * 30_000,
+    "body without end": "-----BEGIN RSA PRIVATE KEY-----\n" + "A" * 1_000_000,
+    "dashes after begin": "-----BEGIN RSA PRIVATE KEY-----" + "-" * 1_000_000,
+    "schemes": "https://" * 120_000 + "@",
+    "long userinfo": "https://" + "a" * 1_000_000 + "@",
+    "digits": "4" * 1_000_000,
+    "digit groups": "4111 " * 200_000,
+    "jwt heads": "eyJ" * 330_000,
+    "jwt parts": "eyJaaaaaaaaaaa." * 66_000,
+    "headers": "Authorization: " * 66_000,
+    "quoted headers": 'Authorization: "' * 62_000,
+    "unterminated json": '"password": "' + "a" * 1_000_000,
+    "backslashes": "password=" + "\\" * 1_000_000,
+    "flags": "--password " * 90_000,
+    "xml": "<password>" * 100_000,
+    "pairs": "name: DB_PASSWORD\nvalue: " * 40_000,
+    "curl": "curl -u a:" * 100_000,
+    "quotes": '"' * 1_000_000,
+    "random": "".join(
+        random.Random(1).choice("=:@/ \"'-_.aA1{}$[]<>\\\n#,;&?%tokenpasswordBEGIN-")
+        for _ in range(1_000_000)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_huge_adversarial_input(name: str) -> None:
+    # Every pattern is linear; this must finish in well under a second (no assertion on time).
+    text = ADVERSARIAL[name]
+    out = redact(text)
+    assert redact(out) == out
+
+
+# --- structures --------------------------------------------------------------------------
+
+
+def test_recurses_into_dicts_lists_and_tuples() -> None:
+    value = {
+        "argv": ["git", "clone", "https://u:pw@host/r.git"],
+        "nested": {"deeper": ({"note": "password=hunter2"}, 3, None)},
+        "n": 1,
+        "f": 1.5,
+        "ok": True,
+        "raw": b"password=hunter2",
+    }
+    out = redact(value)
+    assert out == {
+        "argv": ["git", "clone", "https://[REDACTED:url-credentials]@host/r.git"],
+        "nested": {"deeper": ({"note": "password=[REDACTED:assignment]"}, 3, None)},
+        "n": 1,
+        "f": 1.5,
+        "ok": True,
+        "raw": b"password=hunter2",  # other scalars are returned unchanged
+    }
+    assert value["argv"][2] == "https://u:pw@host/r.git"  # input not modified
+
+
+def test_dicts_with_non_str_keys() -> None:
+    value = {1: "token=abc123", None: "x", (1, 2): ["password=pw"], "token": "abc123"}
+    assert redact(value) == {
+        1: "token=[REDACTED:assignment]",
+        None: "x",
+        (1, 2): ["password=[REDACTED:assignment]"],
+        "token": "[REDACTED:field]",
+    }
+
+
+def test_sensitive_field_values() -> None:
+    out = redact(
+        {
+            "password": "hunter2",
+            "GitHub-Token": "abc",
+            "X-Api-Key": "k",
+            "clientSecret": "s",
+            "DB_PASSWORD": 1234,
+            "credentials": {"user": "u", "pass": "p"},
+            "token": None,
+            "auth": True,
+            "secret": "",
+            "api_key": "${API_KEY}",
+            "input_tokens": 12,
+            "token_count": 3,
+            "password_reset": "yes",
+        }
+    )
+    assert out == {
+        "password": "[REDACTED:field]",
+        "GitHub-Token": "[REDACTED:field]",
+        "X-Api-Key": "[REDACTED:field]",
+        "clientSecret": "[REDACTED:field]",
+        "DB_PASSWORD": "[REDACTED:field]",
+        "credentials": "[REDACTED:field]",
+        "token": None,
+        "auth": True,
+        "secret": "",
+        "api_key": "${API_KEY}",
+        "input_tokens": 12,
+        "token_count": 3,
+        "password_reset": "yes",
+    }
+
+
+def test_name_value_pairs_in_dicts() -> None:
+    env = [{"name": "DB_PASSWORD", "value": "pw"}, {"name": "LANG", "value": "C"}]
+    assert redact({"env": env}) == {
+        "env": [{"name": "DB_PASSWORD", "value": "[REDACTED:field]"}, {"name": "LANG", "value": "C"}]
+    }
+    assert redact({"key": "DEPLOY_TOKEN", "value": "v"}) == {
+        "key": "DEPLOY_TOKEN",
+        "value": "[REDACTED:field]",
+    }
+
+
+def test_deep_and_cyclic_structures_do_not_raise() -> None:
+    deep: Any = "password=x"
+    for _ in range(5000):
+        deep = [deep]
+    out = redact(deep)
+    for _ in range(sanitize._MAX_DEPTH):
+        out = out[0]
+    assert out == marker("too-deep")
+    cyclic: list[Any] = ["token=abc123"]
+    cyclic.append(cyclic)
+    assert redact(cyclic)[0] == "token=[REDACTED:assignment]"
+
+
+# --- configuration -----------------------------------------------------------------------
+
+
+def test_default_fields_match_the_setting_default() -> None:
+    from gitaudit import config
+
+    assert config._list(config.DEFAULT_SENSITIVE_FIELDS) == DEFAULT_SENSITIVE_FIELDS
+
+
+@pytest.mark.parametrize(
+    ("name", "sensitive"),
+    [
+        ("password", True),
+        ("PASSWORD", True),
+        ("db_password", True),
+        ("DBPASSWORD", True),
+        ("userPassword", True),
+        ("github_token", True),
+        ("GITHUB_TOKEN", True),
+        ("X-Api-Key", True),
+        ("xApiKey", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("Set-Cookie", True),
+        ("Proxy-Authorization", True),
+        ("--password", True),
+        ("-Dpassword", True),
+        ("input_tokens", False),
+        ("token_count", False),
+        ("tokenizer", False),
+        ("password_min_length", False),
+        ("secret_name", False),
+        ("primary_key", False),
+        ("key", False),
+        ("api_key_id", False),
+        ("session_id", False),
+        ("oauth", False),
+        ("OLDPWD", False),
+    ],
+)
+def test_field_names(name: str, sensitive: bool) -> None:
+    assert Redactor().is_sensitive_field(name) is sensitive
+
+
+def test_sensitive_fields_are_configurable() -> None:
+    custom = Redactor(sensitive_fields=["ssn", "Employee-Number"])
+    assert custom.sensitive_fields == ("ssn", "employee_number")
+    assert custom({"ssn": "1", "employee_number": "2", "password": "3"}) == {
+        "ssn": "[REDACTED:field]",
+        "employee_number": "[REDACTED:field]",
+        "password": "3",  # the list replaces the default
+    }
+    assert custom("user_ssn=123-45-6789 password=hunter2") == (
+        "user_ssn=[REDACTED:assignment] password=hunter2"
+    )
+    extended = Redactor(sensitive_fields=(*DEFAULT_SENSITIVE_FIELDS, "ssn"))
+    assert extended({"ssn": "1", "password": "3"}) == {
+        "ssn": "[REDACTED:field]",
+        "password": "[REDACTED:field]",
+    }
+    # Provider tokens and URLs are redacted whatever the field list.
+    none = Redactor(sensitive_fields=[])
+    assert none({"password": "x", "u": "https://a:b@h/"}) == {
+        "password": "x",
+        "u": "https://[REDACTED:url-credentials]@h/",
+    }
+
+
+def test_module_redact_uses_the_default_redactor() -> None:
+    text = fakes.corpus_text()
+    assert redact(text) == Redactor()(text)
+
+
+# --- pseudonyms --------------------------------------------------------------------------
+
+
+def test_pseudonymize_is_deterministic_and_keyed() -> None:
+    first = pseudonymize("jane@example.com", b"key-one")
+    assert first == pseudonymize("jane@example.com", b"key-one")
+    assert first != pseudonymize("jane@example.com", b"key-two")
+    assert first != pseudonymize("john@example.com", b"key-one")
+    assert first.startswith("anon:")
+    assert len(first) == len("anon:") + 16
+    assert is_pseudonym(first)
+    assert not is_pseudonym("jane")
+    assert not is_pseudonym("anon:XYZ")
+    assert is_pseudonym(pseudonymize("\udcff broken", b"k"))
+
+
+EVENT: dict[str, Any] = {
+    "id": "0192f1a2-7b3c-7d4e-8f90-123456789abc",
+    "schema_version": 1,
+    "occurred_at": "2026-11-22T04:50:18.237829Z",
+    "operation": "git.push",
+    "correlation_id": "20261122T045018.237829Z-H0a7c9cdf-P0000075f",
+    "parent_id": "0192f1a2-7b3c-7d4e-8f90-000000000001",
+    "chain_id": "embedded@build-7",
+    "seq": 42,
+    "prev_hash": "9" * 64,
+    "hash": "4111111111111111" * 4,
+    "actor": {"uid": 1000, "user": "jane", "git_name": "Jane Doe", "git_email": " Jane@Example.com"},
+    "repo": {"remote": "https://jane:hunter2@git.example.com/r.git", "branch": "fix/password-reset"},
+    "result": {"exit_code": 128, "error": "fatal: Authentication failed for password=hunter2"},
+    "details": {"refs": [{"ref": "refs/heads/main", "old": "a" * 40, "new": "b" * 40}]},
+}
+
+
+def test_redact_event_without_pseudonyms() -> None:
+    out = Redactor().redact_event(EVENT)
+    assert out["actor"] == EVENT["actor"]
+    assert out["repo"]["remote"] == "https://[REDACTED:url-credentials]@git.example.com/r.git"
+    assert out["repo"]["branch"] == "fix/password-reset"
+    assert out["result"]["error"] == "fatal: Authentication failed for password=[REDACTED:assignment]"
+    for field in ("id", "correlation_id", "parent_id", "chain_id", "seq", "prev_hash", "hash"):
+        assert out[field] == EVENT[field]
+    assert out["details"] == EVENT["details"]
+    assert EVENT["repo"]["remote"].startswith("https://jane:hunter2@")  # not modified
+
+
+def test_redact_event_pseudonymizes_actor_identity() -> None:
+    redactor = Redactor(hash_user_ids=True, user_id_key=b"secret-key")
+    out = redactor.redact_event(EVENT)
+    actor = out["actor"]
+    assert actor["uid"] == 1000
+    assert actor["user"] == pseudonymize("jane", b"secret-key")
+    assert actor["git_name"] == pseudonymize("Jane Doe", b"secret-key")
+    assert actor["git_email"] == pseudonymize("jane@example.com", b"secret-key")  # normalized
+    assert redactor.redact_event(out) == out  # pseudonyms are not hashed again
+    other = Redactor(hash_user_ids=True, user_id_key=b"other").redact_event(EVENT)
+    assert other["actor"]["user"] != actor["user"]
+    assert EVENT["actor"]["user"] == "jane"
+
+
+def test_hash_user_ids_needs_a_key() -> None:
+    with pytest.raises(ValueError, match="user_id_key"):
+        Redactor(hash_user_ids=True)
+    assert Redactor(user_id_key=b"k").redact_event(EVENT)["actor"]["user"] == "jane"
+
+
+# --- hot path ----------------------------------------------------------------------------
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, gitaudit.sanitize as s\n"
+        "assert 'hmac' not in sys.modules and 'hashlib' not in sys.modules\n"
+        "assert all(r._compiled is None for r in s._STATIC_RULES)\n"
+        "s.redact(['git', 'push', 'origin', 'main'])\n"
+        "print(sum(r._compiled is not None for r in s._STATIC_RULES))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "0"  # short argv: no provider rule even compiled
