@@ -106,6 +106,7 @@ def _scenario(base: Path, correlation_id: str) -> None:
     _write(work_a / "app.txt", "greeting = hello\ncolour = purple\n")
     _audited(["add", "app.txt"], work_a, alice)
     _audited(["rebase", "--continue"], work_a, alice)
+    _audited(["push"], work_a, alice)
     _audited(["commit", "--amend", "-m", "Prefer purple (compromise)"], work_a, alice)
     _audited(["push", "--force", "origin", "main"], work_a, alice)
     _audited(["checkout", "-b", "feature/demo"], work_a, alice)

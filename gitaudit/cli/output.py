@@ -123,7 +123,7 @@ def write_table(events: Sequence[dict[str, Any]], out: TextIO) -> None:
             str(event.get("operation", "")),
             str(event.get("outcome", "")),
             str(event.get("severity", "")),
-            _cell(_get(event, "actor.user")),
+            _cell(_get(event, "actor.git_name") or _get(event, "actor.user")),
             _cell(_get(event, "repo.name")),
             _cell(_get(event, "repo.branch")),
             "" if duration is None else f"{duration:.0f}",
