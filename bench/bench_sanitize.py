@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gitaudit.sanitize import Redactor  # noqa: E402 -- needs the path set above
-from tests.corpus import fakes  # noqa: E402
+from gitaudit.sanitize import Redactor
+from tests.corpus import fakes
 
 GIT_OUTPUT = (
     "remote: Enumerating objects: 1234, done.\n"

@@ -7,7 +7,10 @@ plainly and through the console script `gitaudit git ...`, plus a bare
 command, and that added time as a multiple of the bare interpreter start.
 Target: <= 2x.
 
-    .venv/bin/python bench/bench_wrapper.py [--runs 30] [--importtime]
+    .venv/bin/python bench/bench_wrapper.py [--runs 40] [--importtime]
+
+Other processes on the machine make the figures noisy (a second or two of
+milliseconds); the load average is printed with them.
 
 The package is byte-compiled first and PYTHONDONTWRITEBYTECODE is dropped, as
 for an installed package (pip compiles on install). If the console script is
@@ -81,8 +84,8 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 def importtime(wrapper: list[str], cwd: Path, env: dict[str, str]) -> None:
     """Print the wrapper path's heaviest imports (cumulative microseconds, one run)."""
-    result = subprocess.run([sys.executable, "-X", "importtime", *wrapper, "git", "status"],
-                            cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    argv = [sys.executable, "-X", "importtime", *wrapper, "git", "rev-parse", "HEAD"]
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=True)
     rows = []
     for line in result.stderr.splitlines():
         if line.startswith("import time:") and "|" in line and "cumulative" not in line:
@@ -95,7 +98,7 @@ def importtime(wrapper: list[str], cwd: Path, env: dict[str, str]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--importtime", action="store_true", help="also show import costs")
     args = parser.parse_args()
     git = shutil.which("git") or "git"
@@ -121,6 +124,8 @@ def main() -> int:
         median = {label: statistics.median(values) * 1000 for label, values in samples.items()}
         bare = median["python -I -c pass"]
         print(f"wrapper: {' '.join(wrapper)}   python: {sys.executable}   runs: {args.runs}")
+        load = os.getloadavg()[0]
+        print(f"load average {load:.2f} on {os.cpu_count()} cores (higher: noisier figures)")
         print(f"{'command':34s} {'median ms':>10s}")
         for label, value in median.items():
             print(f"{label:34s} {value:10.2f}")

@@ -16,6 +16,7 @@ import os
 
 from gitaudit import paths
 from gitaudit.errors import ConfigError
+from gitaudit.sanitize import DEFAULT_SENSITIVE_FIELDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,11 +26,6 @@ if TYPE_CHECKING:
 
 ENV_PREFIX = "GITAUDIT_"
 
-DEFAULT_SENSITIVE_FIELDS = (
-    "password,passwd,pwd,secret,token,api_key,apikey,access_key,secret_key,private_key,"
-    "authorization,auth,cookie,set_cookie,credentials,credential,client_secret,session,"
-    "passphrase,signature"
-)
 
 
 def _bool(raw: object) -> bool:
@@ -123,7 +119,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "sensitive_fields",
         _list,
-        _list(DEFAULT_SENSITIVE_FIELDS),
+        DEFAULT_SENSITIVE_FIELDS,
         "Comma list of dict key names whose values are always redacted (matched "
         "case-insensitively, also as suffixes such as github_token).",
     ),

@@ -8,18 +8,26 @@ around it (URL scheme and host, the key of an assignment, JSON quotes) is kept.
 Design notes:
 
 - Hot path. The git wrapper imports this module on every git command, so it
-  imports nothing but :mod:`re` (``hmac``/``hashlib`` only inside
-  :func:`pseudonymize`), compiles nothing at import, and compiles each rule's
-  pattern the first time a text could match it. Every rule has *guards*: cheap
-  literal substrings of which the lower-cased text must contain at least one
-  before the rule runs, so a ``git status`` argv costs a few substring tests.
-- Rules are ordered: context rules that keep more structure (URL userinfo,
+  imports nothing at all: :mod:`re` is imported when the first pattern is
+  compiled, ``hmac``/``hashlib`` inside :func:`pseudonymize`; each rule's
+  pattern is compiled the first time a text could match it. Every rule has a
+  minimum length and *guard words*, literals one of which the lower-cased text
+  must contain, so a ``git push origin main`` argv costs a few length tests.
+- Speed on large text. Provider-token patterns begin with a literal, which the
+  regex engine finds at memchr speed. Case-insensitive context rules are
+  *anchored*: their keywords are found with ``str.find`` on the lower-cased
+  text and the pattern is only tried there (``key=value`` pairs likewise, from
+  the trigger word that ends the key, the key's start found leftwards).
+- Order and idempotence. Context rules that keep more structure (URL userinfo,
   ``Authorization`` headers) run before provider-token rules, and generic
-  ``key=value`` assignments run after them, so the marker names the most
-  specific kind. Markers are never matched again, so redaction is idempotent.
-- Linear time. Every pattern is built so that a start position is tried once
-  and quantifiers are possessive or bounded, or cannot overlap (no nested
-  unbounded repetition), so 1 MB of adversarial input takes milliseconds.
+  ``key=value`` assignments after them, so the marker names the most specific
+  kind. Marker kinds are letters and dashes only, so no rule takes one for a
+  secret, and the passes repeat until the text stops changing, so the output is
+  a fixed point: ``redact(redact(x)) == redact(x)``.
+- Linear time. No pattern nests unbounded repetitions; quantifiers are
+  possessive or bounded, or their runs cannot overlap, and a rule that could
+  fail after a long scan starts only at the beginning of a run (lookbehind), so
+  1 MB of adversarial input takes well under a second.
 - Sources. Provider-token patterns follow the gitleaks default configuration
   (``config/gitleaks.toml`` in github.com/gitleaks/gitleaks; rule ids are named
   next to each pattern), context rules follow Yelp's detect-secrets plugins
@@ -31,11 +39,9 @@ Design notes:
 
 from __future__ import annotations
 
-import functools
-import re
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
+    import re
     from collections.abc import Callable, Iterable, Mapping
     from typing import Any, TypeVar
 
@@ -108,21 +114,33 @@ def marker(kind: str) -> str:
     return f"{_PREFIX}{kind}]"
 
 
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(source: str) -> re.Pattern[str]:
+    """``source`` compiled, once per process; :mod:`re` is only imported here (~5 ms)."""
+    compiled = _PATTERNS.get(source)
+    if compiled is None:
+        import re
+
+        compiled = _PATTERNS[source] = re.compile(source)
+    return compiled
+
+
 # --- value tests -------------------------------------------------------------------------
 
 _PLACEHOLDER = (
     r"\$\{\{.*\}\}|\$?\{\{.*\}\}|\$\{[^{}]*\}|\$[A-Z_][A-Z0-9_]*|\$\([^()]*\)"  # ${X} $X $(cmd)
     r"|%[A-Za-z_][A-Za-z0-9_]*%|@[A-Za-z_][A-Za-z0-9_]*@|<[^<>]*>"  # %X% @X@ <token>
     r"|\*+|[xX]{3,}|\.{3}|\u2022+"  # *** xxxx ... bullets
-    r"|[\W_]*(?i:redacted|masked|hidden)[\W_]*"  # [REDACTED] <redacted> ***MASKED***
+    r"|[\W_]*(?i:redacted|masked)[\W_]*"  # [REDACTED] <redacted> [MASKED] (GitLab CI)
     r"|(?:\[REDACTED:[a-z-]+\])+"  # our own markers
     r"|(?i:true|false|null|none|nil|undefined)"
 )
 
 
-@functools.cache
 def _placeholder_re() -> re.Pattern[str]:
-    return re.compile(_PLACEHOLDER)
+    return _pattern(_PLACEHOLDER)
 
 
 def _is_placeholder(value: str) -> bool:
@@ -186,10 +204,10 @@ class _Rule:
     """
 
     __slots__ = (
-        "_compiled", "also", "anchored", "flags", "kind", "min_len", "repl", "source", "words",
+        "_compiled", "also", "anchored", "kind", "min_len", "repl", "source", "words",
     )  # fmt: skip
 
-    def __init__(  # noqa: PLR0913 -- a table row; every caller passes keywords past the first
+    def __init__(
         self,
         kind: str,
         source: str,
@@ -197,7 +215,6 @@ class _Rule:
         words: tuple[str, ...] | None,
         also: tuple[str, ...] = (),
         repl: _Repl | None = None,
-        flags: int = 0,
         *,
         anchored: bool = False,
     ) -> None:
@@ -208,14 +225,13 @@ class _Rule:
         self.words = words
         self.also = also
         self.repl: _Repl = marker(kind) if repl is None else repl
-        self.flags = flags
         self._compiled: re.Pattern[str] | None = None
 
     @property
     def pattern(self) -> re.Pattern[str]:
         compiled = self._compiled
         if compiled is None:
-            compiled = self._compiled = re.compile(self.source, self.flags)
+            compiled = self._compiled = _pattern(self.source)
         return compiled
 
     def apply(self, text: str, lowered: str) -> str:
@@ -296,10 +312,13 @@ def _url_repl(match: re.Match[str]) -> str:
 # Authorization headers (gitleaks curl-auth-header; any scheme). The value runs to the end of
 # the line or the closing quote.
 _AUTH_SCHEMES = frozenset(
-    "basic bearer token digest negotiate ntlm oauth aws4-hmac-sha256 hoba mutual vapid "
-    "scram-sha-1 scram-sha-256 apikey api-key key sso-key ssws gitlab jwt dpop hmac mac "
-    "signature private-token splunk".split()
-)
+    (
+        "basic", "bearer", "token", "digest", "negotiate", "ntlm", "oauth", "aws4-hmac-sha256",
+        "hoba", "mutual", "vapid", "scram-sha-1", "scram-sha-256", "apikey", "api-key", "key",
+        "sso-key", "ssws", "gitlab", "jwt", "dpop", "hmac", "mac", "signature", "private-token",
+        "splunk",
+    )
+)  # fmt: skip
 _AUTHZ = (
     r"(?i)(?<![a-z0-9])(?P<pre>authorization[\"']?[ \t]*[:=][ \t]*)"
     # a quoted value ends at its closing quote; a bare one at the end of the line or at an
@@ -313,9 +332,8 @@ _EXTRAHEADER = (
 )
 
 
-@functools.cache
 def _prose_re() -> re.Pattern[str]:
-    return re.compile(r"[A-Za-z,.;!?()'-]+(?:[ \t]+[A-Za-z,.;!?()'-]+)*")
+    return _pattern(r"[A-Za-z,.;!?()'-]+(?:[ \t]+[A-Za-z,.;!?()'-]+)*")
 
 
 def _authz_repl(match: re.Match[str]) -> str:
@@ -346,7 +364,7 @@ def _curl_repl(match: re.Match[str]) -> str:
 
 # AWS secret access key: 40 base64 chars after an AWS secret key name (detect-secrets aws.py
 # get_secret_access_key; trufflehog's aws detector uses the same 40-char shape).
-_AWS_SECRET = (
+_AWS_SAK = (
     r"(?i)(?P<pre>(?:aws_?secret_?(?:access_?)?key|secret_?access_?key)[\"']?[ \t]*"
     r"(?:=>|:=|=|:)[ \t]*[\"']?)(?P<val>[a-z0-9/+]{40})(?![a-z0-9/+=])"
 )
@@ -358,11 +376,10 @@ _AZURE_SAS = (
     r"(?i)(?P<pre>SharedAccessSignature[ \t]*=[ \t]*|(?<=[?&])sig=)(?P<val>[^\s;&\"'<>#]+)"
 )
 
-# Provider tokens. Patterns begin with a literal so the regex engine scans for it quickly; a
-# lookbehind right after the literal stands in for a leading word boundary where the prefix is
-# short enough to occur inside ordinary words.
-# (kind, pattern, shortest match, lower-case literals one of which a match contains). Each
-# pattern starts with one literal, so the regex engine finds candidates at memchr speed.
+# Provider tokens: (kind, pattern, shortest match, lower-case literals one of which a match
+# contains). Each pattern starts with one literal, so the regex engine finds candidates at
+# memchr speed; a lookbehind right after it stands in for a leading word boundary where the
+# prefix is short enough to occur inside ordinary words.
 _TOKENS: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
     # gitleaks: github-pat, github-oauth, github-app-token, github-refresh-token
     ("github-token", r"gh[pousr]_[A-Za-z0-9]{36,}+", 40, ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
@@ -415,10 +432,12 @@ _TOKENS: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
      r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]*+={0,2}"
      r"(?:\.[A-Za-z0-9_-]*+){0,2}", 24, ("eyj",)),
     # other gitleaks rules, one marker kind (rule ids in the comments)
-    ("api-token", r"do[opr]_v1_[a-f0-9]{64}", 71, ("dop_v1_", "doo_v1_", "dor_v1_")),  # digitalocean-*
-    ("api-token", r"hf_(?<![A-Za-z0-9]hf_)[A-Za-z]{34}(?![A-Za-z0-9])", 37, ("hf_",)),  # huggingface
-    ("api-token", r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}", 38,
-     ("shpat_", "shpca_", "shppa_", "shpss_")),  # shopify-*
+    ("api-token", r"do[opr]_v1_[a-f0-9]{64}", 71,  # digitalocean-pat/-access-/-refresh-token
+     ("dop_v1_", "doo_v1_", "dor_v1_")),
+    # huggingface-access-token
+    ("api-token", r"hf_(?<![A-Za-z0-9]hf_)[A-Za-z]{34}(?![A-Za-z0-9])", 37, ("hf_",)),
+    ("api-token", r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}", 38,  # shopify-*
+     ("shpat_", "shpca_", "shppa_", "shpss_")),
     ("api-token", r"hv[sb]\.[A-Za-z0-9_-]{90,}+", 94, ("hvs.", "hvb.")),  # vault-*-token
     ("api-token", r"dapi[a-f0-9]{32}(?:-[0-9])?", 36, ("dapi",)),  # databricks-api-token
     ("api-token", r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}", 74,
@@ -435,13 +454,16 @@ _TOKENS: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
     ("api-token", r"HRKU-AA[0-9a-zA-Z_-]{58}", 65, ("hrku-aa",)),  # heroku-api-key-v2
     ("api-token", r"pplx-[a-zA-Z0-9]{48}", 53, ("pplx-",)),  # perplexity-api-key
     ("api-token", r"dt0c01\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}", 96, ("dt0c01.",)),  # dynatrace
-    ("api-token", r"pscale_(?:tkn|oauth|pw)_[A-Za-z0-9_=.-]{32,}+", 43, ("pscale_",)),  # planetscale
+    # planetscale-api-token, -oauth-token, -password
+    ("api-token", r"pscale_(?:tkn|oauth|pw)_[A-Za-z0-9_=.-]{32,}+", 43, ("pscale_",)),
     ("api-token", r"pnu_[a-zA-Z0-9]{36}", 40, ("pnu_",)),  # prefect-api-token
-    ("api-token", r"xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}", 89, ("xkeysib-",)),  # sendinblue
+    # sendinblue-api-token
+    ("api-token", r"xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}", 89, ("xkeysib-",)),
     ("api-token", r"sq0(?:atp|csp)-[0-9A-Za-z_-]{22,}+", 29, ("sq0atp-", "sq0csp-")),  # square
     ("api-token", r"dckr_pat_[A-Za-z0-9_-]{27,}+", 36, ("dckr_pat_",)),  # Docker Hub (not gitleaks)
     ("api-token", r"AKCp[A-Za-z0-9]{69}", 73, ("akcp",)),  # artifactory-api-key
-    ("api-token", r"ops_eyJ[A-Za-z0-9+/]{250,}+={0,3}", 257, ("ops_eyj",)),  # 1password-service-acc.
+    # 1password-service-account-token
+    ("api-token", r"ops_eyJ[A-Za-z0-9+/]{250,}+={0,3}", 257, ("ops_eyj",)),
 )  # fmt: skip
 _SLACK_WEBHOOK = (  # gitleaks: slack-webhook-url
     r"(?P<pre>hooks\.slack\.com/(?:services|workflows|triggers)/)(?P<val>[A-Za-z0-9+/_-]{20,}+)"
@@ -489,7 +511,7 @@ _STATIC_RULES: tuple[_Rule, ...] = (
     _Rule("authorization", _EXTRAHEADER, 13, ("extraheader",), repl=_keep_pre("authorization"),
           anchored=True),
     _Rule("basic-auth", _CURL_USER, 6, ("-u", "--user"), (":",), _curl_repl, anchored=True),
-    _Rule("aws-secret-key", _AWS_SECRET, 50,
+    _Rule("aws-secret-key", _AWS_SAK, 50,
           ("aws_secret", "awssecret", "secret_access", "secretaccess"), ("key",),
           r"\g<pre>[REDACTED:aws-secret-key]", anchored=True),
     _Rule("azure-storage-key", _AZURE_KEY, 27, ("accountkey", "sharedaccesskey"),
@@ -535,9 +557,8 @@ def _compact(name: str) -> str:
     return name.replace("_", "")
 
 
-@functools.cache
 def _key_run_re() -> re.Pattern[str]:
-    return re.compile(r"[\w.-]++")
+    return _pattern(r"[\w.-]++")
 
 
 def _key_char(char: str) -> bool:
@@ -588,21 +609,20 @@ _BARE_HEADER = r"[^\r\n\"'\\]*[^\s\"'\\]"
 _BARE_YAML = r"[^\s\"'`,}\\]++(?=[ \t]*(?:\r|\n|\\[nr]|,|\}|$)|[ \t]+#)"
 
 
-@functools.cache
 def _value_patterns() -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(p) for p in (_QUOTED, _BARE_EQ, _BARE_JSON, _BARE_HEADER, _BARE_YAML))
+    return tuple(map(_pattern, (_QUOTED, _BARE_EQ, _BARE_JSON, _BARE_HEADER, _BARE_YAML)))
 
 
 def _trigger_lookbehinds(triggers: tuple[str, ...]) -> str:
+    import re
+
     return "|".join(f"(?<={re.escape(word)})" for word in triggers)
 
 
-@functools.cache
 def _keyed_patterns(triggers: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
     behinds = _trigger_lookbehinds(triggers)
     return tuple(
-        re.compile(source.format(triggers=behinds), re.IGNORECASE)
-        for source in (_KV, _NAMED, _FLAG, _XML)
+        _pattern("(?i)" + source.format(triggers=behinds)) for source in (_KV, _NAMED, _FLAG, _XML)
     )
 
 
@@ -630,9 +650,9 @@ class _KeyedRules:
         if _is_placeholder(value):
             return False
         # PWD=/home/me is the shell's working directory, not a password
-        return not (
-            key[-3:].lower() == "pwd" and _normalize_key(key) == "pwd" and _is_path(value.strip("\"'"))
-        )
+        if key[-3:].lower() == "pwd" and _normalize_key(key) == "pwd":
+            return not _is_path(value.strip("\"'"))
+        return True
 
     def apply(self, text: str, lowered: str) -> str:
         kv, named, flag, xml = self._patterns()
@@ -665,8 +685,9 @@ class _KeyedRules:
                     run = key_run.match(backwards, size - position)
                     start = position - (run.end() - run.start() if run else 0)
                     starts.append(start)
-                    if start and text[start - 1] in "\"'":
-                        starts.append(start - 2 if text[start - 2 : start - 1] == "\\" else start - 1)
+                    if start and text[start - 1] in "\"'":  # "key" or \"key\" (JSON in JSON)
+                        escaped = text[start - 2 : start - 1] == "\\"
+                        starts.append(start - 2 if escaped else start - 1)
                 position = lowered.find(word, position + 1)
         starts.sort()
         return starts
@@ -917,9 +938,13 @@ def is_pseudonym(value: str) -> bool:
     )
 
 
-@functools.cache
+_DEFAULT: list[Redactor] = []
+
+
 def _default_redactor() -> Redactor:
-    return Redactor()
+    if not _DEFAULT:
+        _DEFAULT.append(Redactor())
+    return _DEFAULT[0]
 
 
 def redact(value: _T) -> _T:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +16,20 @@ from tests.corpus import fakes
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = [sys.executable, "-c", "from gitaudit.cli.redact import redact_command; redact_command()"]
+LINE = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW"
 KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-    + "\n".join("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW" for _ in range(8))
+    + "\n".join(LINE for _ in range(8))
     + "\n-----END OPENSSH PRIVATE KEY-----\n"
 )
 
 
-def run(data: bytes) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(COMMAND, input=data, capture_output=True, cwd=ROOT, check=False)
+def run(data: bytes, **environ: str) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITAUDIT_")}
+    env["GITAUDIT_CONFIG"] = str(ROOT / "no-such-config.toml")
+    env["XDG_CONFIG_HOME"] = str(ROOT / "no-such-config-home")
+    env.update(environ)
+    return subprocess.run(COMMAND, input=data, capture_output=True, cwd=ROOT, env=env, check=False)
 
 
 def expected(data: bytes) -> bytes:
@@ -40,6 +46,13 @@ def test_redacts_stdin_to_stdout() -> None:
     assert result.stderr == b""
 
 
+def test_uses_the_sensitive_fields_setting() -> None:
+    data = b"ssn=123-45-6789 password=hunter2\n"
+    result = run(data, GITAUDIT_SENSITIVE_FIELDS="ssn")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"ssn=[REDACTED:assignment] password=hunter2\n"
+
+
 def test_empty_input_and_missing_final_newline() -> None:
     assert run(b"").stdout == b""
     assert run(b"token=abc123").stdout == b"token=[REDACTED:assignment]"
@@ -49,7 +62,9 @@ def test_invalid_utf8_passes_through_byte_for_byte() -> None:
     data = b"caf\xe9 \xff\xfe password=s\xe9cret \xc3\x28 end\n\xed\xa0\x80 ok\n"
     result = run(data)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == b"caf\xe9 \xff\xfe password=[REDACTED:assignment] \xc3\x28 end\n\xed\xa0\x80 ok\n"
+    assert result.stdout == (
+        b"caf\xe9 \xff\xfe password=[REDACTED:assignment] \xc3\x28 end\n\xed\xa0\x80 ok\n"
+    )
 
 
 def test_private_key_across_chunk_boundaries() -> None:
@@ -89,8 +104,8 @@ class Trickle(io.BytesIO):
         super().__init__(data)
         self.size = size
 
-    def read1(self, size: int = -1) -> bytes:
-        return super().read1(min(self.size, size if size > 0 else self.size))
+    def read1(self, size: int | None = -1) -> bytes:
+        return super().read1(min(self.size, size if size and size > 0 else self.size))
 
 
 @pytest.mark.parametrize("size", [1, 7, 64, 1000, 65536])

@@ -19,10 +19,6 @@ memory files, so it needs neither :mod:`subprocess` (5-10 ms to import) nor
 threads. :func:`anonymous_fd` is also how the wrapper makes its trace2 file.
 """
 
-# Paths here are plain strings passed to and from git and os.posix_spawn, resolved the
-# way git resolves them (os.path.normpath has no pathlib equivalent): os.path throughout.
-# ruff: noqa: PTH108, PTH118
-
 from __future__ import annotations
 
 import fcntl

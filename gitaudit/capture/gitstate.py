@@ -10,10 +10,6 @@ understand (reftable) raise :class:`UnusualLayout`; the caller then asks git
 once through :mod:`gitaudit.capture.gitcmd` (see :func:`head_via_git`).
 """
 
-# Paths here are plain strings passed to and from git and os.posix_spawn, resolved the
-# way git resolves them (os.path.normpath has no pathlib equivalent): os.path throughout.
-# ruff: noqa: PTH100, PTH103, PTH105, PTH108, PTH110, PTH112, PTH113, PTH117, PTH118, PTH120, PTH123
-
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ key), and before a ``name: ...`` line whose ``value: ...`` may be on the next.
 
 Bytes are decoded as UTF-8 with ``surrogateescape``: invalid bytes pass through
 unchanged. A line longer than 64 MiB is cut at its last blank (or at 64 MiB).
+Names in text are redacted according to the ``sensitive_fields`` setting.
 """
 
 from __future__ import annotations
@@ -100,8 +101,12 @@ def redact_command() -> None:
 
     Example: git config --list --show-origin | gitaudit redact
     """
+    from gitaudit.config import load
+    from gitaudit.sanitize import Redactor
+
+    redactor = Redactor(sensitive_fields=load().sensitive_fields)
     try:
-        redact_stream(sys.stdin.buffer, sys.stdout.buffer)
+        redact_stream(sys.stdin.buffer, sys.stdout.buffer, redactor.redact_text)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly like cat, without a traceback
         # from the interpreter flushing stdout at exit.
