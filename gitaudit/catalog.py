@@ -7,7 +7,6 @@ every command. The pydantic model that validates whole events lives in
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -224,6 +223,8 @@ def now_rfc3339(epoch: float | None = None) -> str:
 
 def canonical_json(value: Any) -> bytes:
     """Canonical serialization used for hashing: sorted keys, UTF-8, no whitespace."""
+    import json  # deferred: the wrapper never hashes, and json pulls in re
+
     return json.dumps(
         value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
     ).encode("utf-8", "surrogatepass")

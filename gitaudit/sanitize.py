@@ -197,14 +197,18 @@ class _Rule:
     """One redaction pass: when it may apply, a lazily compiled pattern, its replacement.
 
     The rule runs on a text of at least ``min_len`` characters whose lower-cased
-    form contains one of ``words`` (if given) and all of ``also``. An *anchored*
+    form contains one of ``words`` (if given) and all of ``also``; guard words
+    with capitals (``AC``, ``SK``) are looked up case-sensitively in the text
+    itself, so hex ids full of ``ac`` do not wake the rule up. ``gate``, if given,
+    is a cheaper test the text must pass first. An *anchored*
     rule's pattern is only tried where one of ``words`` occurs (found with
     ``str.find`` on the lower-cased text, far faster than a case-insensitive scan);
     other patterns start with a literal the regex engine scans for by itself.
     """
 
     __slots__ = (
-        "_compiled", "also", "anchored", "kind", "min_len", "repl", "source", "words",
+        "_compiled", "also", "anchored", "exact", "gate", "kind", "min_len", "repl", "source",
+        "words",
     )  # fmt: skip
 
     def __init__(
@@ -217,9 +221,12 @@ class _Rule:
         repl: _Repl | None = None,
         *,
         anchored: bool = False,
+        gate: Callable[[str], bool] | None = None,
     ) -> None:
         self.kind = kind
         self.anchored = anchored and words is not None
+        self.exact = words is not None and any(word != word.lower() for word in words)
+        self.gate = gate
         self.source = source
         self.min_len = min_len
         self.words = words
@@ -423,8 +430,8 @@ _TOKENS: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
     ("npm-token", r"npm_(?<![A-Za-z0-9]npm_)[A-Za-z0-9]{36,}+", 40, ("npm_",)),  # npm-access-token
     ("pypi-token", r"pypi-AgE[A-Za-z0-9_-]{50,}+", 58, ("pypi-age",)),  # pypi-upload-token
     # gitleaks: twilio-api-key; detect-secrets twilio.py (account SID AC..., API key SK...)
-    ("twilio-key", r"SK(?<![A-Za-z0-9]SK)[0-9a-fA-F]{32}(?![A-Za-z0-9])", 34, ("sk",)),
-    ("twilio-key", r"AC(?<![A-Za-z0-9]AC)[0-9a-fA-F]{32}(?![A-Za-z0-9])", 34, ("ac",)),
+    ("twilio-key", r"SK(?<![A-Za-z0-9]SK)[0-9a-fA-F]{32}(?![A-Za-z0-9])", 34, ("SK",)),
+    ("twilio-key", r"AC(?<![A-Za-z0-9]AC)[0-9a-fA-F]{32}(?![A-Za-z0-9])", 34, ("AC",)),
     # gitleaks: sendgrid-api-token
     ("sendgrid-key", r"SG\.[A-Za-z0-9_-]{16,}+\.[A-Za-z0-9_-]{16,}+", 35, ("sg.",)),
     # gitleaks: jwt (header and payload are base64url JSON objects, "eyJ"); up to 5 parts (JWE)
@@ -525,7 +532,16 @@ _STATIC_RULES: tuple[_Rule, ...] = (
     *(_Rule(kind, source, size, words) for kind, source, size, words in _TOKENS),
 )  # fmt: skip
 
-_CARD_RULE = _Rule("card-number", _CARD, 13, None, repl=_card_repl)
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+
+
+def _may_hold_card(text: str) -> bool:
+    """Cheap gate of the card rule: 13 digits in a row, or two 4-digit groups."""
+    shape = text.translate(_DIGITS_TO_ZERO)
+    return "0" * 13 in shape or "0000 0000" in shape or "0000-0000" in shape
+
+
+_CARD_RULE = _Rule("card-number", _CARD, 13, None, repl=_card_repl, gate=_may_hold_card)
 
 
 # --- key names ---------------------------------------------------------------------------
@@ -629,13 +645,18 @@ def _keyed_patterns(triggers: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 class _KeyedRules:
     """The ``key=value`` family of rules, built from a redactor's sensitive field names."""
 
-    __slots__ = ("_compiled", "_is_sensitive", "_mark", "also", "anchored", "min_len", "words")
+    __slots__ = (
+        "_compiled", "_is_sensitive", "_mark", "also", "anchored", "exact", "gate", "min_len",
+        "words",
+    )  # fmt: skip
 
     def __init__(self, triggers: tuple[str, ...], is_sensitive: Callable[[str], bool]) -> None:
         self.words = triggers
         self.min_len = 4
         self.also = ()
         self.anchored = True  # finds its candidates from the trigger words
+        self.exact = False  # field names are matched case-insensitively
+        self.gate: Callable[[str], bool] | None = None
         self._is_sensitive = is_sensitive
         self._mark = marker("assignment")
         self._compiled: tuple[re.Pattern[str], ...] | None = None
@@ -828,11 +849,14 @@ class Redactor:
                 continue
             words = rule.words
             if words is not None and (size <= _GUARD_TEXT_LIMIT or rule.anchored):
+                haystack = text if rule.exact else lowered
                 for word in words:
-                    if word in lowered:
+                    if word in haystack:
                         break
                 else:
                     continue
+            if rule.gate is not None and not rule.gate(text):
+                continue
             for word in rule.also:
                 if word not in lowered:
                     break

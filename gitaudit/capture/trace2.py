@@ -18,7 +18,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any
 
 # Events that carry nothing the summary uses; skipped before JSON decoding.
@@ -73,17 +73,77 @@ class Trace2Summary:
         self.children = children
 
 
+class _JSONLine:
+    """``json.loads`` for one JSON document, without importing the :mod:`json` package.
+
+    ``json`` imports :mod:`re` and, through it, ``enum``, ``functools`` and
+    ``collections``: ~8 ms on every git command the wrapper records, more than
+    half a bare interpreter start. This calls the same C scanner ``json.loads``
+    runs (``_json.make_scanner``, given the settings of a default
+    ``json.JSONDecoder``: strict, plain dicts, ``NaN``/``Infinity`` accepted),
+    so it returns the same values and rejects the same input (``ValueError``).
+    Where that scanner is missing or changed, it is ``json.loads`` itself.
+    """
+
+    __slots__ = ("array_hook", "object_hook", "object_pairs_hook", "parse_constant",
+                 "parse_float", "parse_int", "scan", "strict")
+
+    def __init__(self) -> None:
+        # the attributes the C scanner reads from its "context" (a JSONDecoder normally)
+        self.strict = True
+        self.object_hook = self.object_pairs_hook = self.array_hook = None
+        self.parse_float, self.parse_int = float, int
+        constants = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
+        self.parse_constant = constants.__getitem__
+        self.scan: Callable[[str, int], tuple[Any, int]] | None = None
+        try:
+            import _json
+
+            self.scan = _json.make_scanner(self)  # type: ignore[arg-type]  # a duck-typed context
+        except (ImportError, AttributeError, TypeError):
+            self.scan = None  # not CPython, or another scanner API: use the json package
+
+    def __call__(self, data: bytes) -> Any:
+        if self.scan is None:
+            import json
+
+            return json.loads(data)
+        # what json.loads does with UTF-8 bytes; JSON's whitespace may surround the value
+        text = data.decode("utf-8", "surrogatepass").strip(" \t\n\r")
+        try:
+            value, end = self.scan(text, 0)
+        except StopIteration as exc:
+            raise ValueError(f"not JSON at character {exc.value}") from None
+        if end != len(text):
+            raise ValueError(f"extra data at character {end}")
+        return value
+
+
+_decoder: _JSONLine | None = None
+
+
+def json_decoder() -> _JSONLine:
+    """The JSON decoder, built on first use (nothing is done at import).
+
+    Building it loads ``_json``'s shared library; the wrapper calls this while
+    git runs so that the load overlaps git.
+    """
+    global _decoder  # noqa: PLW0603 - a lazily built module-level singleton
+    if _decoder is None:
+        _decoder = _JSONLine()
+    return _decoder
+
+
 def parse_events(lines: Iterable[bytes | str]) -> Iterator[dict[str, Any]]:
     """Decode trace2 event lines; skips blank, malformed and uninteresting (region/data) ones."""
-    import json  # not at module level: the wrapper imports this module before git runs
-
+    decode = json_decoder()
     for raw in lines:
         line = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
         line = line.strip()
         if not line or any(marker in line for marker in _NOISE):
             continue
         try:
-            event = json.loads(line)
+            event = decode(line)
         except ValueError:
             continue  # a half-written line from a process that was killed mid-write
         if isinstance(event, dict) and isinstance(event.get("event"), str):

@@ -8,13 +8,19 @@ Three phases:
 2. **Git** runs with :func:`os.posix_spawn`, inheriting stdin/stdout/stderr
    (same TTY, same process group). The wrapper ignores SIGINT/SIGQUIT while it
    waits (the terminal delivers them to git) and forwards SIGTERM/SIGHUP.
+   Meanwhile it imports what recording needs (sanitizer, spool writer, trace
+   parser): that work overlaps git's run instead of adding to it. git's exit
+   is timed by a SIGCHLD handler, so ``duration_ms`` stays git's own.
 3. **After git** everything is guarded: events are built from the trace2
    summary and repository state and handed to :func:`gitaudit.pipeline.emit`.
    Whatever fails, git's output and exit status are untouched; at most one
    ``gitaudit: ...`` line goes to stderr and a minimal event is still recorded.
    If git died of a signal, the wrapper then dies of the same signal.
 
-Stdlib only on the common path; pygit2 is imported only for conflicts, push
+Stdlib only on the common path. What is imported before git starts must be
+cheap: no ``typing``, ``dataclasses``, ``pathlib``, ``contextlib``, ``json``
+or ``re`` there (``python -X importtime``: each costs milliseconds, against a
+~12 ms interpreter start). pygit2 is imported only for conflicts, push
 ancestry and rebase pairing (see :mod:`gitaudit.capture.history`).
 """
 
@@ -560,11 +566,10 @@ class Capture:
         problems are reported.
         """
         try:
-            import json  # noqa: F401 - trace2 parsing and the spool encoder use it
-
             from gitaudit import pipeline  # noqa: F401 - sanitizer, policy, transport
-            from gitaudit.capture import trace2  # noqa: F401 - parses git's trace
+            from gitaudit.capture import trace2
 
+            trace2.json_decoder()
             self.host_user()
         except Exception:  # noqa: BLE001, S110 - best effort; record() redoes and reports
             pass

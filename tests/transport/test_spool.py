@@ -153,3 +153,24 @@ def test_deliver_reports_when_nothing_can_be_written(
     monkeypatch.setenv("TMPDIR", str(blocker))
     with pytest.raises(SpoolError, match="emergency spool failed too"):
         deliver(_events(1), Settings({"spool_dir": str(blocker / "spool")}))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"id": "x", "n": 1, "f": 1.5, "t": True, "none": None, "list": [1, "a", {"b": []}]},
+        {"text": "grüß \udcff \u2028 \"quoted\" \\ \n\t", "big": 10**30, "neg": -0.0},
+        {},
+    ],
+)
+def test_spool_lines_are_what_json_dumps_writes(event: dict[str, object]) -> None:
+    expected = json.dumps(event, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+    assert spool.encode_line(event) == expected
+
+
+@pytest.mark.parametrize("bad", [{"x": float("nan")}, {"x": object()}, {"x": {1j: 1}}])
+def test_spool_lines_refuse_what_json_refuses(bad: dict[str, object]) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        json.dumps(bad, allow_nan=False)
+    with pytest.raises((TypeError, ValueError)):
+        spool.encode_line(bad)
