@@ -71,6 +71,7 @@ def environment(tmp: Path) -> dict[str, str]:
         GIT_CONFIG_NOSYSTEM="1",
         GIT_CONFIG_GLOBAL=str(tmp / "gitconfig"),
         GITAUDIT_SPOOL_DIR=str(tmp / "spool"),
+        GITAUDIT_LEVEL="all",  # measure the recording path, not the policy drop
         GITAUDIT_CONFIG=str(tmp / "none.toml"),
     )
     return env

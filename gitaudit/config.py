@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 ENV_PREFIX = "GITAUDIT_"
 
 
-
 def _bool(raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -55,6 +54,16 @@ def _str(raw: object) -> str:
     if not isinstance(raw, str):
         raise TypeError("expected a string")
     return raw
+
+
+def _choice(*allowed: str) -> Callable[[object], str]:
+    def parse(raw: object) -> str:
+        value = _str(raw).strip().lower()
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return parse
 
 
 def _path(raw: object) -> str:
@@ -145,9 +154,161 @@ FIELDS: tuple[Field, ...] = (
         8 * 1024 * 1024,
         "Size at which the active spool segment is sealed and a new one started.",
     ),
+    # --- policy (gitaudit/policy.py) ---------------------------------------------------
+    Field(
+        "level",
+        _choice("all", "writes_only", "mutations_only", "deletes_only", "failures_only"),
+        "writes_only",
+        "Which events are kept: all; writes_only (create/update/delete); mutations_only "
+        "(update); deletes_only; failures_only. always_audit events are kept at every level.",
+    ),
+    Field(
+        "exclude_actions",
+        _list,
+        (),
+        "Comma list of operation globs never recorded (git.other commands also match as "
+        "git.<subcommand>, e.g. git.status).",
+    ),
+    Field(
+        "exclude_resources",
+        _list,
+        (),
+        "Comma list of globs on repository path, name or remote never recorded.",
+    ),
+    Field("sample_rate", _float, 1.0, "Fraction (0 to 1) of sampled events that are kept."),
+    Field(
+        "sample_reads",
+        _bool,
+        True,
+        "Sample only read events (writes are always kept in full).",
+    ),
+    Field(
+        "always_audit",
+        _list,
+        (
+            "data-egress",
+            "push-failure",
+            "force-push",
+            "ref-delete",
+            "conflict.*",
+            "claude.request",
+            "audit.*",
+        ),
+        "Events kept whatever level, exclusions and sampling say: operation globs and the "
+        "classes data-egress (clone, fetch, pull, ls-remote, archive, bundle), push-failure, "
+        "force-push, ref-delete (branch or tag deleted).",
+    ),
+    # --- daemon (gitaudit/daemon/) ---------------------------------------------------------
+    Field(
+        "runtime_dir",
+        _path,
+        None,
+        "Directory of the daemon's sockets. Unset: /run/gitaudit as root, else "
+        "$XDG_RUNTIME_DIR/gitaudit; clients try /run/gitaudit then $XDG_RUNTIME_DIR/gitaudit.",
+    ),
+    Field(
+        "journal_dir",
+        _path,
+        None,
+        "Daemon journal (spool-format segments). Unset: $XDG_STATE_HOME/gitaudit/journal.",
+    ),
+    Field(
+        "buffer_flush_interval",
+        _float,
+        1.0,
+        "Seconds between batch writes of journaled events to the store.",
+    ),
+    Field(
+        "buffer_max_size",
+        _int,
+        1000,
+        "Events that trigger a batch write before the interval is up.",
+    ),
+    Field(
+        "on_store_failure",
+        _choice("journal", "block", "reject"),
+        "journal",
+        "When the store is down: journal (keep accepting into the journal, catch up later), "
+        "block (stop acknowledging until the store is back), reject (answer clients with an "
+        "error so they spool themselves).",
+    ),
+    Field(
+        "socket_timeout",
+        _float,
+        0.25,
+        "Seconds a client (wrapper, hooks) waits for the daemon before it spools instead.",
+    ),
+    Field(
+        "max_message_bytes",
+        _int,
+        1024 * 1024,
+        "Longest NDJSON line the event socket accepts.",
+    ),
+    Field(
+        "metrics_address",
+        _str,
+        "127.0.0.1:9464",
+        "host:port of the Prometheus metrics endpoint; empty disables it.",
+    ),
+    Field(
+        "watch_spool_dirs",
+        _list,
+        (),
+        "Comma list of client spool directories the daemon watches and ingests.",
+    ),
+    Field(
+        "shutdown_timeout",
+        _float,
+        10.0,
+        "Seconds the daemon spends flushing on SIGTERM before leaving the rest in its journal.",
+    ),
+    Field(
+        "subscriber_queue_size",
+        _int,
+        1000,
+        "Events buffered per live subscriber (tail -f, sinks) before drops are counted.",
+    ),
+    Field(
+        "trace2_max_bytes",
+        _int,
+        4 * 1024 * 1024,
+        "Bytes of trace2 detail buffered per git process; past it detail is dropped, never git.",
+    ),
+    # --- forwarding (gitaudit/daemon/sinks.py) ------------------------------------------------
+    Field(
+        "http_sink_url",
+        _str,
+        None,
+        "POST batches of JSON events to this URL (Fluent Bit, webhooks).",
+    ),
+    Field(
+        "http_sink_token_file",
+        _path,
+        None,
+        "File holding a token sent as the http_sink_token_header of every POST.",
+    ),
+    Field(
+        "http_sink_token_header",
+        _str,
+        "Authorization",
+        "Header carrying the token (value 'Bearer <token>' for Authorization, raw otherwise).",
+    ),
+    Field(
+        "syslog_address",
+        _str,
+        None,
+        "RFC 5424 syslog target: udp://host:port, tcp://host:port or unix:///dev/log.",
+    ),
+    Field("sink_backlog", _int, 10000, "Events a sink may hold while its target is down."),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
+
+_POSITIVE = (
+    "error_max_chars", "spool_segment_bytes", "buffer_flush_interval", "buffer_max_size",
+    "socket_timeout", "max_message_bytes", "shutdown_timeout", "subscriber_queue_size",
+    "trace2_max_bytes", "sink_backlog",
+)  # fmt: skip
 
 
 class Settings:
@@ -164,6 +325,29 @@ class Settings:
     git: str | None
     error_max_chars: int
     spool_segment_bytes: int
+    level: str
+    exclude_actions: tuple[str, ...]
+    exclude_resources: tuple[str, ...]
+    sample_rate: float
+    sample_reads: bool
+    always_audit: tuple[str, ...]
+    runtime_dir: str | None
+    journal_dir: str | None
+    buffer_flush_interval: float
+    buffer_max_size: int
+    on_store_failure: str
+    socket_timeout: float
+    max_message_bytes: int
+    metrics_address: str
+    watch_spool_dirs: tuple[str, ...]
+    shutdown_timeout: float
+    subscriber_queue_size: int
+    trace2_max_bytes: int
+    http_sink_url: str | None
+    http_sink_token_file: str | None
+    http_sink_token_header: str
+    syslog_address: str | None
+    sink_backlog: int
 
     def __init__(self, values: Mapping[str, Any] | None = None) -> None:
         values = values or {}
@@ -177,9 +361,17 @@ class Settings:
                 "hash_user_ids is on but no user_id_key_file is set",
                 "set GITAUDIT_USER_ID_KEY_FILE to a file holding a secret key",
             )
-        for name in ("error_max_chars", "spool_segment_bytes"):
+        for name in _POSITIVE:
             if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ConfigError(
+                    f"{name} must be positive, got {getattr(self, name)}",
+                    f"set {FIELDS_BY_NAME[name].env} to a number above 0",
+                )
+        if not 0.0 <= self.sample_rate <= 1.0:
+            raise ConfigError(
+                f"sample_rate must be between 0 and 1, got {self.sample_rate}",
+                "set GITAUDIT_SAMPLE_RATE to e.g. 0.1 to keep one sampled event in ten",
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, for `gitaudit config show` and the config-change record."""

@@ -7,8 +7,8 @@ calls this on every git command.
 
 from __future__ import annotations
 
-from gitaudit import policy
 from gitaudit.errors import ConfigError
+from gitaudit.policy import Policy
 from gitaudit.sanitize import Redactor
 from gitaudit.transport import Delivery, deliver
 
@@ -73,6 +73,7 @@ class Pipeline:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.policy = Policy(settings)
         self.redactor = Redactor(
             sensitive_fields=settings.sensitive_fields,
             hash_user_ids=settings.hash_user_ids,
@@ -81,7 +82,7 @@ class Pipeline:
 
     def process(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         """The event as it may be written anywhere, or None if policy drops it."""
-        if not policy.keep(raw, self.settings):
+        if not self.policy.keep(raw):
             return None
         result: dict[str, Any] = self.redactor.redact_event(clean_text(raw))
         return result

@@ -92,6 +92,7 @@ class GitSandbox:
             "GIT_CONFIG_GLOBAL": str(self.global_config),
             "GIT_TERMINAL_PROMPT": "0",
             "GITAUDIT_SPOOL_DIR": str(self.spool),
+            "GITAUDIT_LEVEL": "all",  # record reads too: the tests look at every command
             "GITAUDIT_CONFIG": str(root / "no-such-gitaudit-config.toml"),
             "LANG": "C",
             "LC_ALL": "C",
