@@ -53,3 +53,34 @@ def config_files() -> list[str]:
     if explicit:
         files.append(explicit)
     return files
+
+
+def daemon_runtime_dir(configured: str | None = None) -> str:
+    """Where the daemon creates its sockets (``GITAUDIT_RUNTIME_DIR`` wins)."""
+    if configured:
+        return configured
+    if os.geteuid() == 0:
+        return "/run/gitaudit"
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/gitaudit-{os.getuid()}-run"  # noqa: S108
+    return os.path.join(runtime, "gitaudit")
+
+
+def client_runtime_dirs(configured: str | None = None) -> list[str]:
+    """Where clients look for the daemon's sockets, in order."""
+    if configured:
+        return [configured]
+    dirs = ["/run/gitaudit"]
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        dirs.append(os.path.join(runtime, "gitaudit"))
+    return dirs
+
+
+def default_journal_dir() -> str:
+    """The daemon's journal (spool-format segments)."""
+    return os.path.join(state_home(), "gitaudit", "journal")
+
+
+EVENTS_SOCKET = "events.sock"
+TRACE2_SOCKET = "trace2.sock"
+SUBSCRIBE_SOCKET = "subscribe.sock"
