@@ -99,12 +99,41 @@ class _Globs:
         if not self.patterns:
             return False
         if self._match is None:
-            import fnmatch
-            import re
-
-            joined = "|".join(f"(?:{fnmatch.translate(pattern)})" for pattern in self.patterns)
-            self._match = re.compile(joined).match
+            self._match = _simple_matcher(self.patterns) or _regex_matcher(self.patterns)
         return any(self._match(value) for value in values)
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _simple_matcher(patterns: Sequence[str]) -> Callable[[str], object] | None:
+    """A matcher for literal names and ``prefix*`` globs (the defaults, e.g. ``conflict.*``).
+
+    Importing :mod:`re` and :mod:`fnmatch` costs ~5 ms, half a bare interpreter
+    start, on every hook and wrapped command; these patterns need neither.
+    None when a pattern needs the full fnmatch syntax.
+    """
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for pattern in patterns:
+        wildcard_tail = pattern.endswith("*")
+        head = pattern[:-1] if wildcard_tail else pattern
+        if _GLOB_CHARS & set(head):
+            return None
+        if wildcard_tail:
+            prefixes.append(head)
+        else:
+            exact.add(pattern)
+    starts = tuple(prefixes)
+    return lambda value: value in exact or (bool(starts) and value.startswith(starts))
+
+
+def _regex_matcher(patterns: Sequence[str]) -> Callable[[str], object]:
+    import fnmatch
+    import re
+
+    joined = "|".join(f"(?:{fnmatch.translate(pattern)})" for pattern in patterns)
+    return re.compile(joined).match
 
 
 def _action_names(event: Mapping[str, Any]) -> list[str]:

@@ -18,6 +18,23 @@ CORRELATION_ENV = "GITAUDIT_CORRELATION_ID"
 PARENT_ENV = "GITAUDIT_PARENT_ID"
 MAX_CORRELATION_CHARS = 200
 
+# Environment variables the functions below read, in the order `gitaudit trace2 enable`
+# lists them in git's trace2.envVars: git then reports them (def_param events) to the
+# daemon, which has no other view of a git process's environment.
+TRACE2_ENV_VARS = (
+    CORRELATION_ENV, PARENT_ENV,
+    "GITHUB_ACTIONS", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT", "GITHUB_JOB", "GITHUB_REPOSITORY",
+    "GITHUB_SERVER_URL", "GITHUB_WORKFLOW",
+    "GITLAB_CI", "CI_JOB_ID", "CI_JOB_NAME", "CI_PIPELINE_ID", "CI_JOB_URL",
+    "JENKINS_URL", "JENKINS_HOME", "BUILD_TAG", "BUILD_NUMBER", "JOB_NAME", "BUILD_URL",
+    "BUILDKITE", "BUILDKITE_JOB_ID", "BUILDKITE_BUILD_NUMBER", "BUILDKITE_PIPELINE_SLUG",
+    "BUILDKITE_BUILD_URL",
+    "CIRCLECI", "CIRCLE_WORKFLOW_JOB_ID", "CIRCLE_JOB", "CIRCLE_BUILD_NUM", "CIRCLE_WORKFLOW_ID",
+    "CIRCLE_BUILD_URL",
+    "CI",
+    "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
+)  # fmt: skip
+
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
     value = environ.get(name, "").strip()
@@ -178,7 +195,7 @@ def os_user(environ: Mapping[str, str], uid: int) -> str | None:
 
 def build_actor(
     *,
-    uid: int,
+    uid: int | None,
     user: str | None,
     host: str | None,
     git_name: str | None,

@@ -12,6 +12,8 @@ goes through :func:`run`. It:
   is named deliberately with ``git_dir=`` / ``cwd=`` instead,
 - never prompts (``GIT_TERMINAL_PROMPT=0``) and never takes optional locks
   (``GIT_OPTIONAL_LOCKS=0``), so it cannot disturb the user's own git,
+- turns trace2 off (``GIT_TRACE2_EVENT=0``), so a ``trace2.eventTarget`` in the
+  system or global config (``gitaudit trace2 enable``) never records it,
 - raises :class:`GitCommandError` showing the command, stdout and stderr.
 
 It spawns with :func:`os.posix_spawn` and collects output in anonymous
@@ -115,6 +117,7 @@ def clean_env(
     }
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["GIT_OPTIONAL_LOCKS"] = "0"
+    env["GIT_TRACE2_EVENT"] = "0"  # our own queries never reach a trace2.eventTarget (daemon)
     if extra:
         env.update(extra)
     return env
@@ -241,3 +244,70 @@ def run(
     if check and output.returncode != 0:
         raise GitCommandError(command, output)
     return output
+
+
+class Running:
+    """A git query started by :func:`start`; :meth:`wait` collects it like :func:`run`."""
+
+    __slots__ = ("command", "err_fd", "out_fd", "pid")
+
+    def __init__(self, command: list[str], pid: int, out_fd: int, err_fd: int) -> None:
+        self.command = command
+        self.pid = pid
+        self.out_fd = out_fd
+        self.err_fd = err_fd
+
+    def wait(self, *, check: bool = True) -> GitOutput:
+        """Wait for git and return its output; raises :class:`GitCommandError` as :func:`run`."""
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            output = GitOutput(
+                os.waitstatus_to_exitcode(status), read_fd(self.out_fd), read_fd(self.err_fd)
+            )
+        finally:
+            os.close(self.out_fd)
+            os.close(self.err_fd)
+        if check and output.returncode != 0:
+            raise GitCommandError(self.command, output)
+        return output
+
+
+def start(
+    git: str,
+    args: Sequence[str],
+    *,
+    cwd: str | None = None,
+    git_dir: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Running:
+    """Start ``git args`` as :func:`run` would, without waiting: several queries overlap.
+
+    The hook handlers start the few queries they need at once and collect them
+    after their own imports, so git's work runs on another core meanwhile.
+    Every started query must be collected with :meth:`Running.wait`.
+    """
+    command = [git]
+    if cwd:
+        command += ["-C", cwd]
+    command += list(args)
+    extra = {"GIT_DIR": git_dir} if git_dir else None
+    env = clean_env(os.environ if environ is None else environ, extra)
+    out_fd = anonymous_fd("gitaudit-out")
+    err_fd = anonymous_fd("gitaudit-err")
+    try:
+        pid = os.posix_spawn(
+            git,
+            command,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, out_fd, 1),
+                (os.POSIX_SPAWN_DUP2, err_fd, 2),
+            ],
+            setsigdef=RESET_SIGNALS,
+        )
+    except OSError as exc:
+        os.close(out_fd)
+        os.close(err_fd)
+        raise GitCommandError(command, GitOutput(127, b"", str(exc).encode())) from exc
+    return Running(command, pid, out_fd, err_fd)

@@ -12,6 +12,12 @@ Events used here: ``version``, ``start``, ``exit``/``atexit`` (``code``),
 ``hierarchy``), ``alias`` (``alias``, ``argv``), ``def_repo`` (``worktree``),
 ``def_param`` (``param``, ``value``; the last one of a key wins, scopes come
 in increasing precedence), ``child_start``/``child_exit``.
+
+:class:`ProcessTrace` folds one process's events as they arrive;
+:func:`fold` summarizes the processes of one command (the wrapper reads them
+from its trace file, the daemon from one socket connection per process);
+:class:`Trace2Stream` is the bounded, incremental line splitter the daemon
+feeds with socket bytes.
 """
 
 from __future__ import annotations
@@ -164,83 +170,123 @@ def _str_list(value: object) -> list[str]:
     return [item for item in value if isinstance(item, str)]
 
 
-class _Builder:
-    """Accumulates events into a :class:`Trace2Summary` (single pass)."""
+# Event kinds a process keeps once its detail was dropped (see :class:`Trace2Stream`): small,
+# and what the record itself needs (who, where, what, how it ended).
+ESSENTIAL_EVENTS = frozenset(
+    {"version", "start", "cmd_name", "alias", "def_repo", "def_param", "exit", "atexit", "signal"}
+)
+# Event kinds that carry nothing a record uses; the stream skips them before decoding.
+NOISE_EVENTS = frozenset(
+    {"region_enter", "region_leave", "data", "data_json", "thread_start", "thread_exit",
+     "timer", "th_timer", "counter", "th_counter", "printf", "too_many_files"}
+)
+MAX_ERRORS = 20
+MAX_PARAMS = 200
 
-    def __init__(self) -> None:
-        self.root: str | None = None
+
+class ProcessTrace:
+    """What the trace2 events of ONE git process say (one ``sid``), folded as they arrive.
+
+    Pure and incremental: :meth:`add` takes decoded events in the order git
+    wrote them. The wrapper groups a whole command's events into these; the
+    daemon keeps one per trace2 connection (git opens one per process).
+    """
+
+    __slots__ = ("alias", "alias_argv", "ancestry", "argv", "children", "command", "dropped",
+                 "end_time", "errors", "exit_code", "exited", "hierarchy", "params", "sid",
+                 "signal", "start_time", "t_abs_end", "version", "worktree")
+
+    def __init__(self, sid: str | None = None) -> None:
+        self.sid = sid
+        self.version: str | None = None
+        self.argv: list[str] = []
+        self.start_time: str | None = None  # RFC 3339 text of "version" (process start)
+        self.end_time: str | None = None  # RFC 3339 text of "atexit"
+        self.t_abs_end: float | None = None  # seconds since the process started, at its end
         self.command: str | None = None
-        self.exit_code: int | None = None
-        self.signal: int | None = None
-        self.root_errors: list[str] = []
-        self.child_errors: list[str] = []
+        self.hierarchy: str | None = None
         self.alias: str | None = None
         self.alias_argv: list[str] | None = None
         self.worktree: str | None = None
-        self.params_by_sid: dict[str, dict[str, str]] = {}
-        self.sid_order: list[str] = []
+        self.params: dict[str, str] = {}
+        self.errors: list[str] = []
         self.children: dict[int, Child] = {}
+        self.ancestry: list[str] | None = None
+        self.exit_code: int | None = None
+        self.signal: int | None = None
+        self.exited = False  # "atexit" (the last event git writes) or "signal" seen
+        self.dropped = False  # detail past the byte bound was dropped
 
     def add(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
-        sid = _str(event.get("sid")) or ""
-        if self.root is None and sid and "/" not in sid:
-            self.root = sid
-        handler = getattr(self, "_on_" + kind, None)
+        """Fold one decoded event of this process in (unknown kinds are ignored)."""
+        if self.sid is None:
+            self.sid = _str(event.get("sid"))
+        handler = _HANDLERS.get(event["event"])
         if handler is not None:
-            handler(event, sid, sid == self.root)
+            handler(self, event)
 
-    def _on_error(self, event: dict[str, Any], sid: str, is_root: bool) -> None:
-        del sid
-        message = _str(event.get("msg"))
-        errors = self.root_errors if is_root else self.child_errors
-        if message and message not in errors:
-            errors.append(message)
+    def drop_detail(self) -> None:
+        """Forget what the record can do without (children, all but the first error)."""
+        self.dropped = True
+        self.children.clear()
+        del self.errors[1:]
 
-    def _on_cmd_name(self, event: dict[str, Any], sid: str, is_root: bool) -> None:
-        del sid, is_root
-        name = _str(event.get("name"))
-        if self.command is None and name and not name.startswith("_"):
-            self.command = name
+    def _on_version(self, event: dict[str, Any]) -> None:
+        self.version = _str(event.get("exe"))
+        self.start_time = _str(event.get("time"))
 
-    def _on_alias(self, event: dict[str, Any], sid: str, is_root: bool) -> None:
-        del sid
-        if is_root and self.alias is None:
+    def _on_start(self, event: dict[str, Any]) -> None:
+        self.argv = _str_list(event.get("argv"))
+
+    def _on_cmd_name(self, event: dict[str, Any]) -> None:
+        if self.command is None:
+            self.command = _str(event.get("name"))
+            self.hierarchy = _str(event.get("hierarchy"))
+
+    def _on_cmd_ancestry(self, event: dict[str, Any]) -> None:
+        self.ancestry = _str_list(event.get("ancestry"))
+
+    def _on_alias(self, event: dict[str, Any]) -> None:
+        if self.alias is None:
             self.alias = _str(event.get("alias"))
             self.alias_argv = _str_list(event.get("argv"))
 
-    def _on_def_repo(self, event: dict[str, Any], sid: str, is_root: bool) -> None:
-        del sid
+    def _on_def_repo(self, event: dict[str, Any]) -> None:
         worktree = _str(event.get("worktree"))
-        if worktree and (is_root or self.worktree is None):
+        if worktree and self.worktree is None:
             self.worktree = worktree
 
-    def _on_def_param(self, event: dict[str, Any], sid: str, is_root: bool) -> None:
-        del is_root
+    def _on_def_param(self, event: dict[str, Any]) -> None:
+        # scopes come in increasing precedence: the last value of a key wins
         param, value = _str(event.get("param")), _str(event.get("value"))
         if param is None or value is None:
             return
-        if sid not in self.params_by_sid:
-            self.params_by_sid[sid] = {}
-            self.sid_order.append(sid)
-        self.params_by_sid[sid][param] = value
+        if param in self.params or len(self.params) < MAX_PARAMS:
+            self.params[param] = value
 
-    def _on_exit(self, event: dict[str, Any], sid: str, is_root: bool) -> None:
-        del sid
-        if is_root:
-            self.exit_code = _int(event.get("code"))
+    def _on_error(self, event: dict[str, Any]) -> None:
+        message = _str(event.get("msg"))
+        if message and message not in self.errors and len(self.errors) < MAX_ERRORS:
+            self.errors.append(message)
 
-    _on_atexit = _on_exit
+    def _on_exit(self, event: dict[str, Any]) -> None:
+        self.exit_code = _int(event.get("code"))
+        t_abs = event.get("t_abs")
+        if isinstance(t_abs, int | float) and not isinstance(t_abs, bool):
+            self.t_abs_end = float(t_abs)
 
-    def _on_signal(self, event: dict[str, Any], sid: str, is_root: bool) -> None:
-        del sid
-        if is_root:
-            self.signal = _int(event.get("signo"))
+    def _on_atexit(self, event: dict[str, Any]) -> None:
+        self._on_exit(event)
+        self.end_time = _str(event.get("time"))
+        self.exited = True
 
-    def _on_child_start(self, event: dict[str, Any], sid: str, is_root: bool) -> None:
-        del sid
+    def _on_signal(self, event: dict[str, Any]) -> None:
+        self.signal = _int(event.get("signo"))
+        self.exited = True
+
+    def _on_child_start(self, event: dict[str, Any]) -> None:
         child_id = _int(event.get("child_id"))
-        if not is_root or child_id is None or len(self.children) >= MAX_CHILDREN:
+        if child_id is None or self.dropped or len(self.children) >= MAX_CHILDREN:
             return
         self.children[child_id] = Child(
             child_id,
@@ -250,45 +296,158 @@ class _Builder:
             None,
         )
 
-    def _on_child_exit(self, event: dict[str, Any], sid: str, is_root: bool) -> None:
-        del sid
+    def _on_child_exit(self, event: dict[str, Any]) -> None:
         child_id = _int(event.get("child_id"))
-        if is_root and child_id in self.children:
+        if child_id in self.children:
             self.children[child_id].exit_code = _int(event.get("code"))
 
-    def params(self) -> dict[str, str]:
-        """Config parameters of the root process, else of the first child that logged any."""
-        if self.root in self.params_by_sid:
-            return self.params_by_sid[self.root]
-        return self.params_by_sid[self.sid_order[0]] if self.sid_order else {}
 
-    def summary(self) -> Trace2Summary:
-        return Trace2Summary(
-            sid=self.root,
-            command=self.command,
-            exit_code=self.exit_code,
-            signal=self.signal,
-            # the root's own errors; else its children's (an alias or `pull` fails in a child)
-            errors=self.root_errors or self.child_errors,
-            alias=self.alias,
-            alias_argv=self.alias_argv,
-            worktree=self.worktree,
-            params=self.params(),
-            children=list(self.children.values()),
-        )
+_HANDLERS: dict[str, Callable[[ProcessTrace, dict[str, Any]], None]] = {
+    name[len("_on_"):]: getattr(ProcessTrace, name)
+    for name in dir(ProcessTrace)
+    if name.startswith("_on_")
+}
+
+
+def fold(processes: Iterable[ProcessTrace], root: str | None) -> Trace2Summary:
+    """Summarize the processes of one git command; ``root`` is the top-level process's sid.
+
+    The command is the first real (not ``_run_...``) command name, so an
+    alias or a dashed external names what it ran; errors are the root's, else
+    its sub-processes'; config parameters and the worktree the root's, else
+    those of the first process that reported any.
+    """
+    ordered = list(processes)
+    top = next((proc for proc in ordered if proc.sid == root), None) if root else None
+    others = [proc for proc in ordered if proc is not top]
+    command = next(
+        (proc.command for proc in ordered if proc.command and not proc.command.startswith("_")),
+        None,
+    )
+    child_errors: list[str] = []
+    for proc in others:
+        child_errors += [message for message in proc.errors if message not in child_errors]
+    worktree = top.worktree if top is not None and top.worktree else None
+    params = top.params if top is not None and top.params else {}
+    for proc in others:
+        worktree = worktree or proc.worktree
+        params = params or proc.params
+    return Trace2Summary(
+        sid=root if top is not None else None,
+        command=command,
+        exit_code=top.exit_code if top is not None else None,
+        signal=top.signal if top is not None else None,
+        errors=(top.errors if top is not None and top.errors else child_errors),
+        alias=top.alias if top is not None else None,
+        alias_argv=top.alias_argv if top is not None else None,
+        worktree=worktree,
+        params=params,
+        children=list(top.children.values()) if top is not None else [],
+    )
 
 
 def summarize(events: Iterable[dict[str, Any]]) -> Trace2Summary:
     """Fold decoded trace2 events (one git command and its children) into a summary."""
-    builder = _Builder()
+    processes: dict[str, ProcessTrace] = {}
+    root: str | None = None
     for event in events:
-        builder.add(event)
-    return builder.summary()
+        sid = _str(event.get("sid")) or ""
+        proc = processes.get(sid)
+        if proc is None:
+            proc = processes[sid] = ProcessTrace(sid)
+            if root is None and sid and "/" not in sid:
+                root = sid
+        proc.add(event)
+    return fold(processes.values(), root)
 
 
 def summarize_bytes(data: bytes) -> Trace2Summary:
     """Parse and summarize the raw contents of a trace2 event target."""
     return summarize(parse_events(data.splitlines()))
+
+
+_KIND_PREFIX = b'{"event":"'
+
+
+def event_kind(line: bytes) -> str | None:
+    """The ``event`` of a trace2 line without decoding it (git always writes it first)."""
+    if not line.startswith(_KIND_PREFIX):
+        return None
+    end = line.find(b'"', len(_KIND_PREFIX))
+    return line[len(_KIND_PREFIX):end].decode("ascii", "replace") if end > 0 else None
+
+
+class Trace2Stream:
+    """Feeds the bytes of one trace2 connection (one git process) into a :class:`ProcessTrace`.
+
+    Bounded: at most ``line_limit`` bytes of an unfinished line are held (a
+    longer line is skipped up to its newline), and once the lines kept add up
+    to more than ``max_bytes`` the process's detail is dropped
+    (:meth:`ProcessTrace.drop_detail`) and only :data:`ESSENTIAL_EVENTS` are
+    decoded from then on. Noise (regions, data, timers) is skipped before
+    decoding and never counts. Pure: the caller reads the socket.
+    """
+
+    __slots__ = ("detail_bytes", "line_limit", "max_bytes", "pending", "process", "skipping")
+
+    ESSENTIAL_LINE_MAX = 16 * 1024
+
+    def __init__(self, process: ProcessTrace, max_bytes: int,
+                 line_limit: int = 1024 * 1024) -> None:
+        self.process = process
+        self.max_bytes = max_bytes
+        self.line_limit = max(min(line_limit, max_bytes), self.ESSENTIAL_LINE_MAX)
+        self.pending = b""
+        self.skipping = False  # inside a line that outgrew line_limit
+        self.detail_bytes = 0
+
+    def buffered(self) -> int:
+        """Bytes of unfinished line held right now."""
+        return len(self.pending)
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next bytes read from the connection."""
+        lines = (self.pending + chunk).split(b"\n") if self.pending else chunk.split(b"\n")
+        self.pending = lines.pop()
+        for line in lines:
+            if self.skipping:
+                self.skipping = False  # the tail of an overlong line
+                continue
+            self._line(line)
+        if len(self.pending) > self.line_limit:
+            self.pending = b""
+            self.skipping = True
+            self._over_bound()
+
+    def close(self) -> None:
+        """The connection ended: a last line without newline is used if it is whole JSON."""
+        if self.pending and not self.skipping:
+            self._line(self.pending)
+        self.pending = b""
+
+    def _over_bound(self) -> None:
+        if not self.process.dropped:
+            self.process.drop_detail()
+
+    def _line(self, line: bytes) -> None:
+        kind = event_kind(line)
+        if kind in NOISE_EVENTS or not line.strip():
+            return
+        if self.process.dropped:
+            if kind not in ESSENTIAL_EVENTS or len(line) > self.ESSENTIAL_LINE_MAX:
+                return
+        else:
+            self.detail_bytes += len(line)
+            if self.detail_bytes > self.max_bytes:
+                self._over_bound()
+                if kind not in ESSENTIAL_EVENTS or len(line) > self.ESSENTIAL_LINE_MAX:
+                    return
+        try:
+            event = json_decoder()(line)
+        except ValueError:
+            return  # a half-written line from a process that was killed mid-write
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            self.process.add(event)
 
 
 class PushCommand:

@@ -31,7 +31,7 @@ import sys
 import time
 
 from gitaudit import catalog, config
-from gitaudit.capture import context, details, gitcmd, gitstate
+from gitaudit.capture import context, details, gitcmd, gitstate, record
 from gitaudit.errors import ConfigError, GitauditError, GitNotFoundError
 
 TYPE_CHECKING = False
@@ -461,10 +461,7 @@ def warn(messages: list[str]) -> None:
         pass  # stderr closed or broken: nowhere left to report to
 
 
-def _short_branch(ref: str | None) -> str | None:
-    if ref and ref.startswith("refs/heads/"):
-        return ref[len("refs/heads/") :]
-    return ref
+_short_branch = record.short_branch
 
 
 class Capture:
@@ -674,18 +671,14 @@ class _Builder:
             from gitaudit.capture import trace2
 
             self.summary = trace2.summarize_bytes(gitcmd.read_fd(capture.tracing.event_fd))
-        self.inv = capture.inv
-        if self.summary is not None and self.summary.alias and self.summary.alias_argv:
-            self.inv = details.rewrite_for_alias(
-                self.inv, self.summary.alias, self.summary.alias_argv
-            )
+        summary = self.summary
+        self.inv, self.details = record.command_details(
+            capture.argv,
+            summary.alias if summary is not None else None,
+            summary.alias_argv if summary is not None else None,
+        )
         self.subcommand = self.inv.subcommand
         self.operation = catalog.operation_for(self.subcommand)
-        self.details: dict[str, Any] = {
-            "subcommand": self.subcommand,
-            "argv": list(capture.argv),
-            **details.request_details(self.subcommand, self.inv.args),
-        }
         self.layout = self._layout_after()
         self.head_after = self._head_after()
         self.rebase_after = (
@@ -764,21 +757,20 @@ class _Builder:
             if self.summary is not None and self.summary.worktree and self.subcommand != "clone"
             else os.path.realpath(layout.worktree or layout.git_dir)
         )
-        _, url = context.preferred_remote(self.params)
+        url = None
         if self.subcommand == "clone" and self.details.get("url"):
             url = self.details["url"]
-        remote = details.strip_credentials(url) if url else None
         branch = self.head_after.ref
         if branch is None and self.rebase_after is not None:
             branch = self.rebase_after.head_name
-        return {
-            "path": path,
-            "remote": remote,
-            "name": details.repo_name(remote, path),
-            "branch": _short_branch(branch),
-            "head_before": self.cap.head_before.oid,
-            "head_after": self.head_after.oid,
-        }
+        return record.repo_object(
+            path,
+            self.params,
+            url=url,
+            branch=branch,
+            head_before=self.cap.head_before.oid,
+            head_after=self.head_after.oid,
+        )
 
     def actor(self) -> dict[str, Any]:
         environ = self.cap.environ
@@ -796,19 +788,8 @@ class _Builder:
     # -- details --
 
     def _trace_details(self) -> None:
-        summary = self.summary
-        if summary is None:
-            return
-        self.details["trace2_sid"] = summary.sid
-        if summary.alias:
-            self.details["alias"] = summary.alias
-        hooks = [
-            {"name": child.hook_name, "exit_code": child.exit_code}
-            for child in summary.children
-            if child.hook_name
-        ]
-        if hooks:
-            self.details["hooks"] = hooks
+        if self.summary is not None:
+            self.details.update(record.trace_details(self.summary))
 
     def _resolve_remote(self) -> None:
         """Fill ``remote`` (and ``url``) the way git chose them when argv named none."""
@@ -958,11 +939,9 @@ class _Builder:
     # -- events --
 
     def _error(self) -> str | None:
-        if self.outcome == "success" or self.summary is None or not self.summary.errors:
+        if self.outcome == "success" or self.summary is None:
             return None
-        text = "\n".join(self.summary.errors)
-        limit = self.cap.settings.error_max_chars
-        return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+        return record.error_text(self.summary.errors, self.cap.settings.error_max_chars)
 
     def build(self) -> list[dict[str, Any]]:
         self._trace_details()
@@ -974,23 +953,22 @@ class _Builder:
             self.details["stopped_on_conflict"] = bool(files)
         cap = self.cap
         actor, repo = self.actor(), self.repo_info()
-        event = {
-            "id": cap.event_id,
-            "schema_version": catalog.SCHEMA_VERSION,
-            "occurred_at": catalog.now_rfc3339(cap.started),
-            "duration_ms": cap.duration_ms,
-            "operation": self.operation,
-            "category": catalog.category_for(self.operation, self.details, self.inv.args),
-            "outcome": self.outcome,
-            "severity": catalog.severity_for(self.operation, self.details, self.outcome),
-            "source": SOURCE,
-            "correlation_id": cap.correlation_id,
-            "parent_id": cap.parent_id,
-            "actor": actor,
-            "repo": repo,
-            "result": {"exit_code": self.exit_code, "error": self._error()},
-            "details": self.details,
-        }
+        event = record.git_event(
+            event_id=cap.event_id,
+            started=cap.started,
+            duration_ms=cap.duration_ms,
+            operation=self.operation,
+            event_details=self.details,
+            args=self.inv.args,
+            outcome=self.outcome,
+            source=SOURCE,
+            correlation_id=cap.correlation_id,
+            parent_id=cap.parent_id,
+            actor=actor,
+            repo=repo,
+            exit_code=self.exit_code,
+            error=self._error(),
+        )
         events = [event]
         if files:
             events.append(self._conflict_event(event, files))

@@ -9,12 +9,16 @@ from typing import Annotated
 import typer
 
 from gitaudit.cli import config as config_cli
+from gitaudit.cli import daemon as daemon_cli
 from gitaudit.cli import db as db_cli
 from gitaudit.cli import demo as demo_cli
+from gitaudit.cli import hooks as hooks_cli
 from gitaudit.cli import ingest as ingest_cli
 from gitaudit.cli import log as log_cli
 from gitaudit.cli import redact as redact_cli
 from gitaudit.cli import shim as shim_cli
+from gitaudit.cli import tail as tail_cli
+from gitaudit.cli import trace2 as trace2_cli
 from gitaudit.cli import verify as verify_cli
 from gitaudit.errors import GitauditError
 
@@ -43,8 +47,10 @@ def git_command(ctx: typer.Context) -> None:
 app.command("redact")(redact_cli.redact_command)
 app.command("ingest")(ingest_cli.ingest_command)
 app.command("log")(log_cli.log_command)
+app.command("tail")(tail_cli.tail_command)
 app.command("verify")(verify_cli.verify_command)
 app.command("demo")(demo_cli.demo_command)
+app.command("daemon")(daemon_cli.daemon_command)
 
 shim_app = typer.Typer(help="Install a `git` shim so plain `git` is audited.", no_args_is_help=True)
 app.add_typer(shim_app, name="shim")
@@ -69,10 +75,17 @@ def shim_uninstall_command(
     typer.echo(f"removed the gitaudit shim from {directory}")
 
 
+app.add_typer(hooks_cli.hooks_app, name="hooks")
+
 db_app = typer.Typer(help="Manage the audit store schema.", no_args_is_help=True)
 db_app.command("upgrade")(db_cli.upgrade_command)
 db_app.command("status")(db_cli.status_command)
 app.add_typer(db_app, name="db")
+
+trace2_app = typer.Typer(help="Capture every git on this machine via trace2.", no_args_is_help=True)
+trace2_app.command("enable")(trace2_cli.enable_command)
+trace2_app.command("disable")(trace2_cli.disable_command)
+app.add_typer(trace2_app, name="trace2")
 
 config_app = typer.Typer(help="Inspect gitaudit settings.", no_args_is_help=True)
 config_app.command("show")(config_cli.show_command)

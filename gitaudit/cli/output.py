@@ -67,12 +67,16 @@ def write_jsonl(events: Sequence[dict[str, Any]], out: TextIO) -> None:
         out.write(json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def csv_row(event: dict[str, Any]) -> list[str]:
+    """One event's cells under CSV_COLUMNS."""
+    return [_cell(_get(event, column)) for column in CSV_COLUMNS]
+
+
 def write_csv(events: Sequence[dict[str, Any]], out: TextIO) -> None:
     """Flattened columns (CSV_COLUMNS); nested values as JSON."""
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    for event in events:
-        writer.writerow([_cell(_get(event, column)) for column in CSV_COLUMNS])
+    writer.writerows(csv_row(event) for event in events)
 
 
 def _summary(event: dict[str, Any]) -> str:
@@ -98,37 +102,37 @@ def _summary(event: dict[str, Any]) -> str:
     return str(error).splitlines()[0][:60] if error else ""
 
 
+TABLE_COLUMNS = (
+    "time (UTC)", "operation", "outcome", "sev", "actor", "repo", "branch", "ms", "summary",
+)  # fmt: skip
+
+
+def table_row(event: dict[str, Any]) -> tuple[str, ...]:
+    """The cells of one event under TABLE_COLUMNS (also `tail -f`'s line format)."""
+    duration = event.get("duration_ms")
+    return (
+        str(event.get("occurred_at", ""))[:19].replace("T", " "),
+        str(event.get("operation", "")),
+        str(event.get("outcome", "")),
+        str(event.get("severity", "")),
+        _cell(_get(event, "actor.git_name") or _get(event, "actor.user")),
+        _cell(_get(event, "repo.name")),
+        _cell(_get(event, "repo.branch")),
+        "" if duration is None else f"{duration:.0f}",
+        _summary(event),
+    )
+
+
 def write_table(events: Sequence[dict[str, Any]], out: TextIO) -> None:
     """A human table (rich) with the most useful columns."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(show_lines=False, header_style="bold")
-    for column in (
-        "time (UTC)",
-        "operation",
-        "outcome",
-        "sev",
-        "actor",
-        "repo",
-        "branch",
-        "ms",
-        "summary",
-    ):
+    for column in TABLE_COLUMNS:
         table.add_column(column, overflow="fold")
     for event in events:
-        duration = event.get("duration_ms")
-        table.add_row(
-            str(event.get("occurred_at", ""))[:19].replace("T", " "),
-            str(event.get("operation", "")),
-            str(event.get("outcome", "")),
-            str(event.get("severity", "")),
-            _cell(_get(event, "actor.git_name") or _get(event, "actor.user")),
-            _cell(_get(event, "repo.name")),
-            _cell(_get(event, "repo.branch")),
-            "" if duration is None else f"{duration:.0f}",
-            _summary(event),
-        )
+        table.add_row(*table_row(event))
     Console(file=out, width=None if out.isatty() else 160).print(table)
     print(f"{len(events)} event(s)", file=out)
 

@@ -29,7 +29,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from gitaudit.config import Settings
 from gitaudit.errors import GitauditError, StoreError
 from gitaudit.store.integrity import ChainHasher, VerifyReport, load_chain_key, verify_chains
-from gitaudit.store.reader import EventFilter, count_events, query_events
+from gitaudit.store.reader import EventFilter, chain_heads, count_events, query_events
 from gitaudit.store.writer import AppendResult, ChainWriter
 
 BUSY_TIMEOUT_MS: Final = 30_000
@@ -411,6 +411,11 @@ class Store:
         """Recompute every hash chain; ``progress(done, total)`` is called along the way."""
         with translate_errors("verifying the store", self._url), snapshot(self._engine) as conn:
             return verify_chains(conn, self._chain_key, progress)
+
+    def heads(self) -> dict[str, int]:
+        """The highest ``seq`` of every chain, for ``EventFilter(after=...)``."""
+        with translate_errors("reading chain heads", self._url), snapshot(self._engine) as conn:
+            return chain_heads(conn)
 
     def count(self) -> int:
         """Number of stored events (all chains)."""

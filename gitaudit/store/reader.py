@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, or_, select
 
 from gitaudit.store.tables import events
 
@@ -29,7 +29,9 @@ class EventFilter:
     ``operations``, ``actor`` and ``repo`` take exact values or fnmatch globs;
     ``actor`` matches the OS user, git name or git email, ``repo`` the
     repository name or path. ``limit`` keeps the newest ``limit`` events; the
-    result is always oldest first.
+    result is always oldest first. ``after`` (``tail -f``'s cursor) keeps only
+    events recorded after the given ``(chain_id, seq)`` positions, plus every
+    event of chains it does not list; None does not filter.
     """
 
     since: datetime | None = None
@@ -40,6 +42,7 @@ class EventFilter:
     outcome: str | None = None
     correlation_id: str | None = None
     limit: int | None = None
+    after: tuple[tuple[str, int], ...] | None = None
 
 
 def _like_pattern(pattern: str) -> str:
@@ -131,6 +134,10 @@ def _conditions(flt: EventFilter, dialect: str) -> list[ColumnElement[bool]]:
         where.append(events.c.outcome == flt.outcome)
     if flt.correlation_id is not None:
         where.append(events.c.correlation_id == flt.correlation_id)
+    if flt.after:
+        listed = [chain for chain, _ in flt.after]
+        later = (and_(events.c.chain_id == chain, events.c.seq > seq) for chain, seq in flt.after)
+        where.append(or_(*later, events.c.chain_id.not_in(listed)))
     return where
 
 
@@ -151,6 +158,12 @@ def query_events(conn: Connection, flt: EventFilter) -> list[dict[str, Any]]:
     if flt.limit is not None:
         bodies = list(reversed(bodies))
     return [json.loads(body) for body in bodies]
+
+
+def chain_heads(conn: Connection) -> dict[str, int]:
+    """The highest stored ``seq`` of every chain (the cursor ``EventFilter.after`` takes)."""
+    query = select(events.c.chain_id, func.max(events.c.seq)).group_by(events.c.chain_id)
+    return {chain: int(seq) for chain, seq in conn.execute(query)}
 
 
 def count_events(conn: Connection) -> int:

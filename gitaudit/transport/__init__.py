@@ -1,9 +1,11 @@
 """Client-side transport: how a captured, sanitized event leaves the process.
 
-Today the one transport is the spool (the daemon socket joins it later, tried
-first). If the configured spool directory cannot be written, the event goes to
-an emergency spool under ``$TMPDIR/gitaudit-<uid>/spool`` that ingest also
-drains, so a read-only or missing spool directory loses nothing.
+The daemon's event socket is tried first (:mod:`gitaudit.transport.socket`:
+connect and acknowledgement within ``socket_timeout``); events it does not
+take, or all of them when no daemon answers, go to the spool. If the
+configured spool directory cannot be written, the event goes to an emergency
+spool under ``$TMPDIR/gitaudit-<uid>/spool`` that ingest also drains, so a
+read-only or missing spool directory loses nothing.
 
 ``os`` only on the delivery path: the git wrapper calls :func:`deliver` on every
 git command.
@@ -41,13 +43,18 @@ def spool_dirs(settings: Settings) -> list[Path]:
 
 
 class Delivery:
-    """Where the events went, and a warning for stderr when it was not the usual place."""
+    """Where the events went, and a warning for stderr when it was not the usual place.
 
-    __slots__ = ("path", "warning")
+    ``transport`` is ``"socket"`` (``path`` is the daemon's socket: every event
+    was taken) or ``"spool"`` (``path`` is the spool directory that holds them).
+    """
 
-    def __init__(self, path: str, warning: str | None = None) -> None:
+    __slots__ = ("path", "transport", "warning")
+
+    def __init__(self, path: str, warning: str | None = None, transport: str = "spool") -> None:
         self.path = path
         self.warning = warning
+        self.transport = transport
 
 
 def _owned_private(folder: str) -> bool:
@@ -66,7 +73,24 @@ def _append_fallback(events: Sequence[dict[str, Any]], settings: Settings) -> st
 
 
 def deliver(events: Sequence[dict[str, Any]], settings: Settings) -> Delivery:
-    """Durably hand sanitized events over; raises :class:`SpoolError` only if nothing worked."""
+    """Durably hand sanitized events over; raises :class:`SpoolError` only if nothing worked.
+
+    The daemon first; what it did not take (or everything, when it did not
+    answer within ``socket_timeout``) goes to the spool.
+    """
+    from gitaudit.transport import socket as daemon_socket
+
+    try:
+        path, events = daemon_socket.send(events, settings)
+    except OSError:
+        pass  # no daemon, or it did not answer in time: the spool keeps the events
+    else:
+        if not events:
+            return Delivery(path, transport="socket")
+    return _spool(events, settings)
+
+
+def _spool(events: Sequence[dict[str, Any]], settings: Settings) -> Delivery:
     primary = settings.effective_spool_dir
     try:
         spool.append(primary, events, settings.spool_segment_bytes)

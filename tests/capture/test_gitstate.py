@@ -187,7 +187,7 @@ def test_gitcmd_strips_redirecting_variables_and_reports_failures(sandbox: GitSa
                             "GIT_AUTHOR_NAME": "a", "PATH": "/bin"}, {"GIT_DIR": "/mine"})
     assert env == {"GIT_DIR": "/mine", "GIT_CONFIG_GLOBAL": "/g", "GIT_CONFIG_KEY_0": "k",
                    "GIT_AUTHOR_NAME": "a", "PATH": "/bin", "GIT_TERMINAL_PROMPT": "0",
-                   "GIT_OPTIONAL_LOCKS": "0"}
+                   "GIT_OPTIONAL_LOCKS": "0", "GIT_TRACE2_EVENT": "0"}
     repo = sandbox.repo()
     redirected = {**sandbox.env, "GIT_DIR": str(sandbox.root / "nowhere")}
     ok = gitcmd.run(REAL_GIT, ["rev-parse", "--show-toplevel"], cwd=str(repo), environ=redirected)

@@ -1,0 +1,464 @@
+"""What an installed gitaudit hook runs: record the hook, chain to the user's own hook.
+
+The hook script (``hooks/hook-template.sh``) execs the interpreter recorded at
+install time, ``python -I``, straight into :func:`main` with the script's
+path and git's arguments. Then:
+
+1. settings (a broken config warns once and falls back to defaults);
+2. stdin is read once, for the hooks git feeds (pre-push, post-rewrite,
+   reference-transaction);
+3. the chained hook is found: ``<name>.gitaudit-legacy`` next to the script
+   (a per-repository install kept the user's hook there), or, in the global
+   hooks directory, the hook the repository would have run without gitaudit
+   (the previous global ``core.hooksPath`` or the repository's own
+   ``hooks/`` directory). A chained hook that is itself a gitaudit hook is
+   exec'd without recording here, so nothing is recorded twice;
+4. the chained hook starts first, with the same arguments and byte-identical
+   stdin, while the event is built (the git queries a handler needs start at
+   once too, overlapping the imports);
+5. the event goes through :class:`gitaudit.pipeline.Pipeline`; the exit
+   status is the chained hook's, or 0.
+
+An audit failure never changes what git does: whatever goes wrong here, at
+most one ``gitaudit: ...`` line goes to stderr and the exit status is still
+the chained hook's. Nothing is printed on success. Stdlib only; no pydantic,
+Typer or pygit2 (except for pushes updating many refs, see :mod:`.hooks`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+
+from gitaudit import config
+from gitaudit.capture import gitstate
+from gitaudit.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
+    import signal as _signal
+    from collections.abc import Mapping, Sequence
+
+    from gitaudit import pipeline
+    from gitaudit.capture import gitcmd, hooks
+else:
+    # The C half of `signal`: the same functions and numbers without the enums that
+    # `import signal` builds (~1 ms), as in the wrapper.
+    import _signal
+
+HOOK_MARKER = b"# gitaudit-hook"
+LEGACY_SUFFIX = ".gitaudit-legacy"
+GLOBAL_STATE = "gitaudit-global"  # in the global hooks directory: where to chain to
+SHIM_MARKER = b"# gitaudit-shim"  # == wrapper.SHIM_MARKER (wrapper costs 2 ms to import)
+_SHELLS = frozenset({"sh", "bash", "dash", "ash"})  # keep a sourced script's $0 as ours
+# Sources the kept hook with $0 set to the path git ran, so a script that finds its
+# helpers or its own name from $0 (husky 4: `basename "$0"`) still works after the rename.
+_SOURCE_AS = '__gitaudit_hook=$1; shift; . "$__gitaudit_hook"'
+_QUIET_SIGNALS = (_signal.SIGINT, _signal.SIGQUIT)
+_CHILD_DEFAULT_SIGNALS = {
+    _signal.SIGINT, _signal.SIGQUIT, *(
+        sig for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
+        if sig is not None
+    ),
+}
+
+
+# --- finding the chained hook ------------------------------------------------------------
+
+
+def is_gitaudit_hook(path: str) -> bool:
+    """True if ``path`` is a gitaudit hook script (marker in its first 512 bytes)."""
+    try:
+        with open(path, "rb") as handle:
+            return HOOK_MARKER in handle.read(512)
+    except OSError:
+        return False
+
+
+def runnable(path: str) -> bool:
+    """A hook git would run: a regular file (or link to one) that is executable."""
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def read_global_state(hook_dir: str) -> dict[str, str] | None:
+    """``key=value`` lines of the global hooks directory's state file; None elsewhere."""
+    try:
+        with open(os.path.join(hook_dir, GLOBAL_STATE), encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    state: dict[str, str] = {}
+    for line in text.splitlines():
+        key, eq, value = line.partition("=")
+        if eq and not key.startswith("#"):
+            state[key.strip()] = value.strip()
+    return state
+
+
+def repository_hooks_dir(environ: Mapping[str, str], cwd: str) -> str | None:
+    """The hooks directory git would use for this repository without any core.hooksPath."""
+    layout = gitstate.discover(cwd, environ)
+    return None if layout is None else os.path.join(layout.common_dir, "hooks")
+
+
+def find_chained(hook_dir: str, name: str, environ: Mapping[str, str], cwd: str) -> str | None:
+    """The hook git would have run here had gitaudit not been installed (None: no hook)."""
+    legacy = os.path.join(hook_dir, name + LEGACY_SUFFIX)
+    if runnable(legacy):
+        return legacy
+    state = read_global_state(hook_dir)
+    if state is None:
+        return None
+    previous = state.get("chain")
+    folder = (
+        os.path.join(cwd, os.path.expanduser(previous)) if previous
+        else repository_hooks_dir(environ, cwd)
+    )
+    if folder is None or _same_dir(folder, hook_dir):
+        return None
+    candidate = os.path.join(folder, name)
+    return candidate if runnable(candidate) else None
+
+
+def _same_dir(first: str, second: str) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+# --- running the chained hook ------------------------------------------------------------
+
+
+def _shebang(path: str) -> list[str] | None:
+    """The ``#!`` line of a script as [interpreter, optional argument]; None if it has none."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(256)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "surrogateescape").strip().split(None, 1)
+    return words or None
+
+
+def chained_argv(chained: str, script: str, args: Sequence[str]) -> list[str]:
+    """How to run the chained hook so it sees what it saw before gitaudit came.
+
+    A POSIX shell script is sourced by its own shell with ``$0`` set to the
+    path git ran (``script``): scripts that derive their name or their
+    helpers' location from ``$0`` keep working. Anything else runs as is.
+    """
+    shebang = _shebang(chained)
+    interpreter = shebang or ["/bin/sh"]
+    program = os.path.basename(interpreter[0])
+    flags = interpreter[1:]
+    if program == "env" and flags and not flags[0].startswith("-"):
+        program = os.path.basename(flags[0].split()[0])
+        flags = flags[0].split()[1:]
+    if program not in _SHELLS or any(not flag.startswith("-") for flag in flags):
+        return [chained, *args]
+    return [*interpreter, "-c", _SOURCE_AS, script, chained, *args]
+
+
+def spawn_chained(argv: list[str], stdin: bytes | None) -> int:
+    """Start the chained hook (same environment; stdin = ``stdin`` bytes if given); its pid."""
+    from gitaudit.capture import gitcmd
+
+    actions: list[tuple[int, ...]] = []
+    fd = None
+    if stdin is not None:
+        fd = gitcmd.anonymous_fd("gitaudit-hook-stdin")
+        _write_all(fd, stdin)
+        os.lseek(fd, 0, os.SEEK_SET)
+        actions.append((os.POSIX_SPAWN_DUP2, fd, 0))
+    try:
+        return os.posix_spawn(argv[0], argv, os.environ, file_actions=actions,
+                              setsigdef=_CHILD_DEFAULT_SIGNALS)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def wait_status(pid: int) -> int:
+    """Wait for the chained hook; its exit code (128 + signal if a signal killed it)."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            return 1
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
+def read_stdin() -> bytes:
+    """Everything on fd 0 (git closes the pipe when it has written all lines)."""
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(0, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: our message and hint, or its type and text."""
+    message = getattr(exc, "message", None)
+    if isinstance(message, str):
+        hint = getattr(exc, "hint", "")
+        text = f"{message} ({hint})" if hint else message
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
+
+
+def warn(problems: list[str]) -> None:
+    """At most one ``gitaudit: ...`` line on stderr (nothing when all went well)."""
+    if not problems:
+        return
+    line = "gitaudit: " + "; ".join(" ".join(problem.split()) for problem in problems)
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr closed: nowhere left to report to, and git must go on
+
+
+def load_settings(environ: Mapping[str, str]) -> tuple[config.Settings, str | None]:
+    """Settings; a bad value or file falls back to defaults with one warning."""
+    try:
+        return config.load(environ), None
+    except ConfigError:
+        pass  # the tolerant loader below retries without the bad parts and says what they were
+    try:
+        from gitaudit.capture.wrapper import load_settings as tolerant
+
+        return tolerant(environ)
+    except Exception as exc:  # noqa: BLE001 - broken settings must not stop the user's hook
+        return config.Settings(), f"settings could not be loaded ({one_line(exc)}); using defaults"
+
+
+# --- recording ---------------------------------------------------------------------------
+
+
+def find_git(settings: config.Settings, environ: Mapping[str, str]) -> str | None:
+    """The real git: settings, else the first ``git`` on PATH that is not a gitaudit shim.
+
+    git puts its own exec-path first on a hook's PATH, so this is normally
+    the very git that runs the hook.
+    """
+    if settings.git:
+        return str(settings.git)
+    for folder in environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or ".", "git")
+        if runnable(candidate):
+            try:
+                with open(candidate, "rb") as handle:
+                    if SHIM_MARKER in handle.read(512):
+                        continue
+            except OSError:
+                continue
+            return candidate
+    return None
+
+
+class Recorder:
+    """One hook invocation's event: queries started early, built and delivered later."""
+
+    def __init__(self, name: str, args: Sequence[str], stdin: bytes,
+                 settings: config.Settings, environ: Mapping[str, str]) -> None:
+        self.settings = settings
+        self.environ = environ
+        self.problems: list[str] = []
+        self.handler: hooks.Handler | None = None
+        self.input: hooks.HookInput | None = None
+        self.running: dict[str, gitcmd.Running] = {}
+        self.pipeline: pipeline.Pipeline | None = None
+        self.params: dict[str, str] | None = None
+        self.name, self.args, self.stdin = name, args, stdin
+
+    def start(self) -> None:
+        """Find the repository and start the git queries (config, and the handler's)."""
+        from gitaudit.capture import gitcmd, hooks
+
+        self.handler = hooks.HANDLERS.get(self.name)
+        if self.handler is None:
+            return
+        layout = gitstate.discover(os.getcwd(), self.environ)
+        head = gitstate.Head(None, None)
+        git = find_git(self.settings, self.environ)
+        if layout is not None:
+            head = gitstate.read_head(layout, git, self.environ)
+        self.input = hooks.HookInput(self.name, self.args, self.stdin, self.environ, layout, head)
+        if layout is None:
+            return
+        self.params = hooks.read_config_params(layout, self.environ)
+        if git is None:
+            return
+        queries = {} if self.params is not None else {"config": list(hooks.CONFIG_QUERY)}
+        if self.handler.queries is not None:
+            queries.update(self.handler.queries(self.input))
+        for key, query in queries.items():
+            self.running[key] = gitcmd.start(git, query, git_dir=layout.git_dir,
+                                             environ=self.environ)
+
+    def warm(self) -> pipeline.Pipeline:
+        """Import and configure the pipeline while git answers the queries (another core)."""
+        from gitaudit import pipeline
+
+        if self.pipeline is None:
+            self.pipeline = pipeline.Pipeline(self.settings)
+        return self.pipeline
+
+    def collect(self) -> None:
+        """Wait for every started query (also when building failed: no zombies)."""
+        from gitaudit.capture.gitcmd import GitCommandError
+
+        running, self.running = self.running, {}
+        for key, query in running.items():
+            try:
+                result = query.wait(check=False)
+            except (GitCommandError, OSError):
+                result = None
+            if self.input is not None:
+                self.input.results[key] = result
+
+    def event(self, chained: tuple[str, int] | None) -> dict[str, object] | None:
+        """The event (None if this invocation records nothing)."""
+        from gitaudit import catalog
+        from gitaudit.capture import context, gitstate, hooks
+
+        if self.handler is None or self.input is None:
+            return None
+        record = self.handler.build(self.input)
+        if record is None:
+            return None
+        params = self.params
+        if params is None:
+            params = gitstate.parse_config_z(self.input.output("config") or b"")
+        environ = self.environ
+        name, email = context.git_identity(environ, params)
+        uid = os.getuid()
+        actor = context.build_actor(
+            uid=uid, user=context.os_user(environ, uid), host=os.uname().nodename,
+            git_name=name, git_email=email, ci=context.ci_info(environ),
+        )
+        return hooks.hook_event(
+            self.input, record, event_id=catalog.uuid7(),
+            correlation_id=context.correlation_id(environ, catalog.uuid7),
+            parent_id=context.parent_id(environ), actor=actor, params=params, chained=chained,
+        )
+
+    def deliver(self, event: dict[str, object]) -> None:
+        """Policy, sanitizer and transport; a problem becomes a warning, never an error."""
+        delivery = self.warm().emit([event])
+        if delivery is not None and delivery.warning:
+            self.problems.append(delivery.warning)
+
+
+def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
+    """Build and deliver the event while the chained hook runs; the chained hook's status."""
+    status: int | None = None
+    try:
+        recorder.start()
+        recorder.warm()
+    except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
+        recorder.problems.append(f"hook not recorded ({one_line(exc)})")
+    finally:
+        recorder.collect()
+        status = wait_status(pid) if pid is not None else None
+    try:
+        event = recorder.event((chained, status) if chained and status is not None else None)
+        if event is not None:
+            recorder.deliver(event)
+    except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
+        recorder.problems.append(f"hook not recorded ({one_line(exc)})")
+    return status or 0
+
+
+def _start_chained(chained: str | None, script: str, args: Sequence[str],
+                   stdin: bytes | None, problems: list[str]) -> int | None:
+    if chained is None:
+        return None
+    argv = chained_argv(chained, script, args)
+    try:
+        return spawn_chained(argv, stdin)
+    except OSError as exc:
+        if argv[0] == chained and exc.errno == errno.ENOEXEC:  # git would run it with sh
+            return spawn_chained(["/bin/sh", chained, *args], stdin)
+        problems.append(f"cannot run {chained}: {exc.strerror or exc}")
+        raise
+
+
+def main(argv: Sequence[str]) -> int:
+    """``argv`` is [path of the hook script as git ran it, git's arguments...]."""
+    script, args = argv[0], list(argv[1:])
+    name = os.path.basename(script)
+    environ = os.environ
+    settings, problem = load_settings(environ)
+    problems = [problem] if problem else []
+    cwd = os.getcwd()
+    try:
+        chained = find_chained(os.path.dirname(os.path.abspath(script)), name, environ, cwd)
+    except Exception as exc:  # noqa: BLE001 - cannot look for the user's hook: report it
+        problems.append(f"cannot look for the hook gitaudit chains to ({one_line(exc)})")
+        chained = None
+    if chained is not None and (not settings.enabled or is_gitaudit_hook(chained)):
+        # Nothing to record here: become the chained hook (a gitaudit one records itself).
+        warn(problems)
+        exec_argv = [chained, *args] if is_gitaudit_hook(chained) else chained_argv(
+            chained, script, args
+        )
+        os.execv(exec_argv[0], exec_argv)  # noqa: S606 - the user's hook, argv as git gave it
+    if not settings.enabled:
+        warn(problems)
+        return 0
+    for signum in _QUIET_SIGNALS:  # the terminal signals git and the chained hook as well
+        _signal.signal(signum, _signal.SIG_IGN)
+    from gitaudit.capture.hooks import STDIN_HOOKS
+
+    stdin = read_stdin() if name in STDIN_HOOKS else None
+    try:
+        pid = _start_chained(chained, script, args, stdin, problems)
+    except OSError:
+        warn(problems)
+        return 126  # git itself would have failed to run the hook the same way
+    recorder = Recorder(name, args, stdin or b"", settings, environ)
+    status = _record(recorder, pid, chained)
+    warn(problems + recorder.problems)
+    return status
+
+
+def run(argv: Sequence[str]) -> None:
+    """The hook script's entry: :func:`main`, then exit at once with its status.
+
+    Skipping the interpreter's shutdown (module teardown, final garbage
+    collections: a few milliseconds) is safe here: every file this process
+    wrote is closed and synced, and the standard streams are flushed first.
+    """
+    status = main(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed stream: nothing left to flush
+    os._exit(status)

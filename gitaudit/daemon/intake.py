@@ -1,0 +1,243 @@
+"""Where every event enters the daemon: verified actor, policy, sanitizer, validation, journal.
+
+For each submitted event, in order (:class:`EventIntake`):
+
+1. the actor is stamped from the kernel's peer credentials (``SO_PEERCRED``):
+   ``actor.uid``, ``actor.user``, ``actor.verified = true``, ``details.peer_pid``;
+   a different uid/user claimed by the message is kept under
+   ``details.claimed_actor``. Events without a peer (client spools) are marked
+   unverified whatever they claim;
+2. policy (:mod:`gitaudit.policy`) decides kept / filtered / sampled. Events
+   from socket clients and client spools already went through the client's
+   pipeline, sampling included, so the daemon re-applies level and exclusions
+   but does not sample them a second time (that would square the rate);
+3. the sanitizer redacts, and :func:`gitaudit.events.validate_event` checks;
+4. duplicates (an id accepted before, or a git command another capture path
+   already recorded, as ``trace2_receiver.Deduper`` tells) are acknowledged as
+   such;
+5. the rest are appended to the journal through the group committer and
+   acknowledged ``accepted`` once durable.
+
+``on_store_failure`` while the store is down: ``journal`` accepts as usual;
+``block`` holds the answer until the store is back (clients time out and
+spool); ``reject`` answers ``rejected`` with :data:`STORE_REFUSED`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from gitaudit.config import Settings
+from gitaudit.daemon import api
+from gitaudit.daemon.api import Ack, Peer
+from gitaudit.daemon.journal import GroupCommitter
+from gitaudit.daemon.logging import get_logger
+from gitaudit.daemon.metrics import Metrics
+from gitaudit.daemon.writer import BatchWriter
+from gitaudit.errors import SpoolError
+from gitaudit.events import validate_event
+from gitaudit.pipeline import Pipeline, clean_text
+from gitaudit.policy import KEEP, SAMPLED, Policy
+
+STORE_REFUSED: Final = (
+    "store unavailable and on_store_failure=reject: keep the event (spool it) and retry later"
+)
+JOURNAL_FAILED: Final = "journal write failed: keep the event (spool it) and retry later"
+# Sources whose events already passed a client-side pipeline (sampling included).
+PRESAMPLED_SOURCES: Final = frozenset({"socket", "spool"})
+# Ids remembered for the "duplicate" answer (the store skips stored ids regardless).
+SEEN_IDS: Final = 200_000
+_MAX_ERRORS: Final = 3
+
+
+def describe(exc: ValidationError) -> str:
+    """A short, data-free description of why an event is invalid."""
+    parts = []
+    for error in exc.errors()[:_MAX_ERRORS]:
+        where = ".".join(str(part) for part in error["loc"]) or "event"
+        parts.append(f"{where}: {error['msg']}")
+    if exc.error_count() > _MAX_ERRORS:
+        parts.append(f"and {exc.error_count() - _MAX_ERRORS} more")
+    return "invalid event: " + "; ".join(parts)
+
+
+def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
+    """A copy of ``raw`` whose actor is who the kernel says, with any other claim kept."""
+    event = dict(raw)
+    actor = raw.get("actor")
+    actor = dict(actor) if isinstance(actor, dict) else {}
+    user = peer.user
+    claimed = {key: actor.get(key) for key in ("uid", "user") if actor.get(key) is not None}
+    actor.update(uid=peer.uid, user=user, verified=True)
+    event["actor"] = actor
+    details = raw.get("details")
+    if details is None or isinstance(details, dict):
+        details = dict(details or {})
+        details["peer_pid"] = peer.pid
+        if claimed and (claimed.get("uid", peer.uid), claimed.get("user", user)) != (
+            peer.uid,
+            user,
+        ):
+            details["claimed_actor"] = claimed
+        event["details"] = details
+    return event
+
+
+def unverified(raw: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``raw`` whose actor is marked unverified (no kernel credentials)."""
+    actor = raw.get("actor")
+    if not isinstance(actor, dict) or not actor.get("verified"):
+        return raw
+    return {**raw, "actor": {**actor, "verified": False}}
+
+
+class Rules:
+    """Pipeline and policies of one configuration (rebuilt on SIGHUP)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.pipeline = Pipeline(settings)
+        unsampled = Settings({**settings.as_dict(), "sample_rate": 1.0})
+        self.presampled = Policy(unsampled)
+
+    def decide(self, event: dict[str, Any], source: str) -> str:
+        """Policy decision; sampling only for events no client pipeline sampled."""
+        policy = self.presampled if source in PRESAMPLED_SOURCES else self.pipeline.policy
+        return policy.decide(event)
+
+    def sanitize(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The redacted event (valid UTF-8 everywhere)."""
+        result: dict[str, Any] = self.pipeline.redactor.redact_event(clean_text(event))
+        return result
+
+
+class _SeenIds:
+    """The most recent accepted ids (bounded; oldest forgotten first)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, event_id: str) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        if len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
+
+    def discard(self, event_id: str) -> None:
+        self._ids.pop(event_id, None)
+
+
+class EventIntake:
+    """The daemon's :class:`gitaudit.daemon.api.Intake`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        committer: GroupCommitter,
+        writer: BatchWriter,
+        metrics: Metrics,
+        deduper: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.rules = Rules(settings)
+        self.committer = committer
+        self.writer = writer
+        self.metrics = metrics
+        self.deduper = deduper
+        self.seen = _SeenIds(SEEN_IDS)
+        self.log = get_logger(component="intake")
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Apply reloaded settings (policy and sanitizer rebuilt)."""
+        self.rules = Rules(settings)
+        self.settings = settings
+
+    @staticmethod
+    def transient(ack: Ack) -> bool:
+        """Whether a rejection is temporary (store or journal down): retry the event later."""
+        return ack.status == api.REJECTED and ack.error in {STORE_REFUSED, JOURNAL_FAILED}
+
+    async def accept(
+        self, events: Sequence[dict[str, Any]], *, peer: Peer | None, source: str
+    ) -> list[Ack]:
+        """Process ``events``; one :class:`Ack` each, in order, once the accepted are durable."""
+        acks: list[Ack] = []
+        records: list[dict[str, Any]] = []
+        slots: list[int] = []
+        for raw in events:
+            ack, record = self._prepare(raw, peer, source)
+            if record is not None:
+                slots.append(len(acks))
+                records.append(record)
+            acks.append(ack)
+        if records:
+            refusal = await self._journal(records, source)
+            if refusal is not None:
+                for slot, record in zip(slots, records, strict=True):
+                    acks[slot] = Ack(record["id"], api.REJECTED, refusal)
+        return acks
+
+    def _prepare(
+        self, raw: dict[str, Any], peer: Peer | None, source: str
+    ) -> tuple[Ack, dict[str, Any] | None]:
+        """The ack of a dropped event, or a provisional ``accepted`` ack and its record."""
+        self.metrics.received.labels(source).inc()
+        raw_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+        event = stamp_peer(raw, peer) if peer is not None else unverified(raw)
+        decision = self.rules.decide(event, source)
+        if decision != KEEP:
+            counter = self.metrics.sampled if decision == SAMPLED else self.metrics.filtered
+            counter.labels(source).inc()
+            return Ack(raw_id, api.SAMPLED if decision == SAMPLED else api.FILTERED), None
+        try:
+            record = validate_event(self.rules.sanitize(event)).to_record()
+        except ValidationError as exc:
+            self.metrics.rejected.labels(source, "invalid").inc()
+            return Ack(raw_id, api.REJECTED, describe(exc)), None
+        event_id = str(record["id"])
+        if event_id in self.seen or self._known_command(record):
+            self.metrics.duplicates.labels(source).inc()
+            return Ack(event_id, api.DUPLICATE), None
+        self.seen.add(event_id)
+        return Ack(event_id, api.ACCEPTED), record
+
+    def _known_command(self, record: dict[str, Any]) -> bool:
+        if self.deduper is None:
+            return False
+        try:
+            return bool(self.deduper.is_duplicate(record))
+        except Exception as exc:  # noqa: BLE001 - a deduper bug must not lose the event
+            self.log.error(  # noqa: TRY400 - expected failure, message suffices
+                "deduper_failed", error=str(exc), id=record.get("id")
+            )
+            return False
+
+    async def _journal(self, records: list[dict[str, Any]], source: str) -> str | None:
+        """Journal ``records``; None when durable, else why they were refused."""
+        mode = self.settings.on_store_failure
+        if not self.writer.store_up.is_set():
+            if mode == "block":
+                await self.writer.store_up.wait()
+            elif mode == "reject":
+                return self._refuse(records, source, STORE_REFUSED, "store_down")
+        try:
+            await self.committer.submit(records)
+        except (SpoolError, OSError) as exc:
+            self.log.error(  # noqa: TRY400 - expected failure, message suffices
+                "journal_write_failed", error=str(exc), events=len(records)
+            )
+            return self._refuse(records, source, JOURNAL_FAILED, "journal")
+        self.metrics.accepted.labels(source).inc(len(records))
+        return None
+
+    def _refuse(self, records: list[dict[str, Any]], source: str, error: str, reason: str) -> str:
+        for record in records:
+            self.seen.discard(str(record["id"]))
+        self.metrics.rejected.labels(source, reason).inc(len(records))
+        return error
