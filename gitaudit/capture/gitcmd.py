@@ -212,38 +212,7 @@ def run(
     ``git_dir`` as ``GIT_DIR``. Raises :class:`GitCommandError` on a non-zero
     exit when ``check`` is true, or when git cannot be started at all.
     """
-    command = [git]
-    if cwd:
-        command += ["-C", cwd]
-    command += list(args)
-    extra = {"GIT_DIR": git_dir} if git_dir else None
-    env = clean_env(os.environ if environ is None else environ, extra)
-    out_fd = anonymous_fd("gitaudit-out")
-    err_fd = anonymous_fd("gitaudit-err")
-    try:
-        try:
-            pid = os.posix_spawn(
-                git,
-                command,
-                env,
-                file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, out_fd, 1),
-                    (os.POSIX_SPAWN_DUP2, err_fd, 2),
-                ],
-                setsigdef=RESET_SIGNALS,
-            )
-        except OSError as exc:
-            failed = GitOutput(127, b"", str(exc).encode())
-            raise GitCommandError(command, failed) from exc
-        _, status = os.waitpid(pid, 0)
-        output = GitOutput(os.waitstatus_to_exitcode(status), read_fd(out_fd), read_fd(err_fd))
-    finally:
-        os.close(out_fd)
-        os.close(err_fd)
-    if check and output.returncode != 0:
-        raise GitCommandError(command, output)
-    return output
+    return start(git, args, cwd=cwd, git_dir=git_dir, environ=environ).wait(check=check)
 
 
 class Running:

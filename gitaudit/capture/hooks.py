@@ -34,7 +34,8 @@ from __future__ import annotations
 import os
 
 from gitaudit import catalog
-from gitaudit.capture import context, details, gitstate
+from gitaudit.capture import details, gitstate
+from gitaudit.capture.record import repo_object, short_branch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
@@ -428,8 +429,7 @@ def post_checkout(inp: HookInput) -> HookRecord:
 
 def details_branch(head: gitstate.Head) -> str | None:
     """The short branch name HEAD is on (None when detached)."""
-    ref = head.ref
-    return ref[len("refs/heads/"):] if ref and ref.startswith("refs/heads/") else ref
+    return short_branch(head.ref)
 
 
 def _orig_head(inp: HookInput) -> str | None:
@@ -556,20 +556,17 @@ def hook_event(
     }
 
 
-def repo_info(inp: HookInput, record: HookRecord, params: Mapping[str, str]
-              ) -> dict[str, Any] | None:
+def repo_info(
+    inp: HookInput, facts: HookRecord, params: Mapping[str, str]
+) -> dict[str, Any] | None:
     """The event's ``repo`` object (path, remote without credentials, branch, heads)."""
     layout = inp.layout
     if layout is None:
         return None
-    path = os.path.realpath(layout.worktree or layout.git_dir)
-    _, url = context.preferred_remote(params)
-    remote = details.strip_credentials(url) if url else None
-    return {
-        "path": path,
-        "remote": remote,
-        "name": details.repo_name(remote, path),
-        "branch": details_branch(inp.head),
-        "head_before": record.head_before,
-        "head_after": record.head_after,
-    }
+    return repo_object(
+        os.path.realpath(layout.worktree or layout.git_dir),
+        params,
+        branch=inp.head.ref,
+        head_before=facts.head_before,
+        head_after=facts.head_after,
+    )

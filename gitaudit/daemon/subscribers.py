@@ -276,8 +276,8 @@ class Hub:
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
-        """The current subscribers."""
-        return tuple(self._subscriptions)
+        """The current subscribers (closed ones are left out)."""
+        return tuple(sub for sub in self._subscriptions if not sub.closed)
 
     def subscribe(
         self,
@@ -327,6 +327,8 @@ class Hub:
 
     def _fan_out(self, events: Sequence[dict[str, Any]]) -> None:
         subscriptions = self._subscriptions
+        if any(sub.closed for sub in subscriptions):  # closed by their owner (a sink)
+            subscriptions = self._subscriptions = [sub for sub in subscriptions if not sub.closed]
         for event in events:
             for subscription in subscriptions:
                 subscription.offer(event)

@@ -195,8 +195,14 @@ class BatchWriter:
         self._next_retry = time.monotonic() + self._backoff
 
     def _mark_down(self, exc: GitauditError) -> None:
-        if self.store_up.is_set() or self._backoff == 0.0:
-            self.log.error("store_down", error=exc.message, backlog=self.backlog)
+        """Log the failure (once per backoff period at most) and report the store down."""
+        first = self.store_up.is_set() or self._backoff == 0.0
+        self.log.error(
+            "store_down" if first else "store_still_down",
+            error=exc.message,
+            backlog=self.backlog,
+            retry_in=min(BACKOFF_MAX, max(BACKOFF_START, self._backoff * 2)),
+        )
         self.store_up.clear()
         self.metrics.store_up.set(0)
 

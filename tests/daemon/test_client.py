@@ -87,7 +87,9 @@ def test_events_the_daemon_rejects_are_spooled(daemons: Daemons, tmp_path: Path)
     good, bad = make_event(), make_event(operation="git.nonsense")
     delivery = deliver([good, bad], _settings(run.runtime, tmp_path / "spool", socket_timeout=10))
     assert delivery.transport == "spool"
-    spooled = [json.loads(line) for line in (tmp_path / "spool" / "active.jsonl").read_text().split()]
+    spooled = [
+        json.loads(line) for line in (tmp_path / "spool" / "active.jsonl").read_text().split()
+    ]
     assert [event["id"] for event in spooled] == [bad["id"]]
     run.wait_stored([good["id"]])
     assert run.stop() == 0

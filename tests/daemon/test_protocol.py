@@ -92,7 +92,9 @@ def test_answers_are_single_json_lines() -> None:
     }
     error = protocol.encode_error("not JSON", 7)
     assert protocol.parse_answer(error.rstrip(b"\n")) == {
-        "type": "error", "error": "not JSON", "line": 7
+        "type": "error",
+        "error": "not JSON",
+        "line": 7,
     }
 
 

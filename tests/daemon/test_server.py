@@ -7,10 +7,11 @@ import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.daemon.daemon_harness import Daemons, DaemonRun, make_event, short_dir, wait_for
+from tests.daemon.daemon_harness import Daemons, make_event, short_dir, wait_for
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def test_sighup_reloads_policy_and_records_the_change(daemons: Daemons) -> None:
     run.write_config(level="writes_only", exclude_actions=["git.tag"])
     run.signal(signal.SIGHUP)
 
-    def recorded() -> dict | None:
+    def recorded() -> dict[str, Any] | None:
         found = [e for e in run.stored() if e["operation"] == "audit.config_changed"]
         return found[0] if found else None
 

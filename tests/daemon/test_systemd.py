@@ -78,8 +78,15 @@ def test_socket_activation_serves_the_passed_sockets(daemons: Daemons) -> None:
         sock.listen(16)
         listeners.append(sock)
     fds = [sock.fileno() for sock in listeners]
-    argv = [sys.executable, "-c", LAUNCHER, *map(str, fds), "daemon", "--config",
-            str(run.config_file)]
+    argv = [
+        sys.executable,
+        "-c",
+        LAUNCHER,
+        *map(str, fds),
+        "daemon",
+        "--config",
+        str(run.config_file),
+    ]
     run.start(argv=argv, pass_fds=fds)
     for sock in listeners:
         sock.close()  # the daemon holds its own copies now
@@ -107,8 +114,15 @@ def test_socket_activation_needs_no_names(daemons: Daemons) -> None:
         "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1')\n"
         "os.execv(sys.executable, [sys.executable, '-m', 'gitaudit', *sys.argv[2:]])\n"
     )
-    argv = [sys.executable, "-c", launcher, str(sock.fileno()), "daemon", "--config",
-            str(run.config_file)]
+    argv = [
+        sys.executable,
+        "-c",
+        launcher,
+        str(sock.fileno()),
+        "daemon",
+        "--config",
+        str(run.config_file),
+    ]
     run.start(argv=argv, pass_fds=[sock.fileno()])
     sock.close()
     assert run.send([make_event()])[0]["status"] == "accepted"
