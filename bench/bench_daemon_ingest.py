@@ -51,12 +51,17 @@ TARGET_NAIVE = 20.0
 TARGET_EXECUTEMANY = 0.3
 
 
-def _client(path: str, seed: int, count: int, batch: int, window: int, start: Any, out: Any) -> None:
+def _client(
+    path: str, seed: int, count: int, batch: int, window: int, start: Any, out: Any
+) -> None:
     """One client process: send ``count`` events, return per-line ack latencies."""
     rng = random.Random(seed)
     lines = []
     for first in range(0, count, batch):
-        chunk = [realistic_record(seed * count + first + i, rng) for i in range(min(batch, count - first))]
+        chunk = [
+            realistic_record(seed * count + first + i, rng)
+            for i in range(min(batch, count - first))
+        ]
         for offset, record in enumerate(chunk):  # one command each: no cross-path duplicates
             record["correlation_id"] = f"bench-{seed}-{first + offset}"
         lines.append(json.dumps({"type": "events", "events": chunk}).encode() + b"\n")
@@ -127,7 +132,10 @@ def run_daemon(work: Path, args: argparse.Namespace) -> tuple[float, list[float]
     try:
         start = multiprocessing.Event()
         out: Any = multiprocessing.Queue()
-        share = [args.events // args.clients + (i < args.events % args.clients) for i in range(args.clients)]
+        share = [
+            args.events // args.clients + (i < args.events % args.clients)
+            for i in range(args.clients)
+        ]
         clients = [
             multiprocessing.Process(
                 target=_client, args=(str(path), i + 1, n, args.batch, args.window, start, out)
@@ -190,7 +198,9 @@ def time_naive(work: Path, chain_rows: list[dict[str, Any]], rows: list[dict[str
         engine.dispose()
 
 
-def time_executemany(work: Path, chain_rows: list[dict[str, Any]], rows: list[dict[str, Any]]) -> float:
+def time_executemany(
+    work: Path, chain_rows: list[dict[str, Any]], rows: list[dict[str, Any]]
+) -> float:
     """Events/s of one executemany of every row in one transaction."""
     engine = _fresh(work, "executemany.db", chain_rows)
     try:
@@ -215,21 +225,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=4, help="lines in flight per client (4)")
     parser.add_argument("--naive-sample", type=int, default=2000, help="rows timed for (a)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="ga-bench-", dir="/tmp") as tmp:  # noqa: S108 - short socket path
+    with tempfile.TemporaryDirectory(prefix="ga-bench-", dir="/tmp") as tmp:  # short socket path
         work = Path(tmp)
         elapsed, latencies, url = run_daemon(work, args)
         chain_rows, rows = _rows(url)
         naive = time_naive(work, chain_rows, rows[: args.naive_sample])
         bulk = time_executemany(work, chain_rows, rows)
     rate = args.events / elapsed
-    print(f"daemon, {args.clients} clients, {args.batch} events/line: "
-          f"{rate:10,.0f} events/s  ({args.events} events in {elapsed:.2f}s, send to commit)")
-    print(f"(a) one INSERT + commit per event: {naive:10,.0f} events/s  "
-          f"-> daemon is {rate / naive:6.1f}x  (target >= {TARGET_NAIVE}x)")
-    print(f"(b) executemany, one transaction:  {bulk:10,.0f} events/s  "
-          f"-> daemon is {rate / bulk:6.2f}x  (target >= {TARGET_EXECUTEMANY}x)")
-    print(f"ack latency per line: p50 {_percentile(latencies, 0.5) * 1000:.1f} ms, "
-          f"p99 {_percentile(latencies, 0.99) * 1000:.1f} ms ({len(latencies)} lines)")
+    print(
+        f"daemon, {args.clients} clients, {args.batch} events/line: "
+        f"{rate:10,.0f} events/s  ({args.events} events in {elapsed:.2f}s, send to commit)"
+    )
+    print(
+        f"(a) one INSERT + commit per event: {naive:10,.0f} events/s  "
+        f"-> daemon is {rate / naive:6.1f}x  (target >= {TARGET_NAIVE}x)"
+    )
+    print(
+        f"(b) executemany, one transaction:  {bulk:10,.0f} events/s  "
+        f"-> daemon is {rate / bulk:6.2f}x  (target >= {TARGET_EXECUTEMANY}x)"
+    )
+    print(
+        f"ack latency per line: p50 {_percentile(latencies, 0.5) * 1000:.1f} ms, "
+        f"p99 {_percentile(latencies, 0.99) * 1000:.1f} ms ({len(latencies)} lines)"
+    )
     return 0
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.daemon.daemon_harness import Daemons, make_event, short_dir, wait_for
+from tests.daemon.daemon_harness import Daemons, make_event, wait_for
 
 
 @pytest.fixture
@@ -40,13 +40,13 @@ class NotifySocket:
 
 
 def test_ready_sigterm_drain_and_cleanup(daemons: Daemons) -> None:
-    folder = short_dir("ga-n-")
-    notify = NotifySocket(folder)
     run = daemons(
-        env={"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "200000"},
+        env={"WATCHDOG_USEC": "200000"},
         # flush only at shutdown: what SIGTERM drains must come from the journal
         config={"buffer_flush_interval": 3600.0, "buffer_max_size": 100_000},
     )
+    notify = NotifySocket(run.root)
+    run.env["NOTIFY_SOCKET"] = str(notify.path)
     run.start(wait=False)
     notify.wait("READY=1")
     notify.wait("WATCHDOG=1")

@@ -6,11 +6,12 @@ import os
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from gitaudit.daemon import systemd
-from tests.daemon.daemon_harness import Daemons, make_event, short_dir
+from tests.daemon.daemon_harness import Daemons, make_event
 
 # Moves the inherited sockets to fds 3 and 4, sets LISTEN_PID to its own pid (kept by
 # exec) and execs the daemon: what systemd does for a socket-activated service.
@@ -31,8 +32,8 @@ def daemons() -> Iterator[Daemons]:
     made.cleanup()
 
 
-def test_notify_sends_one_datagram() -> None:
-    folder = short_dir("ga-n-")
+def test_notify_sends_one_datagram(tmp_path: Path) -> None:
+    folder = tmp_path
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
         listener.bind(str(folder / "n.sock"))
         listener.settimeout(10)
@@ -102,7 +103,7 @@ def test_socket_activation_serves_the_passed_sockets(daemons: Daemons) -> None:
 
 
 def test_socket_activation_needs_no_names(daemons: Daemons) -> None:
-    """Without FileDescriptorName= the sockets are matched by their file names."""
+    """Without FileDescriptorName= (names are the unit's) sockets are matched by file name."""
     run = daemons()
     run.runtime.mkdir()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -111,7 +112,8 @@ def test_socket_activation_needs_no_names(daemons: Daemons) -> None:
     launcher = (
         "import os, sys\n"
         "os.dup2(int(sys.argv[1]), 3)\n"
-        "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1')\n"
+        "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1',\n"
+        "                  LISTEN_FDNAMES='gitaudit.socket')\n"
         "os.execv(sys.executable, [sys.executable, '-m', 'gitaudit', *sys.argv[2:]])\n"
     )
     argv = [
