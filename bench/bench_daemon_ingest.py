@@ -101,7 +101,9 @@ def _start_daemon(work: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     env.update(GITAUDIT_CONFIG=str(work / "none.toml"), PYTHONPATH=str(REPO_ROOT))
     log = (work / "daemon.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gitaudit", "daemon", "--config", str(config)],
+        # BENCH_PY_ARGS="-m cProfile -o daemon.prof" profiles the daemon's main thread
+        [sys.executable, *os.environ.get("BENCH_PY_ARGS", "").split(),
+         "-m", "gitaudit", "daemon", "--config", str(config)],
         env=env, stdout=log, stderr=log,
     )  # fmt: skip
     path = work / "run" / "events.sock"

@@ -8,6 +8,7 @@ calls this on every git command.
 from __future__ import annotations
 
 from gitaudit.errors import ConfigError
+from gitaudit.jsonfast import compact_encoder
 from gitaudit.policy import Policy
 from gitaudit.sanitize import Redactor
 from gitaudit.transport import Delivery, deliver
@@ -42,13 +43,36 @@ def _escaped(value: str) -> bool:
 
 
 def clean_text(value: Any) -> Any:
-    """Make every string in a nested structure valid UTF-8 text."""
+    """Make every string in a nested structure valid UTF-8 text.
+
+    Almost every event already is: one pass of the C JSON encoder tells, and only
+    an event holding lone surrogates (undecodable bytes) is walked and repaired.
+    """
+    if _is_valid_text(value):
+        return value
+    return _repair(value)
+
+
+_DUMPS_UNICODE = compact_encoder(ensure_ascii=False)
+
+
+def _is_valid_text(value: Any) -> bool:
+    try:
+        _DUMPS_UNICODE(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return False  # a lone surrogate somewhere
+    except (TypeError, ValueError):
+        return False  # not plain JSON data (odd keys or values): let the walk normalize it
+    return True
+
+
+def _repair(value: Any) -> Any:
     if isinstance(value, str):
         return _valid_text(value)
     if isinstance(value, dict):
-        return {_valid_text(str(key)): clean_text(item) for key, item in value.items()}
+        return {_valid_text(str(key)): _repair(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [clean_text(item) for item in value]
+        return [_repair(item) for item in value]
     return value
 
 

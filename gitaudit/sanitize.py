@@ -105,6 +105,8 @@ _MAX_PASSES = 4
 # Above this size, a rule starting with a literal scans faster than testing its guard words.
 _GUARD_TEXT_LIMIT = 4096
 _KEY_CACHE_LIMIT = 4096
+_TEXT_CACHE_LIMIT = 8192  # strings remembered per Redactor
+_TEXT_CACHE_MAX_LEN = 256  # longer strings are rarely repeated verbatim
 _PSEUDONYM_PREFIX = "anon:"
 _ACTOR_ID_FIELDS = ("user", "git_name", "git_email")
 
@@ -802,6 +804,8 @@ class Redactor:
         # Glued spellings (DBPASSWORD, xapikey) for names long enough not to occur by chance.
         self._compact = tuple(c for c in map(_compact, fields) if len(c) >= 6)
         self._key_cache: dict[str, bool] = {}
+        # Event strings repeat (hosts, users, paths, remotes, argv words): remember short ones.
+        self._text_cache: dict[str, str] = {}
         triggers = {name.rsplit("_", 1)[-1] for name in fields} | set(self._compact)
         # A trigger that ends with another one adds nothing (apikey ends with key).
         triggers = {t for t in triggers if not any(t != o and t.endswith(o) for o in triggers)}
@@ -829,6 +833,18 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """``text`` with every secret replaced by its marker."""
+        if len(text) > _TEXT_CACHE_MAX_LEN:
+            return self._fixed_point(text)
+        cache = self._text_cache
+        cached = cache.get(text)
+        if cached is None:
+            cached = self._fixed_point(text)
+            if len(cache) >= _TEXT_CACHE_LIMIT:
+                cache.clear()  # a bounded cache; a burst of unique strings just starts it over
+            cache[text] = cached
+        return cached
+
+    def _fixed_point(self, text: str) -> str:
         # Rules see each other's markers (a header value that became "[REDACTED:...]" is no
         # longer prose, a YAML value now ends its line), so repeat until nothing changes:
         # the result is a fixed point, which is what makes redaction idempotent. Text

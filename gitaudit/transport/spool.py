@@ -25,10 +25,11 @@ import os
 import time
 
 from gitaudit.errors import SpoolError
+from gitaudit.jsonfast import compact_encoder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable, Iterator
     from pathlib import Path
     from typing import Any
 
@@ -42,39 +43,12 @@ LOCK_NAME = ".lock"
 MAX_LINE_BYTES = 1024 * 1024
 
 
-def _ascii_encoder() -> Callable[[Any, int], Iterable[str]] | None:
-    """CPython's C JSON encoder, configured like compact ``json.dumps(allow_nan=False)``.
-
-    Importing the ``json`` package costs milliseconds (it pulls in ``re``) on
-    every git command; its C half ``_json`` costs nothing. Other interpreters
-    fall back to ``json.dumps``; a test checks both give the same bytes.
-    """
-    try:
-        import _json
-    except ImportError:  # pragma: no cover - CPython always has it
-        return None
-
-    def reject(value: object) -> object:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-    encoder: Callable[[Any, int], Iterable[str]] = _json.make_encoder(
-        {}, reject, _json.encode_basestring_ascii, None, ":", ",", False, False, False
-    )
-    return encoder
-
-
-_ENCODER = _ascii_encoder()
+_DUMPS = compact_encoder(ensure_ascii=True)
 
 
 def encode_line(event: dict[str, Any]) -> bytes:
     """One event as one spool line: compact ASCII JSON, so any string survives."""
-    if _ENCODER is None:  # pragma: no cover - non-CPython
-        import json
-
-        text = json.dumps(event, separators=(",", ":"), allow_nan=False)
-    else:
-        text = "".join(_ENCODER(event, 0))
-    return text.encode("ascii") + b"\n"
+    return _DUMPS(event).encode("ascii") + b"\n"
 
 
 def ensure_dir(spool_dir: StrPath) -> None:

@@ -174,3 +174,13 @@ def test_spool_lines_refuse_what_json_refuses(bad: dict[str, object]) -> None:
         json.dumps(bad, allow_nan=False)
     with pytest.raises((TypeError, ValueError)):
         spool.encode_line(bad)
+
+
+def test_clean_text_keeps_valid_events_and_repairs_surrogates() -> None:
+    from gitaudit.pipeline import clean_text
+
+    valid = {"a": ["ü", {"b": 1.5}], "c": None}
+    assert clean_text(valid) is valid
+    repaired = clean_text({"argv": ["git", "log", "caf\udce9"], "n": 1})
+    assert repaired == {"argv": ["git", "log", "caf\ufffd"], "n": 1}
+    repaired["argv"][2].encode("utf-8")
