@@ -31,6 +31,7 @@ auth, daemon, user) in the address chooses another.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import json
@@ -122,7 +123,7 @@ def batch_body(events: Sequence[Mapping[str, Any]]) -> bytes:
 # --- the common loop -------------------------------------------------------------------------
 
 
-class QueueSink:
+class QueueSink(abc.ABC):
     """Takes batches from its hub subscription and delivers each until it succeeds.
 
     Subclasses implement :meth:`deliver`, which removes from ``batch`` what it
@@ -155,9 +156,9 @@ class QueueSink:
         """Events waiting for this sink: queued plus the batch in flight."""
         return len(self._subscription) + len(self._batch)
 
+    @abc.abstractmethod
     async def deliver(self, batch: list[dict[str, Any]]) -> None:
         """Deliver ``batch`` (removing what went out); raise RetryableError to retry."""
-        raise NotImplementedError
 
     async def run(self) -> None:
         """Deliver until :meth:`close`; then try once more to empty the queue."""
@@ -185,8 +186,8 @@ class QueueSink:
             log.warning("sink closed with undelivered events", sink=self.name, dropped=lost)
         await self.aclose()
 
-    async def aclose(self) -> None:
-        """Release connections (subclasses)."""
+    async def aclose(self) -> None:  # noqa: B027 - optional hook: most sinks hold nothing
+        """Release connections (subclasses that hold any override this)."""
 
     async def _next_batch(self) -> bool:
         items = await self._subscription.get(self.batch_size)
