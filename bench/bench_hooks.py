@@ -29,37 +29,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, isolated_env, print_importtime, timed  # bench/common.py
+
 TARGET_RATIO = 1.5
 COMMANDS = ("commit", "checkout -b", "push")
 
 
 def environment(tmp: Path) -> dict[str, str]:
-    """An isolated environment: own HOME and git config, pinned identity, spool in tmp."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GIT_", "GITAUDIT_", "XDG_")) and key != "PYTHONDONTWRITEBYTECODE"
-    }
-    (tmp / "home").mkdir()
-    (tmp / "gitconfig").write_text(
-        "[user]\n\tname = Bench\n\temail = bench@example.com\n[init]\n\tdefaultBranch = main\n"
-    )
-    env.update(
-        HOME=str(tmp / "home"),
-        XDG_DATA_HOME=str(tmp / "data"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=str(tmp / "gitconfig"),
-        GITAUDIT_SPOOL_DIR=str(tmp / "spool"),
-        GITAUDIT_RUNTIME_DIR=str(tmp / "no-daemon"),
-        GITAUDIT_LEVEL="all",
-        GITAUDIT_CONFIG=str(tmp / "none.toml"),
-        PYTHONPATH=str(ROOT),
-    )
-    return env
+    """The shared isolated environment, with this checkout importable."""
+    return isolated_env(tmp, PYTHONPATH=str(ROOT))
 
 
 def make_repo(git: str, tmp: Path, name: str, env: dict[str, str]) -> Path:
@@ -73,12 +53,6 @@ def make_repo(git: str, tmp: Path, name: str, env: dict[str, str]) -> Path:
                  ["push", "-q", "origin", "HEAD:main"]):
         subprocess.run([git, *args], cwd=repo, env=env, check=True)
     return repo
-
-
-def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
 
 
 def one_round(git: str, repo: Path, env: dict[str, str], index: int) -> dict[str, float]:
@@ -101,15 +75,7 @@ def importtime(repo: Path, env: dict[str, str]) -> None:
                           text=True, check=True).stdout.strip()
     argv = [sys.executable, "-X", "importtime", "-I", "-S", "-c", code, str(ROOT), str(hook),
             head, head, "1"]
-    result = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, check=True)
-    rows = []
-    for line in result.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line and "cumulative" not in line:
-            self_part, cumulative, name = line[len("import time:"):].split("|", 2)
-            rows.append((int(cumulative), int(self_part), name.rstrip()))
-    print("\nheaviest imports on the hook path (-X importtime, post-checkout, one run):")
-    for cumulative, self_us, name in sorted(rows, reverse=True)[:15]:
-        print(f"  {cumulative / 1000:7.2f} ms cumulative {self_us / 1000:6.2f} ms self  {name}")
+    print_importtime(argv, repo, env, "the hook path (post-checkout)", 15)
 
 
 def main() -> int:

@@ -28,10 +28,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, isolated_env, print_importtime, timed  # bench/common.py
+
 TARGET_RATIO = 2.0
 COMMANDS = {
     "status": ["status"],
@@ -58,43 +58,14 @@ def console_script(tmp: Path) -> list[str]:
 
 
 def environment(tmp: Path) -> dict[str, str]:
-    """An isolated environment: own HOME and git config, pinned identity, spool in tmp."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GIT_", "GITAUDIT_", "XDG_")) and key != "PYTHONDONTWRITEBYTECODE"
-    }
-    (tmp / "home").mkdir()
-    (tmp / "gitconfig").write_text("[user]\n\tname = Bench\n\temail = bench@example.com\n")
-    env.update(
-        HOME=str(tmp / "home"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=str(tmp / "gitconfig"),
-        GITAUDIT_SPOOL_DIR=str(tmp / "spool"),
-        GITAUDIT_LEVEL="all",  # measure the recording path, not the policy drop
-        GITAUDIT_CONFIG=str(tmp / "none.toml"),
-    )
-    return env
-
-
-def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
+    """The shared isolated environment."""
+    return isolated_env(tmp)
 
 
 def importtime(wrapper: list[str], cwd: Path, env: dict[str, str]) -> None:
     """Print the wrapper path's heaviest imports (cumulative microseconds, one run)."""
     argv = [sys.executable, "-X", "importtime", *wrapper, "git", "rev-parse", "HEAD"]
-    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=True)
-    rows = []
-    for line in result.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line and "cumulative" not in line:
-            self_part, cumulative, name = line[len("import time:"):].split("|", 2)
-            rows.append((int(cumulative), int(self_part), name.rstrip()))
-    print("\nheaviest imports on the wrapper path (-X importtime, one run):")
-    for cumulative, self_us, name in sorted(rows, reverse=True)[:20]:
-        print(f"  {cumulative / 1000:7.2f} ms cumulative {self_us / 1000:6.2f} ms self  {name}")
+    print_importtime(argv, cwd, env, "the wrapper path", 20)
 
 
 def main() -> int:
@@ -117,11 +88,11 @@ def main() -> int:
             cases[f"git {label}"] = [git, *command]
             cases[f"gitaudit git {label}"] = [*wrapper, "git", *command]
         for argv in cases.values():  # warm up caches and byte-code once
-            measure(argv, repo, env)
+            timed(argv, repo, env)
         samples: dict[str, list[float]] = {label: [] for label in cases}
         for _ in range(args.runs):
             for label, argv in cases.items():
-                samples[label].append(measure(argv, repo, env))
+                samples[label].append(timed(argv, repo, env))
         median = {label: statistics.median(values) * 1000 for label, values in samples.items()}
         bare = median["python -I -c pass"]
         print(f"wrapper: {' '.join(wrapper)}   python: {sys.executable}   runs: {args.runs}")
