@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
-import importlib
 import os
 import signal
 import socket
@@ -35,13 +34,16 @@ from typing import Any, Final
 from gitaudit import paths
 from gitaudit.config import Settings, load
 from gitaudit.daemon import protocol, systemd
-from gitaudit.daemon.api import Peer, Publisher
+from gitaudit.daemon.api import Peer
 from gitaudit.daemon.intake import EventIntake
 from gitaudit.daemon.journal import GroupCommitter, Journal, Worker
 from gitaudit.daemon.logging import configure, get_logger
 from gitaudit.daemon.metrics import Metrics
+from gitaudit.daemon.sinks import build_sinks
 from gitaudit.daemon.spools import SpoolWatcher
-from gitaudit.daemon.writer import BatchWriter, NullPublisher
+from gitaudit.daemon.subscribers import Hub
+from gitaudit.daemon.trace2_receiver import Deduper, Trace2Receiver
+from gitaudit.daemon.writer import BatchWriter
 from gitaudit.errors import ConfigError, GitauditError
 from gitaudit.events import category_for, now_rfc3339, uuid7
 
@@ -77,18 +79,6 @@ class DaemonConfig:
         if settings.chain_id:
             return settings
         return Settings({**settings.as_dict(), "chain_id": f"daemon@{os.uname().nodename}"})
-
-
-def optional_part(module: str, name: str) -> Any:
-    """``gitaudit.daemon.<module>.<name>``, or None while that module does not exist."""
-    qualified = f"gitaudit.daemon.{module}"
-    try:
-        loaded = importlib.import_module(qualified)
-    except ModuleNotFoundError as exc:
-        if exc.name != qualified:
-            raise
-        return None
-    return getattr(loaded, name, None)
 
 
 def _redact_value(key: str, value: Any) -> Any:
@@ -237,7 +227,7 @@ class Server:
         self.config = config
         self.settings = config.load()
         self.metrics = Metrics()
-        self.publisher: Publisher = NullPublisher()
+        self.publisher = Hub(self.settings, self.metrics)
         self.intake: EventIntake | None = None
         self.closing = False
         self.should_exit = False
@@ -250,7 +240,7 @@ class Server:
         self._connections: dict[asyncio.Task[Any], EventConnection | None] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._sinks: list[Any] = []
-        self._receiver: Any = None
+        self._receiver: Trace2Receiver | None = None
         self._journal_worker: Worker | None = None
         self._journal: Journal | None = None
         self._committer: GroupCommitter | None = None
@@ -271,7 +261,7 @@ class Server:
         """Open journal and store, start the parts, bind the sockets, tell systemd READY."""
         self._install_signals()
         await self._start_core()
-        self._start_optional_parts()
+        self._start_sinks()
         self._spools = SpoolWatcher(
             self.settings.watch_spool_dirs, self.active_intake(), self.metrics
         )
@@ -334,9 +324,6 @@ class Server:
         self._journal = Journal(self._journal_dir())
         replay = self._journal.open()
         self._journal_worker = Worker("gitaudit-journal")
-        hub_class = optional_part("subscribers", "Hub")
-        if hub_class is not None:
-            self.publisher = hub_class(self.settings, self.metrics)
         self._writer = BatchWriter(
             self._journal, self._journal_worker, lambda: self.settings, self.metrics,
             self.publisher,
@@ -345,11 +332,9 @@ class Server:
             self._journal, self._journal_worker, self._writer.journaled
         )
         await self._writer.open_store()
-        deduper_class = optional_part("trace2_receiver", "Deduper")
         self.intake = EventIntake(
-            self.settings, self._committer, self._writer, self.metrics,
-            deduper_class() if deduper_class is not None else None,
-        )  # fmt: skip
+            self.settings, self._committer, self._writer, self.metrics, Deduper()
+        )
         self._spawn(self._committer.run(), "journal")
         self._writer.replay(replay)
         self._spawn(self._writer.run(), "writer")
@@ -357,10 +342,7 @@ class Server:
             self.log.info("replaying_journal", segments=len(replay))
             self._writer.journaled(0)
 
-    def _start_optional_parts(self) -> None:
-        build_sinks = optional_part("sinks", "build_sinks")
-        if build_sinks is None:
-            return
+    def _start_sinks(self) -> None:
         self._sinks = list(build_sinks(self.settings, self.publisher, self.metrics))
         for sink in self._sinks:
             self._spawn(sink.run(), f"sink-{type(sink).__name__}")
@@ -376,15 +358,11 @@ class Server:
         os.makedirs(runtime, mode=RUNTIME_DIR_MODE, exist_ok=True)
         await self._listen(passed, runtime, "events", paths.EVENTS_SOCKET, EVENTS_MODE,
                            self._handle_events)  # fmt: skip
-        receiver_class = optional_part("trace2_receiver", "Trace2Receiver")
-        if receiver_class is not None:
-            self._receiver = receiver_class(self.intake, self.settings, self.metrics)
-            await self._listen(passed, runtime, "trace2", paths.TRACE2_SOCKET, TRACE2_MODE,
-                               self._tracked(self._receiver.handle))  # fmt: skip
-        serve_subscriber = getattr(self.publisher, "serve", None)
-        if serve_subscriber is not None:
-            await self._listen(passed, runtime, "subscribe", paths.SUBSCRIBE_SOCKET,
-                               SUBSCRIBE_MODE, self._tracked(serve_subscriber))  # fmt: skip
+        self._receiver = Trace2Receiver(self.active_intake(), self.settings, self.metrics)
+        await self._listen(passed, runtime, "trace2", paths.TRACE2_SOCKET, TRACE2_MODE,
+                           self._tracked(self._receiver.handle))  # fmt: skip
+        await self._listen(passed, runtime, "subscribe", paths.SUBSCRIBE_SOCKET,
+                           SUBSCRIBE_MODE, self._tracked(self.publisher.serve))  # fmt: skip
 
     async def _listen(
         self,

@@ -35,13 +35,6 @@ BACKOFF_MAX: Final = 5.0
 MEMORY_RECORDS: Final = 200_000
 
 
-class NullPublisher:
-    """The publisher used when no subscriber hub is installed."""
-
-    def publish(self, events: Sequence[dict[str, Any]]) -> None:
-        """Drop the events (nobody listens)."""
-
-
 class BatchWriter:
     """Moves journaled events into the store; one instance per daemon."""
 
