@@ -9,6 +9,8 @@ conflict (rename/delete, rename/modify).
 
 from __future__ import annotations
 
+import os
+
 from gitaudit.capture import gitstate, history
 
 TYPE_CHECKING = False
@@ -51,18 +53,73 @@ def merge_base_for(repo: Any, layout: gitstate.Layout) -> str | None:
     return refs.oid("REVERT_HEAD")
 
 
-def index_conflicts(layout: gitstate.Layout) -> list[dict[str, str]]:
-    """``[{path, kind}]`` for every conflicted path in the index, sorted by path."""
+def count_hunks(data: bytes) -> int:
+    """Conflict hunks in a work-tree file: lines that start with ``<<<<<<<``."""
+    return sum(1 for line in data.split(b"\n") if line.startswith(b"<<<<<<<"))
+
+
+def _file_hunks(worktree: str | None, path: str) -> int:
+    if worktree is None:
+        return 0
+    try:
+        with open(os.path.join(worktree, path), "rb") as handle:
+            return count_hunks(handle.read())
+    except OSError:
+        return 0  # deleted on one side, or not a regular file
+
+
+def read_conflicts(layout: gitstate.Layout) -> list[dict[str, Any]]:
+    """``[{path, kind, hunks, stages: {base, ours, theirs}}]`` for every conflicted path.
+
+    ``stages`` holds the blob id of each index stage (None where a side has
+    none): stage 1 is ``base``, stage 2 ``ours``, stage 3 ``theirs``, as git
+    defines them (in a rebase, "ours" is the upstream). Sorted by path.
+    """
     repo = history.open_repository(layout.worktree or layout.git_dir)
     conflicts = repo.index.conflicts
     if conflicts is None:
         return []
     base = merge_base_for(repo, layout)
-    files: list[dict[str, str]] = []
+    files: list[dict[str, Any]] = []
     for ancestor, ours, theirs in conflicts:
         entry = ours or theirs or ancestor
         path = entry.path
         in_base = history.path_in_commit(repo, base, path) if ancestor else None
         kind = conflict_kind(ancestor is not None, ours is not None, theirs is not None, in_base)
-        files.append({"path": path, "kind": kind})
+        stages = {
+            name: str(stage.id) if stage is not None else None
+            for name, stage in (("base", ancestor), ("ours", ours), ("theirs", theirs))
+        }
+        files.append({"path": path, "kind": kind, "hunks": _file_hunks(layout.worktree, path),
+                      "stages": stages})
     return sorted(files, key=lambda item: item["path"])
+
+
+def index_conflicts(layout: gitstate.Layout) -> list[dict[str, Any]]:
+    """``[{path, kind, hunks}]`` for every conflicted path in the index, sorted by path."""
+    return [
+        {key: item[key] for key in ("path", "kind", "hunks")} for item in read_conflicts(layout)
+    ]
+
+
+def resolution(stages: dict[str, str | None], result: str | None) -> str:
+    """How one file was resolved: the result blob (None: absent) against the saved stages."""
+    if result is None:
+        return "deleted"
+    if result == stages.get("ours"):
+        return "ours"
+    if result == stages.get("theirs"):
+        return "theirs"
+    return "manual"
+
+
+def blob_at(repo: Any, commit: str | None, path: str) -> str | None:
+    """The blob id of ``path`` in a commit's tree (None if absent or the commit is unknown)."""
+    commit_id = history.commit_id(repo, commit)
+    if commit_id is None:
+        return None
+    tree = repo[commit_id].tree
+    try:
+        return str(tree[path].id)
+    except KeyError:
+        return None

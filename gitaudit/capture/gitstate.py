@@ -513,3 +513,66 @@ def clear_rebase_note(layout: Layout) -> None:
         os.unlink(_note_path(layout))
     except FileNotFoundError:
         pass  # nothing saved: the common case
+
+
+# --- the state of a conflict the user is resolving --------------------------------------
+#
+# When a wrapped command stops on conflicts, the wrapper saves what the
+# conflict looked like (the detected event id, when, and each file's index
+# stage blobs) so that the command that concludes it can tell how each file
+# was resolved. The file is keyed by the worktree's git dir; the wrapper only
+# stats it on conclude-type commands, so the key must be cheap: FNV-1a (no
+# hashlib, whose OpenSSL import costs ~30 ms).
+
+
+def _fnv1a64(data: bytes) -> str:
+    value = 0xCBF29CE484222325
+    for byte in data:
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{value:016x}"
+
+
+def conflict_state_path(layout: Layout) -> str:
+    """``$XDG_STATE_HOME/gitaudit/conflicts/<hash of the git dir>.json``."""
+    from gitaudit import paths
+
+    key = _fnv1a64(os.path.realpath(layout.git_dir).encode())
+    return os.path.join(paths.state_home(), "gitaudit", "conflicts", f"{key}.json")
+
+
+def load_conflict_state(path: str) -> dict[str, object] | None:
+    """The saved conflict state at ``path`` (None if missing or unreadable)."""
+    import json
+
+    text = _read_text(path)
+    if text is None:
+        return None
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def save_conflict_state(layout: Layout, state: Mapping[str, object]) -> str:
+    """Write the conflict state (file mode 0600, replaced atomically); returns its path."""
+    import json
+
+    path = conflict_state_path(layout)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, json.dumps(state).encode())
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    return path
+
+
+def clear_conflict_state(path: str) -> None:
+    """Forget a conflict once it is resolved or aborted."""
+    try:  # noqa: SIM105 - contextlib costs ~3 ms to import
+        os.unlink(path)
+    except FileNotFoundError:
+        pass  # already gone

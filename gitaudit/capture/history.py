@@ -48,6 +48,11 @@ def _oid(repo: Any, text: str | None) -> Any:
         return None
 
 
+def commit_id(repo: Any, text: str | None) -> Any:
+    """pygit2 Oid of a commit that exists locally (or None): for callers outside this module."""
+    return _oid(repo, text)
+
+
 def is_fast_forward(repo: Any, old: str, new: str) -> bool | None:
     """True if ``new`` contains ``old``; None if either commit is missing locally."""
     old_id, new_id = _oid(repo, old), _oid(repo, new)

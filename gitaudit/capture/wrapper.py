@@ -57,6 +57,9 @@ TRACE2_PARAMS = "user.name,user.email,remote.*.url"
 _TRACE_FDS = range(9, 2, -1)  # highest first: the least likely to be reused by a child
 _CONFLICT_SUBCOMMANDS = frozenset({"rebase", "merge", "pull", "cherry-pick", "revert"})
 _TALKING_SUBCOMMANDS = frozenset({"fetch", "pull", "push"})
+# Commands that can conclude (or abort) a conflict a wrapped command stopped on.
+_SEQUENCER_SUBCOMMANDS = frozenset({"rebase", "merge", "cherry-pick", "revert"})
+_STOPPED_AT = ("REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "MERGE_HEAD")
 # Builtins that never push: anything else (an alias, a script) may, so it gets a packet trace.
 _NEVER_PUSH = (
     frozenset(catalog.SUBCOMMAND_OPERATIONS) | catalog.READ_SUBCOMMANDS
@@ -486,6 +489,8 @@ class Capture:
         self.remote_refs_before: dict[str, str] | None = None
         self.onto_before: str | None = None
         self.upstream_before: str | None = None
+        self.conflict_state: str | None = None  # path of a saved conflict this may conclude
+        self.operations_before: list[str] = []
         self.tracing = Tracing()
         self.started = time.time()
         self.duration_ms: float | None = None
@@ -525,6 +530,27 @@ class Capture:
             self.remote_refs_before = gitstate.RefReader(self.layout).refs("refs/remotes/")
         if sub == "rebase":
             self._prepare_rebase()
+        if self.concludes() or sub in _CONFLICT_SUBCOMMANDS:
+            self._find_conflict_state()
+
+    def concludes(self) -> bool:
+        """True for commands that may conclude or abort a stopped conflict."""
+        sub, args = self.inv.subcommand, self.inv.args
+        return sub == "commit" or (
+            sub in _SEQUENCER_SUBCOMMANDS and ("--continue" in args or "--abort" in args)
+        )
+
+    def _find_conflict_state(self) -> None:
+        """One ``os.stat``: is there a saved conflict in this worktree?"""
+        if self.layout is None:
+            return
+        path = gitstate.conflict_state_path(self.layout)
+        try:
+            os.stat(path)
+        except OSError:
+            return
+        self.conflict_state = path
+        self.operations_before = gitstate.operations_in_progress(self.layout)
 
     def _prepare_rebase(self) -> None:
         if self.layout is None:
@@ -909,7 +935,7 @@ class _Builder:
 
         return history.rewritten_pairs(self.repo(), orig_head, new_head)
 
-    def _conflict_files(self) -> list[dict[str, str]]:
+    def _conflict_files(self) -> list[dict[str, Any]]:
         if (
             self.subcommand not in _CONFLICT_SUBCOMMANDS
             or self.exit_code == 0
@@ -919,7 +945,7 @@ class _Builder:
             return []
         from gitaudit.capture import conflicts
 
-        return conflicts.index_conflicts(self.layout)
+        return conflicts.read_conflicts(self.layout)
 
     def _operation_details(self) -> None:
         builders: dict[str, Callable[[], None]] = {
@@ -970,36 +996,146 @@ class _Builder:
             error=self._error(),
         )
         events = [event]
+        state = self._saved_conflict()
+        if state is not None:
+            concluded = self._conclusion(event, state, files)
+            if concluded is not None:
+                events.append(concluded)
+            elif files:
+                return events  # the same stop, still unresolved: detected already
         if files:
             events.append(self._conflict_event(event, files))
         return events
 
+    # -- the conflict lifecycle --
+
+    def _stopped_at(self) -> str | None:
+        """The commit the stopped operation was applying (REBASE_HEAD, MERGE_HEAD, ...)."""
+        if self.layout is None:
+            return None
+        refs = gitstate.RefReader(self.layout)
+        return next(filter(None, (refs.oid(marker) for marker in _STOPPED_AT)), None)
+
     def _conflict_event(
-        self, parent: dict[str, Any], files: list[dict[str, str]]
+        self, parent: dict[str, Any], files: list[dict[str, Any]]
     ) -> dict[str, Any]:
         in_progress = gitstate.operations_in_progress(self.layout) if self.layout else []
-        conflict_details = {
-            "files": files,
+        stopped_in = in_progress[0] if in_progress else None
+        conflict_details: dict[str, Any] = {
+            "files": [{key: item[key] for key in ("path", "kind", "hunks")} for item in files],
             "operation": self.operation,
-            "stopped_in": in_progress[0] if in_progress else None,
+            "stopped_in": stopped_in,
+            "ours_is": "upstream" if stopped_in == "rebase" else "HEAD",
         }
+        event = self._lifecycle_event(
+            parent, "conflict.detected", conflict_details, "failure",
+            parent["correlation_id"], parent["id"],
+        )
+        if self.layout is not None:
+            gitstate.save_conflict_state(self.layout, {
+                "detected_id": event["id"],
+                "correlation_id": event["correlation_id"],
+                "detected_at": time.time(),
+                "operation": self.operation,
+                "stopped_in": stopped_in,
+                "ours_is": conflict_details["ours_is"],
+                "stopped_at": self._stopped_at(),
+                "files": files,
+            })
+        return event
+
+    def _lifecycle_event(
+        self,
+        parent: dict[str, Any],
+        operation: str,
+        event_details: dict[str, Any],
+        outcome: str,
+        correlation_id: str,
+        parent_id: str,
+    ) -> dict[str, Any]:
         return {
             "id": catalog.uuid7(),
             "schema_version": catalog.SCHEMA_VERSION,
             "occurred_at": catalog.now_rfc3339(),
             "duration_ms": None,
-            "operation": "conflict.detected",
-            "category": catalog.category_for("conflict.detected", conflict_details),
-            "outcome": "failure",
-            "severity": catalog.severity_for("conflict.detected", conflict_details, "failure"),
+            "operation": operation,
+            "category": catalog.category_for(operation, event_details),
+            "outcome": outcome,
+            "severity": catalog.severity_for(operation, event_details, outcome),
             "source": SOURCE,
-            "correlation_id": parent["correlation_id"],
-            "parent_id": parent["id"],
+            "correlation_id": correlation_id,
+            "parent_id": parent_id,
             "actor": parent["actor"],
             "repo": parent["repo"],
             "result": {"exit_code": self.exit_code, "error": None},
-            "details": conflict_details,
+            "details": event_details,
         }
+
+    def _saved_conflict(self) -> dict[str, Any] | None:
+        """The conflict state saved when a wrapped command stopped (checked before git ran)."""
+        path = self.cap.conflict_state
+        if path is None:
+            return None
+        state = gitstate.load_conflict_state(path)
+        if state is None or not self.cap.operations_before:
+            gitstate.clear_conflict_state(path)  # unreadable, or ended outside the wrapper
+            return None
+        return state
+
+    def _conclusion(
+        self, parent: dict[str, Any], state: dict[str, Any], files: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """``conflict.resolved`` or ``conflict.aborted`` if this command ended the saved
+        conflict (the state file is then deleted); None if the conflict still stands."""
+        if not self.cap.concludes():
+            return None
+        aborting = self.subcommand != "commit" and "--abort" in self.inv.args
+        moved_on = bool(files) and self._stopped_at() != state.get("stopped_at")
+        if self.exit_code != 0 and (aborting or not moved_on):
+            return None
+        base_details = {
+            key: state.get(key) for key in ("operation", "stopped_in", "ours_is")
+        }
+        base_details["concluded_by"] = self.operation
+        correlation = str(state.get("correlation_id") or parent["correlation_id"])
+        detected_id = str(state.get("detected_id") or parent["id"])
+        if aborting:
+            event = self._lifecycle_event(
+                parent, "conflict.aborted", {**base_details, "files": [
+                    {"path": item["path"], "kind": item["kind"]}
+                    for item in state.get("files") or []
+                ]}, "failure", correlation, detected_id,
+            )
+        else:
+            event = self._lifecycle_event(
+                parent, "conflict.resolved", {**base_details, **self._resolutions(state)},
+                "success", correlation, detected_id,
+            )
+        assert self.cap.conflict_state is not None  # noqa: S101 - _saved_conflict checked it
+        gitstate.clear_conflict_state(self.cap.conflict_state)
+        return event
+
+    def _resolutions(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Per file, how it was resolved (the resulting commit against the saved stages)."""
+        from gitaudit.capture import conflicts
+
+        stopped_at = state.get("stopped_at")
+        result = dict(map(tuple, self.details.get("rewritten") or [])).get(stopped_at)
+        result = result or self.head_after.oid
+        repo = self.repo()
+        files = []
+        for item in state.get("files") or []:
+            blob = conflicts.blob_at(repo, result, item["path"]) if repo is not None else None
+            files.append({
+                "path": item["path"],
+                "kind": item["kind"],
+                "resolution": conflicts.resolution(item.get("stages") or {}, blob),
+            })
+        detected_at = state.get("detected_at")
+        elapsed = None
+        if isinstance(detected_at, int | float):
+            elapsed = max(round((time.time() - detected_at) * 1000, 3), 0.0)
+        return {"files": files, "time_to_resolve_ms": elapsed, "result_commit": result}
 
 
 # --- entry point -------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def test_pull_rebase_conflict_then_continue(sandbox: GitSandbox) -> None:
     assert conflict["operation"] == "conflict.detected"
     assert conflict["parent_id"] == pull["id"]
     assert conflict["correlation_id"] == pull["correlation_id"]
-    assert conflict["details"]["files"] == [{"path": "shared.txt", "kind": "content"}]
+    assert conflict["details"]["files"] == [{"path": "shared.txt", "kind": "content", "hunks": 1}]
     assert conflict["details"]["operation"] == "git.pull"
     assert conflict["details"]["stopped_in"] == "rebase"
 
@@ -60,7 +60,7 @@ def test_pull_rebase_conflict_then_continue(sandbox: GitSandbox) -> None:
     sandbox.git("add", "shared.txt", cwd=work)
     finished = sandbox.audited("rebase", "--continue", cwd=work, env={"GIT_EDITOR": "true"})
     assert finished.returncode == 0, finished.stderr
-    rebase = validated(sandbox.last_event())
+    rebase = validated(sandbox.last_event("git.rebase"))
     new_commits = sandbox.out("rev-list", "--reverse", f"{upstream_tip}..HEAD", cwd=work).split()
     assert rebase["operation"] == "git.rebase"
     assert rebase["outcome"] == "success"
@@ -72,7 +72,9 @@ def test_pull_rebase_conflict_then_continue(sandbox: GitSandbox) -> None:
     assert rebase["details"]["stopped_on_conflict"] is False
     assert rebase["repo"]["branch"] == "main"
     assert rebase["repo"]["head_after"] == new_commits[1]
-    assert len(sandbox.events()) == 3  # pull, conflict, rebase: nothing else
+    resolved = validated(sandbox.last_event())
+    assert (resolved["operation"], resolved["parent_id"]) == ("conflict.resolved", conflict["id"])
+    assert len(sandbox.events()) == 4  # pull, conflict, rebase, resolution: nothing else
 
 
 def test_plain_rebase_records_rewritten_pairs(sandbox: GitSandbox) -> None:
@@ -120,10 +122,10 @@ def test_merge_conflict_kinds(sandbox: GitSandbox) -> None:
     assert conflict["parent_id"] == merge["id"]
     assert conflict["details"]["stopped_in"] == "merge"
     assert conflict["details"]["files"] == [
-        {"path": "added.txt", "kind": "add_add"},
-        {"path": "content.txt", "kind": "content"},
-        {"path": "modify_delete.txt", "kind": "modify_delete"},
-        {"path": "moved.txt", "kind": "rename"},
+        {"path": "added.txt", "kind": "add_add", "hunks": 1},
+        {"path": "content.txt", "kind": "content", "hunks": 1},
+        {"path": "modify_delete.txt", "kind": "modify_delete", "hunks": 0},
+        {"path": "moved.txt", "kind": "rename", "hunks": 0},
     ]
 
 

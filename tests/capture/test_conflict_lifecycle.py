@@ -1,0 +1,279 @@
+"""The conflict lifecycle through the wrapper: detected, then resolved or aborted.
+
+Real git, real conflicting histories: every kind (content, add/add,
+modify/delete, rename/delete) resolved every way (ours, theirs, manual,
+deleted), through merge, rebase, cherry-pick and pull --rebase.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitaudit import events
+from tests.capture.test_wrapper_conflicts import conflicting_branches, diverged
+from tests.gitfixtures import GitSandbox
+
+FILES = ("added.txt", "content.txt", "modify_delete.txt", "moved.txt")
+KINDS = {"added.txt": "add_add", "content.txt": "content",
+         "modify_delete.txt": "modify_delete", "moved.txt": "rename"}
+EDITOR = {"GIT_EDITOR": "true"}
+
+
+def validated(event: dict[str, Any]) -> dict[str, Any]:
+    events.validate_event(event)
+    return event
+
+
+def state_files(sandbox: GitSandbox) -> list[Path]:
+    return sorted((sandbox.home / ".local/state/gitaudit/conflicts").glob("*.json"))
+
+
+def detected(sandbox: GitSandbox) -> dict[str, Any]:
+    event = validated(sandbox.last_event("conflict.detected"))
+    [state] = state_files(sandbox)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    return event
+
+
+def resolve(sandbox: GitSandbox, repo: Path, path: str, how: str) -> None:
+    """Resolve one conflicted file the way a user would."""
+    if how in {"ours", "theirs"}:
+        sandbox.git("checkout", f"--{how}", "--", path, cwd=repo)
+        sandbox.git("add", "--", path, cwd=repo)
+    elif how == "manual":
+        (repo / path).write_text(f"hand-merged {path}\n")
+        sandbox.git("add", "--", path, cwd=repo)
+    else:
+        sandbox.git("rm", "-q", "--", path, cwd=repo)
+
+
+def assert_resolved(sandbox: GitSandbox, conflict: dict[str, Any],
+                    expected: dict[str, str]) -> dict[str, Any]:
+    resolved = validated(sandbox.last_event("conflict.resolved"))
+    assert resolved["parent_id"] == conflict["id"]
+    assert resolved["correlation_id"] == conflict["correlation_id"]
+    assert resolved["outcome"] == "success"
+    assert resolved["details"]["time_to_resolve_ms"] >= 0
+    assert resolved["actor"]["git_name"]
+    assert {item["path"]: item["resolution"] for item in resolved["details"]["files"]} == expected
+    assert {item["path"]: item["kind"] for item in resolved["details"]["files"]} == {
+        path: KINDS[path] for path in expected
+    }
+    assert state_files(sandbox) == []
+    return resolved
+
+
+@pytest.mark.parametrize(
+    ("how", "reverse", "conclude"),
+    [
+        ("ours", False, ("commit", "--no-edit")),
+        ("theirs", True, ("merge", "--continue")),
+        ("manual", False, ("merge", "--continue")),
+        ("deleted", True, ("commit", "--no-edit")),
+    ],
+)
+def test_merge_every_kind_every_resolution(
+    sandbox: GitSandbox, how: str, reverse: bool, conclude: tuple[str, ...]
+) -> None:
+    repo = conflicting_branches(sandbox)
+    if reverse:  # topic merges main: one-sided files then have only a "theirs" stage
+        sandbox.git("checkout", "-q", "topic", cwd=repo)
+    result = sandbox.audited("merge", "main" if reverse else "topic", cwd=repo)
+    assert result.returncode == 1
+    conflict = detected(sandbox)
+    assert [item["kind"] for item in conflict["details"]["files"]] == [
+        KINDS[path] for path in FILES
+    ]
+    assert conflict["details"]["ours_is"] == "HEAD"
+    for path in FILES:
+        resolve(sandbox, repo, path, how)
+    done = sandbox.audited(*conclude, cwd=repo, env=EDITOR)
+    assert done.returncode == 0, done.stderr
+    resolved = assert_resolved(sandbox, conflict, dict.fromkeys(FILES, how))
+    assert resolved["details"]["operation"] == "git.merge"
+    assert resolved["details"]["stopped_in"] == "merge"
+    operation = "git.commit" if conclude[0] == "commit" else "git.merge"
+    concluding = sandbox.last_event(operation)
+    assert resolved["details"]["concluded_by"] == operation
+    assert resolved["actor"] == concluding["actor"]
+    assert resolved["details"]["result_commit"] == sandbox.out("rev-parse", "HEAD", cwd=repo)
+
+
+def test_rebase_records_git_stage_semantics(sandbox: GitSandbox) -> None:
+    repo = conflicting_branches(sandbox)
+    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    result = sandbox.audited("rebase", "main", cwd=repo)
+    assert result.returncode != 0
+    conflict = detected(sandbox)
+    assert conflict["details"]["stopped_in"] == "rebase"
+    assert conflict["details"]["ours_is"] == "upstream"
+    resolve(sandbox, repo, "content.txt", "theirs")  # the replayed topic commit
+    resolve(sandbox, repo, "added.txt", "ours")  # upstream (main)
+    resolve(sandbox, repo, "modify_delete.txt", "deleted")
+    resolve(sandbox, repo, "moved.txt", "manual")
+    done = sandbox.audited("rebase", "--continue", cwd=repo, env=EDITOR)
+    assert done.returncode == 0, done.stderr
+    resolved = assert_resolved(sandbox, conflict, {
+        "content.txt": "theirs", "added.txt": "ours", "modify_delete.txt": "deleted",
+        "moved.txt": "manual",
+    })
+    assert resolved["details"]["ours_is"] == "upstream"
+    assert (repo / "content.txt").read_text() == "topic\n"
+
+
+def test_cherry_pick_continue(sandbox: GitSandbox) -> None:
+    repo = conflicting_branches(sandbox)
+    result = sandbox.audited("cherry-pick", "topic", cwd=repo)
+    assert result.returncode != 0
+    conflict = detected(sandbox)
+    for path, how in (("content.txt", "theirs"), ("added.txt", "manual"),
+                      ("modify_delete.txt", "ours"), ("moved.txt", "deleted")):
+        resolve(sandbox, repo, path, how)
+    done = sandbox.audited("cherry-pick", "--continue", cwd=repo, env=EDITOR)
+    assert done.returncode == 0, done.stderr
+    resolved = assert_resolved(sandbox, conflict, {
+        "content.txt": "theirs", "added.txt": "manual", "modify_delete.txt": "ours",
+        "moved.txt": "deleted",
+    })
+    assert resolved["details"]["stopped_in"] == "cherry-pick"
+
+
+def test_pull_rebase_then_continue(sandbox: GitSandbox) -> None:
+    _, work, _ = diverged(sandbox)
+    pulled = sandbox.audited("pull", "--rebase", cwd=work, env=EDITOR)
+    assert pulled.returncode != 0
+    conflict = detected(sandbox)
+    assert conflict["details"]["files"] == [{"path": "shared.txt", "kind": "content", "hunks": 1}]
+    resolve(sandbox, work, "shared.txt", "ours")  # upstream's version
+    done = sandbox.audited("rebase", "--continue", cwd=work, env=EDITOR)
+    assert done.returncode == 0, done.stderr
+    resolved = validated(sandbox.last_event("conflict.resolved"))
+    assert resolved["parent_id"] == conflict["id"]
+    assert resolved["correlation_id"] == conflict["correlation_id"]
+    assert resolved["details"]["operation"] == "git.pull"
+    assert resolved["details"]["files"] == [
+        {"path": "shared.txt", "kind": "content", "resolution": "ours"}
+    ]
+    assert state_files(sandbox) == []
+
+
+def test_revert_continue(sandbox: GitSandbox) -> None:
+    repo = sandbox.repo()
+    first = sandbox.commit(repo, {"f.txt": "one\n"}, "one")
+    sandbox.commit(repo, {"f.txt": "two\n"}, "two")
+    result = sandbox.audited("revert", "--no-edit", first, cwd=repo)
+    assert result.returncode != 0
+    conflict = detected(sandbox)
+    assert conflict["details"]["stopped_in"] == "revert"
+    resolve(sandbox, repo, "f.txt", "manual")
+    done = sandbox.audited("revert", "--continue", cwd=repo, env=EDITOR)
+    assert done.returncode == 0, done.stderr
+    resolved = validated(sandbox.last_event("conflict.resolved"))
+    assert resolved["parent_id"] == conflict["id"]
+    assert resolved["details"]["files"][0]["resolution"] == "manual"
+    assert state_files(sandbox) == []
+
+
+@pytest.mark.parametrize(
+    ("start", "abort"),
+    [
+        (("merge", "topic"), ("merge", "--abort")),
+        (("cherry-pick", "topic"), ("cherry-pick", "--abort")),
+        (("rebase", "main"), ("rebase", "--abort")),
+    ],
+)
+def test_abort(sandbox: GitSandbox, start: tuple[str, ...], abort: tuple[str, ...]) -> None:
+    repo = conflicting_branches(sandbox)
+    if start[0] == "rebase":
+        sandbox.git("checkout", "-q", "topic", cwd=repo)
+    assert sandbox.audited(*start, cwd=repo).returncode != 0
+    conflict = detected(sandbox)
+    done = sandbox.audited(*abort, cwd=repo)
+    assert done.returncode == 0, done.stderr
+    aborted = validated(sandbox.last_event())
+    assert aborted["operation"] == "conflict.aborted"
+    assert aborted["parent_id"] == conflict["id"]
+    assert aborted["correlation_id"] == conflict["correlation_id"]
+    assert [item["path"] for item in aborted["details"]["files"]] == list(FILES)
+    assert state_files(sandbox) == []
+    assert not [e for e in sandbox.events() if e["operation"] == "conflict.resolved"]
+
+
+def test_unresolved_continue_keeps_the_conflict_open(sandbox: GitSandbox) -> None:
+    repo = conflicting_branches(sandbox)
+    assert sandbox.audited("merge", "topic", cwd=repo).returncode == 1
+    conflict = detected(sandbox)
+    refused = sandbox.audited("commit", "--no-edit", cwd=repo, env=EDITOR)
+    assert refused.returncode != 0
+    assert [e["operation"] for e in sandbox.events()].count("conflict.detected") == 1
+    assert not [e for e in sandbox.events() if e["operation"].startswith("conflict.r")]
+    assert len(state_files(sandbox)) == 1
+    for path in FILES:
+        resolve(sandbox, repo, path, "ours")
+    assert sandbox.audited("commit", "--no-edit", cwd=repo, env=EDITOR).returncode == 0
+    assert_resolved(sandbox, conflict, dict.fromkeys(FILES, "ours"))
+
+
+def test_rebase_stopping_twice_resolves_the_first_and_detects_the_second(
+    sandbox: GitSandbox,
+) -> None:
+    repo = sandbox.repo()
+    sandbox.commit(repo, {"a.txt": "base\n", "b.txt": "base\n"}, "base files")
+    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
+    sandbox.commit(repo, {"a.txt": "topic\n"}, "topic a")
+    sandbox.commit(repo, {"b.txt": "topic\n"}, "topic b")
+    sandbox.git("checkout", "-q", "main", cwd=repo)
+    sandbox.commit(repo, {"a.txt": "main\n", "b.txt": "main\n"}, "main both")
+    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    assert sandbox.audited("rebase", "main", cwd=repo).returncode != 0
+    first = detected(sandbox)
+    resolve(sandbox, repo, "a.txt", "theirs")
+    again = sandbox.audited("rebase", "--continue", cwd=repo, env=EDITOR)
+    assert again.returncode != 0
+    resolved = validated(sandbox.last_event("conflict.resolved"))
+    second = detected(sandbox)
+    assert resolved["parent_id"] == first["id"]
+    assert resolved["details"]["files"] == [
+        {"path": "a.txt", "kind": "content", "resolution": "theirs"}
+    ]
+    assert second["id"] != first["id"]
+    assert [item["path"] for item in second["details"]["files"]] == ["b.txt"]
+    resolve(sandbox, repo, "b.txt", "ours")
+    assert sandbox.audited("rebase", "--continue", cwd=repo, env=EDITOR).returncode == 0
+    last = validated(sandbox.last_event("conflict.resolved"))
+    assert last["parent_id"] == second["id"]
+    assert last["details"]["files"][0]["resolution"] == "ours"
+    assert state_files(sandbox) == []
+
+
+def test_hunks_are_counted(sandbox: GitSandbox) -> None:
+    repo = sandbox.repo()
+    lines = [f"line {n}\n" for n in range(20)]
+    sandbox.commit(repo, {"two.txt": "".join(lines)}, "base")
+    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
+    topic = list(lines)
+    topic[1], topic[17] = "topic 1\n", "topic 17\n"
+    sandbox.commit(repo, {"two.txt": "".join(topic)}, "topic")
+    sandbox.git("checkout", "-q", "main", cwd=repo)
+    main = list(lines)
+    main[1], main[17] = "main 1\n", "main 17\n"
+    sandbox.commit(repo, {"two.txt": "".join(main)}, "main")
+    assert sandbox.audited("merge", "topic", cwd=repo).returncode == 1
+    conflict = detected(sandbox)
+    assert conflict["details"]["files"] == [{"path": "two.txt", "kind": "content", "hunks": 2}]
+
+
+def test_stale_state_is_dropped(sandbox: GitSandbox) -> None:
+    repo = conflicting_branches(sandbox)
+    assert sandbox.audited("merge", "topic", cwd=repo).returncode == 1
+    detected(sandbox)
+    sandbox.git("merge", "--abort", cwd=repo)  # outside the wrapper
+    sandbox.commit(repo, {"later.txt": "x\n"}, "unrelated")
+    assert sandbox.audited("commit", "--allow-empty", "-m", "later", cwd=repo).returncode == 0
+    assert not [e for e in sandbox.events() if e["operation"] in {"conflict.resolved",
+                                                                  "conflict.aborted"}]
+    assert state_files(sandbox) == []
