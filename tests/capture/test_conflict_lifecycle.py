@@ -277,3 +277,15 @@ def test_stale_state_is_dropped(sandbox: GitSandbox) -> None:
     assert not [e for e in sandbox.events() if e["operation"] in {"conflict.resolved",
                                                                   "conflict.aborted"}]
     assert state_files(sandbox) == []
+
+
+def test_commit_without_a_saved_conflict_stays_lean(sandbox: GitSandbox) -> None:
+    repo = sandbox.repo()
+    (repo / "f.txt").write_text("x\n")
+    sandbox.git("add", "f.txt", cwd=repo)
+    done = sandbox.audited("commit", "-q", "-m", "plain", cwd=repo,
+                           env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert done.returncode == 0, done.stderr
+    assert b"pygit2" not in done.stderr
+    assert b"hashlib" not in done.stderr
+    assert state_files(sandbox) == []

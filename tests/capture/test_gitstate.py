@@ -225,3 +225,18 @@ def test_anonymous_fd_is_private_and_never_a_standard_stream() -> None:
             os.write(straggler, b"late trace event")
     finally:
         os.close(straggler)
+
+
+def test_conflict_state_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    layout = gitstate.Layout(str(tmp_path / "repo/.git"), str(tmp_path / "repo/.git"),
+                             str(tmp_path / "repo"))
+    other = gitstate.Layout(str(tmp_path / "b/.git"), str(tmp_path / "b/.git"), None)
+    path = gitstate.save_conflict_state(layout, {"detected_id": "x", "files": []})
+    assert path == gitstate.conflict_state_path(layout) != gitstate.conflict_state_path(other)
+    assert path.startswith(str(tmp_path / "state/gitaudit/conflicts/"))
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert gitstate.load_conflict_state(path) == {"detected_id": "x", "files": []}
+    gitstate.clear_conflict_state(path)
+    gitstate.clear_conflict_state(path)  # twice is fine
+    assert gitstate.load_conflict_state(path) is None

@@ -76,3 +76,31 @@ def test_classify_push_marks_forced_and_counts_commits(sandbox: GitSandbox) -> N
     assert history.path_in_commit(handle, "short", "a") is None
     assert history.parent_of(handle, base) is None
     assert history.merge_base(handle, two, other) == base
+
+
+@pytest.mark.parametrize(
+    ("data", "hunks"),
+    [
+        (b"", 0),
+        (b"plain\n", 0),
+        (b"<<<<<<< HEAD\na\n=======\nb\n>>>>>>> topic\n", 1),
+        (b"<<<<<<< HEAD\na\n=======\nb\n>>>>>>> t\nx\n<<<<<<< HEAD\nc\n=======\nd\n>>>>>>> t", 2),
+        (b"  <<<<<<< indented is not a marker\n", 0),
+    ],
+)
+def test_count_hunks(data: bytes, hunks: int) -> None:
+    assert conflicts.count_hunks(data) == hunks
+
+
+@pytest.mark.parametrize(
+    ("result", "resolution"),
+    [("o", "ours"), ("t", "theirs"), ("m", "manual"), ("b", "manual"), (None, "deleted")],
+)
+def test_resolution(result: str | None, resolution: str) -> None:
+    stages: dict[str, str | None] = {"base": "b", "ours": "o", "theirs": "t"}
+    assert conflicts.resolution(stages, result) == resolution
+
+
+def test_resolution_of_a_one_sided_conflict() -> None:
+    assert conflicts.resolution({"base": "b", "ours": None, "theirs": "t"}, "t") == "theirs"
+    assert conflicts.resolution({"base": "b", "ours": None, "theirs": "t"}, None) == "deleted"
