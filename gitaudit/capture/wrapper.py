@@ -537,7 +537,8 @@ class Capture:
         """True for commands that may conclude or abort a stopped conflict."""
         sub, args = self.inv.subcommand, self.inv.args
         return sub == "commit" or (
-            sub in _SEQUENCER_SUBCOMMANDS and ("--continue" in args or "--abort" in args)
+            sub in _SEQUENCER_SUBCOMMANDS
+            and any(action in args for action in ("--continue", "--abort", "--skip"))
         )
 
     def _find_conflict_state(self) -> None:
@@ -1001,7 +1002,7 @@ class _Builder:
             concluded = self._conclusion(event, state, files)
             if concluded is not None:
                 events.append(concluded)
-            elif files:
+            elif files and self._stopped_at() == state.get("stopped_at"):
                 return events  # the same stop, still unresolved: detected already
         if files:
             events.append(self._conflict_event(event, files))
@@ -1089,14 +1090,18 @@ class _Builder:
         conflict (the state file is then deleted); None if the conflict still stands."""
         if not self.cap.concludes():
             return None
-        aborting = self.subcommand != "commit" and "--abort" in self.inv.args
+        action = next(
+            (flag[2:] for flag in ("--abort", "--skip") if flag in self.inv.args), "continue"
+        ) if self.subcommand != "commit" else "commit"
+        aborting = action in {"abort", "skip"}
         moved_on = bool(files) and self._stopped_at() != state.get("stopped_at")
-        if self.exit_code != 0 and (aborting or not moved_on):
+        if self.exit_code != 0 and (action == "abort" or not moved_on):
             return None
         base_details = {
             key: state.get(key) for key in ("operation", "stopped_in", "ours_is")
         }
         base_details["concluded_by"] = self.operation
+        base_details["action"] = action
         correlation = str(state.get("correlation_id") or parent["correlation_id"])
         detected_id = str(state.get("detected_id") or parent["id"])
         if aborting:
@@ -1111,8 +1116,8 @@ class _Builder:
                 parent, "conflict.resolved", {**base_details, **self._resolutions(state)},
                 "success", correlation, detected_id,
             )
-        assert self.cap.conflict_state is not None  # noqa: S101 - _saved_conflict checked it
-        gitstate.clear_conflict_state(self.cap.conflict_state)
+        if self.cap.conflict_state is not None:
+            gitstate.clear_conflict_state(self.cap.conflict_state)
         return event
 
     def _resolutions(self, state: dict[str, Any]) -> dict[str, Any]:

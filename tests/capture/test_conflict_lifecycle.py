@@ -289,3 +289,27 @@ def test_commit_without_a_saved_conflict_stays_lean(sandbox: GitSandbox) -> None
     assert b"pygit2" not in done.stderr
     assert b"hashlib" not in done.stderr
     assert state_files(sandbox) == []
+
+
+def test_rebase_skip_aborts_the_stop_and_detects_the_next(sandbox: GitSandbox) -> None:
+    repo = sandbox.repo()
+    sandbox.commit(repo, {"a.txt": "base\n", "b.txt": "base\n"}, "base files")
+    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
+    sandbox.commit(repo, {"a.txt": "topic\n"}, "topic a")
+    sandbox.commit(repo, {"b.txt": "topic\n"}, "topic b")
+    sandbox.git("checkout", "-q", "main", cwd=repo)
+    sandbox.commit(repo, {"a.txt": "main\n", "b.txt": "main\n"}, "main both")
+    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    assert sandbox.audited("rebase", "main", cwd=repo).returncode != 0
+    first = detected(sandbox)
+    assert sandbox.audited("rebase", "--skip", cwd=repo, env=EDITOR).returncode != 0
+    skipped = validated(sandbox.last_event("conflict.aborted"))
+    assert skipped["parent_id"] == first["id"]
+    assert skipped["details"]["action"] == "skip"
+    second = detected(sandbox)
+    assert second["id"] != first["id"]
+    assert [item["path"] for item in second["details"]["files"]] == ["b.txt"]
+    assert sandbox.audited("rebase", "--abort", cwd=repo).returncode == 0
+    aborted = validated(sandbox.last_event("conflict.aborted"))
+    assert (aborted["parent_id"], aborted["details"]["action"]) == (second["id"], "abort")
+    assert state_files(sandbox) == []
