@@ -911,13 +911,20 @@ class Redactor:
         # {"name": "DB_PASSWORD", "value": "..."}: Kubernetes env, ECS, CI variable APIs
         label = value.get("name", value.get("key")) if "value" in value else None
         pair = isinstance(label, str) and self.is_sensitive_field(label)
+        # The hot loop of every event: cache hits (key names, repeated strings) inline.
+        known_keys = self._key_cache
+        texts = self._text_cache
         for key, item in value.items():
-            if (
-                isinstance(key, str)
-                and (self.is_sensitive_field(key) or (pair and key == "value"))
-                and _maskable(item)
-            ):
-                out[key] = marker("field")
+            if isinstance(key, str):
+                sensitive = known_keys.get(key)
+                if sensitive is None:
+                    sensitive = self.is_sensitive_field(key)
+                if (sensitive or (pair and key == "value")) and _maskable(item):
+                    out[key] = marker("field")
+                    continue
+            if type(item) is str:
+                cached = texts.get(item)
+                out[key] = cached if cached is not None else self.redact_text(item)
             else:
                 out[key] = self._value(item, depth + 1)
         return out
