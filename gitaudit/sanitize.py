@@ -898,11 +898,21 @@ class Redactor:
         if isinstance(value, dict):
             return self._dict(value, depth)
         if isinstance(value, list | tuple):
-            if depth >= _MAX_DEPTH:
-                return marker("too-deep")
-            items = [self._value(item, depth + 1) for item in value]
-            return items if isinstance(value, list) else tuple(items)
+            return self._list(value, depth)
         return value
+
+    def _list(self, value: list[Any] | tuple[Any, ...], depth: int) -> Any:
+        if depth >= _MAX_DEPTH:
+            return marker("too-deep")
+        texts = self._text_cache
+        items: list[Any] = []
+        for item in value:
+            if type(item) is str:  # argv words, paths: mostly cache hits
+                cached = texts.get(item)
+                items.append(cached if cached is not None else self.redact_text(item))
+            else:
+                items.append(self._value(item, depth + 1))
+        return items if isinstance(value, list) else tuple(items)
 
     def _dict(self, value: Mapping[Any, Any], depth: int) -> Any:
         if depth >= _MAX_DEPTH:
@@ -925,6 +935,8 @@ class Redactor:
             if type(item) is str:
                 cached = texts.get(item)
                 out[key] = cached if cached is not None else self.redact_text(item)
+            elif type(item) is list:
+                out[key] = self._list(item, depth + 1)
             else:
                 out[key] = self._value(item, depth + 1)
         return out
