@@ -898,11 +898,21 @@ class Redactor:
         if isinstance(value, dict):
             return self._dict(value, depth)
         if isinstance(value, list | tuple):
-            if depth >= _MAX_DEPTH:
-                return marker("too-deep")
-            items = [self._value(item, depth + 1) for item in value]
-            return items if isinstance(value, list) else tuple(items)
+            return self._list(value, depth)
         return value
+
+    def _list(self, value: list[Any] | tuple[Any, ...], depth: int) -> Any:
+        if depth >= _MAX_DEPTH:
+            return marker("too-deep")
+        texts = self._text_cache
+        items: list[Any] = []
+        for item in value:
+            if type(item) is str:  # argv words, paths: mostly cache hits
+                cached = texts.get(item)
+                items.append(cached if cached is not None else self.redact_text(item))
+            else:
+                items.append(self._value(item, depth + 1))
+        return items if isinstance(value, list) else tuple(items)
 
     def _dict(self, value: Mapping[Any, Any], depth: int) -> Any:
         if depth >= _MAX_DEPTH:
@@ -911,13 +921,22 @@ class Redactor:
         # {"name": "DB_PASSWORD", "value": "..."}: Kubernetes env, ECS, CI variable APIs
         label = value.get("name", value.get("key")) if "value" in value else None
         pair = isinstance(label, str) and self.is_sensitive_field(label)
+        # The hot loop of every event: cache hits (key names, repeated strings) inline.
+        known_keys = self._key_cache
+        texts = self._text_cache
         for key, item in value.items():
-            if (
-                isinstance(key, str)
-                and (self.is_sensitive_field(key) or (pair and key == "value"))
-                and _maskable(item)
-            ):
-                out[key] = marker("field")
+            if isinstance(key, str):
+                sensitive = known_keys.get(key)
+                if sensitive is None:
+                    sensitive = self.is_sensitive_field(key)
+                if (sensitive or (pair and key == "value")) and _maskable(item):
+                    out[key] = marker("field")
+                    continue
+            if type(item) is str:
+                cached = texts.get(item)
+                out[key] = cached if cached is not None else self.redact_text(item)
+            elif type(item) is list:
+                out[key] = self._list(item, depth + 1)
             else:
                 out[key] = self._value(item, depth + 1)
         return out

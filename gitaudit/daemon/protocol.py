@@ -112,19 +112,25 @@ class ProtocolError(ValueError):
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether containers nest deeper than ``limit`` (iterative: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
+    """Whether containers nest deeper than ``limit`` (level by level: no recursion).
+
+    ``value`` comes from :func:`json.loads`, so its containers are exactly dict and list.
+    """
+    level: list[Any] = [value] if type(value) in _CONTAINERS else []
+    depth = 1
+    while level:
         if depth > limit:
             return True
-        if isinstance(item, dict):
-            stack.extend(
-                (child, depth + 1) for child in item.values() if isinstance(child, dict | list)
-            )
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            below += [child for child in children if type(child) in _CONTAINERS]
+        level = below
+        depth += 1
     return False
+
+
+_CONTAINERS: Final = (dict, list)
 
 
 def _decode(line: bytes) -> Any:

@@ -26,8 +26,8 @@ from gitaudit.daemon.api import Publisher
 from gitaudit.daemon.journal import Journal, SealedSegment, Worker
 from gitaudit.daemon.logging import get_logger
 from gitaudit.daemon.metrics import Metrics
+from gitaudit.daemon.writer_process import StoreProcess
 from gitaudit.errors import ConfigError, GitauditError, StoreError
-from gitaudit.store import Store
 
 BACKOFF_START: Final = 0.25
 BACKOFF_MAX: Final = 5.0
@@ -52,7 +52,7 @@ class BatchWriter:
         self.settings = settings
         self.metrics = metrics
         self.publisher = publisher
-        self.store: Store | None = None
+        self.store: StoreProcess | None = None
         self.store_up = asyncio.Event()
         self.segments: deque[SealedSegment] = deque()
         self.backlog = 0
@@ -68,7 +68,7 @@ class BatchWriter:
     async def open_store(self) -> None:
         """Open the store; a StoreError leaves it closed (retried by :meth:`run`)."""
         try:
-            self.store = await self.store_worker.run(Store.from_settings, self.settings())
+            self.store = await self.store_worker.run(StoreProcess.from_settings, self.settings())
         except ConfigError:
             raise
         except GitauditError as exc:
@@ -154,6 +154,8 @@ class BatchWriter:
         except StoreError as exc:
             self._mark_down(exc)
             self._schedule_retry()
+            if self.store is not None and not self.store.alive:
+                await self.close_store()  # started afresh on the next attempt
             return False
         await self.journal_worker.run(self.journal.remove, segment)
         self._in_memory -= len(records)
@@ -209,10 +211,14 @@ class BatchWriter:
 
     async def close(self) -> None:
         """Close the store and let the store thread end."""
+        await self.close_store()
+        self.store_worker.stop()
+
+    async def close_store(self) -> None:
+        """Close the store (its process ends); :meth:`_commit` opens it again when due."""
         if self.store is not None:
             store, self.store = self.store, None
             try:
                 await asyncio.wait_for(self.store_worker.run(store.close), timeout=1.0)
             except TimeoutError:
                 self.log.warning("store_close_timeout")
-        self.store_worker.stop()
