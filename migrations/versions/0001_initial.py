@@ -174,7 +174,7 @@ def upgrade() -> None:
     elif dialect == "postgresql":
         _postgresql_triggers()
     else:
-        raise NotImplementedError(f"gitaudit supports SQLite and PostgreSQL, not {dialect}")
+        raise RuntimeError(f"gitaudit supports SQLite and PostgreSQL, not {dialect}")
 
 
 def downgrade() -> None:
