@@ -40,8 +40,7 @@ for entry in (str(REPO_ROOT), str(REPO_ROOT / "bench")):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from bench_ingest import realistic_record  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from bench_ingest import realistic_record, stored_rows  # noqa: E402
 
 from gitaudit.store import migrate  # noqa: E402
 from gitaudit.store.engine import create_store_engine  # noqa: E402
@@ -167,17 +166,6 @@ def run_daemon(work: Path, args: argparse.Namespace) -> tuple[float, list[float]
     return elapsed, sorted(lat for _, lats in results for lat in lats), url
 
 
-def _rows(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    engine = create_store_engine(url)
-    try:
-        with engine.connect() as conn:
-            chain_rows = [dict(row._mapping) for row in conn.execute(select(chains))]
-            event_rows = [dict(row._mapping) for row in conn.execute(select(events))]
-    finally:
-        engine.dispose()
-    return chain_rows, event_rows
-
-
 def _fresh(work: Path, name: str, chain_rows: list[dict[str, Any]]) -> Any:
     url = f"sqlite:///{work / name}"
     migrate(url)
@@ -230,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ga-bench-", dir="/tmp") as tmp:  # short socket path
         work = Path(tmp)
         elapsed, latencies, url = run_daemon(work, args)
-        chain_rows, rows = _rows(url)
+        chain_rows, rows = stored_rows(url)
         naive = time_naive(work, chain_rows, rows[: args.naive_sample])
         bulk = time_executemany(work, chain_rows, rows)
     rate = args.events / elapsed

@@ -104,12 +104,16 @@ class Pipeline:
             user_id_key=_read_key(settings),
         )
 
+    def sanitize(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The event redacted, with every string valid UTF-8 (no policy decision)."""
+        result: dict[str, Any] = self.redactor.redact_event(clean_text(raw))
+        return result
+
     def process(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         """The event as it may be written anywhere, or None if policy drops it."""
         if not self.policy.keep(raw):
             return None
-        result: dict[str, Any] = self.redactor.redact_event(clean_text(raw))
-        return result
+        return self.sanitize(raw)
 
     def emit(self, events: Sequence[dict[str, Any]]) -> Delivery | None:
         """Process and deliver events; None when policy kept none of them."""

@@ -210,7 +210,3 @@ class Policy:
         """True if the event should be recorded."""
         return self.decide(event) == KEEP
 
-
-def keep(event: Mapping[str, Any], settings: Settings) -> bool:
-    """One-off decision (builds a :class:`Policy`; reuse one for many events)."""
-    return Policy(settings).keep(event)

@@ -576,3 +576,21 @@ def clear_conflict_state(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass  # already gone
+
+
+def user_config_files(environ: Mapping[str, str]) -> list[str]:
+    """The system and global git config files git reads, lowest precedence first.
+
+    Honours ``GIT_CONFIG_NOSYSTEM``, ``GIT_CONFIG_SYSTEM``, ``GIT_CONFIG_GLOBAL``,
+    ``XDG_CONFIG_HOME`` and ``HOME`` as git does.
+    """
+    files: list[str] = []
+    if not environ.get("GIT_CONFIG_NOSYSTEM"):
+        files.append(environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig")
+    if environ.get("GIT_CONFIG_GLOBAL"):
+        files.append(environ["GIT_CONFIG_GLOBAL"])
+    else:
+        home = environ.get("HOME", "")
+        xdg = environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+        files += [os.path.join(xdg, "git", "config"), os.path.join(home, ".gitconfig")]
+    return files

@@ -217,15 +217,7 @@ def _reflog_for(inp: HookInput, oid: str | None) -> str | None:
 
 def config_files(layout: gitstate.Layout, environ: Mapping[str, str]) -> list[str]:
     """The config files git reads for this repository, lowest precedence first."""
-    files: list[str] = []
-    if not environ.get("GIT_CONFIG_NOSYSTEM"):
-        files.append(environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig")
-    if environ.get("GIT_CONFIG_GLOBAL"):
-        files.append(environ["GIT_CONFIG_GLOBAL"])
-    else:
-        home = environ.get("HOME", "")
-        xdg = environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-        files += [os.path.join(xdg, "git", "config"), os.path.join(home, ".gitconfig")]
+    files = gitstate.user_config_files(environ)
     files.append(os.path.join(layout.common_dir, "config"))
     files.append(os.path.join(layout.git_dir, "config.worktree"))
     return files

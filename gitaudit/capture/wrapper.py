@@ -193,23 +193,9 @@ def _theirs(environ: Mapping[str, str], variable: str, marker: str) -> bool:
     return value != environ.get(marker)
 
 
-def _config_files(environ: Mapping[str, str]) -> list[str]:
-    """The system and global git config files (the only ones trace2 settings come from)."""
-    home = environ.get("HOME", "")
-    files: list[str] = []
-    if not environ.get("GIT_CONFIG_NOSYSTEM"):
-        files.append(environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig")
-    if environ.get("GIT_CONFIG_GLOBAL"):
-        files.append(environ["GIT_CONFIG_GLOBAL"])
-    else:
-        xdg = environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-        files += [os.path.join(xdg, "git", "config"), os.path.join(home, ".gitconfig")]
-    return files
-
-
 def trace2_configured(environ: Mapping[str, str]) -> bool:
     """True if a system/global git config sets ``trace2.eventTarget`` (cheap substring check)."""
-    for path in _config_files(environ):
+    for path in gitstate.user_config_files(environ):
         try:
             with open(path, "rb") as handle:
                 if b"eventtarget" in handle.read().lower():
@@ -464,9 +450,6 @@ def warn(messages: list[str]) -> None:
         pass  # stderr closed or broken: nowhere left to report to
 
 
-_short_branch = record.short_branch
-
-
 class Capture:
     """One wrapped git command: facts gathered before git ran, and the events built after."""
 
@@ -508,7 +491,7 @@ class Capture:
         want_packets = sub == "push" or (sub is not None and sub not in _NEVER_PUSH)
         extra = None
         if sub in _TALKING_SUBCOMMANDS:
-            extra = remote_params(_short_branch(self.head_before.ref))
+            extra = remote_params(record.short_branch(self.head_before.ref))
         try:
             self.tracing = setup_tracing(self.environ, want_packets, extra)
         except OSError as exc:
@@ -820,7 +803,7 @@ class _Builder:
 
     def _resolve_remote(self) -> None:
         """Fill ``remote`` (and ``url``) the way git chose them when argv named none."""
-        params, branch = self.params, _short_branch(self.cap.head_before.ref)
+        params, branch = self.params, record.short_branch(self.cap.head_before.ref)
         remote = self.details.get("remote")
         if remote is None and not self.details.get("all"):
             keys = [f"branch.{branch}.remote"]
@@ -961,7 +944,7 @@ class _Builder:
         if self.subcommand == "commit" and self.outcome == "success":
             self.details["commit"] = self.head_after.oid
         if self.subcommand in {"checkout", "switch"}:
-            self.details["branch_before"] = _short_branch(self.cap.head_before.ref)
+            self.details["branch_before"] = record.short_branch(self.cap.head_before.ref)
 
     # -- events --
 

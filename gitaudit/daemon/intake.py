@@ -40,7 +40,7 @@ from gitaudit.daemon.metrics import Metrics
 from gitaudit.daemon.writer import BatchWriter
 from gitaudit.errors import SpoolError
 from gitaudit.events import validate_event
-from gitaudit.pipeline import Pipeline, clean_text
+from gitaudit.pipeline import Pipeline
 from gitaudit.policy import KEEP, SAMPLED, Policy
 
 STORE_REFUSED: Final = (
@@ -110,8 +110,7 @@ class Rules:
 
     def sanitize(self, event: dict[str, Any]) -> dict[str, Any]:
         """The redacted event (valid UTF-8 everywhere)."""
-        result: dict[str, Any] = self.pipeline.redactor.redact_event(clean_text(event))
-        return result
+        return self.pipeline.sanitize(event)
 
 
 class _SeenIds:

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.cli.helpers import isolated_env
+
 
 def test_demo_records_the_whole_story(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITAUDIT_", "XDG_"))}
-    env.update(
-        HOME=str(tmp_path),
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_STATE_HOME=str(tmp_path / "state"),
-        TMPDIR=str(tmp_path),
-    )
+    env = isolated_env(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "gitaudit", "demo", "--format", "json"],
         env=env,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -15,20 +14,11 @@ import pytest
 from gitaudit.catalog import uuid7
 from gitaudit.config import Settings
 from gitaudit.transport import spool
+from tests.cli.helpers import isolated_env
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITAUDIT_", "XDG_"))}
-    env.update(
-        HOME=str(tmp_path / "home"),
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_STATE_HOME=str(tmp_path / "state"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        TMPDIR=str(tmp_path / "tmp"),
-        **extra,
-    )
-    (tmp_path / "tmp").mkdir(exist_ok=True)
-    return env
+    return isolated_env(tmp_path, **extra)
 
 
 def gitaudit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -26,6 +26,7 @@ from gitaudit.daemon.metrics import Metrics
 from gitaudit.daemon.subscribers import Hub, SubscriptionFilter
 from gitaudit.store import EventFilter, Store
 from gitaudit.transport import spool
+from tests.cli.helpers import isolated_env
 from tests.store.helpers import make_record
 
 # --- pure parts ------------------------------------------------------------------------------
@@ -158,18 +159,7 @@ def test_cursor_applies_the_filter_and_skips_what_was_already_shown(store: Store
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITAUDIT_", "XDG_"))}
-    env.update(
-        HOME=str(tmp_path / "home"),
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_STATE_HOME=str(tmp_path / "state"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        GITAUDIT_RUNTIME_DIR=str(tmp_path / "run"),
-        TMPDIR=str(tmp_path),
-        PYTHONUNBUFFERED="1",
-        **extra,
-    )
-    return env
+    return isolated_env(tmp_path, PYTHONUNBUFFERED="1", **extra)
 
 
 def _spool(env: dict[str, str], records: list[dict[str, Any]]) -> None:
