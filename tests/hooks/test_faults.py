@@ -174,9 +174,11 @@ def test_missing_interpreter_still_runs_the_kept_hook(sandbox: GitSandbox) -> No
     failing_pre_push(repo)
     gitaudit(sandbox, "hooks", "install", "--repo", str(repo))
     hook = repo / ".git" / "hooks" / "pre-push"
-    hook.write_text(hook.read_text().replace(f"python='{sys.executable}'",
-                                             "python=/nonexistent/python", 1)
-                    .replace(f"python={sys.executable}", "python=/nonexistent/python", 1))
+    # the interpreter the hook recorded at install time (the gitaudit console script's)
+    lines = hook.read_text().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.startswith("python="))
+    lines[index] = "python=/nonexistent/python\n"
+    hook.write_text("".join(lines))
     result = sandbox.git("push", "origin", "main", cwd=repo, check=False)
     assert result.returncode != 0
     assert b"policy says no to origin" in result.stderr
