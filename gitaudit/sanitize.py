@@ -129,6 +129,28 @@ def _pattern(source: str) -> re.Pattern[str]:
     return compiled
 
 
+# Identifiers that are unique per event (event ids, object ids, timestamps) miss the cache.
+# These exact shapes hold nothing any rule redacts, so they skip the rules: a canonical
+# UUID, lowercase hex of 7-64 characters with at least one letter (an all-digit string
+# may be a card number) and an RFC 3339 timestamp. tests/test_sanitize.py checks that the
+# rules leave random strings of each shape unchanged.
+_HEX = "0123456789abcdef"
+_TIMESTAMP = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})"
+
+
+def _inert(text: str) -> bool:
+    """Whether ``text`` is a UUID, an object id or a timestamp (string methods; no regex
+    unless it looks like a timestamp)."""
+    size = len(text)
+    if 7 <= size <= 64 and not text.strip(_HEX):
+        return not text.isdigit()
+    if size == 36 and text[8] == text[13] == text[18] == text[23] == "-":
+        return not text.replace("-", "").strip(_HEX)
+    if 20 <= size <= 35 and text[4] == "-" and text[10] == "T":
+        return _pattern(_TIMESTAMP).fullmatch(text) is not None
+    return False
+
+
 # --- value tests -------------------------------------------------------------------------
 
 _PLACEHOLDER = (
@@ -838,6 +860,8 @@ class Redactor:
         cache = self._text_cache
         cached = cache.get(text)
         if cached is None:
+            if _inert(text):
+                return text  # unique per event: not worth a cache slot
             cached = self._fixed_point(text)
             if len(cache) >= _TEXT_CACHE_LIMIT:
                 cache.clear()  # a bounded cache; a burst of unique strings just starts it over

@@ -108,9 +108,9 @@ class Rules:
         policy = self.presampled if source in PRESAMPLED_SOURCES else self.pipeline.policy
         return policy.decide(event)
 
-    def sanitize(self, event: dict[str, Any]) -> dict[str, Any]:
+    def sanitize(self, event: dict[str, Any], valid_text: bool = False) -> dict[str, Any]:
         """The redacted event (valid UTF-8 everywhere)."""
-        return self.pipeline.sanitize(event)
+        return self.pipeline.sanitize(event, valid_text=valid_text)
 
 
 class _SeenIds:
@@ -163,14 +163,19 @@ class EventIntake:
         return ack.status == api.REJECTED and ack.error in {STORE_REFUSED, JOURNAL_FAILED}
 
     async def accept(
-        self, events: Sequence[dict[str, Any]], *, peer: Peer | None, source: str
+        self,
+        events: Sequence[dict[str, Any]],
+        *,
+        peer: Peer | None,
+        source: str,
+        valid_text: bool = False,
     ) -> list[Ack]:
         """Process ``events``; one :class:`Ack` each, in order, once the accepted are durable."""
         acks: list[Ack] = []
         records: list[dict[str, Any]] = []
         slots: list[int] = []
         for raw in events:
-            ack, record = self._prepare(raw, peer, source)
+            ack, record = self._prepare(raw, peer, source, valid_text)
             if record is not None:
                 slots.append(len(acks))
                 records.append(record)
@@ -183,7 +188,7 @@ class EventIntake:
         return acks
 
     def _prepare(
-        self, raw: dict[str, Any], peer: Peer | None, source: str
+        self, raw: dict[str, Any], peer: Peer | None, source: str, valid_text: bool = False
     ) -> tuple[Ack, dict[str, Any] | None]:
         """The ack of a dropped event, or a provisional ``accepted`` ack and its record."""
         self.metrics.received.labels(source).inc()
@@ -195,7 +200,7 @@ class EventIntake:
             counter.labels(source).inc()
             return Ack(raw_id, api.SAMPLED if decision == SAMPLED else api.FILTERED), None
         try:
-            record = validate_event(self.rules.sanitize(event)).to_record()
+            record = validate_event(self.rules.sanitize(event, valid_text)).to_record()
         except ValidationError as exc:
             self.metrics.rejected.labels(source, "invalid").inc()
             return Ack(raw_id, api.REJECTED, describe(exc)), None

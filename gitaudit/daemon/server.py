@@ -39,6 +39,7 @@ from gitaudit.daemon.intake import EventIntake
 from gitaudit.daemon.journal import GroupCommitter, Journal, Worker
 from gitaudit.daemon.logging import configure, get_logger
 from gitaudit.daemon.metrics import Metrics
+from gitaudit.daemon.runtime import tune_gc
 from gitaudit.daemon.sinks import build_sinks
 from gitaudit.daemon.spools import SpoolWatcher
 from gitaudit.daemon.subscribers import Hub
@@ -191,6 +192,7 @@ class EventConnection:
         answers: list[bytes | None] = []
         batches: list[tuple[int, int]] = []  # (answer slot, events in that line)
         events: list[dict[str, Any]] = []
+        valid_text = True
         for frame in frames:
             self.lines += 1
             try:
@@ -199,12 +201,15 @@ class EventConnection:
                 self.server.metrics.rejected.labels("socket", exc.reason).inc()
                 answers.append(protocol.encode_error(str(exc), self.lines))
                 continue
+            valid_text = valid_text and isinstance(frame, bytes) and protocol.surrogate_free(frame)
             batches.append((len(answers), len(carried)))
             answers.append(None)
             events.extend(carried)
         if batches:
             intake = self.server.active_intake()
-            acks = await intake.accept(events, peer=self.peer, source="socket")
+            acks = await intake.accept(
+                events, peer=self.peer, source="socket", valid_text=valid_text
+            )
             start = 0
             for slot, count in batches:
                 answers[slot] = protocol.encode_acks(acks[start : start + count])
@@ -271,6 +276,7 @@ class Server:
         interval = systemd.watchdog_interval()
         if interval is not None:
             self._spawn(self._watchdog(interval), "watchdog")
+        tune_gc()
         systemd.notify("READY=1\nSTATUS=accepting events")
         self.log.info("ready", pid=os.getpid(), journal=str(self._journal_dir()))
 
