@@ -39,7 +39,7 @@ from gitaudit.daemon.logging import get_logger
 from gitaudit.daemon.metrics import Metrics
 from gitaudit.daemon.writer import BatchWriter
 from gitaudit.errors import SpoolError
-from gitaudit.events import validate_event
+from gitaudit.events import describe_invalid, validate_event
 from gitaudit.pipeline import Pipeline
 from gitaudit.policy import KEEP, SAMPLED, Policy
 
@@ -51,18 +51,6 @@ JOURNAL_FAILED: Final = "journal write failed: keep the event (spool it) and ret
 PRESAMPLED_SOURCES: Final = frozenset({"socket", "spool"})
 # Ids remembered for the "duplicate" answer (the store skips stored ids regardless).
 SEEN_IDS: Final = 200_000
-_MAX_ERRORS: Final = 3
-
-
-def describe(exc: ValidationError) -> str:
-    """A short, data-free description of why an event is invalid."""
-    parts = []
-    for error in exc.errors()[:_MAX_ERRORS]:
-        where = ".".join(str(part) for part in error["loc"]) or "event"
-        parts.append(f"{where}: {error['msg']}")
-    if exc.error_count() > _MAX_ERRORS:
-        parts.append(f"and {exc.error_count() - _MAX_ERRORS} more")
-    return "invalid event: " + "; ".join(parts)
 
 
 def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
@@ -203,7 +191,7 @@ class EventIntake:
             record = validate_event(self.rules.sanitize(event, valid_text)).to_record()
         except ValidationError as exc:
             self.metrics.rejected.labels(source, "invalid").inc()
-            return Ack(raw_id, api.REJECTED, describe(exc)), None
+            return Ack(raw_id, api.REJECTED, describe_invalid(exc)), None
         event_id = str(record["id"])
         if event_id in self.seen or self._known_command(record):
             self.metrics.duplicates.labels(source).inc()
