@@ -566,7 +566,7 @@ def conflict_events(inp: HookInput, *, source_event: dict[str, Any] | None,
     finish = inp.name == "post-rewrite" and inp.arg(0) == "rebase"
     verdict, stopped = conflicts.observe(
         repo, layout, previous, head=head, action="finish" if finish else None,
-        rewritten={old: new for old, new in parse_rewrite_lines(inp.stdin)} if finish else None,
+        rewritten=dict(parse_rewrite_lines(inp.stdin)) if finish else None,
         detect=detect if inp.name in DETECT_HOOKS else None,
     )
     where = repo_object(os.path.realpath(layout.worktree or layout.git_dir), params,
