@@ -17,7 +17,7 @@ import pytest
 
 from tests.capture.test_conflict_lifecycle import FILES, KINDS, resolve
 from tests.capture.test_wrapper_conflicts import conflicting_branches
-from tests.daemon.daemon_harness import Daemons, DaemonRun, wait_for
+from tests.daemon.daemon_harness import DaemonRun, Daemons, wait_for
 from tests.gitfixtures import GitSandbox, gitaudit_command
 
 EDITOR = {"GIT_EDITOR": "true"}
