@@ -39,6 +39,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
     import signal as _signal
     from collections.abc import Mapping, Sequence
+    from typing import Any
 
     from gitaudit import pipeline
     from gitaudit.capture import gitcmd, hooks
@@ -342,16 +343,16 @@ class Recorder:
             if self.input is not None:
                 self.input.results[key] = result
 
-    def event(self, chained: tuple[str, int] | None) -> dict[str, object] | None:
-        """The event (None if this invocation records nothing)."""
+    def events(self, chained: tuple[str, int] | None) -> list[dict[str, Any]]:
+        """The hook's event (if it records one) and any ``conflict.*`` events it saw."""
         from gitaudit import catalog
         from gitaudit.capture import context, gitstate, hooks
 
         if self.handler is None or self.input is None:
-            return None
+            return []
         record = self.handler.build(self.input)
-        if record is None:
-            return None
+        if record is None and self.input.name not in hooks.CONFLICT_HOOKS:
+            return []
         params = self.params
         if params is None:
             params = gitstate.parse_config_z(self.input.output("config") or b"")
@@ -362,15 +363,25 @@ class Recorder:
             uid=uid, user=context.os_user(environ, uid), host=os.uname().nodename,
             git_name=name, git_email=email, ci=context.ci_info(environ),
         )
-        return hooks.hook_event(
-            self.input, record, event_id=catalog.uuid7(),
-            correlation_id=context.correlation_id(environ, catalog.uuid7),
-            parent_id=context.parent_id(environ), actor=actor, params=params, chained=chained,
-        )
+        correlation_id = context.correlation_id(environ, catalog.uuid7)
+        parent_id = context.parent_id(environ)
+        found = [] if record is None else [hooks.hook_event(
+            self.input, record, event_id=catalog.uuid7(), correlation_id=correlation_id,
+            parent_id=parent_id, actor=actor, params=params, chained=chained,
+        )]
+        try:
+            found += hooks.conflict_events(
+                self.input, source_event=found[0] if found else None, actor=actor,
+                params=params, correlation_id=correlation_id,
+                parent_id=found[0]["id"] if found else parent_id,
+            )
+        except Exception as exc:  # noqa: BLE001 - the hook's own event is still delivered
+            self.problems.append(f"conflict not recorded ({one_line(exc)})")
+        return found
 
-    def deliver(self, event: dict[str, object]) -> None:
+    def deliver(self, events: list[dict[str, Any]]) -> None:
         """Policy, sanitizer and transport; a problem becomes a warning, never an error."""
-        delivery = self.warm().emit([event])
+        delivery = self.warm().emit(events)
         if delivery is not None and delivery.warning:
             self.problems.append(delivery.warning)
 
@@ -387,9 +398,9 @@ def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
         recorder.collect()
         status = wait_status(pid) if pid is not None else None
     try:
-        event = recorder.event((chained, status) if chained and status is not None else None)
-        if event is not None:
-            recorder.deliver(event)
+        events = recorder.events((chained, status) if chained and status is not None else None)
+        if events:
+            recorder.deliver(events)
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
     return status or 0

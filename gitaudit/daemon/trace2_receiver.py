@@ -21,7 +21,15 @@ the receiver reads every connection continuously whatever happens downstream:
   delays records, never git.
 
 :class:`Deduper` lets the intake keep one ``git.*`` event per git command
-when the wrapper, hooks and trace2 all saw it.
+when the wrapper, hooks and trace2 all saw it, and one ending per conflict.
+
+**Conflicts** (:class:`ConflictTracker`): after a ``merge``, ``rebase``,
+``cherry-pick``, ``revert``, ``pull`` or ``am`` that failed with unmerged
+index entries, the daemon records ``conflict.detected`` (parent: that
+command's event, same correlation id) and keeps the conflict's stages in
+memory; a later command in that repository that concludes it (``commit``,
+``--continue``) records ``conflict.resolved``, one that ends it without a
+commit (``--abort``, ``--skip``) ``conflict.aborted``.
 """
 
 from __future__ import annotations
@@ -462,6 +470,7 @@ class Trace2Receiver:
         self.settings = settings
         self.metrics = metrics
         self.assembler = Assembler(grace, max_wait)
+        self.conflicts = ConflictTracker()
         self.batch = batch
         self.backlog: deque[tuple[dict[str, Any], Peer | None]] = deque()
         self.max_line_buffer = 0  # largest unfinished line held by any connection, in bytes
@@ -569,7 +578,7 @@ class Trace2Receiver:
             while self.backlog and self.backlog[0][1] == peer and len(batch) < self.batch:
                 batch.append(self.backlog.popleft()[0])
             uid = peer.uid if peer is not None else None
-            await asyncio.to_thread(_enrich, batch, uid)
+            await asyncio.to_thread(_enrich, batch, uid, self.conflicts)
             try:
                 await self.intake.accept(batch, peer=peer, source=SOURCE)
             except Exception:  # an intake failure loses this batch (logged), not the daemon
@@ -604,9 +613,107 @@ class Trace2Receiver:
         }
 
 
-def _enrich(events: list[dict[str, Any]], uid: int | None) -> None:
-    for event in events:
+def _enrich(events: list[dict[str, Any]], uid: int | None,
+            tracker: ConflictTracker | None = None) -> None:
+    """Repository state for each record, and the conflict events they lead to (appended)."""
+    for event in list(events):
         read_repo_state(event, uid)
+        if tracker is not None:
+            try:
+                events.extend(tracker.after(event, uid))
+            except Exception:  # a conflict we cannot follow must not cost the command's record
+                log.exception("trace2_conflict_failed", id=event.get("id"))
+
+
+# --- conflicts -----------------------------------------------------------------------------
+
+_STOPPING = frozenset({"merge", "rebase", "cherry-pick", "revert", "pull", "am"})
+
+
+class ConflictTracker:
+    """Conflicts seen through trace2, one state per repository (in memory, bounded).
+
+    Same lifecycle and state as the wrapper and hooks (:mod:`gitaudit.capture.conflicts`);
+    the daemon keeps its states to itself (never in users' homes). Only
+    repositories owned by the git process's user are read, as in
+    :func:`read_repo_state`.
+    """
+
+    def __init__(self, max_repos: int = 10_000) -> None:
+        self.max_repos = max_repos
+        self.states: dict[str, dict[str, Any]] = {}
+
+    def after(self, event: dict[str, Any], uid: int | None) -> list[dict[str, Any]]:
+        """The ``conflict.*`` events one assembled git command leads to (usually none)."""
+        found = event.get("details") or {}
+        subcommand = found.get("subcommand")
+        repo_info = event.get("repo")
+        path = repo_info.get("path") if isinstance(repo_info, dict) else None
+        if not path or uid is None or not subcommand:
+            return []
+        stopped = subcommand in _STOPPING and event.get("outcome") == "failure"
+        try:
+            if os.stat(path).st_uid != uid:
+                return []
+            layout = gitstate.discover(path, {})
+        except (OSError, ValueError):
+            return []
+        if layout is None:
+            return []
+        key = os.path.realpath(layout.git_dir)
+        previous = self.states.get(key)
+        if previous is None and not stopped:
+            return []
+        return self._observe(event, layout, key, previous, stopped)
+
+    def _observe(self, event: dict[str, Any], layout: gitstate.Layout, key: str,
+                 previous: dict[str, Any] | None, stopped: bool) -> list[dict[str, Any]]:
+        from gitaudit.capture import conflicts, history
+
+        repo = history.open_repository(layout.git_dir)
+        head = gitstate.read_head(layout).oid
+        argv = [str(arg) for arg in (event.get("details") or {}).get("argv") or []]
+        action = next((flag[2:] for flag in ("--abort", "--skip") if flag in argv), None)
+        if event.get("outcome") != "success":
+            action = None
+
+        def detect(stop: tuple[str, str, int]) -> list[dict[str, Any]]:
+            # replayed in memory: the user may have resolved files by the time the record is
+            # assembled (the index then no longer shows them); the index is the fallback
+            return conflicts.replay(repo, stop[0], head, stop[1]) or conflicts.read_conflicts(
+                layout)
+
+        verdict, new = conflicts.observe(repo, layout, previous, head=head, action=action,
+                                         detect=detect if stopped else None)
+        exit_code = (event.get("result") or {}).get("exit_code")
+        made: list[dict[str, Any]] = []
+        if verdict is not None and previous is not None:
+            done = action or ("commit" if event.get("operation") == "git.commit" else "continue")
+            operation, found = conflicts.concluded_details(
+                repo, previous, verdict, str(event.get("operation")), action=done
+            )
+            made.append(conflicts.lifecycle_event(
+                operation, found, source=SOURCE, state=previous, actor=event["actor"],
+                repo=event.get("repo"), exit_code=exit_code,
+            ))
+            self.states.pop(key, None)
+        if new is not None:
+            stop, files = new
+            state = conflicts.new_state(
+                detected_id=conflicts.conflict_id(layout, stop),
+                correlation_id=str(event.get("correlation_id")),
+                operation=str(event.get("operation")), stop=stop, stopped_in=stop[0],
+                head=head, files=files,
+            )
+            made.append(conflicts.lifecycle_event(
+                "conflict.detected", conflicts.detected_details(state), source=SOURCE,
+                state=state, actor=event["actor"], repo=event.get("repo"), exit_code=exit_code,
+                event_id=state["detected_id"], parent_id=str(event.get("id")),
+            ))
+            self.states[key] = state
+            while len(self.states) > self.max_repos:
+                del self.states[next(iter(self.states))]
+        return made
 
 
 # --- de-duplication across capture paths -------------------------------------------------
@@ -655,7 +762,12 @@ class Deduper:
 
     @staticmethod
     def _keys(event: dict[str, Any]) -> list[tuple[Any, ...]]:
-        if not str(event.get("operation", "")).startswith("git."):
+        operation = str(event.get("operation", ""))
+        if operation in {"conflict.resolved", "conflict.aborted"} and event.get("parent_id"):
+            # every capture path names a stop's detected event the same way (its id is
+            # derived from the stop): one ending per detected conflict, whoever saw it
+            return [("conflict", event.get("parent_id"))]
+        if not operation.startswith("git."):
             return []
         found = event.get("details") or {}
         repo = event.get("repo") or {}
@@ -672,6 +784,8 @@ class Deduper:
     def _matches(self, kind: str, entry: _Seen, event: dict[str, Any],
                  span: tuple[float, float]) -> bool:
         source = event.get("source")
+        if kind == "conflict":
+            return True
         if entry.source == source:
             return False
         if kind == "sid":
