@@ -39,7 +39,7 @@ from gitaudit.errors import GitauditError
 SOURCE: Final = "watcher"
 OPERATION: Final = "ref.update"
 DEFAULT_WINDOW: Final = 1.0
-TOLERANCE: Final = 1.0  # seconds either side of a git command's run that still count as its own
+TOLERANCE: Final = 0.5  # seconds either side of a git command's run that still count as its own
 MAX_HOLD: Final = 600.0  # longest a change waits for a live git process to end
 INVALID: Final = "\0invalid"  # a ref file whose content is not (yet) a ref: keep the old value
 SYMREF_PREFIX: Final = "ref: "
@@ -638,6 +638,78 @@ def build_event(
     }
 
 
+# --- a standalone watcher's view of git activity: the user's spool -----------------------
+
+
+class SpoolTail:
+    """Feeds an :class:`ActivityLog` from spool directories the wrapper and hooks append to.
+
+    Used by ``gitaudit watch`` when no daemon runs: it reads only lines
+    appended since it last looked (complete lines; offsets kept per file
+    inode, so a segment sealed by renaming is followed), and never writes or
+    locks anything. Segments drained or removed meanwhile are simply gone.
+    """
+
+    def __init__(self, directories: Iterable[str], activity: ActivityLog) -> None:
+        self.directories = list(directories)
+        self.activity = activity
+        self._offsets: dict[tuple[int, int], int] = {}
+
+    def _files(self) -> list[tuple[tuple[int, int], str, int]]:
+        found: list[tuple[tuple[int, int], str, int]] = []
+        for folder in self.directories:
+            try:
+                names = os.listdir(folder)
+            except OSError:
+                continue  # not created yet, or unreadable
+            for name in names:
+                if not name.endswith(".jsonl"):
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    continue
+                found.append(((info.st_dev, info.st_ino), path, info.st_size))
+        return found
+
+    def prime(self) -> None:
+        """Skip what the spool holds already (git activity from before the watcher started)."""
+        self._offsets = {key: size for key, _, size in self._files()}
+
+    def poll(self) -> int:
+        """Read newly appended complete lines; returns how many events were noted."""
+        import json
+
+        noted = 0
+        current = self._files()
+        offsets: dict[tuple[int, int], int] = {}
+        for key, path, size in current:
+            offset = self._offsets.get(key, 0)
+            if size < offset:
+                offset = 0  # a new file on a reused inode
+            offsets[key] = offset
+            if size == offset:
+                continue
+            try:
+                with open(path, "rb") as handle:
+                    handle.seek(offset)
+                    data = handle.read(size - offset)
+            except OSError:
+                continue
+            end = data.rfind(b"\n") + 1
+            offsets[key] = offset + end
+            for line in data[:end].splitlines():
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and self.activity.note(event):
+                    noted += 1
+        self._offsets = offsets
+        return noted
+
+
 # --- the watcher ----------------------------------------------------------------------------
 
 
@@ -682,7 +754,7 @@ class Watcher:
         activity: ActivityLog | None = None,
         window: float = DEFAULT_WINDOW,
         max_hold: float = MAX_HOLD,
-        refresh: Callable[[], None] | None = None,
+        refresh: Callable[[], object] | None = None,
         git: str | None = None,
         log: Log = _no_log,
     ) -> None:
@@ -699,6 +771,7 @@ class Watcher:
         self.recorded = 0
         self.explained = 0  # changes git's own commands made: dropped
         self._kick = asyncio.Event()
+        self.ready = asyncio.Event()  # set once the watches exist (changes from then on are seen)
         self._scan_lock = threading.Lock()  # the two watch tasks rescan in worker threads
         self._host = os.uname().nodename
         self._by_dir: dict[str, tuple[WatchedRepo, bool]] = {}
@@ -743,6 +816,12 @@ class Watcher:
             for repo in repos.values():
                 found += self.rescan(repo, now)
         return found
+
+    def rescan_all(self) -> list[Pending]:
+        """Re-read every repository (thread-safe); the changes, to hold."""
+        now = time.monotonic()
+        with self._scan_lock:
+            return [item for repo in self.repos for item in self.rescan(repo, now)]
 
     def hold(self, items: Sequence[Pending]) -> None:
         """Hold changes until their window is over (event loop side)."""
@@ -823,12 +902,18 @@ class Watcher:
         await asyncio.to_thread(self.start)
         recursive = sorted({d for repo in self.repos for d in repo.recursive_dirs()})
         top = sorted({d for repo in self.repos for d in repo.top_dirs() if os.path.isdir(d)})
-        self.log("watching", repos=len(self.repos), dirs=len(recursive) + len(top))
         tasks = [asyncio.create_task(self._timer(stop))]
         if recursive:
             tasks.append(asyncio.create_task(self._watch(recursive, True, stop)))
         if top:
             tasks.append(asyncio.create_task(self._watch(top, False, stop)))
+        for _ in range(3):  # let each awatch register its inotify watches (synchronous in it)
+            await asyncio.sleep(0)
+        # what changed between the snapshot and the watches
+        self.hold(await asyncio.to_thread(self.rescan_all))
+        self.ready.set()
+        self.log("watching", repositories=len(self.repos), window=self.window,
+                 directories=len(recursive) + len(top))
         try:
             await stop.wait()
         finally:
