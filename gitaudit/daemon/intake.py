@@ -14,7 +14,9 @@ For each submitted event, in order (:class:`EventIntake`):
 3. the sanitizer redacts, and :func:`gitaudit.events.validate_event` checks;
 4. duplicates (an id accepted before, or a git command another capture path
    already recorded, as ``trace2_receiver.Deduper`` tells) are acknowledged as
-   such;
+   such; so is a repo watcher's ``ref.update`` that git's own activity explains
+   (every event feeds the :class:`~gitaudit.capture.watcher.ActivityLog` first,
+   before policy);
 5. the rest are appended to the journal through the group committer and
    acknowledged ``accepted`` once durable.
 
@@ -31,6 +33,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from gitaudit.capture.watcher import ActivityLog
 from gitaudit.config import Settings
 from gitaudit.daemon import api
 from gitaudit.daemon.api import Ack, Peer
@@ -130,6 +133,7 @@ class EventIntake:
         writer: BatchWriter,
         metrics: Metrics,
         deduper: Any = None,
+        activity: ActivityLog | None = None,
     ) -> None:
         self.settings = settings
         self.rules = Rules(settings)
@@ -137,6 +141,7 @@ class EventIntake:
         self.writer = writer
         self.metrics = metrics
         self.deduper = deduper
+        self.activity = activity  # what git did where, for the repo watcher's dedupe
         self.seen = _SeenIds(SEEN_IDS)
         self.log = get_logger(component="intake")
 
@@ -182,6 +187,9 @@ class EventIntake:
         self.metrics.received.labels(source).inc()
         raw_id = raw.get("id") if isinstance(raw.get("id"), str) else None
         event = stamp_peer(raw, peer) if peer is not None else unverified(raw)
+        if self.activity is not None and self._explained(event):
+            self.metrics.duplicates.labels(source).inc()
+            return Ack(raw_id, api.DUPLICATE), None
         decision = self.rules.decide(event, source)
         if decision != KEEP:
             counter = self.metrics.sampled if decision == SAMPLED else self.metrics.filtered
@@ -198,6 +206,19 @@ class EventIntake:
             return Ack(event_id, api.DUPLICATE), None
         self.seen.add(event_id)
         return Ack(event_id, api.ACCEPTED), record
+
+    def _explained(self, event: dict[str, Any]) -> bool:
+        """Feed the repo watcher's activity log (before policy: a git command dropped by
+        policy still made its own ref changes); True for a watcher event git explains."""
+        assert self.activity is not None  # noqa: S101 - checked by the caller
+        try:
+            self.activity.note(event)
+            return self.activity.explains(event)
+        except Exception as exc:  # noqa: BLE001 - a dedupe bug must not lose the event
+            self.log.error(  # noqa: TRY400 - expected failure, message suffices
+                "activity_log_failed", error=str(exc), id=event.get("id")
+            )
+            return False
 
     def _known_command(self, record: dict[str, Any]) -> bool:
         if self.deduper is None:

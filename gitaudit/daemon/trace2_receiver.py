@@ -40,7 +40,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -48,6 +47,7 @@ import structlog
 from gitaudit import catalog
 from gitaudit.capture import context, details, gitstate, record
 from gitaudit.capture.trace2 import ProcessTrace, Trace2Stream, fold
+from gitaudit.capture.watcher import ActivityLog, epoch_of, may_write_refs
 from gitaudit.config import Settings
 from gitaudit.daemon.api import Intake, Peer
 from gitaudit.daemon.metrics import Metrics
@@ -241,25 +241,13 @@ def _root(sid: str) -> str:
 # --- the record ----------------------------------------------------------------------------
 
 
-def _epoch(value: object) -> float | None:
-    """Epoch seconds of an RFC 3339 text (git's ``time``, an event's ``occurred_at``)."""
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
-
-
 def _timing(conn: Connection) -> tuple[float, float | None]:
     """(start as epoch seconds, duration in ms) of a process, from git's clocks where it said."""
     proc = conn.process
-    end = _epoch(proc.end_time)
+    end = epoch_of(proc.end_time)
     if end is not None and proc.t_abs_end is not None:
         return end - proc.t_abs_end, round(proc.t_abs_end * 1000, 3)
-    start = _epoch(proc.start_time) or conn.started_wall
+    start = epoch_of(proc.start_time) or conn.started_wall
     if proc.t_abs_end is not None:
         return start, round(proc.t_abs_end * 1000, 3)
     if conn.ended_wall is not None:
@@ -465,8 +453,11 @@ class Trace2Receiver:
     """
 
     def __init__(self, intake: Intake, settings: Settings, metrics: Metrics, *,
-                 grace: float = 0.25, max_wait: float = 30.0, batch: int = 100) -> None:
+                 grace: float = 0.25, max_wait: float = 30.0, batch: int = 100,
+                 activity: ActivityLog | None = None) -> None:
         self.intake = intake
+        self.activity = activity  # told which git processes run where (the repo watcher)
+        self._tracked: dict[Connection, bool] = {}  # connection -> begun in the activity log
         self.settings = settings
         self.metrics = metrics
         self.assembler = Assembler(grace, max_wait)
@@ -503,11 +494,13 @@ class Trace2Receiver:
             # the daemon is stopping while git still runs: not a kill; shutdown()
             # records what was heard, marked incomplete
             self._connections.discard(conn)
+            self._untrack(conn)
             writer.close()
             raise
         self._connections.discard(conn)
         conn.stream.close()
         self._feed(conn, b"", loop.time())
+        self._untrack(conn)
         if not conn.absorbed:
             self.assembler.closed(conn, loop.time(), time.time())
         self._schedule()
@@ -522,8 +515,32 @@ class Trace2Receiver:
             self.metrics.trace2_dropped.inc()
         was_done = conn.done
         self.assembler.heard(conn, now)
+        if self.activity is not None and self._tracked.get(conn) is not False:
+            self._track(conn, self.activity)
         if conn.done and not was_done:
             self._schedule()
+
+    # -- git processes the repo watcher should know about --
+
+    def _track(self, conn: Connection, activity: ActivityLog) -> None:
+        """Tell the activity log a git process runs in its worktree (reads excepted)."""
+        proc = conn.process
+        reads = proc.command is not None and not may_write_refs(proc.command)
+        begun = self._tracked.get(conn)
+        if begun is None and proc.worktree:
+            if reads:
+                self._tracked[conn] = False
+            else:
+                activity.begin(conn, proc.worktree)
+                self._tracked[conn] = True
+        elif begun and reads:
+            activity.forget(conn)
+            self._tracked[conn] = False
+
+    def _untrack(self, conn: Connection) -> None:
+        """The process ended: its run becomes an interval in the activity log."""
+        if self._tracked.pop(conn, False) and self.activity is not None:
+            self.activity.end(conn)
 
     # -- assembly timing --
 
@@ -730,7 +747,7 @@ class _Seen:
 
 
 def _interval(event: dict[str, Any]) -> tuple[float, float] | None:
-    start = _epoch(event.get("occurred_at"))
+    start = epoch_of(event.get("occurred_at"))
     if start is None:
         return None
     duration = event.get("duration_ms")
