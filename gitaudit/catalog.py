@@ -184,13 +184,16 @@ def category_for(
 
 
 def severity_for(operation: str, details: Mapping[str, Any] | None, outcome: str) -> str:
-    """Severity: force-pushes are high; ref deletions and hard resets medium."""
+    """Severity: force-pushes are high; ref deletions, rewinds and hard resets medium."""
     details = details or {}
     refs: Sequence[Mapping[str, Any]] = details.get("refs") or ()
     if operation == "git.push":
         if any(ref.get("forced") for ref in refs):
             return "high"
         if any(ref.get("deleted") for ref in refs):
+            return "medium"
+    if operation == "ref.update":  # one change in details, or several under "refs"
+        if any(ref.get("deleted") or ref.get("forced") for ref in (*refs, details)):
             return "medium"
     if operation == "git.reset" and details.get("mode") == "hard":
         return "medium"

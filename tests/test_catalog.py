@@ -31,6 +31,20 @@ def _ref(**flags: bool) -> dict[str, object]:
     return {"ref": "refs/heads/x", **flags}
 
 
+@pytest.mark.parametrize(
+    ("found", "severity"),
+    [
+        ({"ref": "refs/heads/x", "created": True, "deleted": False, "forced": None}, "low"),
+        ({"ref": "refs/heads/x", "created": False, "deleted": False, "forced": False}, "low"),
+        ({"ref": "refs/heads/x", "created": False, "deleted": False, "forced": True}, "medium"),
+        ({"ref": "refs/tags/v1", "created": False, "deleted": True, "forced": None}, "medium"),
+        ({"refs": [{"ref": "a"}, {"ref": "refs/tags/v1", "deleted": True}]}, "medium"),
+    ],
+)
+def test_ref_update_severity(found: dict[str, object], severity: str) -> None:
+    assert catalog.severity_for("ref.update", found, "success") == severity
+
+
 def test_push_category_and_severity() -> None:
     created = {"refs": [_ref(created=True)]}
     deleted = {"refs": [_ref(deleted=True), _ref(created=True)]}
