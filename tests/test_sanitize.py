@@ -437,3 +437,43 @@ def test_import_is_light() -> None:
     )
     # Importing imports nothing (not even re); a short argv needs no pattern at all.
     assert result.stdout.strip() == "[] 0"
+
+
+def test_card_gate_never_rejects_what_the_pattern_matches() -> None:
+    import re
+
+    pattern = re.compile(sanitize._CARD)
+    rng = random.Random(7)
+    alphabet = "0123456789012345678923456 -.,_aZé\t/٣"
+    texts = [record["text"] for record in POSITIVES + NEGATIVES]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(13, 40)))
+              for _ in range(20000)]
+    texts += [
+        f"{before}{digits}{after}"
+        for before in ("", " ", "a", ".", "é")
+        for after in ("", " ", "x", ".5", ".")
+        for digits in ("4111111111111111", "4111 1111 1111 1111", "4111-111111-11111")
+    ]
+    passed = 0
+    for text in texts:
+        gate = sanitize._may_hold_card(text)
+        passed += gate
+        if pattern.search(text):
+            assert gate, text
+    assert passed < len(texts)  # the gate does reject things
+
+
+def test_object_ids_uuids_and_timestamps_need_no_pattern() -> None:
+    code = (
+        "import sys\n"
+        "import gitaudit.sanitize as s\n"
+        "s.redact({'commit': '121924735860272779e7f003287a0b53332330ec', 'parents': ["
+        "'2345678901234567890abcdef0123456789abcde'], "
+        "'id': '01a20221-0812-76b1-83b0-6621e6fb8300', 'path': '/tmp/x/y', "
+        "'occurred_at': '2026-11-22T07:22:49.873540Z'})\n"
+        "print('re' in sys.modules, len(s._PATTERNS))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False 0"
