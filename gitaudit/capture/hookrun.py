@@ -31,7 +31,7 @@ import errno
 import os
 import sys
 
-from gitaudit import config
+from gitaudit import config, paths
 from gitaudit.capture import gitstate
 from gitaudit.errors import ConfigError
 
@@ -56,6 +56,7 @@ _SHELLS = frozenset({"sh", "bash", "dash", "ash"})  # keep a sourced script's $0
 # helpers or its own name from $0 (husky 4: `basename "$0"`) still works after the rename.
 _SOURCE_AS = '__gitaudit_hook=$1; shift; . "$__gitaudit_hook"'
 _QUIET_SIGNALS = (_signal.SIGINT, _signal.SIGQUIT)
+_MAX_FD = 1 << 20  # closerange: Linux closes them all with one close_range call
 _CHILD_DEFAULT_SIGNALS = {
     _signal.SIGINT, _signal.SIGQUIT, *(
         sig for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
@@ -295,6 +296,7 @@ class Recorder:
         self.pipeline: pipeline.Pipeline | None = None
         self.params: dict[str, str] | None = None
         self.name, self.args, self.stdin = name, args, stdin
+        self.detach = detach_wanted(settings, environ)
 
     def start(self) -> None:
         """Find the repository and start the git queries (config, and the handler's)."""
@@ -376,11 +378,19 @@ class Recorder:
 
 
 def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
-    """Build and deliver the event while the chained hook runs; the chained hook's status."""
+    """Build and deliver the event while the chained hook runs; the chained hook's status.
+
+    With :func:`detach_wanted`, everything that can change once git goes on
+    (arguments, stdin, environment, HEAD and the repository reads and git
+    queries of the handler, the chained hook's status, the time) is captured
+    here and the finished raw event is handed to a detached child that
+    sanitizes and delivers it (:func:`hand_off`); this process exits at once.
+    """
     status: int | None = None
     try:
         recorder.start()
-        recorder.warm()
+        if not recorder.detach:
+            recorder.warm()
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
     finally:
@@ -388,11 +398,77 @@ def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
         status = wait_status(pid) if pid is not None else None
     try:
         event = recorder.event((chained, status) if chained and status is not None else None)
-        if event is not None:
+        if event is not None and not (recorder.detach and hand_off(recorder, event)):
             recorder.deliver(event)
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
     return status or 0
+
+
+# --- detaching -----------------------------------------------------------------------------
+
+
+def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool:
+    """Whether this hook hands its event to a detached child (setting ``hook_detach``).
+
+    ``auto`` detaches except in CI jobs (a runner that kills the job's process
+    group or cgroup when the job ends could kill the child before it delivered)
+    and except when no daemon socket and no writable spool directory exist yet
+    (delivery could fail, and only this process can still say so on stderr).
+    """
+    mode = settings.hook_detach
+    if mode == "never" or not hasattr(os, "fork") or not hasattr(os, "setsid"):
+        return False
+    if mode == "always":
+        return True
+    from gitaudit.capture import context
+
+    if context.ci_info(environ) is not None:
+        return False
+    if paths.events_socket(settings.runtime_dir) is not None:
+        return True
+    return os.access(settings.effective_spool_dir, os.W_OK | os.X_OK)
+
+
+def hand_off(recorder: Recorder, event: dict[str, object]) -> bool:
+    """Deliver ``event`` from a detached grandchild; False if none could be started.
+
+    The grandchild (fork, ``setsid``, fork: no controlling terminal, not in
+    git's process group, reparented to init) has stdin/stdout/stderr on
+    ``/dev/null`` and no other descriptor of this process, so it holds none of
+    git's pipes and never touches the user's terminal. It runs the same
+    pipeline as an inline delivery (policy, sanitizer, daemon or spool, the
+    emergency spool if the spool cannot be written); what it cannot report
+    (no stderr left) is lost, the event is not. This process returns at once.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
+            stream.flush()  # nothing buffered may be written twice
+        except (OSError, ValueError):
+            pass
+    try:
+        pid = os.fork()
+    except OSError:
+        return False  # deliver inline instead
+    if pid:
+        return True  # the intermediate child exits at once; init reaps it once we are gone
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        _quiet_stdio()
+        recorder.deliver(event)
+    finally:
+        os._exit(0)
+
+
+def _quiet_stdio() -> None:
+    """stdin, stdout and stderr on /dev/null; every other inherited descriptor closed."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        if null != fd:
+            os.dup2(null, fd)
+    os.closerange(3, _MAX_FD)
 
 
 def _start_chained(chained: str | None, script: str, args: Sequence[str],
