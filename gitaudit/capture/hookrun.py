@@ -439,24 +439,34 @@ def hand_off(recorder: Recorder, event: dict[str, object]) -> bool:
     git's pipes and never touches the user's terminal. It runs the same
     pipeline as an inline delivery (policy, sanitizer, daemon or spool, the
     emergency spool if the spool cannot be written); what it cannot report
-    (no stderr left) is lost, the event is not. This process returns at once.
+    (no stderr left) is lost, the event is not. This process returns as soon
+    as the first child has let go of its descriptors (a fork and a few
+    system calls), before the event is sanitized or written.
     """
     for stream in (sys.stdout, sys.stderr):
         try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
             stream.flush()  # nothing buffered may be written twice
         except (OSError, ValueError):
             pass
+    released, release = os.pipe()  # EOF once the child holds none of our descriptors
     try:
         pid = os.fork()
     except OSError:
+        os.close(released)
+        os.close(release)
         return False  # deliver inline instead
     if pid:
+        os.close(release)
+        try:
+            os.read(released, 1)  # returns at EOF: the child let go of git's pipes and TTY
+        finally:
+            os.close(released)
         return True  # the intermediate child exits at once; init reaps it once we are gone
     try:
         os.setsid()
+        _quiet_stdio()  # also closes `release`
         if os.fork():
             os._exit(0)
-        _quiet_stdio()
         recorder.deliver(event)
     finally:
         os._exit(0)
