@@ -56,7 +56,6 @@ _SHELLS = frozenset({"sh", "bash", "dash", "ash"})  # keep a sourced script's $0
 # helpers or its own name from $0 (husky 4: `basename "$0"`) still works after the rename.
 _SOURCE_AS = '__gitaudit_hook=$1; shift; . "$__gitaudit_hook"'
 _QUIET_SIGNALS = (_signal.SIGINT, _signal.SIGQUIT)
-_MAX_FD = 1 << 20  # closerange: Linux closes them all with one close_range call
 _CHILD_DEFAULT_SIGNALS = {
     _signal.SIGINT, _signal.SIGQUIT, *(
         sig for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
@@ -383,8 +382,8 @@ def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
     With :func:`detach_wanted`, everything that can change once git goes on
     (arguments, stdin, environment, HEAD and the repository reads and git
     queries of the handler, the chained hook's status, the time) is captured
-    here and the finished raw event is handed to a detached child that
-    sanitizes and delivers it (:func:`hand_off`); this process exits at once.
+    here and the finished raw event is handed to a detached process that
+    sanitizes and delivers it (:func:`hand_off`); this one exits at once.
     """
     status: int | None = None
     try:
@@ -398,7 +397,7 @@ def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
         status = wait_status(pid) if pid is not None else None
     try:
         event = recorder.event((chained, status) if chained and status is not None else None)
-        if event is not None and not (recorder.detach and hand_off(recorder, event)):
+        if event is not None and not (recorder.detach and hand_off(event)):
             recorder.deliver(event)
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
@@ -417,7 +416,7 @@ def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool
     (delivery could fail, and only this process can still say so on stderr).
     """
     mode = settings.hook_detach
-    if mode == "never" or not hasattr(os, "fork") or not hasattr(os, "setsid"):
+    if mode == "never" or not hasattr(os, "posix_spawn"):
         return False
     if mode == "always":
         return True
@@ -430,55 +429,94 @@ def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool
     return os.access(settings.effective_spool_dir, os.W_OK | os.X_OK)
 
 
-def hand_off(recorder: Recorder, event: dict[str, object]) -> bool:
-    """Deliver ``event`` from a detached grandchild; False if none could be started.
+def hand_off(event: dict[str, object]) -> bool:
+    """Start a detached process that delivers ``event``; False if it could not be started.
 
-    The grandchild (fork, ``setsid``, fork: no controlling terminal, not in
-    git's process group, reparented to init) has stdin/stdout/stderr on
-    ``/dev/null`` and no other descriptor of this process, so it holds none of
-    git's pipes and never touches the user's terminal. It runs the same
-    pipeline as an inline delivery (policy, sanitizer, daemon or spool, the
-    emergency spool if the spool cannot be written); what it cannot report
-    (no stderr left) is lost, the event is not. This process returns as soon
-    as the first child has let go of its descriptors (a fork and a few
-    system calls), before the event is sanitized or written.
+    The raw event goes over an anonymous in-memory file (never a named file:
+    it is not sanitized yet) that becomes the child's stdin; stdout and stderr
+    are ``/dev/null`` and every other descriptor this process inherited is
+    closed in the child, so it holds none of git's pipes, and in its own
+    session (``setsid``) it has no controlling terminal and gets none of the
+    terminal's signals. ``posix_spawn`` returns once the child runs with that
+    set up (about as much as starting one git query), so this process then
+    exits at once. The child (:func:`detached`) runs the same pipeline as an
+    inline delivery (policy, sanitizer, daemon or spool, the emergency spool
+    if the spool cannot be written); what it cannot report (no stderr left)
+    is lost, the event is not.
     """
-    for stream in (sys.stdout, sys.stderr):
-        try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
-            stream.flush()  # nothing buffered may be written twice
-        except (OSError, ValueError):
-            pass
-    released, release = os.pipe()  # EOF once the child holds none of our descriptors
+    from gitaudit.capture import gitcmd
+    from gitaudit.jsonfast import compact_encoder
+
+    if not sys.executable:
+        return False
     try:
-        pid = os.fork()
-    except OSError:
-        os.close(released)
-        os.close(release)
+        data = compact_encoder(ensure_ascii=True)(event).encode("ascii")
+    except (TypeError, ValueError):
+        return False  # not plain JSON data: the inline pipeline repairs what it can
+    fd = gitcmd.anonymous_fd("gitaudit-hook-event")
+    try:
+        _write_all(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+        actions: list[tuple[object, ...]] = [
+            (os.POSIX_SPAWN_DUP2, fd, 0),
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+            *((os.POSIX_SPAWN_CLOSE, other) for other in _inherited_fds()),
+        ]
+        argv = [sys.executable, "-I", "-S", "-c", _DETACHED_CODE, _package_root()]
+        os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
+    except (OSError, NotImplementedError):
         return False  # deliver inline instead
-    if pid:
-        os.close(release)
-        try:
-            os.read(released, 1)  # returns at EOF: the child let go of git's pipes and TTY
-        finally:
-            os.close(released)
-        return True  # the intermediate child exits at once; init reaps it once we are gone
-    try:
-        os.setsid()
-        _quiet_stdio()  # also closes `release`
-        if os.fork():
-            os._exit(0)
-        recorder.deliver(event)
     finally:
-        os._exit(0)
+        os.close(fd)
+    return True
 
 
-def _quiet_stdio() -> None:
-    """stdin, stdout and stderr on /dev/null; every other inherited descriptor closed."""
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        if null != fd:
-            os.dup2(null, fd)
-    os.closerange(3, _MAX_FD)
+_DETACHED_CODE = (
+    "import sys; sys.path.append(sys.argv.pop(1)); "
+    "from gitaudit.capture.hookrun import detached; detached()"
+)
+
+
+def _package_root() -> str:
+    """The directory holding the ``gitaudit`` package (the hook script put it on sys.path)."""
+    import gitaudit
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(gitaudit.__file__)))
+
+
+def _inherited_fds() -> list[int]:
+    """Descriptors above 2 that a spawned child would inherit (not close-on-exec)."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        names = [str(fd) for fd in range(3, 256)]
+    found = []
+    for name in names:
+        fd = int(name)
+        if fd > 2:
+            try:
+                if os.get_inheritable(fd):
+                    found.append(fd)
+            except OSError:
+                continue  # not open (or the listing's own descriptor, closed since)
+    return found
+
+
+def detached() -> None:
+    """The detached child (:func:`hand_off`): deliver the event on stdin, then exit."""
+    status = 0
+    try:
+        from gitaudit.capture.trace2 import json_decoder
+
+        event = json_decoder()(read_stdin())
+        settings, _ = load_settings(os.environ)
+        from gitaudit.pipeline import Pipeline
+
+        Pipeline(settings).emit([event])
+    except Exception:  # noqa: BLE001 - nobody is left to tell; the spool had its chance
+        status = 1
+    os._exit(status)
 
 
 def _start_chained(chained: str | None, script: str, args: Sequence[str],
