@@ -30,6 +30,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import time
 
 from gitaudit import config, paths
 from gitaudit.capture import gitstate
@@ -38,7 +39,7 @@ from gitaudit.errors import ConfigError
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
     import signal as _signal
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from gitaudit import pipeline
     from gitaudit.capture import gitcmd, hooks
@@ -56,6 +57,7 @@ _SHELLS = frozenset({"sh", "bash", "dash", "ash"})  # keep a sourced script's $0
 # helpers or its own name from $0 (husky 4: `basename "$0"`) still works after the rename.
 _SOURCE_AS = '__gitaudit_hook=$1; shift; . "$__gitaudit_hook"'
 _QUIET_SIGNALS = (_signal.SIGINT, _signal.SIGQUIT)
+_MAX_FD = 1 << 20  # os.closerange: one close_range system call on Linux
 _CHILD_DEFAULT_SIGNALS = {
     _signal.SIGINT, _signal.SIGQUIT, *(
         sig for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
@@ -296,31 +298,55 @@ class Recorder:
         self.params: dict[str, str] | None = None
         self.name, self.args, self.stdin = name, args, stdin
         self.detach = detach_wanted(settings, environ)
+        self.started = time.time()
+        self.queries: dict[str, list[str]] = {}
+        self.git: str | None = None
 
-    def start(self) -> None:
-        """Find the repository and start the git queries (config, and the handler's)."""
-        from gitaudit.capture import gitcmd, hooks
+    def prepare(self) -> None:
+        """Read what git may change once the hook returns: repository, HEAD, the handler's
+        facts; work out the git queries (config, and the handler's)."""
+        from gitaudit.capture import hooks
 
         self.handler = hooks.HANDLERS.get(self.name)
         if self.handler is None:
             return
         layout = gitstate.discover(os.getcwd(), self.environ)
         head = gitstate.Head(None, None)
-        git = find_git(self.settings, self.environ)
+        git = self.git = find_git(self.settings, self.environ)
         if layout is not None:
             head = gitstate.read_head(layout, git, self.environ)
         self.input = hooks.HookInput(self.name, self.args, self.stdin, self.environ, layout, head)
         if layout is None:
             return
         self.params = hooks.read_config_params(layout, self.environ)
+        if self.handler.facts is not None:
+            self.handler.facts(self.input)
         if git is None:
             return
-        queries = {} if self.params is not None else {"config": list(hooks.CONFIG_QUERY)}
+        self.queries = {} if self.params is not None else {"config": list(hooks.CONFIG_QUERY)}
         if self.handler.queries is not None:
-            queries.update(self.handler.queries(self.input))
+            self.queries.update(self.handler.queries(self.input))
+
+    def launch(self) -> None:
+        """Start the git queries (they run while this process goes on)."""
+        from gitaudit.capture import gitcmd
+
+        queries, self.queries = self.queries, {}
+        if self.git is None or self.input is None or self.input.layout is None:
+            return
         for key, query in queries.items():
-            self.running[key] = gitcmd.start(git, query, git_dir=layout.git_dir,
+            self.running[key] = gitcmd.start(self.git, query, git_dir=self.input.layout.git_dir,
                                              environ=self.environ)
+
+    def start(self) -> None:
+        """:meth:`prepare`, then :meth:`launch`."""
+        self.prepare()
+        self.launch()
+
+    def built_later(self, chained_pid: int | None) -> bool:
+        """Whether the event may be built in a detached process (after git went on)."""
+        return (self.detach and chained_pid is None and self.handler is not None
+                and self.handler.facts is not None and self.input is not None)
 
     def warm(self) -> pipeline.Pipeline:
         """Import and configure the pipeline while git answers the queries (another core)."""
@@ -363,11 +389,13 @@ class Recorder:
             uid=uid, user=context.os_user(environ, uid), host=os.uname().nodename,
             git_name=name, git_email=email, ci=context.ci_info(environ),
         )
-        return hooks.hook_event(
+        event = hooks.hook_event(
             self.input, record, event_id=catalog.uuid7(),
             correlation_id=context.correlation_id(environ, catalog.uuid7),
             parent_id=context.parent_id(environ), actor=actor, params=params, chained=chained,
         )
+        event["occurred_at"] = catalog.now_rfc3339(self.started)  # when the hook ran
+        return event
 
     def deliver(self, event: dict[str, object]) -> None:
         """Policy, sanitizer and transport; a problem becomes a warning, never an error."""
@@ -379,15 +407,21 @@ class Recorder:
 def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
     """Build and deliver the event while the chained hook runs; the chained hook's status.
 
-    With :func:`detach_wanted`, everything that can change once git goes on
-    (arguments, stdin, environment, HEAD and the repository reads and git
-    queries of the handler, the chained hook's status, the time) is captured
-    here and the finished raw event is handed to a detached process that
-    sanitizes and delivers it (:func:`hand_off`); this one exits at once.
+    With :func:`detach_wanted` the work after the last read of anything git
+    may change (arguments, stdin, environment, HEAD, the handler's facts, the
+    chained hook's status, the time) goes to a detached process
+    (:func:`detach`) and this one exits at once: for a handler with facts
+    and no chained hook, right after :meth:`Recorder.prepare` (the git
+    queries, build, sanitizing and delivery happen detached); otherwise once
+    the event is built (sanitizing and delivery happen detached).
     """
     status: int | None = None
     try:
-        recorder.start()
+        recorder.prepare()
+        if recorder.built_later(pid):
+            _record_detached(recorder)
+            return 0  # the parent: git goes on (_record_detached returned: could not detach)
+        recorder.launch()
         if not recorder.detach:
             recorder.warm()
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
@@ -397,11 +431,28 @@ def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
         status = wait_status(pid) if pid is not None else None
     try:
         event = recorder.event((chained, status) if chained and status is not None else None)
-        if event is not None and not (recorder.detach and hand_off(event)):
+        if event is not None and not (recorder.detach and detach(lambda: recorder.deliver(event))):
             recorder.deliver(event)
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
     return status or 0
+
+
+def _record_detached(recorder: Recorder) -> None:
+    """Queries, build and delivery in a detached process; inline if none can be started."""
+
+    def work() -> None:
+        recorder.launch()
+        recorder.collect()
+        event = recorder.event(None)
+        if event is not None:
+            recorder.deliver(event)
+
+    if not detach(work):
+        try:
+            work()
+        finally:
+            recorder.collect()
 
 
 # --- detaching -----------------------------------------------------------------------------
@@ -416,7 +467,7 @@ def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool
     (delivery could fail, and only this process can still say so on stderr).
     """
     mode = settings.hook_detach
-    if mode == "never" or not hasattr(os, "posix_spawn"):
+    if mode == "never" or not hasattr(os, "fork") or not hasattr(os, "setsid"):
         return False
     if mode == "always":
         return True
@@ -429,94 +480,56 @@ def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool
     return os.access(settings.effective_spool_dir, os.W_OK | os.X_OK)
 
 
-def hand_off(event: dict[str, object]) -> bool:
-    """Start a detached process that delivers ``event``; False if it could not be started.
+def detach(work: Callable[[], object]) -> bool:
+    """Run ``work`` in a detached process; False (nothing started) if that cannot be done.
 
-    The raw event goes over an anonymous in-memory file (never a named file:
-    it is not sanitized yet) that becomes the child's stdin; stdout and stderr
-    are ``/dev/null`` and every other descriptor this process inherited is
-    closed in the child, so it holds none of git's pipes, and in its own
-    session (``setsid``) it has no controlling terminal and gets none of the
-    terminal's signals. ``posix_spawn`` returns once the child runs with that
-    set up (about as much as starting one git query), so this process then
-    exits at once. The child (:func:`detached`) runs the same pipeline as an
-    inline delivery (policy, sanitizer, daemon or spool, the emergency spool
-    if the spool cannot be written); what it cannot report (no stderr left)
-    is lost, the event is not.
+    Fork; the child starts a new session (``setsid``: no controlling terminal,
+    none of the terminal's signals, not in git's process group), puts stdin,
+    stdout and stderr on ``/dev/null``, closes every other descriptor (git's
+    pipes, the user's terminal), runs ``work`` and exits; once this process
+    has exited it belongs to init. (No second fork: it opens no terminal, so
+    as a session leader it never gets a controlling one.) This process
+    returns once the child has let go of the descriptors (the fork and a few
+    system calls), so git goes on at once and a caller waiting for EOF on
+    git's output is not held up. The
+    same pipeline runs as inline (policy, sanitizer, daemon or spool, the
+    emergency spool if the spool cannot be written); what the detached
+    process cannot report (no stderr left) is lost, the event is not.
     """
-    from gitaudit.capture import gitcmd
-    from gitaudit.jsonfast import compact_encoder
-
-    if not sys.executable:
-        return False
+    for stream in (sys.stdout, sys.stderr):
+        try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
+            stream.flush()  # nothing buffered may be written twice
+        except (OSError, ValueError):
+            pass
+    released, release = os.pipe()  # EOF once the child holds none of our descriptors
     try:
-        data = compact_encoder(ensure_ascii=True)(event).encode("ascii")
-    except (TypeError, ValueError):
-        return False  # not plain JSON data: the inline pipeline repairs what it can
-    fd = gitcmd.anonymous_fd("gitaudit-hook-event")
-    try:
-        _write_all(fd, data)
-        os.lseek(fd, 0, os.SEEK_SET)
-        actions: list[tuple[object, ...]] = [
-            (os.POSIX_SPAWN_DUP2, fd, 0),
-            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-            (os.POSIX_SPAWN_DUP2, 1, 2),
-            *((os.POSIX_SPAWN_CLOSE, other) for other in _inherited_fds()),
-        ]
-        argv = [sys.executable, "-I", "-S", "-c", _DETACHED_CODE, _package_root()]
-        os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
-    except (OSError, NotImplementedError):
-        return False  # deliver inline instead
-    finally:
-        os.close(fd)
-    return True
-
-
-_DETACHED_CODE = (
-    "import sys; sys.path.append(sys.argv.pop(1)); "
-    "from gitaudit.capture.hookrun import detached; detached()"
-)
-
-
-def _package_root() -> str:
-    """The directory holding the ``gitaudit`` package (the hook script put it on sys.path)."""
-    import gitaudit
-
-    return os.path.dirname(os.path.dirname(os.path.abspath(gitaudit.__file__)))
-
-
-def _inherited_fds() -> list[int]:
-    """Descriptors above 2 that a spawned child would inherit (not close-on-exec)."""
-    try:
-        names = os.listdir("/proc/self/fd")
+        pid = os.fork()
     except OSError:
-        names = [str(fd) for fd in range(3, 256)]
-    found = []
-    for name in names:
-        fd = int(name)
-        if fd > 2:
-            try:
-                if os.get_inheritable(fd):
-                    found.append(fd)
-            except OSError:
-                continue  # not open (or the listing's own descriptor, closed since)
-    return found
-
-
-def detached() -> None:
-    """The detached child (:func:`hand_off`): deliver the event on stdin, then exit."""
-    status = 0
+        os.close(released)
+        os.close(release)
+        return False
+    if pid:
+        os.close(release)
+        try:
+            os.read(released, 1)  # returns at EOF
+        finally:
+            os.close(released)
+        return True  # init reaps the child once we are gone
     try:
-        from gitaudit.capture.trace2 import json_decoder
+        os.setsid()
+        _quiet_stdio()  # also closes `release`
+        work()
+    finally:
+        os._exit(0)
 
-        event = json_decoder()(read_stdin())
-        settings, _ = load_settings(os.environ)
-        from gitaudit.pipeline import Pipeline
 
-        Pipeline(settings).emit([event])
-    except Exception:  # noqa: BLE001 - nobody is left to tell; the spool had its chance
-        status = 1
-    os._exit(status)
+def _quiet_stdio() -> None:
+    """stdin, stdout and stderr on /dev/null; every other descriptor closed."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        if null != fd:
+            os.dup2(null, fd)
+    os.closerange(3, _MAX_FD)
 
 
 def _start_chained(chained: str | None, script: str, args: Sequence[str],
