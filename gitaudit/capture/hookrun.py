@@ -58,6 +58,7 @@ _SHELLS = frozenset({"sh", "bash", "dash", "ash"})  # keep a sourced script's $0
 _SOURCE_AS = '__gitaudit_hook=$1; shift; . "$__gitaudit_hook"'
 _QUIET_SIGNALS = (_signal.SIGINT, _signal.SIGQUIT)
 _MAX_FD = 1 << 20  # os.closerange: one close_range system call on Linux
+_DETACHED_NICENESS = 10
 _CHILD_DEFAULT_SIGNALS = {
     _signal.SIGINT, _signal.SIGQUIT, *(
         sig for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
@@ -486,7 +487,8 @@ def detach(work: Callable[[], object]) -> bool:
     Fork; the child starts a new session (``setsid``: no controlling terminal,
     none of the terminal's signals, not in git's process group), puts stdin,
     stdout and stderr on ``/dev/null``, closes every other descriptor (git's
-    pipes, the user's terminal), runs ``work`` and exits; once this process
+    pipes, the user's terminal), lowers its priority (git, which goes on at
+    the same time, comes first), runs ``work`` and exits; once this process
     has exited it belongs to init. (No second fork: it opens no terminal, so
     as a session leader it never gets a controlling one.) This process
     returns once the child has let go of the descriptors (the fork and a few
@@ -518,6 +520,10 @@ def detach(work: Callable[[], object]) -> bool:
     try:
         os.setsid()
         _quiet_stdio()  # also closes `release`
+        try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
+            os.nice(_DETACHED_NICENESS)  # git, still running, comes first for the CPU
+        except OSError:
+            pass  # cannot lower the priority: run at git's
         work()
     finally:
         os._exit(0)
