@@ -184,7 +184,7 @@ def category_for(
 
 
 def severity_for(operation: str, details: Mapping[str, Any] | None, outcome: str) -> str:
-    """Severity: force-pushes are high; ref deletions and hard resets medium."""
+    """Severity: force-pushes are high; ref deletions, rewinds and hard resets medium."""
     details = details or {}
     refs: Sequence[Mapping[str, Any]] = details.get("refs") or ()
     if operation == "git.push":
@@ -192,6 +192,10 @@ def severity_for(operation: str, details: Mapping[str, Any] | None, outcome: str
             return "high"
         if any(ref.get("deleted") for ref in refs):
             return "medium"
+    if operation == "ref.update" and any(  # one change in details, or several under "refs"
+        ref.get("deleted") or ref.get("forced") for ref in (*refs, details)
+    ):
+        return "medium"
     if operation == "git.reset" and details.get("mode") == "hard":
         return "medium"
     if operation in {"audit.verify", "validation.failed"} and outcome == "failure":
@@ -201,10 +205,14 @@ def severity_for(operation: str, details: Mapping[str, Any] | None, outcome: str
     return "low"
 
 
-def uuid7() -> str:
-    """A UUIDv7 string (RFC 9562): 48-bit Unix milliseconds, then random bits."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+def uuid7(ms: int | None = None, seed: bytes | None = None) -> str:
+    """A UUIDv7 string (RFC 9562): 48-bit Unix milliseconds, then random bits.
+
+    ``ms`` and ``seed`` (at least 10 bytes, e.g. a digest) make it reproducible:
+    every capture path that names the same thing the same way gets the same id.
+    """
+    ms = time.time_ns() // 1_000_000 if ms is None else ms
+    rand = int.from_bytes(seed[:10] if seed is not None else os.urandom(10), "big")
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
     value |= ((rand >> 62) & 0xFFF) << 64

@@ -265,6 +265,20 @@ FIELDS: tuple[Field, ...] = (
         "Comma list of client spool directories the daemon watches and ingests.",
     ),
     Field(
+        "watch_repos",
+        _list,
+        (),
+        "Comma list of repositories (worktree or bare paths) whose refs the daemon watches; "
+        "ref changes no git command accounts for become ref.update events (source watcher).",
+    ),
+    Field(
+        "watch_window",
+        _float,
+        1.0,
+        "Seconds the repo watcher waits for a git event explaining a ref change before it "
+        "records the change itself.",
+    ),
+    Field(
         "shutdown_timeout",
         _float,
         10.0,
@@ -315,7 +329,7 @@ FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
 _POSITIVE = (
     "error_max_chars", "spool_segment_bytes", "buffer_flush_interval", "buffer_max_size",
     "socket_timeout", "max_message_bytes", "shutdown_timeout", "subscriber_queue_size",
-    "trace2_max_bytes", "sink_backlog",
+    "trace2_max_bytes", "sink_backlog", "watch_window",
 )  # fmt: skip
 
 
@@ -349,6 +363,8 @@ class Settings:
     max_message_bytes: int
     metrics_address: str
     watch_spool_dirs: tuple[str, ...]
+    watch_repos: tuple[str, ...]
+    watch_window: float
     shutdown_timeout: float
     subscriber_queue_size: int
     trace2_max_bytes: int

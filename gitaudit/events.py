@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gitaudit.catalog import (
     CATEGORIES,
@@ -45,6 +45,7 @@ __all__ = [
     "Result",
     "canonical_json",
     "category_for",
+    "describe_invalid",
     "now_rfc3339",
     "operation_for",
     "parse_timestamp",
@@ -54,10 +55,7 @@ __all__ = [
 ]
 
 
-def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
-    if value not in allowed:
-        raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(allowed)}")
-    return value
+_LOWER_HEX = "0123456789abcdef"
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -119,11 +117,12 @@ class Event(_Strict):
     schema_version: int = SCHEMA_VERSION
     occurred_at: str = Field(default_factory=now_rfc3339)
     duration_ms: float | None = None
-    operation: str
-    category: str
-    outcome: str
-    severity: str = "low"
-    source: str
+    # Literal choices are checked inside pydantic-core (no Python call per field).
+    operation: Literal[OPERATIONS]  # type: ignore[valid-type]
+    category: Literal[CATEGORIES]  # type: ignore[valid-type]
+    outcome: Literal[OUTCOMES]  # type: ignore[valid-type]
+    severity: Literal[SEVERITIES] = "low"  # type: ignore[valid-type]
+    source: Literal[SOURCES]  # type: ignore[valid-type]
     correlation_id: str
     parent_id: str | None = None
     actor: Actor = Field(default_factory=Actor)
@@ -138,6 +137,9 @@ class Event(_Strict):
     @field_validator("id")
     @classmethod
     def _uuid(cls, value: str) -> str:
+        canonical = len(value) == 36 and value[8] == value[13] == value[18] == value[23] == "-"
+        if canonical and not value.replace("-", "").strip(_LOWER_HEX):
+            return value
         return str(uuid.UUID(value))
 
     @field_validator("schema_version")
@@ -152,32 +154,10 @@ class Event(_Strict):
     @field_validator("occurred_at")
     @classmethod
     def _timestamp(cls, value: str) -> str:
+        if len(value) == 27 and value[10] == "T" and value[19] == "." and value[26] == "Z":
+            datetime.fromisoformat(value)  # canonical shape; still refuse impossible dates
+            return value
         return now_rfc3339(parse_timestamp(value).timestamp())
-
-    @field_validator("operation")
-    @classmethod
-    def _operation(cls, value: str) -> str:
-        return _choice(value, OPERATIONS, "operation")
-
-    @field_validator("category")
-    @classmethod
-    def _category(cls, value: str) -> str:
-        return _choice(value, CATEGORIES, "category")
-
-    @field_validator("outcome")
-    @classmethod
-    def _outcome(cls, value: str) -> str:
-        return _choice(value, OUTCOMES, "outcome")
-
-    @field_validator("severity")
-    @classmethod
-    def _severity(cls, value: str) -> str:
-        return _choice(value, SEVERITIES, "severity")
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, value: str) -> str:
-        return _choice(value, SOURCES, "source")
 
     @field_validator("correlation_id")
     @classmethod
@@ -196,6 +176,22 @@ class Event(_Strict):
         record.pop("prev_hash")
         record.pop("hash")
         return record
+
+
+def describe_invalid(exc: ValidationError, shown: int = 3) -> str:
+    """One line telling why an event is invalid: the first ``shown`` problems, by field."""
+    parts = []
+    for error in exc.errors()[:shown]:
+        where = ".".join(str(part) for part in error["loc"]) or "event"
+        if error["type"] == "literal_error":
+            value = str(error["input"])[:40]
+            expected = (error.get("ctx") or {}).get("expected", "a known value")
+            parts.append(f"{where}: unknown {where} {value!r}; expected {expected}")
+        else:
+            parts.append(f"{where}: {error['msg']}")
+    if exc.error_count() > shown:
+        parts.append(f"and {exc.error_count() - shown} more")
+    return "invalid event: " + "; ".join(parts)
 
 
 def validate_event(raw: dict[str, Any]) -> Event:

@@ -104,9 +104,13 @@ class Pipeline:
             user_id_key=_read_key(settings),
         )
 
-    def sanitize(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """The event redacted, with every string valid UTF-8 (no policy decision)."""
-        result: dict[str, Any] = self.redactor.redact_event(clean_text(raw))
+    def sanitize(self, raw: dict[str, Any], *, valid_text: bool = False) -> dict[str, Any]:
+        """The event redacted, with every string valid UTF-8 (no policy decision).
+
+        ``valid_text`` skips the UTF-8 check when the caller knows there is nothing
+        to repair (strings decoded from JSON text without surrogate escapes).
+        """
+        result: dict[str, Any] = self.redactor.redact_event(raw if valid_text else clean_text(raw))
         return result
 
     def process(self, raw: dict[str, Any]) -> dict[str, Any] | None:

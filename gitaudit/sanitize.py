@@ -129,6 +129,48 @@ def _pattern(source: str) -> re.Pattern[str]:
     return compiled
 
 
+# Identifiers that are unique per event (event ids, object ids, timestamps) miss the cache.
+# These exact shapes hold nothing any rule redacts, so they skip the rules: a canonical
+# UUID, lowercase hex of 7-64 characters with at least one letter (an all-digit string
+# may be a card number) and an RFC 3339 timestamp. tests/test_sanitize.py checks that the
+# rules leave random strings of each shape unchanged.
+_HEX = "0123456789abcdef"
+_DIGITS = frozenset("0123456789")
+# RFC 3339 timestamp, \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})
+# (ASCII digits), checked character by character: re costs ~5 ms to import on the hook path.
+_TIMESTAMP_SHAPE = "dddd-dd-ddTdd:dd:dd"
+
+
+def _is_timestamp(text: str) -> bool:
+    if not text.isascii() or len(text) < len(_TIMESTAMP_SHAPE) + 1:
+        return False
+    for char, shape in zip(text, _TIMESTAMP_SHAPE, strict=False):
+        if char not in _DIGITS if shape == "d" else char != shape:
+            return False
+    rest = text[len(_TIMESTAMP_SHAPE) :]
+    if rest.startswith("."):
+        fraction = len(rest) - len(rest[1:].lstrip("0123456789")) - 1
+        if not 1 <= fraction <= 9:
+            return False
+        rest = rest[1 + fraction :]
+    return rest == "Z" or (
+        len(rest) == 6 and rest[0] in "+-" and rest[3] == ":"
+        and all(char in _DIGITS for char in rest[1:3] + rest[4:])
+    )
+
+
+def _inert(text: str) -> bool:
+    """Whether ``text`` is a UUID, an object id or a timestamp (string methods only)."""
+    size = len(text)
+    if 7 <= size <= 64 and not text.strip(_HEX):
+        return not text.isdigit()
+    if size == 36 and text[8] == text[13] == text[18] == text[23] == "-":
+        return not text.replace("-", "").strip(_HEX)
+    if 20 <= size <= 35 and text[4] == "-" and text[10] == "T":
+        return _is_timestamp(text)
+    return False
+
+
 # --- value tests -------------------------------------------------------------------------
 
 _PLACEHOLDER = (
@@ -536,8 +578,7 @@ _STATIC_RULES: tuple[_Rule, ...] = (
 
 _DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
 _CARD_RUN = "0" * 13
-_ASCII_DIGITS = frozenset("0123456789")
-_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") | _ASCII_DIGITS
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") | _DIGITS
 _NOT_BEFORE_CARD = _ASCII_WORD | {".", ","}  # the pattern's lookbehind, ASCII part
 
 
@@ -554,7 +595,7 @@ def _card_run(text: str, start: int, end: int) -> bool:
     if not after:
         return True
     return after[0] not in _ASCII_WORD and not (
-        after[0] in ".," and len(after) == 2 and after[1] in _ASCII_DIGITS
+        after[0] in ".," and len(after) == 2 and after[1] in _DIGITS
     )
 
 
@@ -881,6 +922,8 @@ class Redactor:
         cache = self._text_cache
         cached = cache.get(text)
         if cached is None:
+            if _inert(text):
+                return text  # unique per event: not worth a cache slot
             cached = self._fixed_point(text)
             if len(cache) >= _TEXT_CACHE_LIMIT:
                 cache.clear()  # a bounded cache; a burst of unique strings just starts it over

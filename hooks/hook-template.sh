@@ -5,6 +5,11 @@
 # hook that was here before (kept next to it as <name>.gitaudit-legacy). Do not edit: reinstall.
 python=@PYTHON@
 root=@PACKAGE_ROOT@
+case $0 in */prepare-commit-msg)  # records only while git is stopped on a conflict: no Python else
+    g=${GIT_DIR:-.git}; if [ -f "$g" ]; then read -r g <"$g"; g=${g#gitdir: }; fi
+    [ -e "$g/MERGE_HEAD" ] || [ -e "$g/CHERRY_PICK_HEAD" ] || [ -e "$g/REVERT_HEAD" ] ||
+        [ -e "$g/REBASE_HEAD" ] || [ -e "${0%/*}/gitaudit-global" ] || python=
+esac
 if [ -x "$python" ]; then
     exec "$python" -I -S -c '
 import gc, sys

@@ -7,9 +7,10 @@ import time
 import uuid
 
 import pytest
+from pydantic import ValidationError
 
 from gitaudit import catalog
-from gitaudit.events import Event, validate_event
+from gitaudit.events import Event, describe_invalid, validate_event
 
 
 @pytest.mark.parametrize(
@@ -28,6 +29,20 @@ def test_operation_for(subcommand: str | None, operation: str) -> None:
 
 def _ref(**flags: bool) -> dict[str, object]:
     return {"ref": "refs/heads/x", **flags}
+
+
+@pytest.mark.parametrize(
+    ("found", "severity"),
+    [
+        ({"ref": "refs/heads/x", "created": True, "deleted": False, "forced": None}, "low"),
+        ({"ref": "refs/heads/x", "created": False, "deleted": False, "forced": False}, "low"),
+        ({"ref": "refs/heads/x", "created": False, "deleted": False, "forced": True}, "medium"),
+        ({"ref": "refs/tags/v1", "created": False, "deleted": True, "forced": None}, "medium"),
+        ({"refs": [{"ref": "a"}, {"ref": "refs/tags/v1", "deleted": True}]}, "medium"),
+    ],
+)
+def test_ref_update_severity(found: dict[str, object], severity: str) -> None:
+    assert catalog.severity_for("ref.update", found, "success") == severity
 
 
 def test_push_category_and_severity() -> None:
@@ -90,6 +105,44 @@ def _minimal() -> dict[str, object]:
         "source": "wrapper",
         "correlation_id": "job-1",
     }
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("2026-11-22T04:50:18.237829Z", "2026-11-22T04:50:18.237829Z"),  # canonical: kept
+        ("2026-11-22T04:50:18Z", "2026-11-22T04:50:18.000000Z"),
+        ("2026-11-22 05:50:18.237829+01:00", "2026-11-22T04:50:18.237829Z"),
+    ],
+)
+def test_timestamps_are_stored_canonical(given: str, stored: str) -> None:
+    assert validate_event({**_minimal(), "occurred_at": given}).occurred_at == stored
+
+
+@pytest.mark.parametrize("bad", ["2026-13-22T04:50:18.237829Z", "2026-02-30T04:50:18.237829Z"])
+def test_impossible_canonical_looking_timestamps_are_refused(bad: str) -> None:
+    with pytest.raises(ValidationError):
+        validate_event({**_minimal(), "occurred_at": bad})
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"),
+        ("0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"),
+        ("{0190a1b2c3d47e5f8a9b0c1d2e3f4a5b}", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"),
+    ],
+)
+def test_ids_are_stored_canonical(given: str, stored: str) -> None:
+    assert validate_event({**_minimal(), "id": given}).id == stored
+
+
+def test_unknown_choice_names_the_value_and_the_choices() -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_event({**_minimal(), "operation": "git.teleport"})
+    text = describe_invalid(caught.value)
+    assert "unknown operation 'git.teleport'" in text
+    assert "'git.push'" in text
 
 
 def test_event_model_fills_defaults_and_normalizes_time() -> None:

@@ -31,6 +31,7 @@ def test_every_setting_is_documented(field: config.Field) -> None:
         "gitaudit db status",
         "gitaudit config show",
         "gitaudit demo",
+        "gitaudit watch",
     ],
 )
 def test_every_command_is_documented(command: str) -> None:

@@ -467,3 +467,76 @@ def test_card_gate_never_rejects_what_the_pattern_matches() -> None:
             assert gate, text
     assert passed < len(texts)  # the gate does reject things
 
+
+def _random_inert_strings(rng: random.Random, count: int) -> list[str]:
+    digits, hexdigits = "0123456789", "0123456789abcdef"
+    out: list[str] = []
+    for index in range(count):
+        kind = index % 4
+        if kind == 0:  # UUIDs, half of them all digits (the card rule's favourite food)
+            alphabet = digits if index % 8 == 0 else hexdigits
+            groups = ("".join(rng.choice(alphabet) for _ in range(n)) for n in (8, 4, 4, 4, 12))
+            out.append("-".join(groups))
+        elif kind == 1:  # object ids and digests: long digit runs between letters
+            size = rng.choice([7, 12, 16, 20, 32, 40, 64])
+            run = "".join(rng.choice(digits) for _ in range(min(size - 1, 19)))
+            text = (run + "".join(rng.choice(hexdigits) for _ in range(size)))[:size - 1]
+            out.append(text + rng.choice("abcdef") if index % 3 else rng.choice("abcdef") + text)
+        elif kind == 2:
+            out.append("".join(rng.choice(hexdigits) for _ in range(rng.randint(7, 64))))
+        else:
+            out.append(
+                f"{rng.randint(1970, 2099)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+                f"T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+                + rng.choice(["", f".{rng.randint(0, 999999):06d}", f".{rng.randint(0, 10**9)}"])
+                + rng.choice(["Z", "+02:00", "-05:30"])
+            )
+    return out
+
+
+def test_inert_identifiers_skip_the_rules_only_when_the_rules_would_keep_them() -> None:
+    redactor = Redactor()
+    checked = 0
+    for text in _random_inert_strings(random.Random(7), 20_000):
+        if not sanitize._inert(text):
+            continue  # e.g. all-digit hex: goes through the rules
+        checked += 1
+        assert redactor._fixed_point(text) == text, text
+        assert redactor.redact_text(text) == text
+    assert checked > 15_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["4111111111111111", "5500005555555559", "ghp_" + "a1" * 18, "deadbeef token=hunter2",
+     "AKIAIOSFODNN7EXAMPLE", "2026-11-22T04:50:18Z password=x"],
+)
+def test_secret_shapes_are_not_inert(text: str) -> None:
+    assert not sanitize._inert(text)
+    assert Redactor().redact_text(text) != text
+
+
+def test_timestamp_shape_matches_rfc3339_pattern() -> None:
+    import re
+
+    pattern = re.compile(
+        r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII
+    )
+    rng = random.Random(11)
+    base = ["2026-11-22T07:22:49.873540Z", "2024-01-02T03:04:05+02:00", "1999-12-31T23:59:59Z",
+            "2026-11-22T07:22:49.1234567890Z", "2026-11-22T07:22:49.-05:30"]
+    texts = list(base)
+    for _ in range(20000):
+        text = list(rng.choice(base))
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(len(text) + 1)
+            action = rng.random()
+            if action < 0.4 and position < len(text):
+                text[position] = rng.choice("0123456789-:T.Z+ a٣")
+            elif action < 0.7:
+                text.insert(position, rng.choice("0123456789.Z"))
+            elif position < len(text):
+                del text[position]
+        texts.append("".join(text))
+    for text in texts:
+        assert sanitize._is_timestamp(text) == (pattern.fullmatch(text) is not None), text

@@ -382,6 +382,39 @@ def operations_in_progress(layout: Layout) -> list[str]:
     return found
 
 
+# The commit a stopped operation was applying, rebase first (a rebase may merge).
+_STOP_MARKERS = (
+    ("rebase", "REBASE_HEAD"),
+    ("cherry-pick", "CHERRY_PICK_HEAD"),
+    ("revert", "REVERT_HEAD"),
+    ("merge", "MERGE_HEAD"),
+)
+
+
+def current_stop(layout: Layout) -> tuple[str, str, int] | None:
+    """(operation, commit it was applying, marker mtime in ns) while one is stopped; else None.
+
+    A few ``stat`` calls: cheap enough for every hook. The marker's mtime is
+    when git stopped (it writes the file then and leaves it alone). While a
+    rebase is in progress only ``REBASE_HEAD`` counts: its sequencer leaves a
+    ``CHERRY_PICK_HEAD`` behind for a moment at each step it commits.
+    """
+    markers: tuple[tuple[str, str], ...] = _STOP_MARKERS
+    if any(os.path.isdir(os.path.join(layout.git_dir, folder))
+           for folder in ("rebase-merge", "rebase-apply")):
+        markers = _STOP_MARKERS[:1]
+    for name, marker in markers:
+        path = os.path.join(layout.git_dir, marker)
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            continue
+        oid = _first_line(path)
+        if is_oid(oid):
+            return name, str(oid), mtime
+    return None
+
+
 def fetch_head_branches(layout: Layout) -> list[str]:
     """Branch names ``FETCH_HEAD`` marks for merging (what a pull integrates)."""
     names: list[str] = []

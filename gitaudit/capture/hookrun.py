@@ -64,6 +64,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
     import signal as _signal
     from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
 
     from gitaudit import pipeline
     from gitaudit.capture import gitcmd, hooks
@@ -346,6 +347,7 @@ class Recorder:
         self.params = hooks.read_config_params(layout, self.environ)
         if self.handler.facts is not None:
             self.handler.facts(self.input)
+        hooks.conflict_pending(self.input)  # a fact too: a detached build must see the same
         if git is None:
             return
         self.queries = {} if self.params is not None else {"config": list(hooks.CONFIG_QUERY)}
@@ -369,9 +371,17 @@ class Recorder:
         self.launch()
 
     def built_later(self, chained_pid: int | None) -> bool:
-        """Whether the event may be built in a detached process (after git went on)."""
+        """Whether the event may be built in a detached process (after git went on).
+
+        Not with a chained hook (its exit status is part of the event), not
+        for a handler without ``facts``, and not when there is a conflict to
+        follow up (that reads and writes state git changes as it goes on).
+        """
+        from gitaudit.capture import hooks
+
         return (self.detach and chained_pid is None and self.handler is not None
-                and self.handler.facts is not None and self.input is not None)
+                and self.handler.facts is not None and self.input is not None
+                and not hooks.conflict_pending(self.input))
 
     def warm(self) -> pipeline.Pipeline:
         """Import and configure the pipeline while git answers the queries (another core)."""
@@ -394,16 +404,16 @@ class Recorder:
             if self.input is not None:
                 self.input.results[key] = result
 
-    def event(self, chained: tuple[str, int] | None) -> dict[str, object] | None:
-        """The event (None if this invocation records nothing)."""
+    def events(self, chained: tuple[str, int] | None) -> list[dict[str, Any]]:
+        """The hook's event (if it records one) and any ``conflict.*`` events it saw."""
         from gitaudit import catalog
         from gitaudit.capture import context, gitstate, hooks
 
         if self.handler is None or self.input is None:
-            return None
+            return []
         record = self.handler.build(self.input)
-        if record is None:
-            return None
+        if record is None and self.input.name not in hooks.CONFLICT_HOOKS:
+            return []
         params = self.params
         if params is None:
             params = gitstate.parse_config_z(self.input.output("config") or b"")
@@ -414,17 +424,27 @@ class Recorder:
             uid=uid, user=context.os_user(environ, uid), host=os.uname().nodename,
             git_name=name, git_email=email, ci=context.ci_info(environ),
         )
-        event = hooks.hook_event(
-            self.input, record, event_id=catalog.uuid7(),
-            correlation_id=context.correlation_id(environ, catalog.uuid7),
-            parent_id=context.parent_id(environ), actor=actor, params=params, chained=chained,
-        )
-        event["occurred_at"] = catalog.now_rfc3339(self.started)  # when the hook ran
-        return event
+        correlation_id = context.correlation_id(environ, catalog.uuid7)
+        parent_id = context.parent_id(environ)
+        found = [] if record is None else [hooks.hook_event(
+            self.input, record, event_id=catalog.uuid7(), correlation_id=correlation_id,
+            parent_id=parent_id, actor=actor, params=params, chained=chained,
+        )]
+        if found:
+            found[0]["occurred_at"] = catalog.now_rfc3339(self.started)  # when the hook ran
+        try:
+            found += hooks.conflict_events(
+                self.input, source_event=found[0] if found else None, actor=actor,
+                params=params, correlation_id=correlation_id,
+                parent_id=found[0]["id"] if found else parent_id,
+            )
+        except Exception as exc:  # noqa: BLE001 - the hook's own event is still delivered
+            self.problems.append(f"conflict not recorded ({one_line(exc)})")
+        return found
 
-    def deliver(self, event: dict[str, object]) -> None:
+    def deliver(self, events: list[dict[str, Any]]) -> None:
         """Policy, sanitizer and transport; a problem becomes a warning, never an error."""
-        delivery = self.warm().emit([event])
+        delivery = self.warm().emit(events)
         if delivery is not None and delivery.warning:
             self.problems.append(delivery.warning)
 
@@ -455,9 +475,9 @@ def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
         recorder.collect()
         status = wait_status(pid) if pid is not None else None
     try:
-        event = recorder.event((chained, status) if chained and status is not None else None)
-        if event is not None and not (recorder.detach and detach(lambda: recorder.deliver(event))):
-            recorder.deliver(event)
+        events = recorder.events((chained, status) if chained and status is not None else None)
+        if events and not (recorder.detach and detach(lambda: recorder.deliver(events))):
+            recorder.deliver(events)
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
     return status or 0
@@ -469,9 +489,9 @@ def _record_detached(recorder: Recorder) -> None:
     def work() -> None:
         recorder.launch()
         recorder.collect()
-        event = recorder.event(None)
-        if event is not None:
-            recorder.deliver(event)
+        events = recorder.events(None)
+        if events:
+            recorder.deliver(events)
 
     if not detach(work):
         try:

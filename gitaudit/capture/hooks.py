@@ -47,8 +47,15 @@ if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at r
 SOURCE = "hook"
 DEFAULT_HOOKS = (
     "pre-push", "post-commit", "post-checkout", "post-merge", "post-rewrite", "pre-rebase",
+    "prepare-commit-msg",
 )  # fmt: skip
 OPTIONAL_HOOKS = ("reference-transaction",)
+# Hooks that look for a stopped or concluded conflict (a few stat calls when there is none);
+# a new stop is only detected where HEAD is still where git stopped.
+CONFLICT_HOOKS = frozenset(
+    {"prepare-commit-msg", "post-commit", "post-checkout", "post-merge", "post-rewrite"}
+)
+DETECT_HOOKS = frozenset({"prepare-commit-msg", "post-checkout"})
 STDIN_HOOKS = frozenset({"pre-push", "post-rewrite", "reference-transaction"})
 # Hooks whose non-zero exit stops the git command: a chained one failing means "refused".
 GATING_HOOKS = frozenset({"pre-push", "pre-rebase", "reference-transaction"})
@@ -363,13 +370,19 @@ def _classify_with_git(inp: HookInput, refs: list[dict[str, Any]]) -> int | None
         return None
 
 
-def _classify_with_pygit2(inp: HookInput, refs: list[dict[str, Any]], tips: list[str]) -> int:
+def _site_packages() -> None:
+    """Hooks start Python with -S; pygit2 lives in site-packages: add them when needed."""
     import sys
 
-    if sys.flags.no_site:  # hooks start Python with -S: pygit2 lives in site-packages
+    if sys.flags.no_site and not getattr(_site_packages, "done", False):
         import site
 
         site.main()
+        _site_packages.done = True  # type: ignore[attr-defined]
+
+
+def _classify_with_pygit2(inp: HookInput, refs: list[dict[str, Any]], tips: list[str]) -> int:
+    _site_packages()
     from gitaudit.capture import history
 
     if inp.layout is None:
@@ -527,7 +540,19 @@ class Handler:
         self.facts = facts
 
 
+def prepare_commit_msg(inp: HookInput) -> HookRecord | None:
+    """``prepare-commit-msg``: no event of its own (post-commit records the commit).
+
+    It runs while a stopped merge, cherry-pick, revert or rebase step is being
+    concluded (the hook script starts Python for it only then), which is
+    where :func:`conflict_events` catches a conflict plain git stopped on.
+    """
+    del inp
+    return None
+
+
 HANDLERS: dict[str, Handler] = {
+    "prepare-commit-msg": Handler(prepare_commit_msg),
     "pre-push": Handler(pre_push, pre_push_queries, pre_push_facts),
     "post-commit": Handler(post_commit, post_commit_queries, post_commit_facts),
     "post-checkout": Handler(post_checkout),
@@ -536,6 +561,87 @@ HANDLERS: dict[str, Handler] = {
     "pre-rebase": Handler(pre_rebase),
     "reference-transaction": Handler(reference_transaction),
 }
+
+
+# --- conflicts ---------------------------------------------------------------------------
+
+
+def conflict_pending(inp: HookInput) -> bool:
+    """Whether :func:`conflict_events` has anything to look at: git is stopped or a conflict
+    state is saved (a few ``stat`` calls; a fact, so a detached build sees the same answer)."""
+    layout = inp.layout
+    if layout is None or inp.name not in CONFLICT_HOOKS:
+        return False
+    pending: bool = inp.fact("conflict_pending", lambda: (
+        gitstate.current_stop(layout) is not None
+        or os.path.exists(gitstate.conflict_state_path(layout))
+    ))
+    return pending
+
+
+def conflict_events(inp: HookInput, *, source_event: dict[str, Any] | None,
+                    actor: dict[str, Any], params: Mapping[str, str], correlation_id: str,
+                    parent_id: str | None) -> list[dict[str, Any]]:
+    """``conflict.*`` events this hook invocation sees (usually none, after a few stats).
+
+    A saved conflict (saved by the wrapper, the daemon does not share it, or
+    by an earlier hook) is followed up: a commit that concluded it records
+    ``conflict.resolved`` (and the state is cleared, so nothing else records
+    it again); a stop that is gone without one records ``conflict.aborted``
+    (late: at the first hook after the abort). A stop nobody saw happen is
+    replayed in memory and recorded late as ``conflict.detected``, its time
+    the moment git stopped.
+    """
+    layout = inp.layout
+    if layout is None or not conflict_pending(inp):
+        return []
+    path = gitstate.conflict_state_path(layout)
+    _site_packages()
+    from gitaudit.capture import conflicts, history
+
+    previous = gitstate.load_conflict_state(path)
+    if previous is None:
+        gitstate.clear_conflict_state(path)  # missing or unreadable: start afresh
+    repo = history.open_repository(layout.git_dir)
+    head = inp.head.oid
+
+    def detect(stop: tuple[str, str, int]) -> list[dict[str, Any]]:
+        return conflicts.replay(repo, stop[0], head, stop[1])
+
+    finish = inp.name == "post-rewrite" and inp.arg(0) == "rebase"
+    verdict, stopped = conflicts.observe(
+        repo, layout, previous, head=head, action="finish" if finish else None,
+        rewritten=dict(parse_rewrite_lines(inp.stdin)) if finish else None,
+        detect=detect if inp.name in DETECT_HOOKS else None,
+    )
+    where = repo_object(os.path.realpath(layout.worktree or layout.git_dir), params,
+                        branch=inp.head.ref, head_after=head)
+    found: list[dict[str, Any]] = []
+    if verdict is not None and previous is not None:
+        concluded_by = source_event["operation"] if source_event else "git.commit"
+        operation, details_ = conflicts.concluded_details(
+            repo, previous, verdict, concluded_by, hook=inp.name,
+        )
+        found.append(conflicts.lifecycle_event(
+            operation, details_, source=SOURCE, state=previous, actor=actor, repo=where,
+            exit_code=0,
+        ))
+        gitstate.clear_conflict_state(path)
+    if stopped is not None:
+        stop, files = stopped
+        state = conflicts.new_state(
+            detected_id=conflicts.conflict_id(layout, stop), correlation_id=correlation_id,
+            operation=catalog.operation_for(stop[0]), stop=stop, stopped_in=stop[0], head=head,
+            files=files,
+        )
+        found.append(conflicts.lifecycle_event(
+            "conflict.detected", conflicts.detected_details(state, hook=inp.name, late=True),
+            source=SOURCE, state=state, actor=actor, repo=where, exit_code=None,
+            event_id=state["detected_id"], parent_id=parent_id,
+            occurred_at=state["detected_at"],
+        ))
+        gitstate.save_conflict_state(layout, state)
+    return found
 
 
 # --- the event ---------------------------------------------------------------------------

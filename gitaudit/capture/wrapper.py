@@ -59,7 +59,6 @@ _CONFLICT_SUBCOMMANDS = frozenset({"rebase", "merge", "pull", "cherry-pick", "re
 _TALKING_SUBCOMMANDS = frozenset({"fetch", "pull", "push"})
 # Commands that can conclude (or abort) a conflict a wrapped command stopped on.
 _SEQUENCER_SUBCOMMANDS = frozenset({"rebase", "merge", "cherry-pick", "revert"})
-_STOPPED_AT = ("REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "MERGE_HEAD")
 # Builtins that never push: anything else (an alias, a script) may, so it gets a packet trace.
 _NEVER_PUSH = (
     frozenset(catalog.SUBCOMMAND_OPERATIONS) | catalog.READ_SUBCOMMANDS
@@ -995,65 +994,31 @@ class _Builder:
 
     def _stopped_at(self) -> str | None:
         """The commit the stopped operation was applying (REBASE_HEAD, MERGE_HEAD, ...)."""
-        if self.layout is None:
-            return None
-        refs = gitstate.RefReader(self.layout)
-        return next(filter(None, (refs.oid(marker) for marker in _STOPPED_AT)), None)
+        stop = gitstate.current_stop(self.layout) if self.layout is not None else None
+        return stop[1] if stop is not None else None
 
     def _conflict_event(
         self, parent: dict[str, Any], files: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        in_progress = gitstate.operations_in_progress(self.layout) if self.layout else []
-        stopped_in = in_progress[0] if in_progress else None
-        conflict_details: dict[str, Any] = {
-            "files": [{key: item[key] for key in ("path", "kind", "hunks")} for item in files],
-            "operation": self.operation,
-            "stopped_in": stopped_in,
-            "ours_is": "upstream" if stopped_in == "rebase" else "HEAD",
-        }
-        event = self._lifecycle_event(
-            parent, "conflict.detected", conflict_details, "failure",
-            parent["correlation_id"], parent["id"],
-        )
-        if self.layout is not None:
-            gitstate.save_conflict_state(self.layout, {
-                "detected_id": event["id"],
-                "correlation_id": event["correlation_id"],
-                "detected_at": time.time(),
-                "operation": self.operation,
-                "stopped_in": stopped_in,
-                "ours_is": conflict_details["ours_is"],
-                "stopped_at": self._stopped_at(),
-                "files": files,
-            })
-        return event
+        from gitaudit.capture import conflicts
 
-    def _lifecycle_event(
-        self,
-        parent: dict[str, Any],
-        operation: str,
-        event_details: dict[str, Any],
-        outcome: str,
-        correlation_id: str,
-        parent_id: str,
-    ) -> dict[str, Any]:
-        return {
-            "id": catalog.uuid7(),
-            "schema_version": catalog.SCHEMA_VERSION,
-            "occurred_at": catalog.now_rfc3339(),
-            "duration_ms": None,
-            "operation": operation,
-            "category": catalog.category_for(operation, event_details),
-            "outcome": outcome,
-            "severity": catalog.severity_for(operation, event_details, outcome),
-            "source": SOURCE,
-            "correlation_id": correlation_id,
-            "parent_id": parent_id,
-            "actor": parent["actor"],
-            "repo": parent["repo"],
-            "result": {"exit_code": self.exit_code, "error": None},
-            "details": event_details,
-        }
+        layout = self.layout
+        in_progress = gitstate.operations_in_progress(layout) if layout else []
+        stop = gitstate.current_stop(layout) if layout is not None else None
+        state = conflicts.new_state(
+            detected_id=conflicts.conflict_id(layout, stop) if layout and stop else catalog.uuid7(),
+            correlation_id=parent["correlation_id"], operation=self.operation, stop=stop,
+            stopped_in=in_progress[0] if in_progress else None, head=self.head_after.oid,
+            files=files,
+        )
+        event = conflicts.lifecycle_event(
+            "conflict.detected", conflicts.detected_details(state), source=SOURCE, state=state,
+            actor=parent["actor"], repo=parent["repo"], exit_code=self.exit_code,
+            event_id=state["detected_id"], parent_id=parent["id"],
+        )
+        if layout is not None:
+            gitstate.save_conflict_state(layout, state)
+        return event
 
     def _saved_conflict(self) -> dict[str, Any] | None:
         """The conflict state saved when a wrapped command stopped (checked before git ran)."""
@@ -1073,57 +1038,32 @@ class _Builder:
         conflict (the state file is then deleted); None if the conflict still stands."""
         if not self.cap.concludes():
             return None
+        from gitaudit.capture import conflicts
+
         action = next(
             (flag[2:] for flag in ("--abort", "--skip") if flag in self.inv.args), "continue"
         ) if self.subcommand != "commit" else "commit"
-        aborting = action in {"abort", "skip"}
         moved_on = bool(files) and self._stopped_at() != state.get("stopped_at")
         if self.exit_code != 0 and (action == "abort" or not moved_on):
             return None
-        base_details = {
-            key: state.get(key) for key in ("operation", "stopped_in", "ours_is")
-        }
-        base_details["concluded_by"] = self.operation
-        base_details["action"] = action
-        correlation = str(state.get("correlation_id") or parent["correlation_id"])
-        detected_id = str(state.get("detected_id") or parent["id"])
-        if aborting:
-            event = self._lifecycle_event(
-                parent, "conflict.aborted", {**base_details, "files": [
-                    {"path": item["path"], "kind": item["kind"]}
-                    for item in state.get("files") or []
-                ]}, "failure", correlation, detected_id,
-            )
+        if action in {"abort", "skip"}:
+            verdict: tuple[str, str | None] = ("aborted", action)
         else:
-            event = self._lifecycle_event(
-                parent, "conflict.resolved", {**base_details, **self._resolutions(state)},
-                "success", correlation, detected_id,
-            )
+            stopped_at = state.get("stopped_at")
+            result = dict(map(tuple, self.details.get("rewritten") or [])).get(stopped_at)
+            verdict = ("resolved", result or self.head_after.oid)
+        operation, found = conflicts.concluded_details(
+            self.repo(), state, verdict, self.operation, action=action
+        )
+        state["correlation_id"] = state.get("correlation_id") or parent["correlation_id"]
+        state["detected_id"] = state.get("detected_id") or parent["id"]
+        event = conflicts.lifecycle_event(
+            operation, found, source=SOURCE, state=state, actor=parent["actor"],
+            repo=parent["repo"], exit_code=self.exit_code,
+        )
         if self.cap.conflict_state is not None:
             gitstate.clear_conflict_state(self.cap.conflict_state)
         return event
-
-    def _resolutions(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Per file, how it was resolved (the resulting commit against the saved stages)."""
-        from gitaudit.capture import conflicts
-
-        stopped_at = state.get("stopped_at")
-        result = dict(map(tuple, self.details.get("rewritten") or [])).get(stopped_at)
-        result = result or self.head_after.oid
-        repo = self.repo()
-        files = []
-        for item in state.get("files") or []:
-            blob = conflicts.blob_at(repo, result, item["path"]) if repo is not None else None
-            files.append({
-                "path": item["path"],
-                "kind": item["kind"],
-                "resolution": conflicts.resolution(item.get("stages") or {}, blob),
-            })
-        detected_at = state.get("detected_at")
-        elapsed = None
-        if isinstance(detected_at, int | float):
-            elapsed = max(round((time.time() - detected_at) * 1000, 3), 0.0)
-        return {"files": files, "time_to_resolve_ms": elapsed, "result_commit": result}
 
 
 # --- entry point -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from gitaudit.cli import shim as shim_cli
 from gitaudit.cli import tail as tail_cli
 from gitaudit.cli import trace2 as trace2_cli
 from gitaudit.cli import verify as verify_cli
+from gitaudit.cli import watch as watch_cli
 from gitaudit.errors import GitauditError
 
 app = typer.Typer(
@@ -51,6 +52,7 @@ app.command("tail")(tail_cli.tail_command)
 app.command("verify")(verify_cli.verify_command)
 app.command("demo")(demo_cli.demo_command)
 app.command("daemon")(daemon_cli.daemon_command)
+app.command("watch")(watch_cli.watch_command)
 
 shim_app = typer.Typer(help="Install a `git` shim so plain `git` is audited.", no_args_is_help=True)
 app.add_typer(shim_app, name="shim")

@@ -26,9 +26,10 @@ REJECTED = "rejected"  # invalid, or refused (store down with on_store_failure=r
 def login_name(uid: int) -> str | None:
     """Login name of ``uid`` (cached: NSS lookups cost ~40 µs and uids repeat)."""
     try:
-        return pwd.getpwuid(uid).pw_name
+        name = pwd.getpwuid(uid).pw_name
     except KeyError:
         return None
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,18 @@ class Intake(Protocol):
     ``accept`` applies policy, the sanitizer and validation, stamps verified
     actor fields from ``peer``, de-duplicates, appends accepted events to the
     journal (fsync, shared by concurrent callers) and returns one
-    :class:`Ack` per event, in order, once they are durable.
+    :class:`Ack` per event, in order, once they are durable. ``valid_text``
+    promises that every string is valid Unicode (no lone surrogates), which
+    spares the intake that check.
     """
 
     async def accept(
-        self, events: Sequence[dict[str, Any]], *, peer: Peer | None, source: str
+        self,
+        events: Sequence[dict[str, Any]],
+        *,
+        peer: Peer | None,
+        source: str,
+        valid_text: bool = False,
     ) -> list[Ack]: ...
 
 

@@ -14,7 +14,9 @@ For each submitted event, in order (:class:`EventIntake`):
 3. the sanitizer redacts, and :func:`gitaudit.events.validate_event` checks;
 4. duplicates (an id accepted before, or a git command another capture path
    already recorded, as ``trace2_receiver.Deduper`` tells) are acknowledged as
-   such;
+   such; so is a repo watcher's ``ref.update`` that git's own activity explains
+   (every event feeds the :class:`~gitaudit.capture.watcher.ActivityLog` first,
+   before policy);
 5. the rest are appended to the journal through the group committer and
    acknowledged ``accepted`` once durable.
 
@@ -31,6 +33,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from gitaudit.capture.watcher import ActivityLog
 from gitaudit.config import Settings
 from gitaudit.daemon import api
 from gitaudit.daemon.api import Ack, Peer
@@ -39,7 +42,7 @@ from gitaudit.daemon.logging import get_logger
 from gitaudit.daemon.metrics import Metrics
 from gitaudit.daemon.writer import BatchWriter
 from gitaudit.errors import SpoolError
-from gitaudit.events import validate_event
+from gitaudit.events import describe_invalid, validate_event
 from gitaudit.pipeline import Pipeline
 from gitaudit.policy import KEEP, SAMPLED, Policy
 
@@ -51,18 +54,6 @@ JOURNAL_FAILED: Final = "journal write failed: keep the event (spool it) and ret
 PRESAMPLED_SOURCES: Final = frozenset({"socket", "spool"})
 # Ids remembered for the "duplicate" answer (the store skips stored ids regardless).
 SEEN_IDS: Final = 200_000
-_MAX_ERRORS: Final = 3
-
-
-def describe(exc: ValidationError) -> str:
-    """A short, data-free description of why an event is invalid."""
-    parts = []
-    for error in exc.errors()[:_MAX_ERRORS]:
-        where = ".".join(str(part) for part in error["loc"]) or "event"
-        parts.append(f"{where}: {error['msg']}")
-    if exc.error_count() > _MAX_ERRORS:
-        parts.append(f"and {exc.error_count() - _MAX_ERRORS} more")
-    return "invalid event: " + "; ".join(parts)
 
 
 def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
@@ -108,9 +99,9 @@ class Rules:
         policy = self.presampled if source in PRESAMPLED_SOURCES else self.pipeline.policy
         return policy.decide(event)
 
-    def sanitize(self, event: dict[str, Any]) -> dict[str, Any]:
+    def sanitize(self, event: dict[str, Any], valid_text: bool = False) -> dict[str, Any]:
         """The redacted event (valid UTF-8 everywhere)."""
-        return self.pipeline.sanitize(event)
+        return self.pipeline.sanitize(event, valid_text=valid_text)
 
 
 class _SeenIds:
@@ -142,6 +133,7 @@ class EventIntake:
         writer: BatchWriter,
         metrics: Metrics,
         deduper: Any = None,
+        activity: ActivityLog | None = None,
     ) -> None:
         self.settings = settings
         self.rules = Rules(settings)
@@ -149,6 +141,7 @@ class EventIntake:
         self.writer = writer
         self.metrics = metrics
         self.deduper = deduper
+        self.activity = activity  # what git did where, for the repo watcher's dedupe
         self.seen = _SeenIds(SEEN_IDS)
         self.log = get_logger(component="intake")
 
@@ -163,14 +156,19 @@ class EventIntake:
         return ack.status == api.REJECTED and ack.error in {STORE_REFUSED, JOURNAL_FAILED}
 
     async def accept(
-        self, events: Sequence[dict[str, Any]], *, peer: Peer | None, source: str
+        self,
+        events: Sequence[dict[str, Any]],
+        *,
+        peer: Peer | None,
+        source: str,
+        valid_text: bool = False,
     ) -> list[Ack]:
         """Process ``events``; one :class:`Ack` each, in order, once the accepted are durable."""
         acks: list[Ack] = []
         records: list[dict[str, Any]] = []
         slots: list[int] = []
         for raw in events:
-            ack, record = self._prepare(raw, peer, source)
+            ack, record = self._prepare(raw, peer, source, valid_text)
             if record is not None:
                 slots.append(len(acks))
                 records.append(record)
@@ -183,28 +181,44 @@ class EventIntake:
         return acks
 
     def _prepare(
-        self, raw: dict[str, Any], peer: Peer | None, source: str
+        self, raw: dict[str, Any], peer: Peer | None, source: str, valid_text: bool = False
     ) -> tuple[Ack, dict[str, Any] | None]:
         """The ack of a dropped event, or a provisional ``accepted`` ack and its record."""
         self.metrics.received.labels(source).inc()
         raw_id = raw.get("id") if isinstance(raw.get("id"), str) else None
         event = stamp_peer(raw, peer) if peer is not None else unverified(raw)
+        if self.activity is not None and self._explained(event):
+            self.metrics.duplicates.labels(source).inc()
+            return Ack(raw_id, api.DUPLICATE), None
         decision = self.rules.decide(event, source)
         if decision != KEEP:
             counter = self.metrics.sampled if decision == SAMPLED else self.metrics.filtered
             counter.labels(source).inc()
             return Ack(raw_id, api.SAMPLED if decision == SAMPLED else api.FILTERED), None
         try:
-            record = validate_event(self.rules.sanitize(event)).to_record()
+            record = validate_event(self.rules.sanitize(event, valid_text)).to_record()
         except ValidationError as exc:
             self.metrics.rejected.labels(source, "invalid").inc()
-            return Ack(raw_id, api.REJECTED, describe(exc)), None
+            return Ack(raw_id, api.REJECTED, describe_invalid(exc)), None
         event_id = str(record["id"])
         if event_id in self.seen or self._known_command(record):
             self.metrics.duplicates.labels(source).inc()
             return Ack(event_id, api.DUPLICATE), None
         self.seen.add(event_id)
         return Ack(event_id, api.ACCEPTED), record
+
+    def _explained(self, event: dict[str, Any]) -> bool:
+        """Feed the repo watcher's activity log (before policy: a git command dropped by
+        policy still made its own ref changes); True for a watcher event git explains."""
+        assert self.activity is not None  # noqa: S101 - checked by the caller
+        try:
+            self.activity.note(event)
+            return self.activity.explains(event)
+        except Exception as exc:  # noqa: BLE001 - a dedupe bug must not lose the event
+            self.log.error(  # noqa: TRY400 - expected failure, message suffices
+                "activity_log_failed", error=str(exc), id=event.get("id")
+            )
+            return False
 
     def _known_command(self, record: dict[str, Any]) -> bool:
         if self.deduper is None:

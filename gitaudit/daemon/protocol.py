@@ -165,6 +165,14 @@ def _events_of(message: dict[str, Any]) -> list[dict[str, Any]]:
     raise ProtocolError(f"unknown message type {kind[:40]!r}: expected event or events", "type")
 
 
+def surrogate_free(line: bytes) -> bool:
+    """Whether the strings a valid request ``line`` decodes to are all valid Unicode.
+
+    UTF-8 input cannot hold surrogates; only a JSON escape ``\\udXXX`` makes one.
+    """
+    return b"\\ud" not in line and b"\\uD" not in line
+
+
 def parse_request(line: bytes) -> list[dict[str, Any]]:
     """The events a request line carries; raises :class:`ProtocolError` when malformed."""
     message = _decode(line)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from gitaudit import paths
+from gitaudit.capture import watcher
 from gitaudit.config import Settings, load
 from gitaudit.daemon import protocol, systemd
 from gitaudit.daemon.api import Peer
@@ -39,6 +40,7 @@ from gitaudit.daemon.intake import EventIntake
 from gitaudit.daemon.journal import GroupCommitter, Journal, Worker
 from gitaudit.daemon.logging import configure, get_logger
 from gitaudit.daemon.metrics import Metrics
+from gitaudit.daemon.runtime import tune_gc
 from gitaudit.daemon.sinks import build_sinks
 from gitaudit.daemon.spools import SpoolWatcher
 from gitaudit.daemon.subscribers import Hub
@@ -191,6 +193,7 @@ class EventConnection:
         answers: list[bytes | None] = []
         batches: list[tuple[int, int]] = []  # (answer slot, events in that line)
         events: list[dict[str, Any]] = []
+        valid_text = True
         for frame in frames:
             self.lines += 1
             try:
@@ -199,12 +202,15 @@ class EventConnection:
                 self.server.metrics.rejected.labels("socket", exc.reason).inc()
                 answers.append(protocol.encode_error(str(exc), self.lines))
                 continue
+            valid_text = valid_text and isinstance(frame, bytes) and protocol.surrogate_free(frame)
             batches.append((len(answers), len(carried)))
             answers.append(None)
             events.extend(carried)
         if batches:
             intake = self.server.active_intake()
-            acks = await intake.accept(events, peer=self.peer, source="socket")
+            acks = await intake.accept(
+                events, peer=self.peer, source="socket", valid_text=valid_text
+            )
             start = 0
             for slot, count in batches:
                 answers[slot] = protocol.encode_acks(acks[start : start + count])
@@ -246,6 +252,8 @@ class Server:
         self._committer: GroupCommitter | None = None
         self._writer: BatchWriter | None = None
         self._spools: SpoolWatcher | None = None
+        self.activity = watcher.ActivityLog()  # git's own activity, for the repo watcher
+        self._watcher: tuple[watcher.Watcher, asyncio.Event, asyncio.Task[Any]] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -266,11 +274,13 @@ class Server:
             self.settings.watch_spool_dirs, self.active_intake(), self.metrics
         )
         self._spawn(self._spools.run(self._stop_watching), "spools")
+        self._start_watcher()
         await self._open_sockets()
         self._serve_metrics()
         interval = systemd.watchdog_interval()
         if interval is not None:
             self._spawn(self._watchdog(interval), "watchdog")
+        tune_gc()
         systemd.notify("READY=1\nSTATUS=accepting events")
         self.log.info("ready", pid=os.getpid(), journal=str(self._journal_dir()))
 
@@ -333,7 +343,8 @@ class Server:
         )
         await self._writer.open_store()
         self.intake = EventIntake(
-            self.settings, self._committer, self._writer, self.metrics, Deduper()
+            self.settings, self._committer, self._writer, self.metrics, Deduper(),
+            activity=self.activity,
         )
         self._spawn(self._committer.run(), "journal")
         self._writer.replay(replay)
@@ -358,7 +369,8 @@ class Server:
         os.makedirs(runtime, mode=RUNTIME_DIR_MODE, exist_ok=True)
         await self._listen(passed, runtime, "events", paths.EVENTS_SOCKET, EVENTS_MODE,
                            self._handle_events)  # fmt: skip
-        self._receiver = Trace2Receiver(self.active_intake(), self.settings, self.metrics)
+        self._receiver = Trace2Receiver(self.active_intake(), self.settings, self.metrics,
+                                        activity=self.activity)
         await self._listen(passed, runtime, "trace2", paths.TRACE2_SOCKET, TRACE2_MODE,
                            self._tracked(self._receiver.handle))  # fmt: skip
         await self._listen(passed, runtime, "subscribe", paths.SUBSCRIBE_SOCKET,
@@ -382,6 +394,53 @@ class Server:
         else:
             self.log.info("listening", socket=filename, activated=True)
         self._servers.append(await asyncio.start_unix_server(handler, sock=sock))
+
+    def _start_watcher(self) -> None:
+        """Watch ``watch_repos`` (a path that is not a repository is logged and skipped)."""
+        repos: dict[str, watcher.WatchedRepo] = {}
+        for path in self.settings.watch_repos:
+            try:
+                found = watcher.locate(path)
+            except watcher.WatchError as exc:
+                self.log.error(  # noqa: TRY400 - an operator error: message and hint suffice
+                    "watch_repo_invalid", path=path, error=exc.message, hint=exc.hint
+                )
+                continue
+            repos.setdefault(found.common_dir, found)
+        if not repos:
+            return
+        intake = self.active_intake()
+
+        async def deliver(events: list[dict[str, Any]]) -> None:
+            try:
+                await intake.accept(events, peer=None, source=watcher.SOURCE)
+            except Exception:  # logged; the watcher goes on with later changes
+                self.log.exception("watcher_delivery_failed", events=len(events))
+
+        watch = watcher.Watcher(
+            list(repos.values()), deliver, activity=self.activity,
+            window=self.settings.watch_window, git=self.settings.git,
+            log=get_logger(component="watcher").info,
+        )  # fmt: skip
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(watch.run(stop))
+        task.set_name("watcher")
+        task.add_done_callback(self._part_ended)
+        self._watcher = (watch, stop, task)
+
+    async def _stop_watcher(self, timeout: float) -> None:
+        """Stop the repo watcher; the changes it holds are decided and delivered first."""
+        if self._watcher is None:
+            return
+        _, stop, task = self._watcher
+        self._watcher = None
+        stop.set()
+        try:
+            await asyncio.wait_for(task, max(0.1, timeout))
+        except TimeoutError:
+            self.log.warning("watcher_stop_timeout")
+        except Exception:  # noqa: BLE001 - already logged by _part_ended
+            self.log.debug("watcher_ended_with_error")
 
     def _serve_metrics(self) -> None:
         address = self.settings.metrics_address.strip()
@@ -459,6 +518,9 @@ class Server:
         before, after = settings_diff(self.settings, new)
         self.settings = new
         self.active_intake().reconfigure(new)
+        if {"watch_repos", "watch_window"} & set(after):
+            await self._stop_watcher(self.settings.shutdown_timeout)
+            self._start_watcher()
         if before or after:
             pending = sorted(RESTART_KEYS & set(after))
             self.log.info("reloaded", changed=sorted(after), restart_needed=pending)
@@ -494,6 +556,7 @@ class Server:
 
     async def _stop_parts(self, deadline: float) -> None:
         self._stop_watching.set()
+        await self._stop_watcher(deadline - time.monotonic())
         receiver_shutdown = getattr(self._receiver, "shutdown", None)
         if receiver_shutdown is not None:  # records what git processes sent so far
             await receiver_shutdown(max(0.1, deadline - time.monotonic()))

@@ -21,7 +21,15 @@ the receiver reads every connection continuously whatever happens downstream:
   delays records, never git.
 
 :class:`Deduper` lets the intake keep one ``git.*`` event per git command
-when the wrapper, hooks and trace2 all saw it.
+when the wrapper, hooks and trace2 all saw it, and one ending per conflict.
+
+**Conflicts** (:class:`ConflictTracker`): after a ``merge``, ``rebase``,
+``cherry-pick``, ``revert``, ``pull`` or ``am`` that failed with unmerged
+index entries, the daemon records ``conflict.detected`` (parent: that
+command's event, same correlation id) and keeps the conflict's stages in
+memory; a later command in that repository that concludes it (``commit``,
+``--continue``) records ``conflict.resolved``, one that ends it without a
+commit (``--abort``, ``--skip``) ``conflict.aborted``.
 """
 
 from __future__ import annotations
@@ -32,7 +40,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -40,6 +47,7 @@ import structlog
 from gitaudit import catalog
 from gitaudit.capture import context, details, gitstate, record
 from gitaudit.capture.trace2 import ProcessTrace, Trace2Stream, fold
+from gitaudit.capture.watcher import ActivityLog, epoch_of, may_write_refs
 from gitaudit.config import Settings
 from gitaudit.daemon.api import Intake, Peer
 from gitaudit.daemon.metrics import Metrics
@@ -233,25 +241,13 @@ def _root(sid: str) -> str:
 # --- the record ----------------------------------------------------------------------------
 
 
-def _epoch(value: object) -> float | None:
-    """Epoch seconds of an RFC 3339 text (git's ``time``, an event's ``occurred_at``)."""
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
-
-
 def _timing(conn: Connection) -> tuple[float, float | None]:
     """(start as epoch seconds, duration in ms) of a process, from git's clocks where it said."""
     proc = conn.process
-    end = _epoch(proc.end_time)
+    end = epoch_of(proc.end_time)
     if end is not None and proc.t_abs_end is not None:
         return end - proc.t_abs_end, round(proc.t_abs_end * 1000, 3)
-    start = _epoch(proc.start_time) or conn.started_wall
+    start = epoch_of(proc.start_time) or conn.started_wall
     if proc.t_abs_end is not None:
         return start, round(proc.t_abs_end * 1000, 3)
     if conn.ended_wall is not None:
@@ -457,11 +453,15 @@ class Trace2Receiver:
     """
 
     def __init__(self, intake: Intake, settings: Settings, metrics: Metrics, *,
-                 grace: float = 0.25, max_wait: float = 30.0, batch: int = 100) -> None:
+                 grace: float = 0.25, max_wait: float = 30.0, batch: int = 100,
+                 activity: ActivityLog | None = None) -> None:
         self.intake = intake
+        self.activity = activity  # told which git processes run where (the repo watcher)
+        self._tracked: dict[Connection, bool] = {}  # connection -> begun in the activity log
         self.settings = settings
         self.metrics = metrics
         self.assembler = Assembler(grace, max_wait)
+        self.conflicts = ConflictTracker()
         self.batch = batch
         self.backlog: deque[tuple[dict[str, Any], Peer | None]] = deque()
         self.max_line_buffer = 0  # largest unfinished line held by any connection, in bytes
@@ -494,11 +494,13 @@ class Trace2Receiver:
             # the daemon is stopping while git still runs: not a kill; shutdown()
             # records what was heard, marked incomplete
             self._connections.discard(conn)
+            self._untrack(conn)
             writer.close()
             raise
         self._connections.discard(conn)
         conn.stream.close()
         self._feed(conn, b"", loop.time())
+        self._untrack(conn)
         if not conn.absorbed:
             self.assembler.closed(conn, loop.time(), time.time())
         self._schedule()
@@ -513,8 +515,32 @@ class Trace2Receiver:
             self.metrics.trace2_dropped.inc()
         was_done = conn.done
         self.assembler.heard(conn, now)
+        if self.activity is not None and self._tracked.get(conn) is not False:
+            self._track(conn, self.activity)
         if conn.done and not was_done:
             self._schedule()
+
+    # -- git processes the repo watcher should know about --
+
+    def _track(self, conn: Connection, activity: ActivityLog) -> None:
+        """Tell the activity log a git process runs in its worktree (reads excepted)."""
+        proc = conn.process
+        reads = proc.command is not None and not may_write_refs(proc.command)
+        begun = self._tracked.get(conn)
+        if begun is None and proc.worktree:
+            if reads:
+                self._tracked[conn] = False
+            else:
+                activity.begin(conn, proc.worktree)
+                self._tracked[conn] = True
+        elif begun and reads:
+            activity.forget(conn)
+            self._tracked[conn] = False
+
+    def _untrack(self, conn: Connection) -> None:
+        """The process ended: its run becomes an interval in the activity log."""
+        if self._tracked.pop(conn, False) and self.activity is not None:
+            self.activity.end(conn)
 
     # -- assembly timing --
 
@@ -569,7 +595,7 @@ class Trace2Receiver:
             while self.backlog and self.backlog[0][1] == peer and len(batch) < self.batch:
                 batch.append(self.backlog.popleft()[0])
             uid = peer.uid if peer is not None else None
-            await asyncio.to_thread(_enrich, batch, uid)
+            await asyncio.to_thread(_enrich, batch, uid, self.conflicts)
             try:
                 await self.intake.accept(batch, peer=peer, source=SOURCE)
             except Exception:  # an intake failure loses this batch (logged), not the daemon
@@ -604,9 +630,107 @@ class Trace2Receiver:
         }
 
 
-def _enrich(events: list[dict[str, Any]], uid: int | None) -> None:
-    for event in events:
+def _enrich(events: list[dict[str, Any]], uid: int | None,
+            tracker: ConflictTracker | None = None) -> None:
+    """Repository state for each record, and the conflict events they lead to (appended)."""
+    for event in list(events):
         read_repo_state(event, uid)
+        if tracker is not None:
+            try:
+                events.extend(tracker.after(event, uid))
+            except Exception:  # a conflict we cannot follow must not cost the command's record
+                log.exception("trace2_conflict_failed", id=event.get("id"))
+
+
+# --- conflicts -----------------------------------------------------------------------------
+
+_STOPPING = frozenset({"merge", "rebase", "cherry-pick", "revert", "pull", "am"})
+
+
+class ConflictTracker:
+    """Conflicts seen through trace2, one state per repository (in memory, bounded).
+
+    Same lifecycle and state as the wrapper and hooks (:mod:`gitaudit.capture.conflicts`);
+    the daemon keeps its states to itself (never in users' homes). Only
+    repositories owned by the git process's user are read, as in
+    :func:`read_repo_state`.
+    """
+
+    def __init__(self, max_repos: int = 10_000) -> None:
+        self.max_repos = max_repos
+        self.states: dict[str, dict[str, Any]] = {}
+
+    def after(self, event: dict[str, Any], uid: int | None) -> list[dict[str, Any]]:
+        """The ``conflict.*`` events one assembled git command leads to (usually none)."""
+        found = event.get("details") or {}
+        subcommand = found.get("subcommand")
+        repo_info = event.get("repo")
+        path = repo_info.get("path") if isinstance(repo_info, dict) else None
+        if not path or uid is None or not subcommand:
+            return []
+        stopped = subcommand in _STOPPING and event.get("outcome") == "failure"
+        try:
+            if os.stat(path).st_uid != uid:
+                return []
+            layout = gitstate.discover(path, {})
+        except (OSError, ValueError):
+            return []
+        if layout is None:
+            return []
+        key = os.path.realpath(layout.git_dir)
+        previous = self.states.get(key)
+        if previous is None and not stopped:
+            return []
+        return self._observe(event, layout, key, previous, stopped)
+
+    def _observe(self, event: dict[str, Any], layout: gitstate.Layout, key: str,
+                 previous: dict[str, Any] | None, stopped: bool) -> list[dict[str, Any]]:
+        from gitaudit.capture import conflicts, history
+
+        repo = history.open_repository(layout.git_dir)
+        head = gitstate.read_head(layout).oid
+        argv = [str(arg) for arg in (event.get("details") or {}).get("argv") or []]
+        action = next((flag[2:] for flag in ("--abort", "--skip") if flag in argv), None)
+        if event.get("outcome") != "success":
+            action = None
+
+        def detect(stop: tuple[str, str, int]) -> list[dict[str, Any]]:
+            # replayed in memory: the user may have resolved files by the time the record is
+            # assembled (the index then no longer shows them); the index is the fallback
+            return conflicts.replay(repo, stop[0], head, stop[1]) or conflicts.read_conflicts(
+                layout)
+
+        verdict, new = conflicts.observe(repo, layout, previous, head=head, action=action,
+                                         detect=detect if stopped else None)
+        exit_code = (event.get("result") or {}).get("exit_code")
+        made: list[dict[str, Any]] = []
+        if verdict is not None and previous is not None:
+            done = action or ("commit" if event.get("operation") == "git.commit" else "continue")
+            operation, found = conflicts.concluded_details(
+                repo, previous, verdict, str(event.get("operation")), action=done
+            )
+            made.append(conflicts.lifecycle_event(
+                operation, found, source=SOURCE, state=previous, actor=event["actor"],
+                repo=event.get("repo"), exit_code=exit_code,
+            ))
+            self.states.pop(key, None)
+        if new is not None:
+            stop, files = new
+            state = conflicts.new_state(
+                detected_id=conflicts.conflict_id(layout, stop),
+                correlation_id=str(event.get("correlation_id")),
+                operation=str(event.get("operation")), stop=stop, stopped_in=stop[0],
+                head=head, files=files,
+            )
+            made.append(conflicts.lifecycle_event(
+                "conflict.detected", conflicts.detected_details(state), source=SOURCE,
+                state=state, actor=event["actor"], repo=event.get("repo"), exit_code=exit_code,
+                event_id=state["detected_id"], parent_id=str(event.get("id")),
+            ))
+            self.states[key] = state
+            while len(self.states) > self.max_repos:
+                del self.states[next(iter(self.states))]
+        return made
 
 
 # --- de-duplication across capture paths -------------------------------------------------
@@ -623,7 +747,7 @@ class _Seen:
 
 
 def _interval(event: dict[str, Any]) -> tuple[float, float] | None:
-    start = _epoch(event.get("occurred_at"))
+    start = epoch_of(event.get("occurred_at"))
     if start is None:
         return None
     duration = event.get("duration_ms")
@@ -655,7 +779,12 @@ class Deduper:
 
     @staticmethod
     def _keys(event: dict[str, Any]) -> list[tuple[Any, ...]]:
-        if not str(event.get("operation", "")).startswith("git."):
+        operation = str(event.get("operation", ""))
+        if operation in {"conflict.resolved", "conflict.aborted"} and event.get("parent_id"):
+            # every capture path names a stop's detected event the same way (its id is
+            # derived from the stop): one ending per detected conflict, whoever saw it
+            return [("conflict", event.get("parent_id"))]
+        if not operation.startswith("git."):
             return []
         found = event.get("details") or {}
         repo = event.get("repo") or {}
@@ -672,6 +801,8 @@ class Deduper:
     def _matches(self, kind: str, entry: _Seen, event: dict[str, Any],
                  span: tuple[float, float]) -> bool:
         source = event.get("source")
+        if kind == "conflict":
+            return True
         if entry.source == source:
             return False
         if kind == "sid":

@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from gitaudit.config import Settings
+from gitaudit.daemon.runtime import tune_gc
 from gitaudit.errors import ConfigError, GitauditError, StoreError
 
 PR_SET_PDEATHSIG: Final = 1
@@ -153,6 +154,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when we stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn = Connection(int(argv[0]))
+    tune_gc()
     try:
         serve(conn, parent)
     finally:

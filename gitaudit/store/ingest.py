@@ -23,12 +23,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from gitaudit.config import Settings
-from gitaudit.events import validate_event
+from gitaudit.events import describe_invalid, validate_event
 from gitaudit.store.engine import Store
 from gitaudit.transport import spool, spool_dirs
 
 BATCH_SIZE = 5000
-_MAX_ERRORS_SHOWN = 3
 
 Progress = Callable[[int, int], None]
 
@@ -46,17 +45,6 @@ class IngestReport:
     segments: int = 0
     rejected_files: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:_MAX_ERRORS_SHOWN]:
-        where = ".".join(str(part) for part in error["loc"]) or "event"
-        parts.append(f"{where}: {error['msg']}")
-    more = exc.error_count() - _MAX_ERRORS_SHOWN
-    if more > 0:
-        parts.append(f"and {more} more")
-    return "invalid event: " + "; ".join(parts)
 
 
 def _count_lines(segment: Path) -> int:
@@ -109,7 +97,7 @@ class _Drain:
             try:
                 return validate_event(line.event).to_record()
             except ValidationError as exc:
-                error = _describe(exc)
+                error = describe_invalid(exc)
         self.report.rejected += 1
         self.report.problems.append(f"{line.segment.name} line {line.line_no}: {error}")
         return None

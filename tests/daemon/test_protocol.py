@@ -101,3 +101,19 @@ def test_answers_are_single_json_lines() -> None:
 def test_request_round_trip() -> None:
     line = protocol.encode_request([{"id": "1"}])
     assert protocol.parse_request(line.rstrip(b"\n")) == [{"id": "1"}]
+
+
+@pytest.mark.parametrize(
+    ("line", "free"),
+    [
+        (b'{"type":"event","event":{"x":"caf\xc3\xa9 \\u00e9"}}', True),
+        (b'{"type":"event","event":{"x":"\\ud800"}}', False),
+        (b'{"type":"event","event":{"x":"\\uDC80"}}', False),
+        (b'{"type":"event","event":{"x":"\\\\ud800 is text"}}', False),  # conservative
+    ],
+)
+def test_surrogate_free_lines(line: bytes, free: bool) -> None:
+    assert protocol.surrogate_free(line) is free
+    if free:
+        for event in protocol.parse_request(line):
+            json.dumps(event, ensure_ascii=False).encode("utf-8")  # no lone surrogate

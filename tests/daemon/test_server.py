@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -135,4 +136,23 @@ def test_stale_socket_file_is_replaced(daemons: Daemons) -> None:
     stale.close()  # the file stays, nobody listens: a crashed daemon's leftover
     run.start()
     assert run.send([make_event()])[0]["status"] == "accepted"
+    assert run.stop() == 0
+
+
+def test_surrogate_escapes_are_repaired_and_plain_text_kept(daemons: Daemons) -> None:
+    run = daemons().start()
+    client = run.client()
+    lone, plain = make_event(1), make_event(2, details={"subject": "café ✓"})
+    line = json.dumps({"type": "events", "events": [plain]}, ensure_ascii=False).encode()
+    client.send_raw(line + b"\n")
+    assert client.answer()["acks"][0]["status"] == "accepted"
+    lone["details"] = {"subject": "bad \udcff byte"}
+    client.send_raw(json.dumps({"type": "event", "event": lone}).encode() + b"\n")
+    assert client.answer()["acks"][0]["status"] == "accepted"
+    stored = {row["id"]: row for row in run.wait_stored([lone["id"], plain["id"]])}
+    assert stored[plain["id"]]["details"]["subject"] == "café ✓"
+    repaired = stored[lone["id"]]["details"]["subject"]
+    assert repaired.startswith("bad ") and repaired.endswith(" byte")
+    repaired.encode("utf-8")
+    client.close()
     assert run.stop() == 0

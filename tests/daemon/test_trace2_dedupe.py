@@ -80,3 +80,13 @@ def test_non_git_events_are_never_duplicates_and_is_duplicate_remembers() -> Non
     assert not dedupe.is_duplicate({**claude, "source": "trace2"})
     assert not dedupe.is_duplicate(git_event("wrapper", sid="S1"))
     assert dedupe.is_duplicate(git_event("trace2", sid="S1"))
+
+
+def test_one_ending_per_detected_conflict_whichever_source() -> None:
+    dedupe = Deduper(clock=Clock())
+    resolved = {"id": "r1", "operation": "conflict.resolved", "source": "hook",
+                "parent_id": "D1", "correlation_id": "c", "repo": {"path": "/r"}}
+    assert not dedupe.is_duplicate(resolved)
+    assert dedupe.is_duplicate({**resolved, "id": "r2", "source": "trace2"})
+    assert dedupe.is_duplicate({**resolved, "id": "r3", "operation": "conflict.aborted"})
+    assert not dedupe.is_duplicate({**resolved, "id": "r4", "parent_id": "D2"})

@@ -1,0 +1,133 @@
+"""Conflicts seen by a REAL daemon subprocess through git's trace2 (global config).
+
+Plain git 2.39 in an isolated HOME sends trace2 to the daemon's socket
+(`gitaudit trace2 enable --global`); real conflicting histories; the daemon
+stores what it recorded in its SQLite store. With the wrapper too, each
+conflict event is stored once.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.capture.test_conflict_lifecycle import FILES, KINDS, resolve
+from tests.capture.test_wrapper_conflicts import conflicting_branches
+from tests.daemon.daemon_harness import DaemonRun, Daemons, wait_for
+from tests.gitfixtures import GitSandbox, gitaudit_command
+
+EDITOR = {"GIT_EDITOR": "true"}
+
+
+@pytest.fixture
+def daemons() -> Iterator[Daemons]:
+    found = Daemons()
+    yield found
+    found.cleanup()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> GitSandbox:
+    return GitSandbox(tmp_path)
+
+
+def traced(sandbox: GitSandbox, daemons: Daemons) -> DaemonRun:
+    """A running daemon; plain git in the sandbox sends it trace2; the wrapper its events."""
+    run = daemons().start()
+    enabled = subprocess.run(
+        [*gitaudit_command(), "trace2", "enable", "--global", "--socket",
+         str(run.runtime / "trace2.sock")],
+        env=sandbox.environ(), capture_output=True, check=False,
+    )
+    assert enabled.returncode == 0, enabled.stderr
+    sandbox.env["GITAUDIT_RUNTIME_DIR"] = str(run.runtime)
+    return run
+
+
+def stored_conflicts(run: DaemonRun, count: int) -> list[dict[str, Any]]:
+    def enough() -> list[dict[str, Any]] | None:
+        try:
+            found = [e for e in run.stored() if e["operation"].startswith("conflict.")]
+        except Exception:  # noqa: BLE001 - the store may not exist yet
+            return None
+        return found if len(found) >= count else None
+
+    found: list[dict[str, Any]] = wait_for(enough, f"{count} conflict events stored")
+    return found
+
+
+def test_plain_git_merge_conflict_resolved(sandbox: GitSandbox, daemons: Daemons) -> None:
+    run = traced(sandbox, daemons)
+    repo = conflicting_branches(sandbox)
+    assert sandbox.git("merge", "topic", cwd=repo, check=False).returncode == 1
+    [detected] = stored_conflicts(run, 1)
+    merge = next(e for e in run.stored() if e["id"] == detected["parent_id"])
+    assert (merge["operation"], merge["source"]) == ("git.merge", "trace2")
+    assert detected["source"] == "trace2"
+    assert detected["correlation_id"] == merge["correlation_id"]
+    assert detected["details"]["files"] == [
+        {"path": "added.txt", "kind": "add_add", "hunks": 1},
+        {"path": "content.txt", "kind": "content", "hunks": 1},
+        {"path": "modify_delete.txt", "kind": "modify_delete", "hunks": 0},
+        {"path": "moved.txt", "kind": "rename", "hunks": 0},
+    ]
+    for path in FILES:
+        resolve(sandbox, repo, path, "manual")
+    assert sandbox.git("commit", "--no-edit", cwd=repo, env=EDITOR).returncode == 0
+    _, resolved = stored_conflicts(run, 2)
+    assert resolved["operation"] == "conflict.resolved"
+    assert resolved["parent_id"] == detected["id"]
+    assert resolved["correlation_id"] == detected["correlation_id"]
+    assert resolved["details"]["files"] == [
+        {"path": path, "kind": KINDS[path], "resolution": "manual"} for path in FILES
+    ]
+    assert resolved["details"]["result_commit"] == sandbox.out("rev-parse", "HEAD", cwd=repo)
+
+
+def test_plain_git_rebase_abort(sandbox: GitSandbox, daemons: Daemons) -> None:
+    run = traced(sandbox, daemons)
+    repo = conflicting_branches(sandbox)
+    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    assert sandbox.git("rebase", "main", cwd=repo, check=False).returncode != 0
+    [detected] = stored_conflicts(run, 1)
+    assert detected["details"]["stopped_in"] == "rebase"
+    assert sandbox.git("rebase", "--abort", cwd=repo).returncode == 0
+    _, aborted = stored_conflicts(run, 2)
+    assert aborted["operation"] == "conflict.aborted"
+    assert aborted["details"]["action"] == "abort"
+    assert aborted["parent_id"] == detected["id"]
+
+
+def test_wrapper_and_trace2_store_one_of_each(sandbox: GitSandbox, daemons: Daemons) -> None:
+    run = traced(sandbox, daemons)
+    repo = conflicting_branches(sandbox)
+    assert sandbox.audited("cherry-pick", "topic", cwd=repo).returncode != 0
+    # trace2's record and its conflict.detected (same id as the wrapper's) are refused as
+    # duplicates; the daemon reads the repository when the record is assembled, so wait
+    wait_for(lambda: run.metric_sum("gitaudit_events_duplicate_total") >= 2 or None,
+             "the twins from trace2 counted as duplicates")
+    for path, how in (("content.txt", "theirs"), ("added.txt", "manual"),
+                      ("modify_delete.txt", "ours"), ("moved.txt", "deleted")):
+        resolve(sandbox, repo, path, how)
+    done = sandbox.audited("cherry-pick", "--continue", cwd=repo, env=EDITOR)
+    assert done.returncode == 0, done.stderr
+    detected, resolved = stored_conflicts(run, 2)
+    stored = run.stored()
+    picks = [e for e in stored if e["operation"] == "git.cherry_pick"]
+    assert len(picks) == 2  # the stop and the --continue, each once
+    # trace2's twins of both commands and of both conflict events were refused as duplicates
+    wait_for(lambda: run.metric_sum("gitaudit_events_duplicate_total") >= 4 or None,
+             "the twins from trace2 counted as duplicates")
+    stored = run.stored()
+    conflict_events = [e for e in stored if e["operation"].startswith("conflict.")]
+    assert [e["operation"] for e in conflict_events] == ["conflict.detected",
+                                                         "conflict.resolved"]
+    assert resolved["parent_id"] == detected["id"]
+    assert {f["path"]: f["resolution"] for f in resolved["details"]["files"]} == {
+        "content.txt": "theirs", "added.txt": "manual", "modify_delete.txt": "ours",
+        "moved.txt": "deleted",
+    }
