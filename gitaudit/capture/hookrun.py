@@ -83,7 +83,7 @@ _SHELLS = frozenset({"sh", "bash", "dash", "ash"})  # keep a sourced script's $0
 _SOURCE_AS = '__gitaudit_hook=$1; shift; . "$__gitaudit_hook"'
 _QUIET_SIGNALS = (_signal.SIGINT, _signal.SIGQUIT)
 _MAX_FD = 1 << 20  # os.closerange: one close_range system call on Linux
-_DETACHED_NICENESS = 10
+_DETACHED_NICENESS = 19
 _CHILD_DEFAULT_SIGNALS = {
     _signal.SIGINT, _signal.SIGQUIT, *(
         sig for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
