@@ -84,6 +84,7 @@ _SOURCE_AS = '__gitaudit_hook=$1; shift; . "$__gitaudit_hook"'
 _QUIET_SIGNALS = (_signal.SIGINT, _signal.SIGQUIT)
 _MAX_FD = 1 << 20  # os.closerange: one close_range system call on Linux
 _DETACHED_NICENESS = 19
+_GIT_EXIT_WAIT = 1.0  # seconds a detached hook waits for git to finish before its own work
 _CHILD_DEFAULT_SIGNALS = {
     _signal.SIGINT, _signal.SIGQUIT, *(
         sig for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
@@ -531,8 +532,9 @@ def detach(work: Callable[[], object]) -> bool:
     Fork; the child starts a new session (``setsid``: no controlling terminal,
     none of the terminal's signals, not in git's process group), puts stdin,
     stdout and stderr on ``/dev/null``, closes every other descriptor (git's
-    pipes, the user's terminal), lowers its priority (git, which goes on at
-    the same time, comes first), runs ``work`` and exits; once this process
+    pipes, the user's terminal), lowers its priority, waits (a second at
+    most) for git to exit so that it does not compete with the rest of the
+    git command, runs ``work`` and exits; once this process
     has exited it belongs to init. (No second fork: it opens no terminal, so
     as a session leader it never gets a controlling one.) This process
     returns once the child has let go of the descriptors (the fork and a few
@@ -547,6 +549,7 @@ def detach(work: Callable[[], object]) -> bool:
             stream.flush()  # nothing buffered may be written twice
         except (OSError, ValueError):
             pass
+    git = os.getppid()  # the process that runs this hook and waits for it
     released, release = os.pipe()  # EOF once the child holds none of our descriptors
     try:
         pid = os.fork()
@@ -568,9 +571,40 @@ def detach(work: Callable[[], object]) -> bool:
             os.nice(_DETACHED_NICENESS)  # git, still running, comes first for the CPU
         except OSError:
             pass  # cannot lower the priority: run at git's
+        wait_for_exit(git, _GIT_EXIT_WAIT)
         work()
     finally:
         os._exit(0)
+
+
+def wait_for_exit(pid: int, timeout: float) -> None:
+    """Wait until process ``pid`` has exited, at most ``timeout`` seconds.
+
+    A detached hook waits for git this way: its queries and its pipeline then
+    do not compete with the rest of the git command (a push's transfer) for
+    the CPU. A pidfd where the kernel has them (Linux 5.3), else a poll.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # gone already
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        try:
+            import select
+
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.005)
 
 
 def _quiet_stdio() -> None:

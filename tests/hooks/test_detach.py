@@ -209,3 +209,24 @@ def test_auto_stays_inline_when_the_spool_cannot_be_written(sandbox: GitSandbox)
     assert len(warnings) == 1
     assert warnings[0].startswith("gitaudit: ")
     assert "emergency spool" in warnings[0]
+
+
+def test_wait_for_exit_returns_when_the_process_exits_or_at_the_timeout() -> None:
+    from gitaudit.capture.hookrun import wait_for_exit
+
+    short = subprocess.Popen(["sleep", "0.3"])
+    start = time.monotonic()
+    wait_for_exit(short.pid, 10.0)
+    assert 0.2 < time.monotonic() - start < 5.0
+    short.wait()
+    endless = subprocess.Popen(["sleep", "30"])
+    try:
+        start = time.monotonic()
+        wait_for_exit(endless.pid, 0.3)
+        assert 0.25 < time.monotonic() - start < 5.0
+    finally:
+        endless.kill()
+        endless.wait()
+    start = time.monotonic()
+    wait_for_exit(short.pid, 10.0)  # long gone
+    assert time.monotonic() - start < 1.0
