@@ -22,9 +22,10 @@ path and git's arguments. Then:
 Detaching (setting ``hook_detach``, default ``auto``; :func:`detach_wanted`):
 git waits for its hook, so what need not happen before git goes on happens
 in a detached process (:func:`detach`: own session, stdio on /dev/null, no
-inherited descriptor, niced) once every fact git may change afterwards has
-been captured: arguments, stdin, environment, HEAD, the chained hook's exit
-status, the time, and the repository reads a handler declares as its
+inherited descriptor, niced, after git exited) once every fact git may
+change afterwards has been captured: arguments, stdin, environment, HEAD,
+the chained hook's exit status, the time, and the repository reads a
+handler declares as its
 ``facts`` (:class:`gitaudit.capture.hooks.Handler`). For such a handler
 without a chained hook (post-commit, pre-push) the git queries, the build,
 the sanitizer and the delivery are all detached; otherwise the event is
