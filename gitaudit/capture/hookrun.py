@@ -533,15 +533,14 @@ def detach(work: Callable[[], object]) -> bool:
     Fork; the child starts a new session (``setsid``: no controlling terminal,
     none of the terminal's signals, not in git's process group), puts stdin,
     stdout and stderr on ``/dev/null``, closes every other descriptor (git's
-    pipes, the user's terminal), lowers its priority, waits (a second at
-    most) for git to exit so that it does not compete with the rest of the
-    git command, runs ``work`` and exits; once this process
-    has exited it belongs to init. (No second fork: it opens no terminal, so
-    as a session leader it never gets a controlling one.) This process
-    returns once the child has let go of the descriptors (the fork and a few
-    system calls), so git goes on at once and a caller waiting for EOF on
-    git's output is not held up. The
-    same pipeline runs as inline (policy, sanitizer, daemon or spool, the
+    pipes, the user's terminal), lowers its priority, waits (a second at most)
+    for git to exit so that it does not compete with the rest of the git
+    command, runs ``work`` and exits; once this process has exited it belongs
+    to init. (No second fork: it opens no terminal, so as a session leader it
+    never gets a controlling one.) This process returns once the child has
+    let go of the descriptors (the fork and a few system calls), so git goes
+    on at once and a caller waiting for EOF on git's output is not held up.
+    The same pipeline runs as inline (policy, sanitizer, daemon or spool, the
     emergency spool if the spool cannot be written); what the detached
     process cannot report (no stderr left) is lost, the event is not.
     """
