@@ -192,9 +192,10 @@ def severity_for(operation: str, details: Mapping[str, Any] | None, outcome: str
             return "high"
         if any(ref.get("deleted") for ref in refs):
             return "medium"
-    if operation == "ref.update":  # one change in details, or several under "refs"
-        if any(ref.get("deleted") or ref.get("forced") for ref in (*refs, details)):
-            return "medium"
+    if operation == "ref.update" and any(  # one change in details, or several under "refs"
+        ref.get("deleted") or ref.get("forced") for ref in (*refs, details)
+    ):
+        return "medium"
     if operation == "git.reset" and details.get("mode") == "hard":
         return "medium"
     if operation in {"audit.verify", "validation.failed"} and outcome == "failure":

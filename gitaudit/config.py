@@ -239,6 +239,14 @@ FIELDS: tuple[Field, ...] = (
         "Seconds a client (wrapper, hooks) waits for the daemon before it spools instead.",
     ),
     Field(
+        "hook_detach",
+        _choice("auto", "always", "never"),
+        "auto",
+        "When a git hook hands the sanitizing and delivery of its event to a detached "
+        "background process so git goes on at once: auto (not in CI jobs, and only when the "
+        "daemon socket or a writable spool directory is there), always, never.",
+    ),
+    Field(
         "max_message_bytes",
         _int,
         1024 * 1024,
@@ -351,6 +359,7 @@ class Settings:
     buffer_max_size: int
     on_store_failure: str
     socket_timeout: float
+    hook_detach: str
     max_message_bytes: int
     metrics_address: str
     watch_spool_dirs: tuple[str, ...]

@@ -76,6 +76,15 @@ def client_runtime_dirs(configured: str | None = None) -> list[str]:
     return dirs
 
 
+def events_socket(configured: str | None = None) -> str | None:
+    """The first existing ``events.sock`` a client should use, or None (no daemon)."""
+    for folder in client_runtime_dirs(configured):
+        path = os.path.join(folder, EVENTS_SOCKET)
+        if os.path.exists(path):
+            return path
+    return None
+
+
 def default_journal_dir() -> str:
     """The daemon's journal (spool-format segments)."""
     return os.path.join(state_home(), "gitaudit", "journal")

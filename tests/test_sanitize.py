@@ -429,14 +429,43 @@ def test_import_is_light() -> None:
         "before = set(sys.modules)\n"
         "import gitaudit.sanitize as s\n"
         "s.redact(['git', 'push', 'origin', 'main'])\n"
+        "s.redact({'commit': '121924735860272779e7f003287a0b53332330ec', 'parents': ["
+        "'2345678901234567890abcdef0123456789abcde'], "
+        "'id': '01a20221-0812-76b1-83b0-6621e6fb8300', 'path': '/tmp/x/y', "
+        "'occurred_at': '2026-11-22T07:22:49.873540Z'})\n"
         "new = set(sys.modules) - before - {'__future__', 'gitaudit', 'gitaudit.sanitize'}\n"
         "print(sorted(new), len(s._PATTERNS))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    # Importing imports nothing (not even re); a short argv needs no pattern at all.
+    # Importing imports nothing (not even re); a short argv, object ids (digit runs glued
+    # to letters), UUIDs and timestamps need no pattern at all (a hook event is full of them).
     assert result.stdout.strip() == "[] 0"
+
+
+def test_card_gate_never_rejects_what_the_pattern_matches() -> None:
+    import re
+
+    pattern = re.compile(sanitize._CARD)
+    rng = random.Random(7)
+    alphabet = "0123456789012345678923456 -.,_aZé\t/٣"
+    texts = [record["text"] for record in POSITIVES + NEGATIVES]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(13, 40)))
+              for _ in range(20000)]
+    texts += [
+        f"{before}{digits}{after}"
+        for before in ("", " ", "a", ".", "é")
+        for after in ("", " ", "x", ".5", ".")
+        for digits in ("4111111111111111", "4111 1111 1111 1111", "4111-111111-11111")
+    ]
+    passed = 0
+    for text in texts:
+        gate = sanitize._may_hold_card(text)
+        passed += gate
+        if pattern.search(text):
+            assert gate, text
+    assert passed < len(texts)  # the gate does reject things
 
 
 def _random_inert_strings(rng: random.Random, count: int) -> list[str]:
@@ -485,3 +514,29 @@ def test_inert_identifiers_skip_the_rules_only_when_the_rules_would_keep_them() 
 def test_secret_shapes_are_not_inert(text: str) -> None:
     assert not sanitize._inert(text)
     assert Redactor().redact_text(text) != text
+
+
+def test_timestamp_shape_matches_rfc3339_pattern() -> None:
+    import re
+
+    pattern = re.compile(
+        r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII
+    )
+    rng = random.Random(11)
+    base = ["2026-11-22T07:22:49.873540Z", "2024-01-02T03:04:05+02:00", "1999-12-31T23:59:59Z",
+            "2026-11-22T07:22:49.1234567890Z", "2026-11-22T07:22:49.-05:30"]
+    texts = list(base)
+    for _ in range(20000):
+        text = list(rng.choice(base))
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(len(text) + 1)
+            action = rng.random()
+            if action < 0.4 and position < len(text):
+                text[position] = rng.choice("0123456789-:T.Z+ a٣")
+            elif action < 0.7:
+                text.insert(position, rng.choice("0123456789.Z"))
+            elif position < len(text):
+                del text[position]
+        texts.append("".join(text))
+    for text in texts:
+        assert sanitize._is_timestamp(text) == (pattern.fullmatch(text) is not None), text

@@ -19,10 +19,35 @@ path and git's arguments. Then:
 5. the event goes through :class:`gitaudit.pipeline.Pipeline`; the exit
    status is the chained hook's, or 0.
 
+Detaching (setting ``hook_detach``, default ``auto``; :func:`detach_wanted`):
+git waits for its hook, so what need not happen before git goes on happens
+in a detached process (:func:`detach`: own session, stdio on /dev/null, no
+inherited descriptor, niced, after git exited) once every fact git may
+change afterwards has been captured: arguments, stdin, environment, HEAD,
+the chained hook's exit status, the time, and the repository reads a
+handler declares as its
+``facts`` (:class:`gitaudit.capture.hooks.Handler`). For such a handler
+without a chained hook (post-commit, pre-push) the git queries, the build,
+the sanitizer and the delivery are all detached; otherwise the event is
+built here and only sanitizing and delivery are. A process that cannot be
+detached means an inline delivery, as with ``never``.
+
+Where the time goes (``bench/bench_hooks.py``; ``python -X importtime``): the
+interpreter start (``-I -S``, ~0.7 of a bare ``python -I`` start) and the
+imports (~3 ms: settings, git state, the handlers) are the floor; then HEAD,
+config and the handler's facts are read from files (no git process), and the
+hook forks. Not on this path: the pipeline (policy, sanitizer, JSON, spool
+``fsync``: ~1.5 ms), the git queries (~2 ms each, post-commit and pre-push),
+the socket client (imported only when a daemon socket exists) and :mod:`re`
+(the sanitizer's gates keep commit ids, UUIDs and timestamps from compiling
+any pattern).
+
 An audit failure never changes what git does: whatever goes wrong here, at
 most one ``gitaudit: ...`` line goes to stderr and the exit status is still
-the chained hook's. Nothing is printed on success. Stdlib only; no pydantic,
-Typer or pygit2 (except for pushes updating many refs, see :mod:`.hooks`).
+the chained hook's (a detached process has no stderr: it still delivers to
+the spool, or the emergency spool, but cannot warn). Nothing is printed on
+success. Stdlib only; no pydantic, Typer or pygit2 (except for pushes
+updating many refs, see :mod:`.hooks`).
 """
 
 from __future__ import annotations
@@ -30,15 +55,16 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import time
 
-from gitaudit import config
+from gitaudit import config, paths
 from gitaudit.capture import gitstate
 from gitaudit.errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
     import signal as _signal
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
     from gitaudit import pipeline
@@ -57,6 +83,9 @@ _SHELLS = frozenset({"sh", "bash", "dash", "ash"})  # keep a sourced script's $0
 # helpers or its own name from $0 (husky 4: `basename "$0"`) still works after the rename.
 _SOURCE_AS = '__gitaudit_hook=$1; shift; . "$__gitaudit_hook"'
 _QUIET_SIGNALS = (_signal.SIGINT, _signal.SIGQUIT)
+_MAX_FD = 1 << 20  # os.closerange: one close_range system call on Linux
+_DETACHED_NICENESS = 19
+_GIT_EXIT_WAIT = 1.0  # seconds a detached hook waits for git to finish before its own work
 _CHILD_DEFAULT_SIGNALS = {
     _signal.SIGINT, _signal.SIGQUIT, *(
         sig for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
@@ -296,31 +325,65 @@ class Recorder:
         self.pipeline: pipeline.Pipeline | None = None
         self.params: dict[str, str] | None = None
         self.name, self.args, self.stdin = name, args, stdin
+        self.detach = detach_wanted(settings, environ)
+        self.started = time.time()
+        self.queries: dict[str, list[str]] = {}
+        self.git: str | None = None
 
-    def start(self) -> None:
-        """Find the repository and start the git queries (config, and the handler's)."""
-        from gitaudit.capture import gitcmd, hooks
+    def prepare(self) -> None:
+        """Read what git may change once the hook returns: repository, HEAD, the handler's
+        facts; work out the git queries (config, and the handler's)."""
+        from gitaudit.capture import hooks
 
         self.handler = hooks.HANDLERS.get(self.name)
         if self.handler is None:
             return
         layout = gitstate.discover(os.getcwd(), self.environ)
         head = gitstate.Head(None, None)
-        git = find_git(self.settings, self.environ)
+        git = self.git = find_git(self.settings, self.environ)
         if layout is not None:
             head = gitstate.read_head(layout, git, self.environ)
         self.input = hooks.HookInput(self.name, self.args, self.stdin, self.environ, layout, head)
         if layout is None:
             return
         self.params = hooks.read_config_params(layout, self.environ)
+        if self.handler.facts is not None:
+            self.handler.facts(self.input)
+        hooks.conflict_pending(self.input)  # a fact too: a detached build must see the same
         if git is None:
             return
-        queries = {} if self.params is not None else {"config": list(hooks.CONFIG_QUERY)}
+        self.queries = {} if self.params is not None else {"config": list(hooks.CONFIG_QUERY)}
         if self.handler.queries is not None:
-            queries.update(self.handler.queries(self.input))
+            self.queries.update(self.handler.queries(self.input))
+
+    def launch(self) -> None:
+        """Start the git queries (they run while this process goes on)."""
+        from gitaudit.capture import gitcmd
+
+        queries, self.queries = self.queries, {}
+        if self.git is None or self.input is None or self.input.layout is None:
+            return
         for key, query in queries.items():
-            self.running[key] = gitcmd.start(git, query, git_dir=layout.git_dir,
+            self.running[key] = gitcmd.start(self.git, query, git_dir=self.input.layout.git_dir,
                                              environ=self.environ)
+
+    def start(self) -> None:
+        """:meth:`prepare`, then :meth:`launch`."""
+        self.prepare()
+        self.launch()
+
+    def built_later(self, chained_pid: int | None) -> bool:
+        """Whether the event may be built in a detached process (after git went on).
+
+        Not with a chained hook (its exit status is part of the event), not
+        for a handler without ``facts``, and not when there is a conflict to
+        follow up (that reads and writes state git changes as it goes on).
+        """
+        from gitaudit.capture import hooks
+
+        return (self.detach and chained_pid is None and self.handler is not None
+                and self.handler.facts is not None and self.input is not None
+                and not hooks.conflict_pending(self.input))
 
     def warm(self) -> pipeline.Pipeline:
         """Import and configure the pipeline while git answers the queries (another core)."""
@@ -369,6 +432,8 @@ class Recorder:
             self.input, record, event_id=catalog.uuid7(), correlation_id=correlation_id,
             parent_id=parent_id, actor=actor, params=params, chained=chained,
         )]
+        if found:
+            found[0]["occurred_at"] = catalog.now_rfc3339(self.started)  # when the hook ran
         try:
             found += hooks.conflict_events(
                 self.input, source_event=found[0] if found else None, actor=actor,
@@ -387,11 +452,25 @@ class Recorder:
 
 
 def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
-    """Build and deliver the event while the chained hook runs; the chained hook's status."""
+    """Build and deliver the event while the chained hook runs; the chained hook's status.
+
+    With :func:`detach_wanted` the work after the last read of anything git
+    may change (arguments, stdin, environment, HEAD, the handler's facts, the
+    chained hook's status, the time) goes to a detached process
+    (:func:`detach`) and this one exits at once: for a handler with facts
+    and no chained hook, right after :meth:`Recorder.prepare` (the git
+    queries, build, sanitizing and delivery happen detached); otherwise once
+    the event is built (sanitizing and delivery happen detached).
+    """
     status: int | None = None
     try:
-        recorder.start()
-        recorder.warm()
+        recorder.prepare()
+        if recorder.built_later(pid):
+            _record_detached(recorder)
+            return 0  # the parent: git goes on (_record_detached returned: could not detach)
+        recorder.launch()
+        if not recorder.detach:
+            recorder.warm()
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
     finally:
@@ -399,11 +478,142 @@ def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
         status = wait_status(pid) if pid is not None else None
     try:
         events = recorder.events((chained, status) if chained and status is not None else None)
-        if events:
+        if events and not (recorder.detach and detach(lambda: recorder.deliver(events))):
             recorder.deliver(events)
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
     return status or 0
+
+
+def _record_detached(recorder: Recorder) -> None:
+    """Queries, build and delivery in a detached process; inline if none can be started."""
+
+    def work() -> None:
+        recorder.launch()
+        recorder.collect()
+        events = recorder.events(None)
+        if events:
+            recorder.deliver(events)
+
+    if not detach(work):
+        try:
+            work()
+        finally:
+            recorder.collect()
+
+
+# --- detaching -----------------------------------------------------------------------------
+
+
+def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool:
+    """Whether this hook hands its event to a detached child (setting ``hook_detach``).
+
+    ``auto`` detaches except in CI jobs (a runner that kills the job's process
+    group or cgroup when the job ends could kill the child before it delivered)
+    and except when no daemon socket and no writable spool directory exist yet
+    (delivery could fail, and only this process can still say so on stderr).
+    """
+    mode = settings.hook_detach
+    if mode == "never" or not hasattr(os, "fork") or not hasattr(os, "setsid"):
+        return False
+    if mode == "always":
+        return True
+    from gitaudit.capture import context
+
+    if context.ci_info(environ) is not None:
+        return False
+    if paths.events_socket(settings.runtime_dir) is not None:
+        return True
+    return os.access(settings.effective_spool_dir, os.W_OK | os.X_OK)
+
+
+def detach(work: Callable[[], object]) -> bool:
+    """Run ``work`` in a detached process; False (nothing started) if that cannot be done.
+
+    Fork; the child starts a new session (``setsid``: no controlling terminal,
+    none of the terminal's signals, not in git's process group), puts stdin,
+    stdout and stderr on ``/dev/null``, closes every other descriptor (git's
+    pipes, the user's terminal), lowers its priority, waits (a second at most)
+    for git to exit so that it does not compete with the rest of the git
+    command, runs ``work`` and exits; once this process has exited it belongs
+    to init. (No second fork: it opens no terminal, so as a session leader it
+    never gets a controlling one.) This process returns once the child has
+    let go of the descriptors (the fork and a few system calls), so git goes
+    on at once and a caller waiting for EOF on git's output is not held up.
+    The same pipeline runs as inline (policy, sanitizer, daemon or spool, the
+    emergency spool if the spool cannot be written); what the detached
+    process cannot report (no stderr left) is lost, the event is not.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
+            stream.flush()  # nothing buffered may be written twice
+        except (OSError, ValueError):
+            pass
+    git = os.getppid()  # the process that runs this hook and waits for it
+    released, release = os.pipe()  # EOF once the child holds none of our descriptors
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(released)
+        os.close(release)
+        return False
+    if pid:
+        os.close(release)
+        try:
+            os.read(released, 1)  # returns at EOF
+        finally:
+            os.close(released)
+        return True  # init reaps the child once we are gone
+    try:
+        os.setsid()
+        _quiet_stdio()  # also closes `release`
+        try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
+            os.nice(_DETACHED_NICENESS)  # git, still running, comes first for the CPU
+        except OSError:
+            pass  # cannot lower the priority: run at git's
+        wait_for_exit(git, _GIT_EXIT_WAIT)
+        work()
+    finally:
+        os._exit(0)
+
+
+def wait_for_exit(pid: int, timeout: float) -> None:
+    """Wait until process ``pid`` has exited, at most ``timeout`` seconds.
+
+    A detached hook waits for git this way: its queries and its pipeline then
+    do not compete with the rest of the git command (a push's transfer) for
+    the CPU. A pidfd where the kernel has them (Linux 5.3), else a poll.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # gone already
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        try:
+            import select
+
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.005)
+
+
+def _quiet_stdio() -> None:
+    """stdin, stdout and stderr on /dev/null; every other descriptor closed."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        if null != fd:
+            os.dup2(null, fd)
+    os.closerange(3, _MAX_FD)
 
 
 def _start_chained(chained: str | None, script: str, args: Sequence[str],

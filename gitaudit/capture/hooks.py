@@ -73,7 +73,7 @@ _REFLOG_TAIL_BYTES = 16384
 class HookInput:
     """What a handler may look at: arguments, stdin, repository and query results."""
 
-    __slots__ = ("args", "environ", "head", "layout", "name", "results", "stdin")
+    __slots__ = ("args", "environ", "facts", "head", "layout", "name", "results", "stdin")
 
     def __init__(
         self,
@@ -91,6 +91,17 @@ class HookInput:
         self.layout = layout
         self.head = head
         self.results: dict[str, GitOutput | None] = {}
+        self.facts: dict[str, Any] = {}
+
+    def fact(self, key: str, read: Callable[[], Any]) -> Any:
+        """A repository read git may change once the hook returns: done once, then remembered.
+
+        A handler with ``facts`` (see :class:`Handler`) makes these reads
+        before git goes on, so a build that runs later sees the same values.
+        """
+        if key not in self.facts:
+            self.facts[key] = read()
+        return self.facts[key]
 
     def arg(self, index: int) -> str | None:
         """The hook argument at ``index``, None if git passed fewer (or an empty one)."""
@@ -213,9 +224,10 @@ def last_reflog(git_dir: str) -> tuple[str, str, str] | None:
 
 def _reflog_for(inp: HookInput, oid: str | None) -> str | None:
     """The HEAD reflog message of the update that produced ``oid`` (None if not the newest)."""
-    if inp.layout is None or oid is None:
+    layout = inp.layout
+    if layout is None or oid is None:
         return None
-    entry = last_reflog(inp.layout.git_dir)
+    entry = inp.fact("reflog", lambda: last_reflog(layout.git_dir))
     return entry[2] if entry is not None and entry[1] == oid else None
 
 
@@ -298,6 +310,11 @@ def read_config_params(layout: gitstate.Layout, environ: Mapping[str, str]
 
 def _remote_tips(inp: HookInput) -> list[str]:
     """The remote's tips before the push, as far as remote-tracking refs know them."""
+    tips: list[str] = inp.fact("remote_tips", lambda: _read_remote_tips(inp))
+    return tips
+
+
+def _read_remote_tips(inp: HookInput) -> list[str]:
     remote = inp.arg(0)
     if inp.layout is None or not remote or "/" in remote or ":" in remote:
         return []
@@ -395,9 +412,18 @@ def pre_push(inp: HookInput) -> HookRecord:
 
 
 def post_commit_queries(inp: HookInput) -> dict[str, list[str]]:
-    """The new commit's parents and changed files, in one ``git diff-tree``."""
-    del inp
-    return {"diff-tree": list(DIFF_TREE_QUERY)}
+    """The new commit's parents and changed files, in one ``git diff-tree`` (of HEAD's oid)."""
+    return {"diff-tree": [*DIFF_TREE_QUERY[:-1], inp.head.oid or "HEAD"]}
+
+
+def post_commit_facts(inp: HookInput) -> None:
+    """What ``post_commit`` reads that git may change: the newest HEAD reflog entry."""
+    _reflog_for(inp, inp.head.oid)
+
+
+def pre_push_facts(inp: HookInput) -> None:
+    """What ``pre_push`` reads that git may change: the remote-tracking tips."""
+    _remote_tips(inp)
 
 
 def post_commit(inp: HookInput) -> HookRecord:
@@ -495,14 +521,23 @@ def reference_transaction(inp: HookInput) -> HookRecord | None:
 
 
 class Handler:
-    """A hook's handler and the git queries it wants started before it runs."""
+    """A hook's handler and the git queries it wants started before it runs.
 
-    __slots__ = ("build", "queries")
+    ``facts``, if given, reads (through :meth:`HookInput.fact`) everything
+    ``build`` reads from the repository that git may change once the hook
+    returns (HEAD is read for every handler; queries name objects, not refs).
+    Such a handler may be built in a detached process after git went on
+    (setting ``hook_detach``); one without is built before the hook returns.
+    """
+
+    __slots__ = ("build", "facts", "queries")
 
     def __init__(self, build: Callable[[HookInput], HookRecord | None],
-                 queries: Callable[[HookInput], dict[str, list[str]]] | None = None) -> None:
+                 queries: Callable[[HookInput], dict[str, list[str]]] | None = None,
+                 facts: Callable[[HookInput], None] | None = None) -> None:
         self.build = build
         self.queries = queries
+        self.facts = facts
 
 
 def prepare_commit_msg(inp: HookInput) -> HookRecord | None:
@@ -518,8 +553,8 @@ def prepare_commit_msg(inp: HookInput) -> HookRecord | None:
 
 HANDLERS: dict[str, Handler] = {
     "prepare-commit-msg": Handler(prepare_commit_msg),
-    "pre-push": Handler(pre_push, pre_push_queries),
-    "post-commit": Handler(post_commit, post_commit_queries),
+    "pre-push": Handler(pre_push, pre_push_queries, pre_push_facts),
+    "post-commit": Handler(post_commit, post_commit_queries, post_commit_facts),
     "post-checkout": Handler(post_checkout),
     "post-merge": Handler(post_merge),
     "post-rewrite": Handler(post_rewrite),
@@ -529,6 +564,19 @@ HANDLERS: dict[str, Handler] = {
 
 
 # --- conflicts ---------------------------------------------------------------------------
+
+
+def conflict_pending(inp: HookInput) -> bool:
+    """Whether :func:`conflict_events` has anything to look at: git is stopped or a conflict
+    state is saved (a few ``stat`` calls; a fact, so a detached build sees the same answer)."""
+    layout = inp.layout
+    if layout is None or inp.name not in CONFLICT_HOOKS:
+        return False
+    pending: bool = inp.fact("conflict_pending", lambda: (
+        gitstate.current_stop(layout) is not None
+        or os.path.exists(gitstate.conflict_state_path(layout))
+    ))
+    return pending
 
 
 def conflict_events(inp: HookInput, *, source_event: dict[str, Any] | None,
@@ -545,12 +593,9 @@ def conflict_events(inp: HookInput, *, source_event: dict[str, Any] | None,
     the moment git stopped.
     """
     layout = inp.layout
-    if layout is None or inp.name not in CONFLICT_HOOKS:
+    if layout is None or not conflict_pending(inp):
         return []
-    stop = gitstate.current_stop(layout)
     path = gitstate.conflict_state_path(layout)
-    if stop is None and not os.path.exists(path):
-        return []
     _site_packages()
     from gitaudit.capture import conflicts, history
 

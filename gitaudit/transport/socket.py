@@ -15,7 +15,6 @@ the C JSON scanner of :mod:`gitaudit.capture.trace2`, no ``typing`` at runtime.
 from __future__ import annotations
 
 import _socket
-import os
 import time
 
 from gitaudit import paths
@@ -38,11 +37,7 @@ class Unavailable(OSError):  # noqa: N818 - reads as "daemon unavailable" at the
 
 def socket_path(settings: Settings) -> str | None:
     """The first existing ``events.sock`` a client should use, or None."""
-    for folder in paths.client_runtime_dirs(settings.runtime_dir):
-        path = os.path.join(folder, paths.EVENTS_SOCKET)
-        if os.path.exists(path):
-            return path
-    return None
+    return paths.events_socket(settings.runtime_dir)
 
 
 def _remaining(deadline: float) -> float:
@@ -88,13 +83,16 @@ def _statuses(answer: bytes, count: int) -> list[str | None]:
     return [ack.get("status") if isinstance(ack, dict) else None for ack in acks]
 
 
-def send(events: Sequence[dict[str, Any]], settings: Settings) -> tuple[str, list[dict[str, Any]]]:
+def send(
+    events: Sequence[dict[str, Any]], settings: Settings, path: str | None = None
+) -> tuple[str, list[dict[str, Any]]]:
     """Hand ``events`` to the daemon; returns (socket path, events it did not take).
 
-    Raises :class:`Unavailable` (an ``OSError``) when no daemon answered within
+    ``path`` is the socket (default: :func:`socket_path`). Raises
+    :class:`Unavailable` (an ``OSError``) when no daemon answered within
     ``settings.socket_timeout``: the caller spools.
     """
-    path = socket_path(settings)
+    path = path or socket_path(settings)
     if path is None:
         raise Unavailable("no gitaudit daemon socket")
     request = (

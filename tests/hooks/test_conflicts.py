@@ -19,7 +19,7 @@ from gitaudit.capture import gitstate, hooks
 from tests.capture.test_conflict_lifecycle import FILES, KINDS, resolve, state_files
 from tests.capture.test_wrapper_conflicts import conflicting_branches, diverged
 from tests.gitfixtures import GitSandbox
-from tests.hooks.conftest import gitaudit
+from tests.hooks.conftest import gitaudit, settle
 
 EDITOR = {"GIT_EDITOR": "true"}
 HUNKS = {"added.txt": 1, "content.txt": 1, "modify_delete.txt": 0, "moved.txt": 0}
@@ -31,7 +31,10 @@ def install(sandbox: GitSandbox, repo: Path) -> Path:
 
 
 def lifecycle(sandbox: GitSandbox) -> list[dict[str, Any]]:
+    """The conflict events, in the order they happened (detached hook deliveries waited for)."""
+    settle(sandbox)
     found = [e for e in sandbox.events() if e["operation"].startswith("conflict.")]
+    found.sort(key=lambda event: str(event["occurred_at"]))
     for event in found:
         events.validate_event(event)
     return found

@@ -209,7 +209,7 @@ def test_correlation_and_parent_ids(sandbox: GitSandbox, ci: bool) -> None:
 def test_wrapped_command_and_its_hook_share_the_correlation_id(sandbox: GitSandbox) -> None:
     repo, _ = installed(sandbox)
     sandbox.audited("commit", "-q", "--allow-empty", "-m", "wrapped", cwd=repo)
-    wrapped = sandbox.last_event("git.commit")
     hook = only(sandbox, "post-commit")
+    (wrapped,) = [event for event in sandbox.events() if event["source"] == "wrapper"]
     assert hook["correlation_id"] == wrapped["correlation_id"]
     assert hook["parent_id"] == wrapped["id"]
