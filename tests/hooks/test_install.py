@@ -200,3 +200,35 @@ def test_uninstall_when_nothing_installed(sandbox: GitSandbox) -> None:
     before = snapshot(repo / ".git" / "hooks")
     gitaudit(sandbox, "hooks", "uninstall", "--repo", str(repo))
     assert snapshot(repo / ".git" / "hooks") == before
+
+
+def _log_interpreter_starts(hooks_dir: Path, log: Path) -> None:
+    """Point every installed hook at a shim that notes which hook started Python."""
+    for hook in hooks_dir.iterdir():
+        text = hook.read_text() if hook.is_file() else ""
+        if "# gitaudit-hook" not in text:
+            continue
+        real = next(line for line in text.splitlines() if line.startswith("python="))[7:]
+        shim = hooks_dir.parent / f"python-for-{hook.name}"
+        shim.write_text(f"#!/bin/sh\necho {hook.name} >> '{log}'\nexec {real} \"$@\"\n")
+        shim.chmod(0o755)
+        hook.write_text(text.replace(f"python={real}\n", f"python='{shim}'\n", 1))
+
+
+def test_global_prepare_commit_msg_starts_python_only_to_chain_or_record(
+    sandbox: GitSandbox,
+) -> None:
+    repo = sandbox.repo()
+    log = sandbox.root / "interpreter-starts"
+    gitaudit(sandbox, "hooks", "install", "--global")
+    _log_interpreter_starts(global_hooks(sandbox), log)
+    sandbox.commit(repo, {"p": "1\n"}, "no conflict, no hook of the repository's own")
+    assert log.read_text().split() == ["post-commit"]
+    marker = sandbox.root / "own-ran"
+    own = repo / ".git" / "hooks" / "prepare-commit-msg"
+    own.write_text(f"#!/bin/sh\necho \"$2\" >> '{marker}'\n")
+    own.chmod(0o755)
+    log.unlink()
+    sandbox.commit(repo, {"p": "2\n"}, "the repository's own hook is chained")
+    assert marker.read_text() == "message\n"
+    assert sorted(log.read_text().split()) == ["post-commit", "prepare-commit-msg"]
