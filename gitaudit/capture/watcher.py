@@ -41,6 +41,7 @@ OPERATION: Final = "ref.update"
 DEFAULT_WINDOW: Final = 1.0
 TOLERANCE: Final = 0.5  # seconds either side of a git command's run that still count as its own
 MAX_HOLD: Final = 600.0  # longest a change waits for a live git process to end
+REALPATH_CACHE: Final = 4096  # repository paths whose realpath the activity log remembers
 INVALID: Final = "\0invalid"  # a ref file whose content is not (yet) a ref: keep the old value
 SYMREF_PREFIX: Final = "ref: "
 MAIN_HEAD: Final = "HEAD"
@@ -375,7 +376,17 @@ class ActivityLog:
         self.clock = clock
         self._spans: OrderedDict[str, deque[tuple[float, float]]] = OrderedDict()
         self._live: dict[object, tuple[str, float]] = {}
+        self._real: dict[str, str] = {}  # realpath per path as events spell it (they repeat)
         self.noted = 0
+
+    def _canonical(self, path: str) -> str:
+        """``os.path.realpath(path)``, remembered: every event names its repository."""
+        real = self._real.get(path)
+        if real is None:
+            if len(self._real) >= REALPATH_CACHE:
+                self._real.clear()  # bounded; a burst of new paths just starts it over
+            real = self._real[path] = os.path.realpath(path)
+        return real
 
     def note(self, event: Mapping[str, Any]) -> bool:
         """Remember a git event's run in its repository; False if it says nothing about refs."""
@@ -394,7 +405,7 @@ class ActivityLog:
 
     def add(self, path: str, start: float, end: float) -> None:
         """Remember that git ran in ``path`` from ``start`` to ``end`` (epoch seconds)."""
-        key = os.path.realpath(path)
+        key = self._canonical(path)
         spans = self._spans.pop(key, None) or deque(maxlen=self.per_path)
         spans.append((start, end))
         self._spans[key] = spans
@@ -403,7 +414,7 @@ class ActivityLog:
 
     def begin(self, key: object, path: str, when: float | None = None) -> None:
         """A git process (``key``) is running in ``path`` since ``when`` (default: now)."""
-        self._live[key] = (os.path.realpath(path), self.clock() if when is None else when)
+        self._live[key] = (self._canonical(path), self.clock() if when is None else when)
 
     def end(self, key: object, when: float | None = None) -> None:
         """The process ended: its run becomes an interval like a finished command's."""

@@ -167,6 +167,7 @@ class EventIntake:
         acks: list[Ack] = []
         records: list[dict[str, Any]] = []
         slots: list[int] = []
+        self.metrics.received.labels(source).inc(len(events))
         for raw in events:
             ack, record = self._prepare(raw, peer, source, valid_text)
             if record is not None:
@@ -184,7 +185,6 @@ class EventIntake:
         self, raw: dict[str, Any], peer: Peer | None, source: str, valid_text: bool = False
     ) -> tuple[Ack, dict[str, Any] | None]:
         """The ack of a dropped event, or a provisional ``accepted`` ack and its record."""
-        self.metrics.received.labels(source).inc()
         raw_id = raw.get("id") if isinstance(raw.get("id"), str) else None
         event = stamp_peer(raw, peer) if peer is not None else unverified(raw)
         if self.activity is not None and self._explained(event):
