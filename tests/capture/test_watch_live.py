@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pygit2
 import pytest
 
 from gitaudit.capture import watcher
+from tests.daemon.daemon_harness import wait_for
 from tests.gitfixtures import GitSandbox, gitaudit_command
 
 DEADLINE = 30.0
@@ -82,16 +83,6 @@ class WatchRun:
 def watch_env(sandbox: GitSandbox) -> dict[str, str]:
     return sandbox.environ({"GITAUDIT_RUNTIME_DIR": str(sandbox.root / "no-daemon")})
 
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
