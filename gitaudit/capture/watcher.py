@@ -41,6 +41,7 @@ OPERATION: Final = "ref.update"
 DEFAULT_WINDOW: Final = 1.0
 TOLERANCE: Final = 0.5  # seconds either side of a git command's run that still count as its own
 MAX_HOLD: Final = 600.0  # longest a change waits for a live git process to end
+Span = tuple[float, float, "frozenset[str] | None"]  # start, end, the refs moved (None: any)
 REALPATH_CACHE: Final = 4096  # repository paths whose realpath the activity log remembers
 INVALID: Final = "\0invalid"  # a ref file whose content is not (yet) a ref: keep the old value
 SYMREF_PREFIX: Final = "ref: "
@@ -354,6 +355,40 @@ def counts_as_git(event: Mapping[str, Any]) -> bool:
     return operation != "git.other" or may_write_refs(subcommand)
 
 
+def touched_refs(event: Mapping[str, Any]) -> frozenset[str] | None:
+    """The refs a git event says its command moved; None when it does not say (any ref).
+
+    Hooks run at one point of a command, so their events carry no run time;
+    the ones that know which refs changed name them, so that another tool's
+    write a moment before or after a commit is not taken for the commit's:
+    ``reference-transaction`` (its refs), ``post-commit`` and ``post-checkout``
+    (HEAD and the branch it names, created or moved).
+    """
+    if event.get("source") != "hook":
+        return None
+    operation = event.get("operation")
+    found = event.get("details")
+    found = found if isinstance(found, dict) else {}
+    if operation == OPERATION:
+        listed = [item.get("ref") for item in found.get("refs") or () if isinstance(item, dict)]
+        refs = frozenset(ref for ref in (*listed, found.get("ref")) if isinstance(ref, str))
+        return refs or None
+    if operation in {"git.commit", "git.checkout"}:
+        repo = event.get("repo")
+        branch = repo.get("branch") if isinstance(repo, dict) else None
+        if not isinstance(branch, str) or branch in {"", "HEAD"}:
+            return frozenset({"HEAD"})  # detached: HEAD itself moved
+        return frozenset({"HEAD", branch if branch.startswith("refs/") else f"refs/heads/{branch}"})
+    return None
+
+
+def _names(ref: str | None, refs: frozenset[str] | None) -> bool:
+    """Whether a span that moved ``refs`` (None: any) explains a change of ``ref``."""
+    if refs is None or ref is None or ref in refs:
+        return True
+    return "HEAD" in refs and ref.endswith("/HEAD")  # a linked worktree's HEAD
+
+
 class ActivityLog:
     """When git itself worked in which repository: finished commands and live processes.
 
@@ -374,7 +409,7 @@ class ActivityLog:
         self.per_path = per_path
         self.max_paths = max_paths
         self.clock = clock
-        self._spans: OrderedDict[str, deque[tuple[float, float]]] = OrderedDict()
+        self._spans: OrderedDict[str, deque[Span]] = OrderedDict()
         self._live: dict[object, tuple[str, float]] = {}
         self._real: dict[str, str] = {}  # realpath per path as events spell it (they repeat)
         self.noted = 0
@@ -399,15 +434,17 @@ class ActivityLog:
             return False
         duration = event.get("duration_ms")
         seconds = duration / 1000 if isinstance(duration, int | float) and duration > 0 else 0.0
-        self.add(path, start, start + seconds)
+        self.add(path, start, start + seconds, touched_refs(event))
         self.noted += 1
         return True
 
-    def add(self, path: str, start: float, end: float) -> None:
-        """Remember that git ran in ``path`` from ``start`` to ``end`` (epoch seconds)."""
+    def add(self, path: str, start: float, end: float,
+            refs: frozenset[str] | None = None) -> None:
+        """Remember that git ran in ``path`` from ``start`` to ``end`` (epoch seconds),
+        moving ``refs`` (None: it may have moved any)."""
         key = self._canonical(path)
         spans = self._spans.pop(key, None) or deque(maxlen=self.per_path)
-        spans.append((start, end))
+        spans.append((start, end, refs))
         self._spans[key] = spans
         while len(self._spans) > self.max_paths:
             self._spans.popitem(last=False)
@@ -426,13 +463,14 @@ class ActivityLog:
         """Drop a live process without an interval (it turned out to be a read-only command)."""
         self._live.pop(key, None)
 
-    def covered(self, paths: Iterable[str], when: float) -> bool:
-        """True if a finished git command ran in one of ``paths`` at ``when`` (± tolerance)."""
+    def covered(self, paths: Iterable[str], when: float, ref: str | None = None) -> bool:
+        """True if a finished git command ran in one of ``paths`` at ``when`` (± tolerance)
+        and may have moved ``ref`` (None: any ref)."""
         self._expire()
         tol = self.tolerance
         for path in paths:
-            for start, end in self._spans.get(path, ()):
-                if start - tol <= when <= end + tol:
+            for start, end, refs in self._spans.get(path, ()):
+                if start - tol <= when <= end + tol and _names(ref, refs):
                     return True
         return False
 
@@ -442,10 +480,11 @@ class ActivityLog:
         return any(path in wanted and start - self.tolerance <= when
                    for path, start in self._live.values())
 
-    def accounts_for(self, paths: Iterable[str], when: float) -> bool:
-        """True if git explains a change at ``when`` in ``paths`` (finished or still running)."""
+    def accounts_for(self, paths: Iterable[str], when: float, ref: str | None = None) -> bool:
+        """True if git explains a change of ``ref`` at ``when`` in ``paths`` (finished or
+        still running)."""
         paths = tuple(paths)
-        return self.covered(paths, when) or self.live(paths, when)
+        return self.covered(paths, when, ref) or self.live(paths, when)
 
     def explains(self, event: Mapping[str, Any]) -> bool:
         """True for a watcher ``ref.update`` event that git's own activity accounts for.
@@ -463,7 +502,8 @@ class ActivityLog:
         if isinstance(repo, dict) and isinstance(repo.get("path"), str):
             paths.append(repo["path"])
         when = epoch_of(found.get("observed_at")) or epoch_of(event.get("occurred_at"))
-        return bool(paths) and when is not None and self.accounts_for(paths, when)
+        ref = found.get("ref") if isinstance(found.get("ref"), str) else None
+        return bool(paths) and when is not None and self.accounts_for(paths, when, ref)
 
     def _expire(self) -> None:
         oldest = self.clock() - self.horizon
@@ -884,7 +924,7 @@ class Watcher:
         opened: dict[str, Any] = {}
         for item in due:
             paths = item.repo.aliases
-            if self.activity.covered(paths, item.observed):
+            if self.activity.covered(paths, item.observed, item.change.get("ref")):
                 self.explained += 1
                 continue
             if (not final and self.activity.live(paths, item.observed)

@@ -168,6 +168,20 @@ def test_git_seen_by_installed_hooks_is_not_recorded(sandbox: GitSandbox,
     assert run.sentinel(repo, "sentinel") == []
 
 
+def test_a_tool_writing_right_next_to_a_hooked_commit_is_still_recorded(
+    sandbox: GitSandbox, runs: list[WatchRun]
+) -> None:
+    repo = sandbox.repo()
+    subprocess.run([*gitaudit_command(), "hooks", "install", "--repo", str(repo)],
+                   env=watch_env(sandbox), check=True, capture_output=True)
+    run = start(runs, sandbox, repo)
+    lib = pygit2.Repository(str(repo))
+    target = str(lib.head.peel(pygit2.Commit).id)
+    lib.create_branch("tool-made", lib.head.peel(pygit2.Commit))
+    sandbox.commit(repo, {"n": "1\n"}, "a moment later, through git")  # post-commit: HEAD, main
+    assert summary(run.sentinel(repo, "sentinel")) == [("refs/heads/tool-made", None, target)]
+
+
 def test_plain_git_without_any_capture_path_is_recorded(sandbox: GitSandbox,
                                                         runs: list[WatchRun]) -> None:
     repo = sandbox.repo()

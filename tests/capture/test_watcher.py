@@ -123,6 +123,40 @@ def test_a_git_command_accounts_for_changes_during_its_run(tmp_path: Path) -> No
     assert not log.accounts_for([str(tmp_path / "other")], AT + 0.3)
 
 
+def test_a_hook_event_accounts_only_for_the_refs_it_names(tmp_path: Path) -> None:
+    log = ActivityLog(tolerance=0.5)
+    path = str(tmp_path)
+    commit = git_event(path, source="hook", duration_ms=None)
+    commit["repo"]["branch"] = "main"
+    assert log.note(commit)
+    assert log.accounts_for([path], AT - 0.1, "refs/heads/main")
+    assert log.accounts_for([path], AT - 0.1, "HEAD")
+    assert log.accounts_for([path], AT - 0.1, "worktrees/wt/HEAD")
+    assert not log.accounts_for([path], AT - 0.1, "refs/heads/other")  # another tool's write
+    assert not log.accounts_for([path], AT - 0.1, "refs/tags/v1")
+
+
+def test_hook_events_that_name_no_refs_and_wrapper_events_account_for_any(
+    tmp_path: Path,
+) -> None:
+    log = ActivityLog(tolerance=0.5)
+    path = str(tmp_path)
+    assert log.note(git_event(path, source="hook", operation="git.merge", duration_ms=None,
+                              subcommand=None))
+    assert log.note(git_event(path, at="2027-01-15T08:01:00Z"))
+    assert log.accounts_for([path], AT, "refs/heads/anything")
+    assert log.accounts_for([path], AT + 60.2, "refs/tags/v1")
+
+
+def test_detached_commit_and_reference_transaction_refs() -> None:
+    detached = {"source": "hook", "operation": "git.commit", "repo": {"branch": None}}
+    assert watcher.touched_refs(detached) == frozenset({"HEAD"})
+    transaction = {"source": "hook", "operation": "ref.update", "details": {
+        "refs": [{"ref": "refs/heads/a"}, {"ref": "refs/tags/t"}]}}
+    assert watcher.touched_refs(transaction) == frozenset({"refs/heads/a", "refs/tags/t"})
+    assert watcher.touched_refs({"source": "wrapper", "operation": "git.commit"}) is None
+
+
 def test_reads_and_watcher_events_account_for_nothing(tmp_path: Path) -> None:
     log = ActivityLog()
     path = str(tmp_path)
