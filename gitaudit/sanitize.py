@@ -1018,10 +1018,15 @@ class Redactor:
                 if (sensitive or (pair and key == "value")) and _maskable(item):
                     out[key] = marker("field")
                     continue
-            if type(item) is str:
+            kind = type(item)
+            if kind is str:
                 cached = texts.get(item)
                 out[key] = cached if cached is not None else self.redact_text(item)
-            elif type(item) is list:
+            elif item is None or kind in _PLAIN:
+                out[key] = item
+            elif kind is dict:
+                out[key] = self._dict(item, depth + 1)
+            elif kind is list:
                 out[key] = self._list(item, depth + 1)
             else:
                 out[key] = self._value(item, depth + 1)
@@ -1046,6 +1051,9 @@ class Redactor:
                     identity = raw.strip().lower() if name == "git_email" else raw.strip()
                     new_actor[name] = pseudonymize(identity, key)
         return out
+
+
+_PLAIN = frozenset({int, float, bool})  # values no rule looks at (exact types: not subclasses)
 
 
 def _maskable(value: object) -> bool:

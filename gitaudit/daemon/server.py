@@ -55,6 +55,7 @@ EVENTS_MODE: Final = 0o666  # any local user may submit events (never read them)
 TRACE2_MODE: Final = 0o666  # git processes of every user write trace2 here
 SUBSCRIBE_MODE: Final = 0o660  # live events are for the daemon's user and group only
 RUNTIME_DIR_MODE: Final = 0o755
+PIPELINE_DEPTH: Final = 8  # reads of one event connection being answered at once
 # Settings that only take effect on restart (they shape sockets, files and the store).
 RESTART_KEYS: Final = frozenset({
     "runtime_dir", "journal_dir", "database_url", "chain_id", "chain_key_file",
@@ -157,8 +158,32 @@ def bind_unix(path: str, mode: int) -> socket.socket:
     return sock
 
 
+Answers = asyncio.Queue[tuple[asyncio.Task[bytes], float] | None]
+
+
+async def _enqueue(
+    answers: Answers, item: tuple[asyncio.Task[bytes], float] | None, sender: asyncio.Task[None]
+) -> bool:
+    """Queue ``item`` for ``sender`` (waiting while the queue is full); False if it is gone."""
+    if not answers.full():
+        answers.put_nowait(item)
+        return True
+    put = asyncio.ensure_future(answers.put(item))
+    await asyncio.wait({put, sender}, return_when=asyncio.FIRST_COMPLETED)
+    if put.done():
+        return True
+    put.cancel()
+    return False
+
+
 class EventConnection:
-    """One client of the event socket: frames lines, answers each one, in order."""
+    """One client of the event socket: frames lines, answers each one, in order.
+
+    Pipelined: while the events of one read wait for the journal's fsync, the
+    next read is already being prepared (at most ``PIPELINE_DEPTH`` reads in
+    flight; past that the connection stops reading and the client blocks).
+    Answers are written in the order their lines arrived.
+    """
 
     def __init__(
         self, server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -169,24 +194,54 @@ class EventConnection:
         self.framer = protocol.Framer(server.settings.max_message_bytes)
         self.peer = Peer.of(writer.get_extra_info("socket"))
         self.lines = 0
-        self.idle = True
+        self._reading = True
+        self._in_flight = 0
+
+    @property
+    def idle(self) -> bool:
+        """Waiting for the client with nothing left to answer (shutdown may cancel it)."""
+        return self._reading and self._in_flight == 0
 
     async def run(self) -> None:
         """Serve until the client closes (or the daemon shuts down)."""
-        while not self.server.closing:
-            self.idle = True
-            data = await self.reader.read(protocol.READ_CHUNK)
-            self.idle = False
-            if not data:
-                if self.framer.pending:
-                    self.server.metrics.rejected.labels("socket", "truncated").inc()
-                return
-            started = time.perf_counter()
-            answer = await self.answer(self.framer.feed(data))
-            if answer:
-                self.writer.write(answer)
-                await self.writer.drain()
-                self.server.metrics.ack_latency.observe(time.perf_counter() - started)
+        answers: Answers = asyncio.Queue(PIPELINE_DEPTH)
+        sender = asyncio.create_task(self._send(answers))
+        try:
+            while not self.server.closing and not sender.done():
+                self._reading = True
+                data = await self.reader.read(protocol.READ_CHUNK)
+                self._reading = False
+                if not data:
+                    if self.framer.pending:
+                        self.server.metrics.rejected.labels("socket", "truncated").inc()
+                    break
+                started = time.perf_counter()
+                self._in_flight += 1
+                task = asyncio.create_task(self.answer(self.framer.feed(data)))
+                if not await _enqueue(answers, (task, started), sender):
+                    break
+        except BaseException:
+            sender.cancel()  # cancelled (shutdown) or failed: what was journaled stays journaled
+            raise
+        if not sender.done():
+            await _enqueue(answers, None, sender)  # answer what was read, then stop
+        await sender
+
+    async def _send(self, answers: Answers) -> None:
+        """Write each read's answer once it is ready, in order."""
+        while (item := await answers.get()) is not None:
+            task, started = item
+            try:
+                answer = await task
+                if answer:
+                    self.writer.write(answer)
+                    await self.writer.drain()
+                    self.server.metrics.ack_latency.observe(time.perf_counter() - started)
+            except BaseException:
+                self.writer.close()  # the reader sees the end too: the connection is over
+                raise
+            finally:
+                self._in_flight -= 1
 
     async def answer(self, frames: list[protocol.Frame]) -> bytes:
         """The answer lines to ``frames``: errors for bad ones, acks for the rest."""
