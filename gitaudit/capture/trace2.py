@@ -355,7 +355,9 @@ def summarize(events: Iterable[dict[str, Any]]) -> Trace2Summary:
         proc = processes.get(sid)
         if proc is None:
             proc = processes[sid] = ProcessTrace(sid)
-            if root is None and sid and "/" not in sid:
+            if root is None and sid:
+                # the top process writes first (its children start later); its sid has a
+                # "/" too when it runs under GIT_TRACE2_PARENT_SID (the wrapper, a hook)
                 root = sid
         proc.add(event)
     return fold(processes.values(), root)

@@ -30,7 +30,7 @@ import os
 import sys
 import time
 
-from gitaudit import catalog, config
+from gitaudit import catalog, config, paths
 from gitaudit.capture import context, details, gitcmd, gitstate, record
 from gitaudit.errors import ConfigError, GitauditError, GitNotFoundError
 
@@ -52,6 +52,7 @@ else:
 SHIM_MARKER = b"# gitaudit-shim"
 SOURCE = "wrapper"
 TRACE2_FD_ENV = "GITAUDIT_TRACE2_FD"
+TRACE2_PARENT_SID = "GIT_TRACE2_PARENT_SID"  # git prefixes its trace2 session id with it
 PACKET_FD_ENV = "GITAUDIT_TRACE_PACKET_FD"
 TRACE2_PARAMS = "user.name,user.email,remote.*.url"
 _TRACE_FDS = range(9, 2, -1)  # highest first: the least likely to be reused by a child
@@ -192,16 +193,28 @@ def _theirs(environ: Mapping[str, str], variable: str, marker: str) -> bool:
     return value != environ.get(marker)
 
 
-def trace2_configured(environ: Mapping[str, str]) -> bool:
-    """True if a system/global git config sets ``trace2.eventTarget`` (cheap substring check)."""
+def trace2_target(environ: Mapping[str, str]) -> str | None:
+    """The ``trace2.eventTarget`` a system/global git config sets (a cheap line scan: the
+    last ``eventTarget = ...`` line of the last file that has one), None if none does."""
+    found: str | None = None
     for path in gitstate.user_config_files(environ):
         try:
             with open(path, "rb") as handle:
-                if b"eventtarget" in handle.read().lower():
-                    return True
+                data = handle.read()
         except OSError:
             continue
-    return False
+        if b"eventtarget" not in data.lower():
+            continue
+        for line in data.decode("utf-8", "replace").splitlines():
+            name, equals, value = line.partition("=")
+            if equals and name.strip().lower() in {"eventtarget", "trace2.eventtarget"}:
+                found = value.strip().strip('"')
+    return found
+
+
+def daemon_target(target: str | None) -> bool:
+    """Whether an event target is the gitaudit daemon's trace2 socket (``trace2 enable``)."""
+    return target is not None and target.endswith("/" + paths.TRACE2_SOCKET)
 
 
 class Tracing:
@@ -212,6 +225,7 @@ class Tracing:
         self.packet_fd: int | None = None
         self.env: dict[str, str] = {}
         self.unset: list[str] = []
+        self.link_sid = False  # name the event in git's trace2 session id (no one else's trace)
 
     def close(self) -> None:
         """Empty, seal and close the trace files (their content must have been read before)."""
@@ -238,7 +252,12 @@ def setup_tracing(
     should report (``def_param`` events).
     """
     tracing = Tracing()
-    if not _theirs(environ, "GIT_TRACE2_EVENT", TRACE2_FD_ENV) and not trace2_configured(environ):
+    target = trace2_target(environ)
+    # gitaudit's own daemon target (`gitaudit trace2 enable`) is replaced for this git: the
+    # wrapper records it, so the daemon gets the wrapper's event instead of the stream
+    replaceable = target is None or daemon_target(target)
+    if not _theirs(environ, "GIT_TRACE2_EVENT", TRACE2_FD_ENV) and replaceable:
+        tracing.link_sid = True  # git's trace2 goes to us, or to the daemon: no one else's
         tracing.event_fd = _trace_file("gitaudit-trace2")
         if tracing.event_fd is not None:
             ours = ",".join([TRACE2_PARAMS, *(extra_params or [])])
@@ -559,6 +578,8 @@ class Capture:
         env.update(self.tracing.env)
         env[context.CORRELATION_ENV] = self.correlation_id
         env[context.PARENT_ENV] = self.event_id
+        if self.tracing.link_sid and not env.get(TRACE2_PARENT_SID):  # set: git runs us
+            env[TRACE2_PARENT_SID] = self.event_id  # a trace2 record of this git names us
         return env
 
     # -- while git runs --

@@ -759,7 +759,9 @@ class Deduper:
     """One ``git.*`` event per git command, whichever capture paths (wrapper, hook, trace2) saw it.
 
     Two events are the same command when they come from different sources and
-    share the trace2 session id (``details.trace2_sid``), or the repository
+    share the trace2 session id (``details.trace2_sid``), or a trace2 record's
+    session id starts with a wrapper event's id (the wrapper runs git with
+    ``GIT_TRACE2_PARENT_SID`` set to it), or the repository
     path, argv and correlation id with overlapping run times (± ``tolerance``
     seconds); a hook's event (no argv) matches on repository path, operation
     and correlation id with its time inside the command's run. Entries live
@@ -796,6 +798,12 @@ class Deduper:
         sid = found.get("trace2_sid")
         if isinstance(sid, str) and sid:
             keys.append(("sid", sid))
+        # the wrapper runs git under GIT_TRACE2_PARENT_SID=<its event id>: the trace2
+        # record of that git names the wrapper's event as the root of its session id
+        if event.get("source") == "wrapper" and isinstance(event.get("id"), str):
+            keys.append(("run", event["id"]))
+        elif event.get("source") == "trace2" and isinstance(sid, str) and "/" in sid:
+            keys.append(("run", _root(sid)))
         return keys
 
     def _matches(self, kind: str, entry: _Seen, event: dict[str, Any],
@@ -805,7 +813,7 @@ class Deduper:
             return True
         if entry.source == source:
             return False
-        if kind == "sid":
+        if kind in {"sid", "run"}:
             return True
         if kind == "op" and "hook" not in {entry.source, source}:
             return False

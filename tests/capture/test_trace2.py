@@ -168,3 +168,24 @@ def test_push_packets_over_smart_http_use_send_pack_identity() -> None:
     packets = trace2.parse_push_packets(data)
     assert packets.commands == [trace2.PushCommand("refs/heads/x", None, NEW, "ok", None)]
     assert packets.advertised == {}
+
+
+def test_a_top_process_under_a_parent_sid_is_still_the_root() -> None:
+    parent = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"  # GIT_TRACE2_PARENT_SID set by the wrapper
+    top, child = f"{parent}/{ROOT}", f"{parent}/{CHILD}"
+    data = b"\n".join([
+        line("version", sid=top, evt="3", exe="2.39.5"),
+        line("start", sid=top, t_abs=0.0004, argv=["git", "commit", "-m", "x"]),
+        line("cmd_name", sid=top, name="commit", hierarchy="commit"),
+        line("child_start", sid=top, child_id=0, child_class="hook", hook_name="post-commit",
+             argv=["hooks/post-commit"]),
+        line("version", sid=child, evt="3", exe="2.39.5"),
+        line("exit", sid=child, t_abs=0.001, code=0),
+        line("child_exit", sid=top, child_id=0, pid=7, code=0, t_rel=0.002),
+        line("exit", sid=top, t_abs=0.004, code=0),
+    ])  # fmt: skip
+    summary = trace2.summarize_bytes(data)
+    assert summary.sid == top
+    assert summary.command == "commit"
+    assert summary.exit_code == 0
+    assert [c.hook_name for c in summary.children] == ["post-commit"]

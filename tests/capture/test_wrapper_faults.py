@@ -135,8 +135,33 @@ def test_tracing_respects_the_users_own_trace2(tmp_path: Path) -> None:
     tracing = wrapper.setup_tracing(own, want_packets=False)
     assert tracing.event_fd is None
     assert tracing.env == {}
+    assert tracing.link_sid is False  # their sids are left as git makes them
     user_env = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TRACE2_EVENT": "/tmp/mine"}
     assert wrapper.setup_tracing(user_env, want_packets=False).event_fd is None
+
+
+DAEMON_TARGET_PROBE = """
+import json, sys
+from gitaudit.capture import wrapper
+own = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": sys.argv[1]}
+tracing = wrapper.setup_tracing(own, want_packets=False)
+print(json.dumps({"target": wrapper.trace2_target(own), "fd": tracing.event_fd,
+                  "env": tracing.env, "link": tracing.link_sid}))
+"""
+
+
+def test_tracing_replaces_the_daemons_target(tmp_path: Path) -> None:
+    config = tmp_path / "gitconfig"
+    config.write_text('[trace2]\n\teventTarget = "af_unix:stream:/run/gitaudit/trace2.sock"\n'
+                      "\tenvVars = GITAUDIT_CORRELATION_ID\n")
+    # in a fresh interpreter: pytest itself keeps descriptors 3..9 busy
+    probe = subprocess.run([sys.executable, "-c", DAEMON_TARGET_PROBE, str(config)],
+                           capture_output=True, check=True, cwd=PROJECT_ROOT)
+    result = json.loads(probe.stdout)
+    assert result["target"] == "af_unix:stream:/run/gitaudit/trace2.sock"
+    assert result["fd"] is not None
+    assert result["env"]["GIT_TRACE2_EVENT"] == str(result["fd"])
+    assert result["link"] is True
 
 
 NESTED_PROBE = """

@@ -35,6 +35,16 @@ def test_same_trace2_sid_from_another_source_is_a_duplicate() -> None:
     assert not dedupe.seen(git_event("trace2", sid="S2", argv=["push", "-f"]))
 
 
+def test_a_trace2_record_under_the_wrappers_parent_sid_is_that_wrapper_event() -> None:
+    dedupe = Deduper()
+    wrapper = {**git_event("wrapper", argv=["co", "main"], corr="w"), "id": "W1"}
+    dedupe.remember(wrapper)  # an alias: trace2 reports the expanded argv, and no correlation
+    assert dedupe.seen(git_event("trace2", sid="W1/20261122T0556Z-H1-P1", argv=["checkout"],
+                                 corr="20261122T0556Z-H1-P1", at="2026-11-22T06:00:00Z"))
+    assert not dedupe.seen(git_event("trace2", sid="W2/20261122T0556Z-H1-P2", argv=["checkout"]))
+    assert not dedupe.seen(git_event("trace2", sid="20261122T0556Z-H1-P3", argv=["checkout"]))
+
+
 def test_same_command_line_and_correlation_at_the_same_time() -> None:
     dedupe = Deduper(tolerance=2.0)
     dedupe.remember(git_event("wrapper", argv=["push", "origin", "main"]))
