@@ -8,7 +8,6 @@ import pwd
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,6 @@ from gitaudit.transport import deliver
 from gitaudit.transport import socket as daemon_socket
 from tests.daemon.daemon_harness import PROJECT_ROOT, Daemons, make_event, short_dir, wait_for
 from tests.gitfixtures import GitSandbox
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    """Start daemons with ``daemons(...)``; all are stopped afterwards."""
-    made = Daemons()
-    yield made
-    made.cleanup()
 
 
 def _settings(runtime: Path, spool: Path, **extra: object) -> Settings:

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,6 @@ from tests.daemon.daemon_harness import (
     wait_for,
 )
 from tests.pg import PgServer, _run_as, _start, _tool
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    """Start daemons with ``daemons(...)``; all are stopped afterwards."""
-    made = Daemons()
-    yield made
-    made.cleanup()
-
 
 # --- 10,000 malformed messages ------------------------------------------------------------
 

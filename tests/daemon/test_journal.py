@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from gitaudit.transport import spool
 from tests.daemon.daemon_harness import Daemons, make_event, wait_for
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    """Start daemons with ``daemons(...)``; all are stopped afterwards."""
-    made = Daemons()
-    yield made
-    made.cleanup()
 
 
 def test_journal_left_by_a_previous_run_is_replayed(daemons: Daemons) -> None:

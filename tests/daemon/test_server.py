@@ -6,21 +6,10 @@ import json
 import os
 import signal
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.daemon.daemon_harness import Daemons, make_event, wait_for
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    """Start daemons with ``daemons(...)``; all are stopped afterwards."""
-    made = Daemons()
-    yield made
-    made.cleanup()
 
 
 class NotifySocket:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from gitaudit.daemon import systemd
 from tests.daemon.daemon_harness import Daemons, make_event
@@ -22,14 +19,6 @@ os.dup2(events_fd, 3); os.dup2(trace2_fd, 4)
 os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="2", LISTEN_FDNAMES="events:trace2")
 os.execv(sys.executable, [sys.executable, "-m", "gitaudit", *sys.argv[3:]])
 """
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    """Start daemons with ``daemons(...)``; all are stopped afterwards."""
-    made = Daemons()
-    yield made
-    made.cleanup()
 
 
 def test_notify_sends_one_datagram(tmp_path: Path) -> None:

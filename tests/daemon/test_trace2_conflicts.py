@@ -9,11 +9,7 @@ conflict event is stored once.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.capture.test_conflict_lifecycle import FILES, KINDS, resolve
 from tests.capture.test_wrapper_conflicts import conflicting_branches
@@ -21,18 +17,6 @@ from tests.daemon.daemon_harness import DaemonRun, Daemons, wait_for
 from tests.gitfixtures import GitSandbox, gitaudit_command
 
 EDITOR = {"GIT_EDITOR": "true"}
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    found = Daemons()
-    yield found
-    found.cleanup()
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> GitSandbox:
-    return GitSandbox(tmp_path)
 
 
 def traced(sandbox: GitSandbox, daemons: Daemons) -> DaemonRun:

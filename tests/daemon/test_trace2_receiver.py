@@ -24,12 +24,6 @@ from tests.gitfixtures import REAL_GIT, GitSandbox
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> GitSandbox:
-    """A fresh, isolated git environment (HOME, config, identities)."""
-    return GitSandbox(tmp_path)
-
-
-@pytest.fixture
 def live() -> Any:
     with LiveReceiver() as receiver:
         yield receiver

@@ -11,26 +11,10 @@ wherever it goes, names the wrapper's event (``details.trace2_sid``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.daemon.daemon_harness import Daemons, wait_for
 from tests.gitfixtures import GitSandbox
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    found = Daemons()
-    yield found
-    found.cleanup()
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> GitSandbox:
-    return GitSandbox(tmp_path)
 
 
 def test_a_wrapped_command_reaches_the_daemon_once_with_what_trace2_told(

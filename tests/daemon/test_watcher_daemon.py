@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pygit2
-import pytest
 
 from gitaudit.capture import watcher
 from gitaudit.catalog import now_rfc3339, uuid7
 from tests.daemon.daemon_harness import DaemonRun, Daemons, make_event, wait_for
 from tests.gitfixtures import GitSandbox, gitaudit_command
-
-
-@pytest.fixture
-def daemons() -> Iterator[Daemons]:
-    made = Daemons()
-    yield made
-    made.cleanup()
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> GitSandbox:
-    return GitSandbox(tmp_path)
 
 
 def watcher_rows(run: DaemonRun) -> list[dict[str, Any]]:

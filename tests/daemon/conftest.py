@@ -1,0 +1,25 @@
+"""Fixtures shared by the daemon tests: real daemon subprocesses and isolated git sandboxes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.daemon.daemon_harness import Daemons
+from tests.gitfixtures import GitSandbox
+
+
+@pytest.fixture
+def daemons() -> Iterator[Daemons]:
+    """Start daemons with ``daemons(...)``; all are stopped afterwards."""
+    made = Daemons()
+    yield made
+    made.cleanup()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> GitSandbox:
+    """A fresh, isolated git environment (HOME, config, identities)."""
+    return GitSandbox(tmp_path)
