@@ -665,6 +665,9 @@ def hook_event(
 ) -> dict[str, Any]:
     """The event dict of one hook invocation (``chained``: the user's hook and its status)."""
     event_details = {"hook": inp.name, **record.details}
+    sid = inp.environ.get("GIT_TRACE2_PARENT_SID")
+    if sid:  # git traces itself: the session id of the git that runs this hook
+        event_details["trace2_sid"] = sid
     status = chained[1] if chained is not None else None
     if chained is not None:
         event_details["chained_hook"] = {"path": chained[0], "exit_code": chained[1]}

@@ -759,7 +759,9 @@ class Deduper:
     """One ``git.*`` event per git command, whichever capture paths (wrapper, hook, trace2) saw it.
 
     Two events are the same command when they come from different sources and
-    share the trace2 session id (``details.trace2_sid``), or a trace2 record's
+    share the trace2 session id (``details.trace2_sid``; a hook's is that of the git
+    running it, from ``GIT_TRACE2_PARENT_SID``, and matches only an event of the
+    same operation), or a trace2 record's
     session id starts with a wrapper event's id (the wrapper runs git with
     ``GIT_TRACE2_PARENT_SID`` set to it), or the repository
     path, argv and correlation id with overlapping run times (± ``tolerance``
@@ -797,7 +799,11 @@ class Deduper:
             keys.append(("argv", path, tuple(str(arg) for arg in argv), corr))
         sid = found.get("trace2_sid")
         if isinstance(sid, str) and sid:
-            keys.append(("sid", sid))
+            # a hook names the git that ran it, which may be doing something else
+            # (post-checkout inside a rebase): a hook matches that sid's same operation only
+            if event.get("source") != "hook":
+                keys.append(("sid", sid))
+            keys.append(("sid-op", sid, operation))
         # the wrapper runs git under GIT_TRACE2_PARENT_SID=<its event id>: the trace2
         # record of that git names the wrapper's event as the root of its session id
         if event.get("source") == "wrapper" and isinstance(event.get("id"), str):
@@ -813,7 +819,7 @@ class Deduper:
             return True
         if entry.source == source:
             return False
-        if kind in {"sid", "run"}:
+        if kind in {"sid", "sid-op", "run"}:
             return True
         if kind == "op" and "hook" not in {entry.source, source}:
             return False

@@ -45,6 +45,19 @@ def test_a_trace2_record_under_the_wrappers_parent_sid_is_that_wrapper_event() -
     assert not dedupe.seen(git_event("trace2", sid="20261122T0556Z-H1-P3", argv=["checkout"]))
 
 
+def test_a_hook_matches_the_git_that_ran_it_only_for_the_same_operation() -> None:
+    dedupe = Deduper()
+    dedupe.remember(git_event("trace2", sid="R1", argv=["rebase", "main"], corr="R1",
+                              operation="git.rebase"))
+    # post-checkout and post-commit inside the rebase: other operations, kept
+    assert not dedupe.seen(git_event("hook", sid="R1", operation="git.checkout", corr="h"))
+    assert not dedupe.seen(git_event("hook", sid="R1", operation="git.commit", corr="h"))
+    assert dedupe.seen(git_event("hook", sid="R1", operation="git.rebase", corr="h"))
+    dedupe.remember(git_event("hook", sid="C1", operation="git.commit", corr="h2"))
+    assert dedupe.seen(git_event("trace2", sid="C1", argv=["commit"], corr="C1",
+                                 operation="git.commit"))
+
+
 def test_same_command_line_and_correlation_at_the_same_time() -> None:
     dedupe = Deduper(tolerance=2.0)
     dedupe.remember(git_event("wrapper", argv=["push", "origin", "main"]))
