@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from gitaudit.catalog import uuid7
+from tests.gitfixtures import GitSandbox, gitaudit_command
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0
@@ -317,3 +318,16 @@ class Daemons:
         """Kill what is still running; remove the directories."""
         for run in self.runs:
             run.cleanup()
+
+
+def send_trace2_to(run: DaemonRun, sandbox: GitSandbox) -> DaemonRun:
+    """Plain git in ``sandbox`` sends trace2 to ``run`` (`gitaudit trace2 enable --global`);
+    the wrapper and hooks deliver their events to it."""
+    enabled = subprocess.run(
+        [*gitaudit_command(), "trace2", "enable", "--global", "--socket",
+         str(run.runtime / "trace2.sock")],
+        env=sandbox.environ(), capture_output=True, check=False,
+    )
+    assert enabled.returncode == 0, enabled.stderr
+    sandbox.env["GITAUDIT_RUNTIME_DIR"] = str(run.runtime)
+    return run

@@ -8,28 +8,19 @@ conflict event is stored once.
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 from tests.capture.test_conflict_lifecycle import FILES, KINDS, resolve
 from tests.capture.test_wrapper_conflicts import conflicting_branches
-from tests.daemon.daemon_harness import DaemonRun, Daemons, wait_for
-from tests.gitfixtures import GitSandbox, gitaudit_command
+from tests.daemon.daemon_harness import DaemonRun, Daemons, send_trace2_to, wait_for
+from tests.gitfixtures import GitSandbox
 
 EDITOR = {"GIT_EDITOR": "true"}
 
 
 def traced(sandbox: GitSandbox, daemons: Daemons) -> DaemonRun:
     """A running daemon; plain git in the sandbox sends it trace2; the wrapper its events."""
-    run = daemons().start()
-    enabled = subprocess.run(
-        [*gitaudit_command(), "trace2", "enable", "--global", "--socket",
-         str(run.runtime / "trace2.sock")],
-        env=sandbox.environ(), capture_output=True, check=False,
-    )
-    assert enabled.returncode == 0, enabled.stderr
-    sandbox.env["GITAUDIT_RUNTIME_DIR"] = str(run.runtime)
-    return run
+    return send_trace2_to(daemons().start(), sandbox)
 
 
 def stored_conflicts(run: DaemonRun, count: int) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from tests.daemon.daemon_harness import Daemons, wait_for
+from tests.daemon.daemon_harness import Daemons, send_trace2_to, wait_for
 from tests.gitfixtures import GitSandbox, gitaudit_command
 
 
@@ -59,17 +59,11 @@ def test_hooks_and_trace2_on_plain_git_store_one_event_per_command(
     sandbox: GitSandbox, daemons: Daemons
 ) -> None:
     run = daemons().start()
-    repo = sandbox.repo()
+    repo = sandbox.repo()  # its first commit untraced
+    send_trace2_to(run, sandbox)
     installed = subprocess.run([*gitaudit_command(), "hooks", "install", "--repo", str(repo)],
                                env=sandbox.environ(), capture_output=True, check=False)
     assert installed.returncode == 0, installed.stderr
-    enabled = subprocess.run(
-        [*gitaudit_command(), "trace2", "enable", "--global", "--socket",
-         str(run.runtime / "trace2.sock")],
-        env=sandbox.environ(), capture_output=True, check=False,
-    )
-    assert enabled.returncode == 0, enabled.stderr
-    sandbox.env["GITAUDIT_RUNTIME_DIR"] = str(run.runtime)
     sandbox.git("commit", "-q", "--allow-empty", "-m", "hooked and traced", cwd=repo)
     sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
     sandbox.git("tag", "sentinel", cwd=repo)  # trace2 only: stored after the twins
