@@ -41,7 +41,7 @@ from gitaudit.daemon.journal import GroupCommitter, Journal, Worker
 from gitaudit.daemon.logging import configure, get_logger
 from gitaudit.daemon.metrics import Metrics
 from gitaudit.daemon.runtime import tune_gc
-from gitaudit.daemon.sinks import build_sinks
+from gitaudit.daemon.sinks import StoreChainReader, build_sinks
 from gitaudit.daemon.spools import SpoolWatcher
 from gitaudit.daemon.subscribers import Hub
 from gitaudit.daemon.trace2_receiver import Deduper, Trace2Receiver
@@ -55,6 +55,7 @@ EVENTS_MODE: Final = 0o666  # any local user may submit events (never read them)
 TRACE2_MODE: Final = 0o666  # git processes of every user write trace2 here
 SUBSCRIBE_MODE: Final = 0o660  # live events are for the daemon's user and group only
 RUNTIME_DIR_MODE: Final = 0o755
+SINK_CURSORS: Final = "sinks"  # under the journal directory: each sink's position
 PIPELINE_DEPTH: Final = 8  # reads of one event connection being answered at once
 # Settings that only take effect on restart (they shape sockets, files and the store).
 RESTART_KEYS: Final = frozenset({
@@ -301,6 +302,7 @@ class Server:
         self._connections: dict[asyncio.Task[Any], EventConnection | None] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._sinks: list[Any] = []
+        self._sink_reader: StoreChainReader | None = None
         self._receiver: Trace2Receiver | None = None
         self._journal_worker: Worker | None = None
         self._journal: Journal | None = None
@@ -409,7 +411,11 @@ class Server:
             self._writer.journaled(0)
 
     def _start_sinks(self) -> None:
-        self._sinks = list(build_sinks(self.settings, self.publisher, self.metrics))
+        self._sink_reader = StoreChainReader(self.settings)
+        self._sinks = list(build_sinks(
+            self.settings, self.publisher, self.metrics,
+            reader=self._sink_reader, cursor_dir=str(self._journal_dir() / SINK_CURSORS),
+        ))  # fmt: skip
         for sink in self._sinks:
             self._spawn(sink.run(), f"sink-{type(sink).__name__}")
 
@@ -618,6 +624,8 @@ class Server:
         for sink in self._sinks:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sink.close(), max(0.1, deadline - time.monotonic()))
+        if self._sink_reader is not None:
+            await asyncio.to_thread(self._sink_reader.close)
         if self._committer is not None:
             self._committer.close()
         if self._writer is not None:

@@ -6,8 +6,13 @@ queue of its own (``sink_backlog`` events, the oldest dropped and counted under
 sink that is down never slows the store or the other subscribers. ``run()``
 takes batches from that queue and delivers each one until it succeeds,
 retrying connection errors, timeouts, HTTP 5xx and 429 with exponential
-backoff and full jitter (``Retry-After`` honoured): at-least-once while the
-daemon runs; receivers de-duplicate on the event ``id``. Metrics:
+backoff and full jitter (``Retry-After`` honoured); receivers de-duplicate on
+the event ``id``. At-least-once across restarts and full queues too: each
+sink keeps the position in the daemon's chain it delivered up to
+(:class:`SinkCursor`, a small file under ``<journal_dir>/sinks/``); after a
+restart, or when its queue lost events (or another writer added to the chain),
+it reads what it missed from the store (``chain_after``) before going on
+with the live queue. Metrics:
 ``gitaudit_sink_backlog{sink}`` (queued plus in flight), ``gitaudit_sink_sent``,
 ``gitaudit_sink_errors``.
 
@@ -38,7 +43,8 @@ import json
 import os
 import random
 import socket
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -62,6 +68,7 @@ SYSLOG_BATCH: Final = 100  # messages taken from the queue at a time
 BACKOFF_BASE: Final = 0.5  # seconds before the first retry (upper bound of the jitter)
 BACKOFF_CAP: Final = 60.0  # longest wait between two attempts
 RETRY_AFTER_CAP: Final = 300.0  # a server asking for more is asked again after this
+CATCH_UP_RETRY: Final = 5.0  # seconds between attempts to read a store that failed
 DRAIN_TIMEOUT: Final = 5.0  # seconds close() lets a sink deliver what it holds
 HTTP_TIMEOUT: Final = 10.0
 
@@ -74,6 +81,96 @@ class Sink(Protocol):
     async def run(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+ChainReader = Callable[[str, int, int], Awaitable[list[dict[str, Any]]]]
+"""``(chain_id, after_seq, limit)`` -> the next stored events of that chain, in order."""
+
+
+class SinkCursor:
+    """How far a sink got in its daemon's chain, kept on disk so a restart resumes there.
+
+    A sink delivers the chain in order, so ``seq`` (the last event it
+    delivered) says everything up to it went out. The file is replaced (write
+    and rename) after every delivered batch; one that cannot be read or names
+    another chain starts over from the live queue (logged).
+    """
+
+    def __init__(self, path: str, chain_id: str) -> None:
+        self.path = path
+        self.chain_id = chain_id
+        self.seq: int | None = None
+        self._warned = False
+
+    def load(self) -> SinkCursor:
+        """Read the file (a missing one: no position yet)."""
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                saved = json.load(handle)
+        except FileNotFoundError:
+            return self
+        except (OSError, ValueError) as exc:
+            log.warning("sink cursor unreadable, following live events only",
+                        path=self.path, error=str(exc))
+            return self
+        seq = saved.get("seq") if isinstance(saved, dict) else None
+        if isinstance(saved, dict) and saved.get("chain_id") == self.chain_id and (
+            isinstance(seq, int) and seq >= 0
+        ):
+            self.seq = seq
+        return self
+
+    def _position(self, event: Mapping[str, Any]) -> int | None:
+        seq = event.get("seq")
+        return seq if event.get("chain_id") == self.chain_id and isinstance(seq, int) else None
+
+    def delivered(self, event: Mapping[str, Any]) -> bool:
+        """Whether ``event`` is at or before the position (already sent)."""
+        seq = self._position(event)
+        return seq is not None and self.seq is not None and seq <= self.seq
+
+    def gap_before(self, events: Sequence[Mapping[str, Any]]) -> bool:
+        """Whether ``events`` (not yet delivered, in order) skip a position of the chain."""
+        expected = None if self.seq is None else self.seq + 1
+        for event in events:
+            seq = self._position(event)
+            if seq is None:
+                continue
+            if expected is not None and seq != expected:
+                return True
+            expected = seq + 1
+        return False
+
+    def start_at(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """With no position yet, take the one just before the first of ``events`` (saved at
+        once, so that what follows is sent after a restart even if none of it went out)."""
+        if self.seq is not None:
+            return
+        first = next((seq for seq in map(self._position, events) if seq is not None), None)
+        if first is not None:
+            self.seq = first - 1
+            self._save()
+
+    def advance(self, delivered: Sequence[Mapping[str, Any]]) -> None:
+        """Move past ``delivered`` and save the position."""
+        seqs = [seq for seq in map(self._position, delivered) if seq is not None]
+        if not seqs:
+            return
+        self.seq = max(seqs if self.seq is None else [self.seq, *seqs])
+        self._save()
+
+    def _save(self) -> None:
+        folder = os.path.dirname(self.path)
+        temporary = f"{self.path}.tmp"
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump({"chain_id": self.chain_id, "seq": self.seq}, handle)
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            if not self._warned:  # once: a restart then resends from the last saved position
+                log.warning("cannot save the sink cursor", path=self.path, error=str(exc))
+                self._warned = True
 
 
 class RetryableError(Exception):
@@ -141,9 +238,15 @@ class QueueSink(abc.ABC):
         *,
         rng: random.Random | None = None,
         backoff_base: float = BACKOFF_BASE,
+        cursor: SinkCursor | None = None,
+        reader: ChainReader | None = None,
     ) -> None:
         self._subscription = subscription
         self._metrics = metrics
+        self._cursor = cursor if reader is not None else None
+        self._reader = reader
+        # a saved position: first send what the store holds after it (a restart)
+        self._catching_up = self._cursor is not None and self._cursor.seq is not None
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._backoff_base = backoff_base
         self._batch: list[dict[str, Any]] = []
@@ -174,14 +277,18 @@ class QueueSink(abc.ABC):
             self._finished.set()
 
     async def close(self) -> None:
-        """Stop: what cannot be delivered within DRAIN_TIMEOUT is dropped and counted."""
+        """Stop: what cannot be delivered within DRAIN_TIMEOUT waits for the next start
+        (with a cursor), or is dropped and counted."""
         self._stopping.set()
         self._subscription.close()
         if self._running:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._finished.wait(), DRAIN_TIMEOUT)
         lost = self.backlog
-        if lost:
+        if lost and self._cursor is not None and self._cursor.seq is not None:
+            log.info("sink stopped with undelivered events: sent after the next start",
+                     sink=self.name, events=lost, after_seq=self._cursor.seq)
+        elif lost:
             self._metrics.subscriber_drops.labels(subscriber=f"sink:{self.name}").inc(lost)
             log.warning("sink closed with undelivered events", sink=self.name, dropped=lost)
         await self.aclose()
@@ -190,10 +297,42 @@ class QueueSink(abc.ABC):
         """Release connections (subclasses that hold any override this)."""
 
     async def _next_batch(self) -> bool:
+        if self._catching_up:
+            stored = await self._from_store()
+            if stored:
+                self._batch = stored
+                self._update_gauge()
+                return True
+            if stored is not None:
+                self._catching_up = False  # caught up: the live queue has the rest
+            return not self._stopping.is_set()
         items = await self._subscription.get(self.batch_size)
-        self._batch = [item for item in items if isinstance(item, dict)]
+        live = [item for item in items if isinstance(item, dict)]
+        if self._cursor is not None:
+            self._cursor.start_at(live)
+            live = [event for event in live if not self._cursor.delivered(event)]
+            if self._cursor.gap_before(live):
+                # the queue was full and lost events, or another writer added to the
+                # chain: the store has them all, in order
+                self._catching_up = True
+                live = []
+        self._batch = live
         self._update_gauge()
         return bool(items)
+
+    async def _from_store(self) -> list[dict[str, Any]] | None:
+        """The next stored events after the cursor ([] when caught up, None if unreadable)."""
+        cursor, reader = self._cursor, self._reader
+        if cursor is None or reader is None:
+            return []
+        try:
+            return await reader(cursor.chain_id, cursor.seq or 0, self.batch_size)
+        except Exception as exc:  # noqa: BLE001 - any store trouble: wait and read again
+            log.warning("sink cannot read the store to catch up, will retry",
+                        sink=self.name, error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), CATCH_UP_RETRY)
+            return None
 
     async def _attempt_until_delivered(self) -> None:
         attempt = 0
@@ -210,15 +349,20 @@ class QueueSink(abc.ABC):
     async def _attempt(self) -> tuple[bool, float | None]:
         """One delivery attempt of the batch in hand: (all of it delivered, server's delay)."""
         size = len(self._batch)
+        sent = list(self._batch)
         try:
             await self.deliver(self._batch)
         except RetryableError as exc:
             self._metrics.sink_errors.labels(sink=self.name).inc()
             self._metrics.sink_sent.labels(sink=self.name).inc(size - len(self._batch))
+            if self._cursor is not None:
+                self._cursor.advance(sent[: size - len(self._batch)])
             log.warning("sink delivery failed, will retry", sink=self.name, error=str(exc))
             self._update_gauge()
             return False, exc.after
         self._metrics.sink_sent.labels(sink=self.name).inc(size)
+        if self._cursor is not None:
+            self._cursor.advance(sent)
         self._batch = []
         self._update_gauge()
         return True, None
@@ -287,8 +431,11 @@ class HttpSink(QueueSink):
         transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
         backoff_base: float = BACKOFF_BASE,
+        cursor: SinkCursor | None = None,
+        reader: ChainReader | None = None,
     ) -> None:
-        super().__init__(subscription, metrics, rng=rng, backoff_base=backoff_base)
+        super().__init__(subscription, metrics, rng=rng, backoff_base=backoff_base,
+                         cursor=cursor, reader=reader)
         self.url = url
         self._token_header = token_header
         self._token_file = token_file
@@ -475,8 +622,11 @@ class SyslogSink(QueueSink):
         hostname: str | None = None,
         rng: random.Random | None = None,
         backoff_base: float = BACKOFF_BASE,
+        cursor: SinkCursor | None = None,
+        reader: ChainReader | None = None,
     ) -> None:
-        super().__init__(subscription, metrics, rng=rng, backoff_base=backoff_base)
+        super().__init__(subscription, metrics, rng=rng, backoff_base=backoff_base,
+                         cursor=cursor, reader=reader)
         self.target = target
         self._hostname = hostname or socket.gethostname()
         self._procid = os.getpid()
@@ -563,11 +713,23 @@ def build_sinks(
     *,
     http_transport: httpx.AsyncBaseTransport | None = None,
     backoff_base: float = BACKOFF_BASE,
+    reader: ChainReader | None = None,
+    cursor_dir: str | None = None,
 ) -> list[Sink]:
     """The sinks the settings ask for, each already subscribed to ``hub`` (call in the loop).
 
-    ``http_transport`` and ``backoff_base`` exist for tests (no network, quick retries).
+    With ``reader`` and ``cursor_dir`` each sink keeps its position in
+    ``<cursor_dir>/<name>.json`` and catches up from the store (see
+    :class:`SinkCursor`). ``http_transport`` and ``backoff_base`` exist for
+    tests (no network, quick retries).
     """
+
+    def resume(name: str) -> dict[str, Any]:
+        if reader is None or cursor_dir is None:
+            return {}
+        path = os.path.join(cursor_dir, f"{name}.json")
+        return {"cursor": SinkCursor(path, settings.effective_chain_id).load(), "reader": reader}
+
     target = parse_syslog_address(settings.syslog_address) if settings.syslog_address else None
     if settings.http_sink_url and settings.http_sink_token_file:
         read_token(settings.http_sink_token_file)  # fail at start, before subscribing anything
@@ -582,12 +744,50 @@ def build_sinks(
                 token_file=settings.http_sink_token_file,
                 transport=http_transport,
                 backoff_base=backoff_base,
+                **resume("http"),
             )
         )
     if target is not None:
         subscription = _subscribe(hub, settings, "syslog")
-        sinks.append(SyslogSink(target, subscription, metrics, backoff_base=backoff_base))
+        sinks.append(SyslogSink(target, subscription, metrics, backoff_base=backoff_base,
+                                **resume("syslog")))
     return sinks
+
+
+class StoreChainReader:
+    """The sinks' :data:`ChainReader`: reads the store from the daemon's own process.
+
+    The store is opened on the first read (in a worker thread, like every
+    read), not at start: most runs never need to catch up.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._store: Any = None
+        self._lock = threading.Lock()
+
+    async def __call__(self, chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._read, chain_id, seq, limit)
+
+    def _read(self, chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            if self._store is None:
+                from gitaudit.store import Store  # only when catching up: SQLAlchemy's cost
+
+                self._store = Store.open(
+                    self._settings.effective_database_url,
+                    chain_id=self._settings.effective_chain_id,
+                    migrate=False,
+                )
+            result: list[dict[str, Any]] = self._store.chain_after(chain_id, seq, limit)
+            return result
+
+    def close(self) -> None:
+        """Release the store's connections (if it was opened)."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
 
 def _subscribe(hub: Hub, settings: Settings, name: str) -> Subscription:

@@ -19,7 +19,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from gitaudit.config import Settings
 from gitaudit.daemon.api import Publisher
@@ -28,6 +28,9 @@ from gitaudit.daemon.logging import get_logger
 from gitaudit.daemon.metrics import Metrics
 from gitaudit.daemon.writer_process import StoreProcess
 from gitaudit.errors import ConfigError, GitauditError, StoreError
+
+if TYPE_CHECKING:
+    from gitaudit.store import AppendResult
 
 BACKOFF_START: Final = 0.25
 BACKOFF_MAX: Final = 5.0
@@ -175,7 +178,7 @@ class BatchWriter:
             self.metrics.journal_backlog.set(self.backlog)
             self.metrics.written.inc(result.inserted)
             self._mark_up()
-            self._publish(chunk)
+            self._publish(committed(chunk, result))
 
     def _publish(self, chunk: list[dict[str, Any]]) -> None:
         try:
@@ -222,3 +225,15 @@ class BatchWriter:
                 await asyncio.wait_for(self.store_worker.run(store.close), timeout=1.0)
             except TimeoutError:
                 self.log.warning("store_close_timeout")
+
+
+def committed(chunk: list[dict[str, Any]], result: AppendResult) -> list[dict[str, Any]]:
+    """The records an append added, in order, with the chain position the store gave each
+    (records already stored, or repeated in the chunk, are left out)."""
+    out: list[dict[str, Any]] = []
+    for record in chunk:
+        seq = result.positions.get(str(record["id"]))
+        if seq is not None and (not out or out[-1]["seq"] < seq):
+            out.append({**record, "chain_id": result.chain_id, "seq": seq})
+    return out
+

@@ -29,7 +29,13 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from gitaudit.config import Settings
 from gitaudit.errors import GitauditError, StoreError
 from gitaudit.store.integrity import ChainHasher, VerifyReport, load_chain_key, verify_chains
-from gitaudit.store.reader import EventFilter, chain_heads, count_events, query_events
+from gitaudit.store.reader import (
+    EventFilter,
+    chain_after,
+    chain_heads,
+    count_events,
+    query_events,
+)
 from gitaudit.store.writer import AppendResult, ChainWriter
 
 BUSY_TIMEOUT_MS: Final = 30_000
@@ -411,6 +417,11 @@ class Store:
         """Recompute every hash chain; ``progress(done, total)`` is called along the way."""
         with translate_errors("verifying the store", self._url), snapshot(self._engine) as conn:
             return verify_chains(conn, self._chain_key, progress)
+
+    def chain_after(self, chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
+        """The next ``limit`` events of chain ``chain_id`` after ``seq``, oldest first."""
+        with translate_errors("reading a chain", self._url), snapshot(self._engine) as conn:
+            return chain_after(conn, chain_id, seq, limit)
 
     def heads(self) -> dict[str, int]:
         """The highest ``seq`` of every chain, for ``EventFilter(after=...)``."""

@@ -160,6 +160,17 @@ def query_events(conn: Connection, flt: EventFilter) -> list[dict[str, Any]]:
     return [json.loads(body) for body in bodies]
 
 
+def chain_after(conn: Connection, chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
+    """The next ``limit`` events of one chain after ``seq``, in chain order (a sink's catch-up)."""
+    query = (
+        select(events.c.body)
+        .where(events.c.chain_id == chain_id, events.c.seq > seq)
+        .order_by(events.c.seq)
+        .limit(limit)
+    )
+    return [json.loads(body) for body in conn.scalars(query)]
+
+
 def chain_heads(conn: Connection) -> dict[str, int]:
     """The highest stored ``seq`` of every chain (the cursor ``EventFilter.after`` takes)."""
     query = select(events.c.chain_id, func.max(events.c.seq)).group_by(events.c.chain_id)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -39,10 +39,15 @@ _PREV_ENTRY: Final = f'"prev_hash":"{_PREV_MARK}",'
 
 @dataclass(frozen=True)
 class AppendResult:
-    """What one append did: records added, and records skipped because their id was stored."""
+    """What one append did: records added, and records skipped because their id was stored.
+
+    ``positions`` maps the id of every record added to its ``seq`` in chain ``chain_id``.
+    """
 
     inserted: int
     duplicates: int
+    chain_id: str | None = None
+    positions: Mapping[str, int] = field(default_factory=dict)
 
 
 class ChainWriter:
@@ -57,9 +62,10 @@ class ChainWriter:
     def append(self, conn: Connection, records: Sequence[dict[str, Any]]) -> AppendResult:
         """Append ``records`` (validated, without integrity fields) in the caller's transaction."""
         if not records:
-            return AppendResult(0, 0)
+            return AppendResult(0, 0, self.chain_id)
         self._lock_chain(conn)
         fresh = self._unstored(conn, records)
+        positions: dict[str, int] = {}
         if fresh:
             seq, prev_hash = self._head(conn)
             now = datetime.now(UTC)
@@ -69,12 +75,13 @@ class ChainWriter:
                 row = self._seal(record, seq, prev_hash, now)
                 prev_hash = row["hash"]
                 rows.append(row)
+                positions[str(record["id"])] = seq
             conn.execute(events.insert(), rows)
             conn.execute(
                 checkpoints.insert(),
                 {"chain_id": self.chain_id, "seq": seq, "hash": prev_hash, "created_at": now},
             )
-        return AppendResult(len(fresh), len(records) - len(fresh))
+        return AppendResult(len(fresh), len(records) - len(fresh), self.chain_id, positions)
 
     def _lock_chain(self, conn: Connection) -> None:
         """Register the chain if new, lock its row (PostgreSQL) and check the key fits."""

@@ -24,6 +24,7 @@ from gitaudit.daemon.sinks import (
     RETRY,
     RETRY_AFTER_CAP,
     HttpSink,
+    SinkCursor,
     SyslogSink,
     auth_header_value,
     backoff_delay,
@@ -33,7 +34,12 @@ from gitaudit.daemon.sinks import (
     parse_retry_after,
 )
 from gitaudit.daemon.subscribers import Hub
+from gitaudit.daemon.writer import committed
 from gitaudit.errors import ConfigError
+from gitaudit.store import Store
+from tests.daemon.daemon_harness import DaemonRun, wait_for
+from tests.daemon.daemon_harness import make_event as client_event
+from tests.store.helpers import make_records
 
 
 def make_event(n: int) -> dict[str, Any]:
@@ -398,3 +404,126 @@ def test_real_server_failing_then_accepting_gets_every_event_in_order(
         assert seqs == sorted(seqs)
     delivered = flaky_server.ids()
     assert list(dict.fromkeys(delivered)) == [event["id"] for event in published]
+
+
+# --- the cursor: at-least-once across full queues and restarts --------------------------------
+
+
+def test_cursor_file_round_trip_and_what_it_ignores(tmp_path: Path) -> None:
+    path = tmp_path / "sinks" / "http.json"
+    cursor = SinkCursor(str(path), "host-a").load()
+    assert cursor.seq is None  # no file yet: follow the live queue
+    cursor.advance([{"chain_id": "host-a", "seq": 4}, {"chain_id": "other", "seq": 99},
+                    {"chain_id": "host-a", "seq": 5}])
+    assert json.loads(path.read_text()) == {"chain_id": "host-a", "seq": 5}
+    assert SinkCursor(str(path), "host-a").load().seq == 5
+    assert SinkCursor(str(path), "host-b").load().seq is None  # another chain's position
+    path.write_text("{not json")
+    assert SinkCursor(str(path), "host-a").load().seq is None
+
+
+def test_cursor_knows_what_was_sent_and_spots_gaps(tmp_path: Path) -> None:
+    cursor = SinkCursor(str(tmp_path / "c.json"), "a")
+    cursor.seq = 10
+    assert cursor.delivered({"chain_id": "a", "seq": 10})
+    assert not cursor.delivered({"chain_id": "a", "seq": 11})
+    assert not cursor.delivered({"chain_id": "b", "seq": 3})
+    assert not cursor.gap_before([{"chain_id": "a", "seq": 11}, {"chain_id": "a", "seq": 12}])
+    assert cursor.gap_before([{"chain_id": "a", "seq": 13}])  # 11 and 12 were lost
+    assert cursor.gap_before([{"chain_id": "a", "seq": 11}, {"chain_id": "a", "seq": 13}])
+
+
+def test_an_unwritable_cursor_never_stops_delivery(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cursor = SinkCursor(str(blocker / "sinks" / "http.json"), "a")
+    cursor.advance([{"chain_id": "a", "seq": 1}])  # logged once, not raised
+    assert cursor.seq == 1
+
+
+def _stored(tmp_path: Path, count: int) -> tuple[Store, list[dict[str, Any]]]:
+    """A real SQLite store holding ``count`` events of chain ``host-a``, as committed."""
+    store = Store.open(f"sqlite:///{tmp_path / 'audit.db'}", chain_id="host-a")
+    records = make_records(count)
+    result = store.append(records)
+    return store, committed(records, result)
+
+
+def _reader(store: Store) -> Callable[[str, int, int], Any]:
+    async def read(chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(store.chain_after, chain_id, seq, limit)
+
+    return read
+
+
+def test_a_full_queue_loses_nothing_the_store_holds(tmp_path: Path) -> None:
+    store, events = _stored(tmp_path, 60)
+    recorder = Recorder([503, 503, 503])  # down while the queue overflows
+    cursor = SinkCursor(str(tmp_path / "sinks" / "http.json"), "host-a")
+
+    async def scenario(hub: Hub, metrics: Metrics) -> None:
+        (sink,) = build_sinks(_settings(sink_backlog=5, chain_id="host-a"), hub, metrics,
+                              http_transport=httpx.MockTransport(recorder), backoff_base=0.001,
+                              reader=_reader(store), cursor_dir=str(tmp_path / "sinks"))
+        hub.publish(events[:5])
+        task = asyncio.create_task(sink.run())
+        await asyncio.wait_for(_until(lambda: len(recorder.requests) >= 1), 30)
+        for start in range(5, 60, 5):
+            hub.publish(events[start : start + 5])  # the queue keeps only the newest 5
+        everything = {e["id"] for e in events}
+        await asyncio.wait_for(_until(lambda: set(recorder.ids()) >= everything), 30)
+        await sink.close()
+        await task
+
+    _run(scenario)
+    store.close()
+    assert list(dict.fromkeys(recorder.ids())) == [e["id"] for e in events]  # all, in order
+    assert cursor.load().seq == 60
+
+
+def test_a_restart_sends_what_the_last_run_could_not(tmp_path: Path) -> None:
+    store, events = _stored(tmp_path, 30)
+    cursor = SinkCursor(str(tmp_path / "sinks" / "http.json"), "host-a")
+    cursor.advance(events[:10])  # the previous run delivered 1..10, then stopped
+    recorder = Recorder()
+
+    async def scenario(hub: Hub, metrics: Metrics) -> None:
+        (sink,) = build_sinks(_settings(chain_id="host-a"), hub, metrics,
+                              http_transport=httpx.MockTransport(recorder), backoff_base=0.001,
+                              reader=_reader(store), cursor_dir=str(tmp_path / "sinks"))
+        task = asyncio.create_task(sink.run())
+        await asyncio.wait_for(_until(lambda: len(recorder.ids()) >= 20), 30)
+        later = make_records(2, start=30)
+        hub.publish(committed(later, store.append(later)))  # live again afterwards
+        await asyncio.wait_for(_until(lambda: len(recorder.ids()) >= 22), 30)
+        await sink.close()
+        await task
+
+    _run(scenario)
+    store.close()
+    assert recorder.ids()[:20] == [e["id"] for e in events[10:]]
+    assert len(recorder.ids()) == 22
+
+
+def test_a_daemon_restart_forwards_what_the_sink_could_not_send(
+    flaky_server: FlakyServer,
+) -> None:
+    flaky_server.failures = 10**9  # down for the whole first run
+    run = DaemonRun(config={"http_sink_url": flaky_server.url, "chain_id": "host-a"})
+    try:
+        run.start()
+        events = [client_event(n) for n in range(20)]
+        assert {a["status"] for a in run.send(events)} == {"accepted"}
+        run.wait_stored([e["id"] for e in events])
+        wait_for(lambda: len(flaky_server.statuses) >= 2, "the sink to try and fail")
+        assert run.stop() == 0
+        assert flaky_server.ids() == []
+        with flaky_server.lock:
+            flaky_server.failures = 0  # back up
+        run.start()  # nothing new arrives: what the first run stored is sent from the store
+        wait_for(lambda: set(flaky_server.ids()) >= {e["id"] for e in events} or None,
+                 "every stored event at the sink after the restart")
+        assert list(dict.fromkeys(flaky_server.ids())) == [e["id"] for e in events]
+        assert run.stop() == 0
+    finally:
+        run.cleanup()
