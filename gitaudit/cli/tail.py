@@ -3,7 +3,9 @@
 With a daemon, ``-f`` subscribes on its ``subscribe.sock`` (events arrive right
 after each store commit); without one (embedded mode) it ingests the spool and
 polls the store every :data:`POLL_INTERVAL` seconds for events recorded after
-the last seen position of every hash chain.
+the last seen position of every hash chain. When the daemon goes away (stopped,
+restarted), ``-f`` polls the store from where the feed left off and subscribes
+again as soon as the daemon is back; nothing is shown twice or skipped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -32,7 +35,6 @@ from gitaudit.cli.log import (
     event_filter,
 )
 from gitaudit.cli.output import CSV_COLUMNS, TABLE_COLUMNS, csv_row, render, table_row
-from gitaudit.errors import GitauditError
 
 if TYPE_CHECKING:
     from gitaudit.config import Settings
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from gitaudit.store import EventFilter, Store
 
 POLL_INTERVAL = 0.5
+PRINTED_IDS = 10_000  # ids remembered so that a feed and a store poll never print twice
 # Column widths of the -f table lines (the last column, summary, is not padded).
 LINE_WIDTHS = (19, 18, 7, 6, 16, 16, 16, 6)
 
@@ -106,8 +109,34 @@ def subscription_filter(flt: EventFilter) -> SubscriptionFilter:
     )
 
 
-def connect_live(settings: Settings, flt: EventFilter, err: TextIO) -> Feed | None:
-    """Subscribe to the daemon's live feed, or None when no daemon answers."""
+class Printed:
+    """The ids of the events printed lately (bounded): each event is printed once."""
+
+    def __init__(self, ids: Sequence[str] = ()) -> None:
+        self._order: deque[str] = deque()
+        self._ids: set[str] = set()
+        for event_id in ids:
+            self.add(event_id)
+
+    def add(self, event_id: str) -> None:
+        """Remember ``event_id`` (forgetting the oldest past :data:`PRINTED_IDS`)."""
+        if event_id in self._ids:
+            return
+        self._order.append(event_id)
+        self._ids.add(event_id)
+        while len(self._order) > PRINTED_IDS:
+            self._ids.discard(self._order.popleft())
+
+    def fresh(self, events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``events`` not printed yet (now remembered as printed)."""
+        out = [event for event in events if str(event.get("id")) not in self._ids]
+        for event in out:
+            self.add(str(event.get("id")))
+        return out
+
+
+def connect_live(settings: Settings, flt: EventFilter, err: TextIO | None) -> Feed | None:
+    """Subscribe to the daemon's live feed, or None when no daemon answers (said on ``err``)."""
     from gitaudit import paths
     from gitaudit.daemon.subscribers import connect_feed
 
@@ -116,27 +145,77 @@ def connect_live(settings: Settings, flt: EventFilter, err: TextIO) -> Feed | No
         subscription_filter(flt),
         max(settings.socket_timeout, 1.0),
     )
-    for note in notes:
-        err.write(f"gitaudit: {note}; polling the store instead\n")
+    if err is not None:
+        for note in notes:
+            err.write(f"gitaudit: {note}; polling the store instead\n")
     return feed
 
 
-def follow_feed(feed: Feed, printer: Printer, shown: set[str]) -> None:
-    """Print the daemon's live events until it hangs up (raises) or Ctrl-C."""
+def follow_feed(feed: Feed, printer: Printer, printed: Printed, heads: dict[str, int]) -> None:
+    """Print the daemon's live events until it hangs up (returns) or Ctrl-C; ``heads`` keeps
+    the last position of every chain printed."""
     while (message := feed.next_message()) is not None:
         kind = message.get("type")
         if kind == "dropped":
             printer.dropped(int(message.get("count", 0)))
         elif kind == "event" and isinstance(message.get("event"), dict):
             event = message["event"]
-            if event.get("id") in shown:  # also in the recent events printed first
-                shown.discard(event["id"])
-                continue
-            printer.emit([event])
-    raise GitauditError(
-        f"the daemon closed the live feed on {feed.path} (stopped or restarted?)",
-        "run `gitaudit tail -f` again once the daemon is back",
-    )
+            chain, seq = event.get("chain_id"), event.get("seq")
+            if isinstance(chain, str) and isinstance(seq, int):
+                heads[chain] = max(heads.get(chain, seq), seq)
+            printer.emit(printed.fresh([event]))
+
+
+def follow_live(
+    settings: Settings,
+    flt: EventFilter,
+    feed: Feed,
+    printer: Printer,
+    printed: Printed,
+    heads: dict[str, int],
+    *,
+    ingest_spool: bool,
+) -> None:
+    """Follow the daemon's feed; while the daemon is away, the store (until Ctrl-C)."""
+    while True:
+        try:
+            follow_feed(feed, printer, printed, heads)
+        finally:
+            feed.close()
+        printer.err.write(
+            f"gitaudit: the daemon closed the live feed on {feed.path} (stopped or "
+            "restarted?); following the store until it is back\n"
+        )
+        feed = poll_until_live(settings, flt, printer, printed, heads, ingest_spool=ingest_spool)
+        printer.err.write("gitaudit: the daemon is back; following its live feed again\n")
+
+
+def poll_until_live(
+    settings: Settings,
+    flt: EventFilter,
+    printer: Printer,
+    printed: Printed,
+    heads: dict[str, int],
+    *,
+    ingest_spool: bool,
+) -> Feed:
+    """Print what the store records after ``heads`` until the daemon's feed answers again."""
+    from gitaudit.store import ingest
+
+    store, _ = open_store(settings, ingest_first=False)
+    with store:
+        cursor = StoreCursor(dict(heads), set())
+        while True:
+            if ingest_spool:
+                warn_ingest_problems(ingest(settings, store))
+            printer.emit(printed.fresh(cursor.advance(store, flt)))
+            feed = connect_live(settings, flt, None)
+            if feed is not None:
+                # what was committed before the subscription took effect; the feed has the rest
+                printer.emit(printed.fresh(cursor.advance(store, flt)))
+                heads.update(cursor.heads)
+                return feed
+            time.sleep(POLL_INTERVAL)
 
 
 @dataclasses.dataclass
@@ -193,14 +272,15 @@ def _run(flt: EventFilter, printer: Printer, *, follow: bool, ingest_spool: bool
     try:
         store, _ = open_store(settings, ingest_first=ingest_spool)
         with store:
-            heads = store.heads() if follow and feed is None else {}
+            heads = store.heads() if follow else {}
             recent = store.query(flt)
             printer.emit(recent)
             if follow and feed is None:
                 cursor = StoreCursor(heads, {str(event.get("id")) for event in recent})
                 follow_store(settings, store, flt, cursor, printer, ingest_spool=ingest_spool)
         if feed is not None:
-            follow_feed(feed, printer, {str(event.get("id")) for event in recent})
+            printed = Printed([str(event.get("id")) for event in recent])
+            follow_live(settings, flt, feed, printer, printed, heads, ingest_spool=ingest_spool)
     finally:
         if feed is not None:
             feed.close()
