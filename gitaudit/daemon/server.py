@@ -41,7 +41,7 @@ from gitaudit.daemon.journal import GroupCommitter, Journal, Worker
 from gitaudit.daemon.logging import configure, get_logger
 from gitaudit.daemon.metrics import Metrics
 from gitaudit.daemon.runtime import tune_gc
-from gitaudit.daemon.sinks import StoreChainReader, build_sinks
+from gitaudit.daemon.sinks import StoreChainReader, build_sinks, check_sink_settings
 from gitaudit.daemon.spools import SpoolWatcher
 from gitaudit.daemon.subscribers import Hub
 from gitaudit.daemon.trace2_receiver import Deduper, Trace2Receiver
@@ -60,8 +60,12 @@ PIPELINE_DEPTH: Final = 8  # reads of one event connection being answered at onc
 # Settings that only take effect on restart (they shape sockets, files and the store).
 RESTART_KEYS: Final = frozenset({
     "runtime_dir", "journal_dir", "database_url", "chain_id", "chain_key_file",
-    "metrics_address", "watch_spool_dirs", "http_sink_url", "http_sink_token_file",
-    "http_sink_token_header", "syslog_address", "subscriber_queue_size", "sink_backlog",
+    "metrics_address", "watch_spool_dirs", "subscriber_queue_size",
+})  # fmt: skip
+# Settings whose change rebuilds the sinks on SIGHUP (a reload also re-reads the token file).
+SINK_KEYS: Final = frozenset({
+    "http_sink_url", "http_sink_token_file", "http_sink_token_header", "syslog_address",
+    "sink_backlog",
 })  # fmt: skip
 
 
@@ -419,6 +423,32 @@ class Server:
         for sink in self._sinks:
             self._spawn(sink.run(), f"sink-{type(sink).__name__}")
 
+    async def _reload_sinks(self) -> None:
+        """Replace the sinks with ones built from the reloaded settings (token re-read).
+
+        The old ones stop first and save their positions; the new ones resume
+        from there, reading from the store what went by meanwhile. Settings that
+        cannot work are refused before anything stops.
+        """
+        try:
+            check_sink_settings(self.settings)
+        except ConfigError as exc:
+            self.log.error(  # noqa: TRY400 - an operator error: message and hint suffice
+                "sinks_reload_failed", error=exc.message, hint=exc.hint
+            )
+            return
+        await self._close_sinks(time.monotonic() + self.settings.shutdown_timeout)
+        self._start_sinks()
+
+    async def _close_sinks(self, deadline: float) -> None:
+        for sink in self._sinks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sink.close(), max(0.1, deadline - time.monotonic()))
+        self._sinks = []
+        if self._sink_reader is not None:
+            await asyncio.to_thread(self._sink_reader.close)
+            self._sink_reader = None
+
     def active_intake(self) -> EventIntake:
         """The intake (set once startup opened the journal)."""
         assert self.intake is not None  # noqa: S101 - set by _start_core
@@ -582,6 +612,8 @@ class Server:
         if {"watch_repos", "watch_window"} & set(after):
             await self._stop_watcher(self.settings.shutdown_timeout)
             self._start_watcher()
+        if self._sinks or SINK_KEYS & set(after):
+            await self._reload_sinks()
         if before or after:
             pending = sorted(RESTART_KEYS & set(after))
             self.log.info("reloaded", changed=sorted(after), restart_needed=pending)
@@ -621,11 +653,7 @@ class Server:
         receiver_shutdown = getattr(self._receiver, "shutdown", None)
         if receiver_shutdown is not None:  # records what git processes sent so far
             await receiver_shutdown(max(0.1, deadline - time.monotonic()))
-        for sink in self._sinks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sink.close(), max(0.1, deadline - time.monotonic()))
-        if self._sink_reader is not None:
-            await asyncio.to_thread(self._sink_reader.close)
+        await self._close_sinks(deadline)
         if self._committer is not None:
             self._committer.close()
         if self._writer is not None:

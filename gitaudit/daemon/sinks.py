@@ -706,6 +706,15 @@ class SyslogSink(QueueSink):
 # --- wiring ----------------------------------------------------------------------------------
 
 
+def check_sink_settings(settings: Settings) -> SyslogTarget | None:
+    """Raise ConfigError if the sink settings cannot work (before anything subscribes);
+    the syslog target, if one is configured."""
+    target = parse_syslog_address(settings.syslog_address) if settings.syslog_address else None
+    if settings.http_sink_url and settings.http_sink_token_file:
+        read_token(settings.http_sink_token_file)
+    return target
+
+
 def build_sinks(
     settings: Settings,
     hub: Hub,
@@ -730,9 +739,7 @@ def build_sinks(
         path = os.path.join(cursor_dir, f"{name}.json")
         return {"cursor": SinkCursor(path, settings.effective_chain_id).load(), "reader": reader}
 
-    target = parse_syslog_address(settings.syslog_address) if settings.syslog_address else None
-    if settings.http_sink_url and settings.http_sink_token_file:
-        read_token(settings.http_sink_token_file)  # fail at start, before subscribing anything
+    target = check_sink_settings(settings)
     sinks: list[Sink] = []
     if settings.http_sink_url:
         sinks.append(

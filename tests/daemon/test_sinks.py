@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -527,3 +528,37 @@ def test_a_daemon_restart_forwards_what_the_sink_could_not_send(
         assert run.stop() == 0
     finally:
         run.cleanup()
+
+
+def test_sighup_moves_the_sink_to_its_new_settings(tmp_path: Path) -> None:
+    first, second = FlakyServer(failures=0), FlakyServer(failures=0)
+    threads = [threading.Thread(target=s.server.serve_forever, daemon=True)
+               for s in (first, second)]
+    for thread in threads:
+        thread.start()
+    token = tmp_path / "token"
+    token.write_text("second-token\n")
+    run = DaemonRun(config={"http_sink_url": first.url})
+    try:
+        run.start()
+        before = [client_event(n) for n in range(5)]
+        run.send(before)
+        wait_for(lambda: set(first.ids()) >= {e["id"] for e in before} or None,
+                 "the first receiver to get the first events")
+        run.write_config(http_sink_url=second.url, http_sink_token_file=str(token))
+        run.signal(signal.SIGHUP)
+        wait_for(lambda: "config_change_recorded" in run.log() or None, "the reload")
+        after = [client_event(n) for n in range(5, 10)]
+        run.send(after)
+        wait_for(lambda: set(second.ids()) >= {e["id"] for e in after} or None,
+                 "the second receiver to get what came after the reload")
+        assert not set(first.ids()) & {e["id"] for e in after}
+        reloads = [json.loads(line) for line in run.log().splitlines()
+                   if line.startswith("{") and '"reloaded"' in line]
+        assert reloads[-1]["restart_needed"] == []  # the sink keys apply on reload
+        assert run.stop() == 0
+    finally:
+        run.cleanup()
+        for server in (first, second):
+            server.server.shutdown()
+            server.server.server_close()
