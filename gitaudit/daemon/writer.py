@@ -228,12 +228,15 @@ class BatchWriter:
 
 
 def committed(chunk: list[dict[str, Any]], result: AppendResult) -> list[dict[str, Any]]:
-    """The records an append added, in order, with the chain position the store gave each
-    (records already stored, or repeated in the chunk, are left out)."""
+    """The records an append added, in order, with the integrity fields the store gave each
+    (``chain_id``, ``seq``, ``prev_hash``, ``hash``; records already stored, or repeated in
+    the chunk, are left out)."""
     out: list[dict[str, Any]] = []
     for record in chunk:
-        seq = result.positions.get(str(record["id"]))
-        if seq is not None and (not out or out[-1]["seq"] < seq):
-            out.append({**record, "chain_id": result.chain_id, "seq": seq})
+        position = result.positions.get(str(record["id"]))
+        if position is not None and (not out or out[-1]["seq"] < position[0]):
+            seq, prev_hash, digest = position
+            out.append({**record, "chain_id": result.chain_id, "seq": seq,
+                        "prev_hash": prev_hash, "hash": digest})
     return out
 

@@ -41,13 +41,14 @@ _PREV_ENTRY: Final = f'"prev_hash":"{_PREV_MARK}",'
 class AppendResult:
     """What one append did: records added, and records skipped because their id was stored.
 
-    ``positions`` maps the id of every record added to its ``seq`` in chain ``chain_id``.
+    ``positions`` maps the id of every record added to its integrity fields in
+    chain ``chain_id``: ``(seq, prev_hash, hash)``.
     """
 
     inserted: int
     duplicates: int
     chain_id: str | None = None
-    positions: Mapping[str, int] = field(default_factory=dict)
+    positions: Mapping[str, tuple[int, str, str]] = field(default_factory=dict)
 
 
 class ChainWriter:
@@ -65,7 +66,7 @@ class ChainWriter:
             return AppendResult(0, 0, self.chain_id)
         self._lock_chain(conn)
         fresh = self._unstored(conn, records)
-        positions: dict[str, int] = {}
+        positions: dict[str, tuple[int, str, str]] = {}
         if fresh:
             seq, prev_hash = self._head(conn)
             now = datetime.now(UTC)
@@ -73,9 +74,9 @@ class ChainWriter:
             for record in fresh:
                 seq += 1
                 row = self._seal(record, seq, prev_hash, now)
+                positions[str(record["id"])] = (seq, prev_hash, row["hash"])
                 prev_hash = row["hash"]
                 rows.append(row)
-                positions[str(record["id"])] = seq
             conn.execute(events.insert(), rows)
             conn.execute(
                 checkpoints.insert(),

@@ -480,6 +480,8 @@ def test_a_full_queue_loses_nothing_the_store_holds(tmp_path: Path) -> None:
     store.close()
     assert list(dict.fromkeys(recorder.ids())) == [e["id"] for e in events]  # all, in order
     assert cursor.load().seq == 60
+    sent = [event for batch in recorder.delivered for event in batch]
+    assert all(event["hash"] and event["seq"] for event in sent)  # live and caught up alike
 
 
 def test_a_restart_sends_what_the_last_run_could_not(tmp_path: Path) -> None:

@@ -84,6 +84,18 @@ def test_append_is_idempotent(store: Store) -> None:
     assert [event["id"] for event in _all(store)] == [record["id"] for record in records]
 
 
+def test_append_reports_the_integrity_fields_it_assigned(store: Store) -> None:
+    records = make_records(4)
+    store.append(records[:1])
+    result = store.append(records)  # the first is a duplicate: no position for it
+    stored = {event["id"]: event for event in _all(store)}
+    assert set(result.positions) == {record["id"] for record in records[1:]}
+    for event_id, (seq, prev_hash, digest) in result.positions.items():
+        assert (seq, prev_hash, digest) == (
+            stored[event_id]["seq"], stored[event_id]["prev_hash"], stored[event_id]["hash"])
+        assert stored[event_id]["chain_id"] == result.chain_id
+
+
 def test_repeated_id_within_one_batch_is_stored_once(store: Store) -> None:
     record = make_record(1)
     result = store.append([record, dict(record), make_record(2)])
