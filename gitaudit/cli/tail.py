@@ -200,15 +200,11 @@ def poll_until_live(
     ingest_spool: bool,
 ) -> Feed:
     """Print what the store records after ``heads`` until the daemon's feed answers again."""
-    from gitaudit.store import ingest
-
     store, _ = open_store(settings, ingest_first=False)
     with store:
         cursor = StoreCursor(dict(heads), set())
         while True:
-            if ingest_spool:
-                warn_ingest_problems(ingest(settings, store))
-            printer.emit(printed.fresh(cursor.advance(store, flt)))
+            printer.emit(printed.fresh(poll_once(settings, store, flt, cursor, ingest_spool)))
             feed = connect_live(settings, flt, None)
             if feed is not None:
                 # what was committed before the subscription took effect; the feed has the rest
@@ -255,15 +251,22 @@ def follow_store(
     ingest_spool: bool,
 ) -> None:
     """Poll the store (ingesting the spool first) until Ctrl-C."""
-    from gitaudit.store import ingest
-
     while True:
-        if ingest_spool:
-            warn_ingest_problems(ingest(settings, store))
-        fresh = cursor.advance(store, flt)
+        fresh = poll_once(settings, store, flt, cursor, ingest_spool)
         if fresh:
             printer.emit(fresh)
         time.sleep(POLL_INTERVAL)
+
+
+def poll_once(
+    settings: Settings, store: Store, flt: EventFilter, cursor: StoreCursor, ingest_spool: bool
+) -> list[dict[str, Any]]:
+    """Ingest the spool (if asked), then the events recorded since the cursor."""
+    from gitaudit.store import ingest
+
+    if ingest_spool:
+        warn_ingest_problems(ingest(settings, store))
+    return cursor.advance(store, flt)
 
 
 def _run(flt: EventFilter, printer: Printer, *, follow: bool, ingest_spool: bool) -> None:

@@ -168,7 +168,7 @@ def _events_of(message: dict[str, Any]) -> list[dict[str, Any]]:
 def surrogate_free(line: bytes) -> bool:
     """Whether the strings a valid request ``line`` decodes to are all valid Unicode.
 
-    UTF-8 input cannot hold surrogates; only a JSON escape ``\\udXXX`` makes one.
+    UTF-8 input cannot hold surrogates; only a JSON escape such as ``\\ud800`` makes one.
     """
     return b"\\ud" not in line and b"\\uD" not in line
 

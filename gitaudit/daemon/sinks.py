@@ -238,21 +238,26 @@ class QueueSink(abc.ABC):
         *,
         rng: random.Random | None = None,
         backoff_base: float = BACKOFF_BASE,
-        cursor: SinkCursor | None = None,
-        reader: ChainReader | None = None,
     ) -> None:
         self._subscription = subscription
         self._metrics = metrics
-        self._cursor = cursor if reader is not None else None
-        self._reader = reader
-        # a saved position: first send what the store holds after it (a restart)
-        self._catching_up = self._cursor is not None and self._cursor.seq is not None
+        self._cursor: SinkCursor | None = None
+        self._reader: ChainReader | None = None
+        self._catching_up = False
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._backoff_base = backoff_base
         self._batch: list[dict[str, Any]] = []
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()
         self._running = False
+
+    def resume(self, cursor: SinkCursor, reader: ChainReader) -> QueueSink:
+        """Keep this sink's position in ``cursor`` and catch up through ``reader`` (call
+        before :meth:`run`); a saved position first sends what the store holds after it."""
+        self._cursor = cursor
+        self._reader = reader
+        self._catching_up = cursor.seq is not None
+        return self
 
     @property
     def backlog(self) -> int:
@@ -431,11 +436,8 @@ class HttpSink(QueueSink):
         transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
         backoff_base: float = BACKOFF_BASE,
-        cursor: SinkCursor | None = None,
-        reader: ChainReader | None = None,
     ) -> None:
-        super().__init__(subscription, metrics, rng=rng, backoff_base=backoff_base,
-                         cursor=cursor, reader=reader)
+        super().__init__(subscription, metrics, rng=rng, backoff_base=backoff_base)
         self.url = url
         self._token_header = token_header
         self._token_file = token_file
@@ -622,11 +624,8 @@ class SyslogSink(QueueSink):
         hostname: str | None = None,
         rng: random.Random | None = None,
         backoff_base: float = BACKOFF_BASE,
-        cursor: SinkCursor | None = None,
-        reader: ChainReader | None = None,
     ) -> None:
-        super().__init__(subscription, metrics, rng=rng, backoff_base=backoff_base,
-                         cursor=cursor, reader=reader)
+        super().__init__(subscription, metrics, rng=rng, backoff_base=backoff_base)
         self.target = target
         self._hostname = hostname or socket.gethostname()
         self._procid = os.getpid()
@@ -733,31 +732,28 @@ def build_sinks(
     tests (no network, quick retries).
     """
 
-    def resume(name: str) -> dict[str, Any]:
+    def resume(sink: QueueSink) -> QueueSink:
         if reader is None or cursor_dir is None:
-            return {}
-        path = os.path.join(cursor_dir, f"{name}.json")
-        return {"cursor": SinkCursor(path, settings.effective_chain_id).load(), "reader": reader}
+            return sink
+        path = os.path.join(cursor_dir, f"{sink.name}.json")
+        return sink.resume(SinkCursor(path, settings.effective_chain_id).load(), reader)
 
     target = check_sink_settings(settings)
     sinks: list[Sink] = []
     if settings.http_sink_url:
-        sinks.append(
-            HttpSink(
-                settings.http_sink_url,
-                _subscribe(hub, settings, "http"),
-                metrics,
-                token_header=settings.http_sink_token_header,
-                token_file=settings.http_sink_token_file,
-                transport=http_transport,
-                backoff_base=backoff_base,
-                **resume("http"),
-            )
+        http = HttpSink(
+            settings.http_sink_url,
+            _subscribe(hub, settings, "http"),
+            metrics,
+            token_header=settings.http_sink_token_header,
+            token_file=settings.http_sink_token_file,
+            transport=http_transport,
+            backoff_base=backoff_base,
         )
+        sinks.append(resume(http))
     if target is not None:
         subscription = _subscribe(hub, settings, "syslog")
-        sinks.append(SyslogSink(target, subscription, metrics, backoff_base=backoff_base,
-                                **resume("syslog")))
+        sinks.append(resume(SyslogSink(target, subscription, metrics, backoff_base=backoff_base)))
     return sinks
 
 
