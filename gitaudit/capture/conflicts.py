@@ -28,7 +28,7 @@ from gitaudit.capture import gitstate, history
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Container
     from typing import Any
 
 KINDS = ("content", "add_add", "modify_delete", "rename")
@@ -318,6 +318,7 @@ def observe(repo: Any, layout: gitstate.Layout, previous: dict[str, Any] | None,
             head: str | None, action: str | None = None,
             rewritten: dict[str, str] | None = None,
             detect: Callable[[tuple[str, str, int]], list[dict[str, Any]]] | None = None,
+            ended: Container[tuple[str, str, int]] = (),
             ) -> tuple[tuple[str, str | None] | None, tuple[tuple[str, str, int],
                                                           list[dict[str, Any]]] | None]:
     """One look at a repository after a command or hook: (verdict on ``previous``, new stop).
@@ -327,8 +328,12 @@ def observe(repo: Any, layout: gitstate.Layout, previous: dict[str, Any] | None,
     ``detect`` is given, git is stopped on another commit than ``previous``
     and ``detect(stop)`` finds conflicts. Only call ``detect``-ing where
     HEAD is still where the stop left it (a rebase step's commit moves it).
+    ``ended``: stops whose conflict has already ended; a marker git left
+    behind for one of them is no stop (a conflict ends once).
     """
     stop = gitstate.current_stop(layout)
+    if stop in ended:
+        stop = None
     verdict = None
     if previous is not None:
         rebasing = gitstate.read_rebase_state(layout) is not None
@@ -366,6 +371,7 @@ def new_state(*, detected_id: str, correlation_id: str, operation: str,
         "stopped_in": stopped_in,
         "ours_is": "upstream" if stopped_in == "rebase" else "HEAD",
         "stopped_at": stop[1] if stop is not None else None,
+        "stop": list(stop) if stop is not None else None,  # recorded as ended with its ending
         "head": head,
         "files": files,
     }

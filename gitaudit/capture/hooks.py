@@ -567,15 +567,20 @@ HANDLERS: dict[str, Handler] = {
 
 
 def conflict_pending(inp: HookInput) -> bool:
-    """Whether :func:`conflict_events` has anything to look at: git is stopped or a conflict
-    state is saved (a few ``stat`` calls; a fact, so a detached build sees the same answer)."""
+    """Whether :func:`conflict_events` has anything to look at: git is stopped on a conflict
+    that has not ended, or a conflict state is saved (a few ``stat`` calls; a fact, so a
+    detached build sees the same answer)."""
     layout = inp.layout
     if layout is None or inp.name not in CONFLICT_HOOKS:
         return False
-    pending: bool = inp.fact("conflict_pending", lambda: (
-        gitstate.current_stop(layout) is not None
-        or os.path.exists(gitstate.conflict_state_path(layout))
-    ))
+
+    def look() -> bool:
+        if os.path.exists(gitstate.conflict_state_path(layout)):
+            return True
+        stop = gitstate.current_stop(layout)
+        return stop is not None and stop not in gitstate.ended_stops(layout)
+
+    pending: bool = inp.fact("conflict_pending", look)
     return pending
 
 
@@ -612,7 +617,7 @@ def conflict_events(inp: HookInput, *, source_event: dict[str, Any] | None,
     verdict, stopped = conflicts.observe(
         repo, layout, previous, head=head, action="finish" if finish else None,
         rewritten=dict(parse_rewrite_lines(inp.stdin)) if finish else None,
-        detect=detect if inp.name in DETECT_HOOKS else None,
+        detect=detect if inp.name in DETECT_HOOKS else None, ended=gitstate.ended_stops(layout),
     )
     where = repo_object(os.path.realpath(layout.worktree or layout.git_dir), params,
                         branch=inp.head.ref, head_after=head)
@@ -626,7 +631,7 @@ def conflict_events(inp: HookInput, *, source_event: dict[str, Any] | None,
             operation, details_, source=SOURCE, state=previous, actor=actor, repo=where,
             exit_code=0,
         ))
-        gitstate.clear_conflict_state(path)
+        gitstate.end_conflict_state(path, previous)
     if stopped is not None:
         stop, files = stopped
         state = conflicts.new_state(

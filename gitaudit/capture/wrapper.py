@@ -1083,7 +1083,7 @@ class _Builder:
             repo=parent["repo"], exit_code=self.exit_code,
         )
         if self.cap.conflict_state is not None:
-            gitstate.clear_conflict_state(self.cap.conflict_state)
+            gitstate.end_conflict_state(self.cap.conflict_state, state)
         return event
 
 

@@ -14,8 +14,15 @@ from typing import Any
 import pytest
 
 from gitaudit import events
-from tests.capture.test_wrapper_conflicts import conflicting_branches, diverged
-from tests.gitfixtures import GitSandbox
+from tests.gitfixtures import (
+    STOP_KINDS,
+    GitSandbox,
+    conflicting_branches,
+    diverge_and_merge,
+    diverged,
+    resolve,
+    stopping,
+)
 
 FILES = ("added.txt", "content.txt", "modify_delete.txt", "moved.txt")
 KINDS = {"added.txt": "add_add", "content.txt": "content",
@@ -37,18 +44,6 @@ def detected(sandbox: GitSandbox) -> dict[str, Any]:
     [state] = state_files(sandbox)
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
     return event
-
-
-def resolve(sandbox: GitSandbox, repo: Path, path: str, how: str) -> None:
-    """Resolve one conflicted file the way a user would."""
-    if how in {"ours", "theirs"}:
-        sandbox.git("checkout", f"--{how}", "--", path, cwd=repo)
-        sandbox.git("add", "--", path, cwd=repo)
-    elif how == "manual":
-        (repo / path).write_text(f"hand-merged {path}\n")
-        sandbox.git("add", "--", path, cwd=repo)
-    else:
-        sandbox.git("rm", "-q", "--", path, cwd=repo)
 
 
 def assert_resolved(sandbox: GitSandbox, conflict: dict[str, Any],
@@ -313,3 +308,34 @@ def test_rebase_skip_aborts_the_stop_and_detects_the_next(sandbox: GitSandbox) -
     aborted = validated(sandbox.last_event("conflict.aborted"))
     assert (aborted["parent_id"], aborted["details"]["action"]) == (second["id"], "abort")
     assert state_files(sandbox) == []
+
+
+@pytest.mark.parametrize("kind", STOP_KINDS)
+def test_a_later_conflict_is_its_own_whatever_git_left_behind(
+    sandbox: GitSandbox, kind: str
+) -> None:
+    stop = stopping(sandbox, kind)
+    assert sandbox.audited(*stop.start, cwd=stop.repo, env=EDITOR).returncode != 0
+    detected(sandbox)  # with its state file saved
+    resolve(sandbox, stop.repo, "a.txt", "manual")
+    assert sandbox.audited(*stop.conclude, cwd=stop.repo, env=EDITOR).returncode == 0
+    diverge_and_merge(sandbox, stop.repo, sandbox.audited)
+    found = [validated(e) for e in sandbox.events() if e["operation"].startswith("conflict.")]
+    assert_each_ended_once(found, stop.stopped_in)
+    assert state_files(sandbox) == []
+
+
+def assert_each_ended_once(found: list[dict[str, Any]], stopped_in: str) -> None:
+    """The conflict events of a stop on a.txt resolved by hand, then of ``diverge_and_merge``:
+    one ending each, and the later conflict is a merge of its own (not the first again)."""
+    assert [e["operation"] for e in found] == [
+        "conflict.detected", "conflict.resolved", "conflict.detected", "conflict.resolved"]
+    first, ended, second, later = found
+    assert second["id"] != first["id"]
+    assert (ended["parent_id"], later["parent_id"]) == (first["id"], second["id"])
+    assert (first["details"]["stopped_in"], second["details"]["stopped_in"]) == (
+        stopped_in, "merge")
+    assert [f["path"] for f in second["details"]["files"]] == ["later.txt"]
+    assert [(f["path"], f["resolution"])
+            for f in ended["details"]["files"] + later["details"]["files"]] == [
+        ("a.txt", "manual"), ("later.txt", "theirs")]

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from gitaudit import events
-from tests.gitfixtures import GitSandbox
+from tests.gitfixtures import GitSandbox, conflicting_branches, diverged
 
 
 def validated(event: dict[str, Any]) -> dict[str, Any]:
     events.validate_event(event)
     return event
-
-
-def diverged(sandbox: GitSandbox) -> tuple[Path, Path, list[str]]:
-    """A remote whose main moved on, and a clone with two local commits, one conflicting."""
-    remote = sandbox.bare_remote()
-    seed = sandbox.repo("seed", remote=remote)
-    sandbox.commit(seed, {"shared.txt": "line\n"}, "shared file")
-    sandbox.git("push", "-q", "origin", "main", cwd=seed)
-    work = sandbox.clone(remote, "work")
-    local = [
-        sandbox.commit(work, {"shared.txt": "local change\n"}, "local edit of shared",
-                       date="2024-02-01T00:00:00Z"),
-        sandbox.commit(work, {"mine.txt": "only here\n"}, "local only file",
-                       date="2024-02-02T00:00:00Z"),
-    ]
-    sandbox.commit(seed, {"shared.txt": "remote change\n"}, "remote edit of shared")
-    sandbox.git("push", "-q", "origin", "main", cwd=seed)
-    return remote, work, local
 
 
 def test_pull_rebase_conflict_then_continue(sandbox: GitSandbox) -> None:
@@ -94,21 +75,6 @@ def test_plain_rebase_records_rewritten_pairs(sandbox: GitSandbox) -> None:
                                                                          strict=True)]
     assert event["repo"]["head_before"] == originals[-1]
     assert event["category"] == "update"
-
-
-def conflicting_branches(sandbox: GitSandbox) -> Path:
-    """main and topic that conflict in every way: content, add/add, modify/delete, rename."""
-    repo = sandbox.repo()
-    sandbox.commit(repo, {"content.txt": "base\n", "modify_delete.txt": "base\n",
-                          "renamed.txt": "rename me\n" * 20}, "base files")
-    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
-    sandbox.commit(repo, {"content.txt": "topic\n", "added.txt": "topic\n",
-                          "modify_delete.txt": None, "renamed.txt": None}, "topic side")
-    sandbox.git("checkout", "-q", "main", cwd=repo)
-    sandbox.git("mv", "renamed.txt", "moved.txt", cwd=repo)
-    sandbox.commit(repo, {"content.txt": "main\n", "added.txt": "main\n",
-                          "modify_delete.txt": "main edit\n"}, "main side")
-    return repo
 
 
 def test_merge_conflict_kinds(sandbox: GitSandbox) -> None:

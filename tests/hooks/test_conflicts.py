@@ -8,7 +8,9 @@ check a side out), and replayed in memory to recover each file's stages.
 
 from __future__ import annotations
 
+import os
 import subprocess
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,21 @@ import pytest
 
 from gitaudit import events
 from gitaudit.capture import gitstate, hooks
-from tests.capture.test_conflict_lifecycle import FILES, KINDS, resolve, state_files
-from tests.capture.test_wrapper_conflicts import conflicting_branches, diverged
-from tests.gitfixtures import GitSandbox
+from tests.capture.test_conflict_lifecycle import (
+    FILES,
+    KINDS,
+    assert_each_ended_once,
+    state_files,
+)
+from tests.gitfixtures import (
+    STOP_KINDS,
+    GitSandbox,
+    conflicting_branches,
+    diverge_and_merge,
+    diverged,
+    resolve,
+    stopping,
+)
 from tests.hooks.conftest import gitaudit, settle
 
 EDITOR = {"GIT_EDITOR": "true"}
@@ -153,6 +167,45 @@ def test_pull_rebase_then_continue(sandbox: GitSandbox) -> None:
     assert resolved["details"]["files"] == [
         {"path": "shared.txt", "kind": "content", "resolution": "ours"}
     ]
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "wrapped"])
+@pytest.mark.parametrize("kind", STOP_KINDS)
+def test_one_ending_per_conflict_whatever_git_leaves_behind(
+    sandbox: GitSandbox, kind: str, wrapped: bool
+) -> None:
+    # git 2.39 leaves REBASE_HEAD behind when rebase --continue ends on the step that
+    # stopped: later commits must not take it for the same stop again (nor a later merge)
+    stop = stopping(sandbox, kind)
+    repo = install(sandbox, stop.repo)
+    run = sandbox.audited if wrapped else partial(sandbox.git, check=False)
+    assert run(*stop.start, cwd=repo, env=EDITOR).returncode != 0
+    resolve(sandbox, repo, "a.txt", "manual")
+    done = run(*stop.conclude, cwd=repo, env=EDITOR)
+    assert done.returncode == 0, done.stderr
+    diverge_and_merge(sandbox, repo, run)
+    assert_each_ended_once(lifecycle(sandbox), stop.stopped_in)
+    assert state_files(sandbox) == []
+
+
+def test_a_marker_left_behind_never_stops_an_ended_conflict_again(sandbox: GitSandbox) -> None:
+    # CHERRY_PICK_HEAD as git wrote it when it stopped, still there after the pick ended
+    # (as a sequencer can leave one): the stop has ended once, it never ends again
+    stop = stopping(sandbox, "cherry-pick")
+    repo = install(sandbox, stop.repo)
+    assert sandbox.git(*stop.start, cwd=repo, check=False).returncode != 0
+    marker = repo / ".git" / "CHERRY_PICK_HEAD"
+    content, stopped = marker.read_bytes(), marker.stat().st_mtime_ns
+    resolve(sandbox, repo, "a.txt", "manual")
+    assert sandbox.git(*stop.conclude, cwd=repo, env=EDITOR).returncode == 0
+    assert not marker.exists()
+    marker.write_bytes(content)
+    os.utime(marker, ns=(stopped, stopped))
+    for number in range(2):
+        sandbox.commit(repo, {f"more{number}.txt": "x\n"}, f"more {number}")
+    sandbox.git("checkout", "-q", "-b", "elsewhere", cwd=repo)
+    _, resolved = one_of_each(sandbox, "conflict.detected", "conflict.resolved")
+    assert resolved["details"]["files"][0]["resolution"] == "manual"
 
 
 @pytest.mark.parametrize(
