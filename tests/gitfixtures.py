@@ -251,20 +251,47 @@ def resolve(sandbox: GitSandbox, repo: Path, path: str, how: str) -> None:
         sandbox.git("rm", "-q", "--", path, cwd=repo)
 
 
-def conflicting_branches(sandbox: GitSandbox) -> Path:
-    """main and topic that conflict in every way: content, add/add, modify/delete, rename."""
+Commits = Sequence[tuple[str, Mapping[str, str | None]]]  # (message, files) in order
+
+
+def branched(sandbox: GitSandbox, base: Mapping[str, str], topic: Commits, main: Commits,
+             on: str = "main") -> Path:
+    """A repository: ``base`` committed on main, ``topic`` branched off it, then each side's
+    commits (None deletes a file); ``on`` is checked out."""
     path = sandbox.repo()
-    sandbox.commit(path, {"content.txt": "base\n", "modify_delete.txt": "base\n",
-                          "renamed.txt": "rename me\n" * 20}, "base files")
+    sandbox.commit(path, base, "base files")
     with sandbox.open(path) as repo:
-        repo.create_head("topic").checkout()
-        sandbox.commit(path, {"content.txt": "topic\n", "added.txt": "topic\n",
-                              "modify_delete.txt": None, "renamed.txt": None}, "topic side")
-        repo.heads.main.checkout()
-        repo.git.mv("renamed.txt", "moved.txt")
-        sandbox.commit(path, {"content.txt": "main\n", "added.txt": "main\n",
-                              "modify_delete.txt": "main edit\n"}, "main side")
+        for branch, commits in ((repo.create_head("topic"), topic), (repo.heads.main, main)):
+            branch.checkout()
+            for message, files in commits:
+                sandbox.commit(path, files, message)
+        repo.heads[on].checkout()
     return path
+
+
+def conflicting_branches(sandbox: GitSandbox, on: str = "main") -> Path:
+    """main and topic that conflict in every way: content, add/add, modify/delete, rename."""
+    moving = "rename me\n" * 20
+    return branched(
+        sandbox,
+        {"content.txt": "base\n", "modify_delete.txt": "base\n", "renamed.txt": moving},
+        topic=[("topic side", {"content.txt": "topic\n", "added.txt": "topic\n",
+                               "modify_delete.txt": None, "renamed.txt": None})],
+        main=[("main side", {"content.txt": "main\n", "added.txt": "main\n",
+                             "modify_delete.txt": "main edit\n", "renamed.txt": None,
+                             "moved.txt": moving})],
+        on=on,
+    )
+
+
+def rebase_stopping_twice(sandbox: GitSandbox) -> Path:
+    """topic checked out, two commits that each conflict with main's one: a rebase stops twice."""
+    return branched(
+        sandbox, {"a.txt": "base\n", "b.txt": "base\n"},
+        topic=[("topic a", {"a.txt": "topic\n"}), ("topic b", {"b.txt": "topic\n"})],
+        main=[("main both", {"a.txt": "main\n", "b.txt": "main\n"})],
+        on="topic",
+    )
 
 
 def seeded_clone(sandbox: GitSandbox, files: Mapping[str, str], message: str
@@ -315,18 +342,11 @@ def stopping(sandbox: GitSandbox, kind: str) -> Stopping:
         sandbox.commit(seed, {"a.txt": "remote\n"}, "remote a")
         sandbox.push(seed)
         return Stopping(work, ("pull", "--rebase"), ("rebase", "--continue"), "rebase")
-    path = sandbox.repo()
-    first = sandbox.commit(path, {"a.txt": "base\n"}, "base a")
-    with sandbox.open(path) as repo:
-        topic = repo.create_head("topic")
-        topic.checkout()
-        sandbox.commit(path, {"a.txt": "topic\n"}, "topic a")
-        repo.heads.main.checkout()
-        sandbox.commit(path, {"a.txt": "main\n"}, "main a")
-        if kind == "rebase":
-            topic.checkout()
+    path = branched(sandbox, {"a.txt": "base\n"}, topic=[("topic a", {"a.txt": "topic\n"})],
+                    main=[("main a", {"a.txt": "main\n"})],
+                    on="topic" if kind == "rebase" else "main")
     start = {"merge": ("merge", "topic"), "rebase": ("rebase", "main"),
-             "cherry-pick": ("cherry-pick", "topic"), "revert": ("revert", "--no-edit", first)}
+             "cherry-pick": ("cherry-pick", "topic"), "revert": ("revert", "--no-edit", "main~")}
     return Stopping(path, start[kind], (kind, "--continue"), kind)
 
 

@@ -74,8 +74,7 @@ def test_plain_git_merge_conflict_resolved(sandbox: GitSandbox, daemons: Daemons
 
 def test_plain_git_rebase_abort(sandbox: GitSandbox, daemons: Daemons) -> None:
     run = traced(sandbox, daemons)
-    repo = conflicting_branches(sandbox)
-    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = conflicting_branches(sandbox, on="topic")
     assert sandbox.git("rebase", "main", cwd=repo, check=False).returncode != 0
     [detected] = stored_conflicts(run, 1)
     assert detected["details"]["stopped_in"] == "rebase"

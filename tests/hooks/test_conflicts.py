@@ -30,6 +30,7 @@ from tests.gitfixtures import (
     conflicting_branches,
     diverge_and_merge,
     diverged,
+    rebase_stopping_twice,
     resolve,
     stopping,
 )
@@ -77,9 +78,7 @@ def one_of_each(sandbox: GitSandbox, *operations: str) -> list[dict[str, Any]]:
 def test_merge_every_kind_every_resolution(
     sandbox: GitSandbox, how: str, reverse: bool, conclude: tuple[str, ...]
 ) -> None:
-    repo = install(sandbox, conflicting_branches(sandbox))
-    if reverse:
-        sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = install(sandbox, conflicting_branches(sandbox, on="topic" if reverse else "main"))
     assert sandbox.git("merge", "main" if reverse else "topic", cwd=repo,
                        check=False).returncode == 1
     assert lifecycle(sandbox) == []  # git runs no hook when it stops
@@ -103,8 +102,7 @@ def test_merge_every_kind_every_resolution(
 
 
 def test_rebase_continue(sandbox: GitSandbox) -> None:
-    repo = install(sandbox, conflicting_branches(sandbox))
-    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = install(sandbox, conflicting_branches(sandbox, on="topic"))
     assert sandbox.git("rebase", "main", cwd=repo, check=False).returncode != 0
     resolve(sandbox, repo, "content.txt", "theirs")
     resolve(sandbox, repo, "added.txt", "ours")
@@ -219,9 +217,8 @@ def test_a_marker_left_behind_never_stops_an_ended_conflict_again(sandbox: GitSa
 def test_abort_is_recorded_at_the_next_hook(
     sandbox: GitSandbox, start: tuple[str, ...], abort: tuple[str, ...]
 ) -> None:
-    repo = install(sandbox, conflicting_branches(sandbox))
-    if start[0] == "rebase":
-        sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = install(sandbox, conflicting_branches(sandbox, on="topic" if start[0] == "rebase"
+                                                 else "main"))
     assert sandbox.git(*start, cwd=repo, check=False).returncode != 0
     sandbox.git("checkout", "--theirs", "--", "content.txt", cwd=repo)  # post-checkout sees it
     [detected] = lifecycle(sandbox)
@@ -258,14 +255,7 @@ def test_wrapper_and_hooks_record_one_of_each(sandbox: GitSandbox) -> None:
 
 
 def test_wrapper_rebase_with_hooks_stopping_twice(sandbox: GitSandbox) -> None:
-    repo = sandbox.repo()
-    sandbox.commit(repo, {"a.txt": "base\n", "b.txt": "base\n"}, "base files")
-    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
-    sandbox.commit(repo, {"a.txt": "topic\n"}, "topic a")
-    sandbox.commit(repo, {"b.txt": "topic\n"}, "topic b")
-    sandbox.git("checkout", "-q", "main", cwd=repo)
-    sandbox.commit(repo, {"a.txt": "main\n", "b.txt": "main\n"}, "main both")
-    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = rebase_stopping_twice(sandbox)
     install(sandbox, repo)
     assert sandbox.audited("rebase", "main", cwd=repo).returncode != 0
     resolve(sandbox, repo, "a.txt", "theirs")
