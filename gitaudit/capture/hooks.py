@@ -624,8 +624,13 @@ def conflict_events(inp: HookInput, *, source_event: dict[str, Any] | None,
     found: list[dict[str, Any]] = []
     if verdict is not None and previous is not None:
         concluded_by = source_event["operation"] if source_event else "git.commit"
+        extra = {"hook": inp.name}
+        if verdict[0] == "resolved" and inp.environ.get("GIT_REFLOG_ACTION", "").endswith(
+            "(continue)"
+        ):  # git names the command it runs hooks for: `rebase (continue)`
+            concluded_by, extra["action"] = "git.rebase", "continue"
         operation, details_ = conflicts.concluded_details(
-            repo, previous, verdict, concluded_by, hook=inp.name,
+            repo, previous, verdict, concluded_by, **extra,
         )
         found.append(conflicts.lifecycle_event(
             operation, details_, source=SOURCE, state=previous, actor=actor, repo=where,

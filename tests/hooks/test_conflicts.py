@@ -182,7 +182,11 @@ def test_one_ending_per_conflict_whatever_git_leaves_behind(
     done = run(*stop.conclude, cwd=repo, env=EDITOR)
     assert done.returncode == 0, done.stderr
     diverge_and_merge(sandbox, repo, run)
-    assert_each_ended_once(lifecycle(sandbox), stop.stopped_in)
+    found = lifecycle(sandbox)
+    assert_each_ended_once(found, stop.stopped_in)
+    if stop.stopped_in == "rebase":  # whichever path saw it end: the rebase --continue
+        assert (found[1]["details"]["concluded_by"], found[1]["details"]["action"]) == (
+            "git.rebase", "continue")
     assert state_files(sandbox) == []
 
 
