@@ -276,22 +276,34 @@ def test_wrapper_rebase_with_hooks_stopping_twice(sandbox: GitSandbox) -> None:
     assert state_files(sandbox) == []
 
 
-def test_prepare_commit_msg_starts_python_only_while_stopped(sandbox: GitSandbox) -> None:
-    repo = install(sandbox, conflicting_branches(sandbox))
-    hook = repo / ".git" / "hooks" / "prepare-commit-msg"
+def python_started(sandbox: GitSandbox, repo: Path) -> bool:
+    """Whether the installed prepare-commit-msg script would start Python (traced by sh -x)."""
     message = sandbox.tmp / "msg"
     message.write_text("x\n")
+    hook = repo / ".git" / "hooks" / "prepare-commit-msg"
+    run = subprocess.run(["/bin/sh", "-x", str(hook), str(message), "message"], cwd=repo,
+                         env=sandbox.env, capture_output=True, check=False)
+    assert run.returncode == 0
+    return b"exec " in run.stderr
 
-    def traced() -> bytes:
-        run = subprocess.run(["/bin/sh", "-x", str(hook), str(message), "message"], cwd=repo,
-                             env=sandbox.env, capture_output=True, check=False)
-        assert run.returncode == 0
-        return run.stderr
 
-    assert b"exec " not in traced()  # a plain commit: the shell test says no, no Python
+def test_prepare_commit_msg_starts_python_only_while_stopped(sandbox: GitSandbox) -> None:
+    repo = install(sandbox, conflicting_branches(sandbox))
+    assert not python_started(sandbox, repo)  # a plain commit: the shell test says no
     assert sandbox.git("merge", "topic", cwd=repo, check=False).returncode == 1
-    assert b"exec " in traced()
+    assert python_started(sandbox, repo)
     assert [e["operation"] for e in lifecycle(sandbox)] == ["conflict.detected"]
+
+
+def test_prepare_commit_msg_ignores_a_rebase_head_left_behind(sandbox: GitSandbox) -> None:
+    stop = stopping(sandbox, "rebase")
+    repo = install(sandbox, stop.repo)
+    assert sandbox.git(*stop.start, cwd=repo, check=False).returncode != 0
+    assert python_started(sandbox, repo)
+    resolve(sandbox, repo, "a.txt", "manual")
+    assert sandbox.git(*stop.conclude, cwd=repo, env=EDITOR).returncode == 0
+    assert (repo / ".git" / "REBASE_HEAD").exists()
+    assert not python_started(sandbox, repo)
 
 
 # --- faults: git behaves as without gitaudit ---------------------------------------------
