@@ -16,6 +16,9 @@ way and their resolutions point at the same parent. Where no path saw the
 stop happen (plain git with hooks only), :func:`replay` redoes the merge in
 memory to recover each file's stages; :func:`follow_up` tells whether a later
 commit concluded the stop (:func:`concluding_commit`) or it was abandoned.
+A conflict ends once: each path remembers the stops whose conflict has ended
+(:func:`gitstate.end_conflict_state`, the daemon in memory) and never takes a
+marker git left behind for one of them for a stop again.
 """
 
 from __future__ import annotations
@@ -331,9 +334,7 @@ def observe(repo: Any, layout: gitstate.Layout, previous: dict[str, Any] | None,
     ``ended``: stops whose conflict has already ended; a marker git left
     behind for one of them is no stop (a conflict ends once).
     """
-    stop = gitstate.current_stop(layout)
-    if stop in ended:
-        stop = None
+    stop = gitstate.current_stop(layout, ended)
     verdict = None
     if previous is not None:
         rebasing = gitstate.read_rebase_state(layout) is not None

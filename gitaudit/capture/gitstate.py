@@ -18,7 +18,7 @@ from gitaudit.capture import gitcmd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Container, Mapping, Sequence
 
 _HEX = frozenset("0123456789abcdef")
 _PER_WORKTREE_PREFIXES = ("refs/bisect/", "refs/worktree/", "refs/rewritten/")
@@ -397,7 +397,8 @@ def rebasing(layout: Layout) -> bool:
                for folder in ("rebase-merge", "rebase-apply"))
 
 
-def current_stop(layout: Layout) -> tuple[str, str, int] | None:
+def current_stop(layout: Layout, ended: Container[tuple[str, str, int]] = ()
+                 ) -> tuple[str, str, int] | None:
     """(operation, commit it was applying, marker mtime in ns) while one is stopped; else None.
 
     A few ``stat`` calls: cheap enough for every hook. The marker's mtime is
@@ -406,7 +407,8 @@ def current_stop(layout: Layout) -> tuple[str, str, int] | None:
     ``CHERRY_PICK_HEAD`` behind for a moment at each step it commits. Without
     a rebase in progress ``REBASE_HEAD`` does not count: git 2.39 leaves it
     behind when ``rebase --continue`` finishes on the step that stopped, and
-    after ``rebase --quit``.
+    after ``rebase --quit``. A marker in ``ended`` (stops whose conflict has
+    ended, :func:`ended_stops`) was left behind: it is passed over.
     """
     markers = _STOP_MARKERS[:1] if rebasing(layout) else _STOP_MARKERS[1:]
     for name, marker in markers:
@@ -416,7 +418,7 @@ def current_stop(layout: Layout) -> tuple[str, str, int] | None:
         except OSError:
             continue
         oid = _first_line(path)
-        if is_oid(oid):
+        if is_oid(oid) and (name, str(oid), mtime) not in ended:
             return name, str(oid), mtime
     return None
 

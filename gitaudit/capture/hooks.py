@@ -577,8 +577,8 @@ def conflict_pending(inp: HookInput) -> bool:
     def look() -> bool:
         if os.path.exists(gitstate.conflict_state_path(layout)):
             return True
-        stop = gitstate.current_stop(layout)
-        return stop is not None and stop not in gitstate.ended_stops(layout)
+        return gitstate.current_stop(layout) is not None and (
+            gitstate.current_stop(layout, gitstate.ended_stops(layout)) is not None)
 
     pending: bool = inp.fact("conflict_pending", look)
     return pending

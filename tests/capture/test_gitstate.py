@@ -278,3 +278,21 @@ def test_ended_stops_are_remembered_per_worktree(
     assert gitstate.stop_key(["merge", "0" * 40, 5]) == ("merge", "0" * 40, 5)
     assert gitstate.stop_key(["merge", "nope", 5]) is None
     assert gitstate.stop_key(None) is None
+
+
+def test_a_marker_of_an_ended_stop_is_passed_over(sandbox: GitSandbox) -> None:
+    stop = stopping(sandbox, "cherry-pick")
+    assert sandbox.git(*stop.start, cwd=stop.repo, check=False).returncode != 0
+    layout = layout_of(stop.repo)
+    picked = gitstate.current_stop(layout)
+    assert picked is not None and picked[0] == "cherry-pick"
+    marker = stop.repo / ".git" / "CHERRY_PICK_HEAD"
+    content = marker.read_bytes()
+    sandbox.git("cherry-pick", "--abort", cwd=stop.repo)
+    assert sandbox.git("merge", "topic", cwd=stop.repo, check=False).returncode == 1
+    marker.write_bytes(content)  # left behind as git wrote it when the pick stopped
+    os.utime(marker, ns=(picked[2], picked[2]))
+    assert gitstate.current_stop(layout) == picked  # the marker first, if nothing says ended
+    merged = gitstate.current_stop(layout, {picked})
+    assert merged is not None and merged[0] == "merge"
+    assert merged[1] == sandbox.out("rev-parse", "topic", cwd=stop.repo)

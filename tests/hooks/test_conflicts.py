@@ -190,24 +190,27 @@ def test_one_ending_per_conflict_whatever_git_leaves_behind(
     assert state_files(sandbox) == []
 
 
-def test_a_marker_left_behind_never_stops_an_ended_conflict_again(sandbox: GitSandbox) -> None:
+@pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "wrapped"])
+def test_a_marker_left_behind_never_stops_an_ended_conflict_again(
+    sandbox: GitSandbox, wrapped: bool
+) -> None:
     # CHERRY_PICK_HEAD as git wrote it when it stopped, still there after the pick ended
-    # (as a sequencer can leave one): the stop has ended once, it never ends again
+    # (as a sequencer can leave one): the stop has ended once, it never ends again, and a
+    # later merge that stops is that merge's conflict, not the pick's
     stop = stopping(sandbox, "cherry-pick")
     repo = install(sandbox, stop.repo)
-    assert sandbox.git(*stop.start, cwd=repo, check=False).returncode != 0
+    run = sandbox.audited if wrapped else partial(sandbox.git, check=False)
+    assert run(*stop.start, cwd=repo).returncode != 0
     marker = repo / ".git" / "CHERRY_PICK_HEAD"
     content, stopped = marker.read_bytes(), marker.stat().st_mtime_ns
     resolve(sandbox, repo, "a.txt", "manual")
-    assert sandbox.git(*stop.conclude, cwd=repo, env=EDITOR).returncode == 0
+    assert run(*stop.conclude, cwd=repo, env=EDITOR).returncode == 0
     assert not marker.exists()
     marker.write_bytes(content)
     os.utime(marker, ns=(stopped, stopped))
-    for number in range(2):
-        sandbox.commit(repo, {f"more{number}.txt": "x\n"}, f"more {number}")
-    sandbox.git("checkout", "-q", "-b", "elsewhere", cwd=repo)
-    _, resolved = one_of_each(sandbox, "conflict.detected", "conflict.resolved")
-    assert resolved["details"]["files"][0]["resolution"] == "manual"
+    diverge_and_merge(sandbox, repo, run)
+    assert_each_ended_once(lifecycle(sandbox), "cherry-pick")
+    assert state_files(sandbox) == []
 
 
 @pytest.mark.parametrize(
