@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitaudit import events
-from tests.gitfixtures import GitSandbox, conflicting_branches, diverged
+from tests.gitfixtures import GitSandbox, branched, conflicting_branches, diverged
 
 
 def validated(event: dict[str, Any]) -> dict[str, Any]:
@@ -59,12 +59,11 @@ def test_pull_rebase_conflict_then_continue(sandbox: GitSandbox) -> None:
 
 
 def test_plain_rebase_records_rewritten_pairs(sandbox: GitSandbox) -> None:
-    repo = sandbox.repo()
-    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
-    originals = [sandbox.commit(repo, {f"t{i}": str(i)}, f"topic {i}") for i in range(3)]
-    sandbox.git("checkout", "-q", "main", cwd=repo)
-    main_tip = sandbox.commit(repo, {"m": "1"}, "main moves")
-    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = branched(sandbox, {}, topic=[(f"topic {i}", {f"t{i}": str(i)}) for i in range(3)],
+                    main=[("main moves", {"m": "1"})], on="topic")
+    with sandbox.open(repo) as handle:
+        originals = [commit.hexsha for commit in handle.iter_commits("main..topic", reverse=True)]
+        main_tip = handle.heads.main.commit.hexsha
     result = sandbox.audited("rebase", "main", cwd=repo)
     assert result.returncode == 0, result.stderr
     event = validated(sandbox.last_event())
@@ -108,11 +107,7 @@ def test_cherry_pick_conflict(sandbox: GitSandbox) -> None:
 
 
 def test_clean_merge_has_no_conflict_event(sandbox: GitSandbox) -> None:
-    repo = sandbox.repo()
-    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
-    sandbox.commit(repo, {"t": "1"}, "topic")
-    sandbox.git("checkout", "-q", "main", cwd=repo)
-    sandbox.commit(repo, {"m": "1"}, "main")
+    repo = branched(sandbox, {}, topic=[("topic", {"t": "1"})], main=[("main", {"m": "1"})])
     result = sandbox.audited("merge", "--no-edit", "topic", cwd=repo)
     assert result.returncode == 0, result.stderr
     assert [e["operation"] for e in sandbox.events()] == ["git.merge"]
