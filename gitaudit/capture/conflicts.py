@@ -58,17 +58,22 @@ def conflict_kind(
 
 
 def merge_base_for(repo: Any, layout: gitstate.Layout) -> str | None:
-    """The commit the stopped operation merged against (for rename detection)."""
-    refs = gitstate.RefReader(layout)
-    head = refs.oid("HEAD")
-    merge_head = refs.oid("MERGE_HEAD")
-    if head and merge_head:
-        return history.merge_base(repo, head, merge_head)
-    for marker in ("REBASE_HEAD", "CHERRY_PICK_HEAD"):
-        picked = refs.oid(marker)
-        if picked:
-            return history.parent_of(repo, picked)
-    return refs.oid("REVERT_HEAD")
+    """The commit the stopped operation merged against (for rename detection).
+
+    Read from the stop git is on (:func:`gitstate.current_stop`), not from
+    whichever marker file exists: git leaves ``REBASE_HEAD`` behind after a
+    rebase, and its parent is no base of a later merge or cherry-pick.
+    """
+    stop = gitstate.current_stop(layout)
+    if stop is None:
+        return None
+    stopped_in, applied = stop[0], stop[1]
+    if stopped_in == "merge":
+        head = gitstate.RefReader(layout).oid("HEAD")
+        return history.merge_base(repo, head, applied) if head else None
+    if stopped_in == "revert":  # undoing the commit: its own tree is the base
+        return applied
+    return history.parent_of(repo, applied)
 
 
 def count_hunks(data: bytes) -> int:

@@ -112,3 +112,19 @@ def test_clean_merge_has_no_conflict_event(sandbox: GitSandbox) -> None:
     assert result.returncode == 0, result.stderr
     assert [e["operation"] for e in sandbox.events()] == ["git.merge"]
     assert sandbox.last_event()["details"]["stopped_on_conflict"] is False
+
+
+def test_conflict_kinds_ignore_a_rebase_head_left_behind(sandbox: GitSandbox) -> None:
+    repo = conflicting_branches(sandbox)
+    # what git 2.39 leaves once a rebase that stopped on "base files" has ended: its
+    # parent has none of the files, so taken for the base every file would read as renamed
+    base_files = sandbox.out("rev-parse", "main~", cwd=repo)
+    (repo / ".git" / "REBASE_HEAD").write_text(base_files + "\n")
+    assert sandbox.audited("cherry-pick", "topic", cwd=repo).returncode != 0
+    conflict = validated(sandbox.last_event("conflict.detected"))
+    assert conflict["details"]["stopped_in"] == "cherry-pick"
+    assert conflict["details"]["stopped_at"] == sandbox.out("rev-parse", "topic", cwd=repo)
+    assert [(item["path"], item["kind"]) for item in conflict["details"]["files"]] == [
+        ("added.txt", "add_add"), ("content.txt", "content"),
+        ("modify_delete.txt", "modify_delete"), ("moved.txt", "rename"),
+    ]
