@@ -7,7 +7,7 @@ commits. Nothing from the developer's own git setup leaks in.
 
 Repositories and histories are built with GitPython (:meth:`GitSandbox.open`
 gives a :class:`git.Repo` whose git runs in the sandbox environment);
-:func:`conflicting_branches`, :func:`diverged` and :func:`stopped` build the
+:func:`branched`, :func:`conflicting_branches`, :func:`diverged` and :func:`stopping` build the
 histories the conflict tests stop on. GitPython only builds fixtures: the
 commands under test run the real ``git`` (:meth:`GitSandbox.git`) or the
 wrapper (:meth:`GitSandbox.audited`) as a user would, and commits go through
