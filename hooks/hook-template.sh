@@ -7,8 +7,9 @@ python=@PYTHON@
 root=@PACKAGE_ROOT@
 case $0 in */prepare-commit-msg)  # records only while git is stopped on a conflict: no Python else
     g=${GIT_DIR:-.git}; if [ -f "$g" ]; then read -r g <"$g"; g=${g#gitdir: }; fi
-    [ -e "$g/MERGE_HEAD" ] || [ -e "$g/CHERRY_PICK_HEAD" ] || [ -e "$g/REVERT_HEAD" ] ||
-        [ -e "$g/REBASE_HEAD" ] || { keep=$python; python=; }
+    [ -e "$g/MERGE_HEAD" ] || [ -e "$g/CHERRY_PICK_HEAD" ] || [ -e "$g/REVERT_HEAD" ] || {
+        [ -e "$g/REBASE_HEAD" ] && { [ -d "$g/rebase-merge" ] || [ -d "$g/rebase-apply" ]; }
+    } || { keep=$python; python=; }  # git leaves REBASE_HEAD behind once a rebase has ended
     if [ -z "$python" ] && [ -e "${0%/*}/gitaudit-global" ]; then  # Python only to chain a hook
         c=$g; if [ -f "$g/commondir" ]; then read -r c <"$g/commondir"; case $c in /*) ;; *) c=$g/$c;; esac; fi
         [ -e "$c/hooks/prepare-commit-msg" ] && python=$keep

@@ -16,6 +16,9 @@ way and their resolutions point at the same parent. Where no path saw the
 stop happen (plain git with hooks only), :func:`replay` redoes the merge in
 memory to recover each file's stages; :func:`follow_up` tells whether a later
 commit concluded the stop (:func:`concluding_commit`) or it was abandoned.
+A conflict ends once: each path remembers the stops whose conflict has ended
+(:func:`gitstate.end_conflict_state`, the daemon in memory) and never takes a
+marker git left behind for one of them for a stop again.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from gitaudit.capture import gitstate, history
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Container
     from typing import Any
 
 KINDS = ("content", "add_add", "modify_delete", "rename")
@@ -55,17 +58,22 @@ def conflict_kind(
 
 
 def merge_base_for(repo: Any, layout: gitstate.Layout) -> str | None:
-    """The commit the stopped operation merged against (for rename detection)."""
-    refs = gitstate.RefReader(layout)
-    head = refs.oid("HEAD")
-    merge_head = refs.oid("MERGE_HEAD")
-    if head and merge_head:
-        return history.merge_base(repo, head, merge_head)
-    for marker in ("REBASE_HEAD", "CHERRY_PICK_HEAD"):
-        picked = refs.oid(marker)
-        if picked:
-            return history.parent_of(repo, picked)
-    return refs.oid("REVERT_HEAD")
+    """The commit the stopped operation merged against (for rename detection).
+
+    Read from the stop git is on (:func:`gitstate.current_stop`), not from
+    whichever marker file exists: git leaves ``REBASE_HEAD`` behind after a
+    rebase, and its parent is no base of a later merge or cherry-pick.
+    """
+    stop = gitstate.current_stop(layout)
+    if stop is None:
+        return None
+    stopped_in, applied = stop[0], stop[1]
+    if stopped_in == "merge":
+        head = gitstate.RefReader(layout).oid("HEAD")
+        return history.merge_base(repo, head, applied) if head else None
+    if stopped_in == "revert":  # undoing the commit: its own tree is the base
+        return applied
+    return history.parent_of(repo, applied)
 
 
 def count_hunks(data: bytes) -> int:
@@ -318,6 +326,7 @@ def observe(repo: Any, layout: gitstate.Layout, previous: dict[str, Any] | None,
             head: str | None, action: str | None = None,
             rewritten: dict[str, str] | None = None,
             detect: Callable[[tuple[str, str, int]], list[dict[str, Any]]] | None = None,
+            ended: Container[tuple[str, str, int]] = (),
             ) -> tuple[tuple[str, str | None] | None, tuple[tuple[str, str, int],
                                                           list[dict[str, Any]]] | None]:
     """One look at a repository after a command or hook: (verdict on ``previous``, new stop).
@@ -327,8 +336,10 @@ def observe(repo: Any, layout: gitstate.Layout, previous: dict[str, Any] | None,
     ``detect`` is given, git is stopped on another commit than ``previous``
     and ``detect(stop)`` finds conflicts. Only call ``detect``-ing where
     HEAD is still where the stop left it (a rebase step's commit moves it).
+    ``ended``: stops whose conflict has already ended; a marker git left
+    behind for one of them is no stop (a conflict ends once).
     """
-    stop = gitstate.current_stop(layout)
+    stop = gitstate.current_stop(layout, ended)
     verdict = None
     if previous is not None:
         rebasing = gitstate.read_rebase_state(layout) is not None
@@ -366,6 +377,7 @@ def new_state(*, detected_id: str, correlation_id: str, operation: str,
         "stopped_in": stopped_in,
         "ours_is": "upstream" if stopped_in == "rebase" else "HEAD",
         "stopped_at": stop[1] if stop is not None else None,
+        "stop": list(stop) if stop is not None else None,  # recorded as ended with its ending
         "head": head,
         "files": files,
     }

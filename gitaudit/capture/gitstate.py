@@ -18,7 +18,7 @@ from gitaudit.capture import gitcmd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Container, Mapping, Sequence
 
 _HEX = frozenset("0123456789abcdef")
 _PER_WORKTREE_PREFIXES = ("refs/bisect/", "refs/worktree/", "refs/rewritten/")
@@ -391,18 +391,26 @@ _STOP_MARKERS = (
 )
 
 
-def current_stop(layout: Layout) -> tuple[str, str, int] | None:
+def rebasing(layout: Layout) -> bool:
+    """True while a rebase is in progress (``rebase-merge/`` or ``rebase-apply/`` is there)."""
+    return any(os.path.isdir(os.path.join(layout.git_dir, folder))
+               for folder in ("rebase-merge", "rebase-apply"))
+
+
+def current_stop(layout: Layout, ended: Container[tuple[str, str, int]] = ()
+                 ) -> tuple[str, str, int] | None:
     """(operation, commit it was applying, marker mtime in ns) while one is stopped; else None.
 
     A few ``stat`` calls: cheap enough for every hook. The marker's mtime is
     when git stopped (it writes the file then and leaves it alone). While a
     rebase is in progress only ``REBASE_HEAD`` counts: its sequencer leaves a
-    ``CHERRY_PICK_HEAD`` behind for a moment at each step it commits.
+    ``CHERRY_PICK_HEAD`` behind for a moment at each step it commits. Without
+    a rebase in progress ``REBASE_HEAD`` does not count: git 2.39 leaves it
+    behind when ``rebase --continue`` finishes on the step that stopped, and
+    after ``rebase --quit``. A marker in ``ended`` (stops whose conflict has
+    ended, :func:`ended_stops`) was left behind: it is passed over.
     """
-    markers: tuple[tuple[str, str], ...] = _STOP_MARKERS
-    if any(os.path.isdir(os.path.join(layout.git_dir, folder))
-           for folder in ("rebase-merge", "rebase-apply")):
-        markers = _STOP_MARKERS[:1]
+    markers = _STOP_MARKERS[:1] if rebasing(layout) else _STOP_MARKERS[1:]
     for name, marker in markers:
         path = os.path.join(layout.git_dir, marker)
         try:
@@ -410,7 +418,7 @@ def current_stop(layout: Layout) -> tuple[str, str, int] | None:
         except OSError:
             continue
         oid = _first_line(path)
-        if is_oid(oid):
+        if is_oid(oid) and (name, str(oid), mtime) not in ended:
             return name, str(oid), mtime
     return None
 
@@ -491,6 +499,18 @@ def rev_parse(git: str, layout: Layout, expression: str,
     return text if output.returncode == 0 and is_oid(text) else None
 
 
+def write_private(path: str, data: bytes) -> None:
+    """Replace ``path`` atomically with ``data`` (file mode 0600, directory 0700)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+
+
 # --- gitaudit's note about a stopped rebase ----------------------------------------------
 #
 # git does not store a rebase's upstream, and deletes rebase-merge/ when the
@@ -528,16 +548,8 @@ def save_rebase_note(layout: Layout, state: RebaseState, data: Mapping[str, str 
     """Remember ``data`` (upstream, onto) for the rebase in progress (file mode 0600)."""
     import json
 
-    path = _note_path(layout)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     payload = json.dumps({**data, "orig_head": state.orig_head}).encode()
-    temporary = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, payload)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
+    write_private(_note_path(layout), payload)
 
 
 def clear_rebase_note(layout: Layout) -> None:
@@ -592,23 +604,64 @@ def save_conflict_state(layout: Layout, state: Mapping[str, object]) -> str:
     import json
 
     path = conflict_state_path(layout)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, json.dumps(state).encode())
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
+    write_private(path, json.dumps(state).encode())
     return path
 
 
 def clear_conflict_state(path: str) -> None:
-    """Forget a conflict once it is resolved or aborted."""
+    """Forget a saved conflict (unreadable, or ended where nobody could record how)."""
     try:  # noqa: SIM105 - contextlib costs ~3 ms to import
         os.unlink(path)
     except FileNotFoundError:
         pass  # already gone
+
+
+# A conflict that has ended is kept in a short list next to the state file
+# (``<hash>.ended``, one ``operation oid mtime_ns`` line per stop, newest last):
+# a marker git leaves behind after the stop ended (or one we do not know to be
+# stale) is then never taken for a stop again, so a conflict ends exactly once.
+MAX_ENDED = 16
+
+
+def _ended_path(state_path: str) -> str:
+    return f"{state_path.removesuffix('.json')}.ended"
+
+
+def ended_stops(layout: Layout) -> set[tuple[str, str, int]]:
+    """The stops of this worktree whose conflict has ended (see :func:`end_conflict_state`)."""
+    return _read_ended(_ended_path(conflict_state_path(layout)))
+
+
+def _read_ended(path: str) -> set[tuple[str, str, int]]:
+    found: set[tuple[str, str, int]] = set()
+    for line in (_read_text(path) or "").splitlines():
+        words = line.split()
+        if len(words) == 3 and is_oid(words[1]) and words[2].isdigit():
+            found.add((words[0], words[1], int(words[2])))
+    return found
+
+
+def stop_key(stop: object) -> tuple[str, str, int] | None:
+    """A stop as :func:`current_stop` gives it, from its JSON form in a saved state."""
+    if not isinstance(stop, list | tuple) or len(stop) != 3:
+        return None
+    name, oid, mtime = stop
+    if not isinstance(name, str) or not isinstance(oid, str) or not is_oid(oid) or (
+        type(mtime) is not int
+    ):
+        return None
+    return name, oid, mtime
+
+
+def end_conflict_state(path: str, state: Mapping[str, object]) -> None:
+    """Forget a conflict whose ending was recorded, and remember that its stop has ended."""
+    key = stop_key(state.get("stop"))
+    if key is not None:
+        ended = _ended_path(path)
+        lines = [line for line in (_read_text(ended) or "").splitlines() if line.strip()]
+        lines = [*lines, " ".join(str(part) for part in key)][-MAX_ENDED:]
+        write_private(ended, ("\n".join(lines) + "\n").encode())
+    clear_conflict_state(path)
 
 
 def user_config_files(environ: Mapping[str, str]) -> list[str]:

@@ -567,15 +567,20 @@ HANDLERS: dict[str, Handler] = {
 
 
 def conflict_pending(inp: HookInput) -> bool:
-    """Whether :func:`conflict_events` has anything to look at: git is stopped or a conflict
-    state is saved (a few ``stat`` calls; a fact, so a detached build sees the same answer)."""
+    """Whether :func:`conflict_events` has anything to look at: git is stopped on a conflict
+    that has not ended, or a conflict state is saved (a few ``stat`` calls; a fact, so a
+    detached build sees the same answer)."""
     layout = inp.layout
     if layout is None or inp.name not in CONFLICT_HOOKS:
         return False
-    pending: bool = inp.fact("conflict_pending", lambda: (
-        gitstate.current_stop(layout) is not None
-        or os.path.exists(gitstate.conflict_state_path(layout))
-    ))
+
+    def look() -> bool:
+        if os.path.exists(gitstate.conflict_state_path(layout)):
+            return True
+        return gitstate.current_stop(layout) is not None and (
+            gitstate.current_stop(layout, gitstate.ended_stops(layout)) is not None)
+
+    pending: bool = inp.fact("conflict_pending", look)
     return pending
 
 
@@ -612,21 +617,26 @@ def conflict_events(inp: HookInput, *, source_event: dict[str, Any] | None,
     verdict, stopped = conflicts.observe(
         repo, layout, previous, head=head, action="finish" if finish else None,
         rewritten=dict(parse_rewrite_lines(inp.stdin)) if finish else None,
-        detect=detect if inp.name in DETECT_HOOKS else None,
+        detect=detect if inp.name in DETECT_HOOKS else None, ended=gitstate.ended_stops(layout),
     )
     where = repo_object(os.path.realpath(layout.worktree or layout.git_dir), params,
                         branch=inp.head.ref, head_after=head)
     found: list[dict[str, Any]] = []
     if verdict is not None and previous is not None:
         concluded_by = source_event["operation"] if source_event else "git.commit"
+        extra = {"hook": inp.name}
+        if verdict[0] == "resolved" and inp.environ.get("GIT_REFLOG_ACTION", "").endswith(
+            "(continue)"
+        ):  # git names the command it runs hooks for: `rebase (continue)`
+            concluded_by, extra["action"] = "git.rebase", "continue"
         operation, details_ = conflicts.concluded_details(
-            repo, previous, verdict, concluded_by, hook=inp.name,
+            repo, previous, verdict, concluded_by, **extra,
         )
         found.append(conflicts.lifecycle_event(
             operation, details_, source=SOURCE, state=previous, actor=actor, repo=where,
             exit_code=0,
         ))
-        gitstate.clear_conflict_state(path)
+        gitstate.end_conflict_state(path, previous)
     if stopped is not None:
         stop, files = stopped
         state = conflicts.new_state(

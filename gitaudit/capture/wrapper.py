@@ -1015,7 +1015,8 @@ class _Builder:
 
     def _stopped_at(self) -> str | None:
         """The commit the stopped operation was applying (REBASE_HEAD, MERGE_HEAD, ...)."""
-        stop = gitstate.current_stop(self.layout) if self.layout is not None else None
+        layout = self.layout
+        stop = gitstate.current_stop(layout, gitstate.ended_stops(layout)) if layout else None
         return stop[1] if stop is not None else None
 
     def _conflict_event(
@@ -1025,12 +1026,12 @@ class _Builder:
 
         layout = self.layout
         in_progress = gitstate.operations_in_progress(layout) if layout else []
-        stop = gitstate.current_stop(layout) if layout is not None else None
+        stop = gitstate.current_stop(layout, gitstate.ended_stops(layout)) if layout else None
         state = conflicts.new_state(
             detected_id=conflicts.conflict_id(layout, stop) if layout and stop else catalog.uuid7(),
             correlation_id=parent["correlation_id"], operation=self.operation, stop=stop,
-            stopped_in=in_progress[0] if in_progress else None, head=self.head_after.oid,
-            files=files,
+            stopped_in=stop[0] if stop else in_progress[0] if in_progress else None,
+            head=self.head_after.oid, files=files,
         )
         event = conflicts.lifecycle_event(
             "conflict.detected", conflicts.detected_details(state), source=SOURCE, state=state,
@@ -1083,7 +1084,7 @@ class _Builder:
             repo=parent["repo"], exit_code=self.exit_code,
         )
         if self.cap.conflict_state is not None:
-            gitstate.clear_conflict_state(self.cap.conflict_state)
+            gitstate.end_conflict_state(self.cap.conflict_state, state)
         return event
 
 

@@ -659,6 +659,9 @@ class ConflictTracker:
     def __init__(self, max_repos: int = 10_000) -> None:
         self.max_repos = max_repos
         self.states: dict[str, dict[str, Any]] = {}
+        # per repository, the stops whose conflict has ended (newest last): a marker git
+        # leaves behind for one of them is never taken for a new stop
+        self.ended: dict[str, list[tuple[str, str, int]]] = {}
 
     def after(self, event: dict[str, Any], uid: int | None) -> list[dict[str, Any]]:
         """The ``conflict.*`` events one assembled git command leads to (usually none)."""
@@ -701,7 +704,8 @@ class ConflictTracker:
                 layout)
 
         verdict, new = conflicts.observe(repo, layout, previous, head=head, action=action,
-                                         detect=detect if stopped else None)
+                                         detect=detect if stopped else None,
+                                         ended=self.ended.get(key, ()))
         exit_code = (event.get("result") or {}).get("exit_code")
         made: list[dict[str, Any]] = []
         if verdict is not None and previous is not None:
@@ -713,7 +717,7 @@ class ConflictTracker:
                 operation, found, source=SOURCE, state=previous, actor=event["actor"],
                 repo=event.get("repo"), exit_code=exit_code,
             ))
-            self.states.pop(key, None)
+            self._end(key, previous)
         if new is not None:
             stop, files = new
             state = conflicts.new_state(
@@ -731,6 +735,17 @@ class ConflictTracker:
             while len(self.states) > self.max_repos:
                 del self.states[next(iter(self.states))]
         return made
+
+    def _end(self, key: str, state: dict[str, Any]) -> None:
+        """Forget a conflict whose ending was recorded; remember its stop as ended."""
+        self.states.pop(key, None)
+        stop = gitstate.stop_key(state.get("stop"))
+        if stop is None:
+            return
+        ended = [*self.ended.pop(key, []), stop][-gitstate.MAX_ENDED:]
+        self.ended[key] = ended  # re-inserted: the least recently ended repository goes first
+        while len(self.ended) > self.max_repos:
+            del self.ended[next(iter(self.ended))]
 
 
 # --- de-duplication across capture paths -------------------------------------------------

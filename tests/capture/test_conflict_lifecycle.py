@@ -14,8 +14,17 @@ from typing import Any
 import pytest
 
 from gitaudit import events
-from tests.capture.test_wrapper_conflicts import conflicting_branches, diverged
-from tests.gitfixtures import GitSandbox
+from tests.gitfixtures import (
+    STOP_KINDS,
+    GitSandbox,
+    branched,
+    conflicting_branches,
+    diverge_and_merge,
+    diverged,
+    rebase_stopping_twice,
+    resolve,
+    stopping,
+)
 
 FILES = ("added.txt", "content.txt", "modify_delete.txt", "moved.txt")
 KINDS = {"added.txt": "add_add", "content.txt": "content",
@@ -37,18 +46,6 @@ def detected(sandbox: GitSandbox) -> dict[str, Any]:
     [state] = state_files(sandbox)
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
     return event
-
-
-def resolve(sandbox: GitSandbox, repo: Path, path: str, how: str) -> None:
-    """Resolve one conflicted file the way a user would."""
-    if how in {"ours", "theirs"}:
-        sandbox.git("checkout", f"--{how}", "--", path, cwd=repo)
-        sandbox.git("add", "--", path, cwd=repo)
-    elif how == "manual":
-        (repo / path).write_text(f"hand-merged {path}\n")
-        sandbox.git("add", "--", path, cwd=repo)
-    else:
-        sandbox.git("rm", "-q", "--", path, cwd=repo)
 
 
 def assert_resolved(sandbox: GitSandbox, conflict: dict[str, Any],
@@ -79,9 +76,8 @@ def assert_resolved(sandbox: GitSandbox, conflict: dict[str, Any],
 def test_merge_every_kind_every_resolution(
     sandbox: GitSandbox, how: str, reverse: bool, conclude: tuple[str, ...]
 ) -> None:
-    repo = conflicting_branches(sandbox)
-    if reverse:  # topic merges main: one-sided files then have only a "theirs" stage
-        sandbox.git("checkout", "-q", "topic", cwd=repo)
+    # reverse: topic merges main, one-sided files then have only a "theirs" stage
+    repo = conflicting_branches(sandbox, on="topic" if reverse else "main")
     result = sandbox.audited("merge", "main" if reverse else "topic", cwd=repo)
     assert result.returncode == 1
     conflict = detected(sandbox)
@@ -104,8 +100,7 @@ def test_merge_every_kind_every_resolution(
 
 
 def test_rebase_records_git_stage_semantics(sandbox: GitSandbox) -> None:
-    repo = conflicting_branches(sandbox)
-    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = conflicting_branches(sandbox, on="topic")
     result = sandbox.audited("rebase", "main", cwd=repo)
     assert result.returncode != 0
     conflict = detected(sandbox)
@@ -187,9 +182,7 @@ def test_revert_continue(sandbox: GitSandbox) -> None:
     ],
 )
 def test_abort(sandbox: GitSandbox, start: tuple[str, ...], abort: tuple[str, ...]) -> None:
-    repo = conflicting_branches(sandbox)
-    if start[0] == "rebase":
-        sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = conflicting_branches(sandbox, on="topic" if start[0] == "rebase" else "main")
     assert sandbox.audited(*start, cwd=repo).returncode != 0
     conflict = detected(sandbox)
     done = sandbox.audited(*abort, cwd=repo)
@@ -221,14 +214,7 @@ def test_unresolved_continue_keeps_the_conflict_open(sandbox: GitSandbox) -> Non
 def test_rebase_stopping_twice_resolves_the_first_and_detects_the_second(
     sandbox: GitSandbox,
 ) -> None:
-    repo = sandbox.repo()
-    sandbox.commit(repo, {"a.txt": "base\n", "b.txt": "base\n"}, "base files")
-    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
-    sandbox.commit(repo, {"a.txt": "topic\n"}, "topic a")
-    sandbox.commit(repo, {"b.txt": "topic\n"}, "topic b")
-    sandbox.git("checkout", "-q", "main", cwd=repo)
-    sandbox.commit(repo, {"a.txt": "main\n", "b.txt": "main\n"}, "main both")
-    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = rebase_stopping_twice(sandbox)
     assert sandbox.audited("rebase", "main", cwd=repo).returncode != 0
     first = detected(sandbox)
     resolve(sandbox, repo, "a.txt", "theirs")
@@ -251,17 +237,14 @@ def test_rebase_stopping_twice_resolves_the_first_and_detects_the_second(
 
 
 def test_hunks_are_counted(sandbox: GitSandbox) -> None:
-    repo = sandbox.repo()
-    lines = [f"line {n}\n" for n in range(20)]
-    sandbox.commit(repo, {"two.txt": "".join(lines)}, "base")
-    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
-    topic = list(lines)
-    topic[1], topic[17] = "topic 1\n", "topic 17\n"
-    sandbox.commit(repo, {"two.txt": "".join(topic)}, "topic")
-    sandbox.git("checkout", "-q", "main", cwd=repo)
-    main = list(lines)
-    main[1], main[17] = "main 1\n", "main 17\n"
-    sandbox.commit(repo, {"two.txt": "".join(main)}, "main")
+    def two_lines_changed(side: str) -> dict[str, str | None]:
+        lines = [f"line {n}\n" for n in range(20)]
+        if side:
+            lines[1], lines[17] = f"{side} 1\n", f"{side} 17\n"
+        return {"two.txt": "".join(lines)}
+
+    repo = branched(sandbox, two_lines_changed(""), topic=[("topic", two_lines_changed("topic"))],
+                    main=[("main", two_lines_changed("main"))])
     assert sandbox.audited("merge", "topic", cwd=repo).returncode == 1
     conflict = detected(sandbox)
     assert conflict["details"]["files"] == [{"path": "two.txt", "kind": "content", "hunks": 2}]
@@ -292,14 +275,7 @@ def test_commit_without_a_saved_conflict_stays_lean(sandbox: GitSandbox) -> None
 
 
 def test_rebase_skip_aborts_the_stop_and_detects_the_next(sandbox: GitSandbox) -> None:
-    repo = sandbox.repo()
-    sandbox.commit(repo, {"a.txt": "base\n", "b.txt": "base\n"}, "base files")
-    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
-    sandbox.commit(repo, {"a.txt": "topic\n"}, "topic a")
-    sandbox.commit(repo, {"b.txt": "topic\n"}, "topic b")
-    sandbox.git("checkout", "-q", "main", cwd=repo)
-    sandbox.commit(repo, {"a.txt": "main\n", "b.txt": "main\n"}, "main both")
-    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = rebase_stopping_twice(sandbox)
     assert sandbox.audited("rebase", "main", cwd=repo).returncode != 0
     first = detected(sandbox)
     assert sandbox.audited("rebase", "--skip", cwd=repo, env=EDITOR).returncode != 0
@@ -313,3 +289,34 @@ def test_rebase_skip_aborts_the_stop_and_detects_the_next(sandbox: GitSandbox) -
     aborted = validated(sandbox.last_event("conflict.aborted"))
     assert (aborted["parent_id"], aborted["details"]["action"]) == (second["id"], "abort")
     assert state_files(sandbox) == []
+
+
+@pytest.mark.parametrize("kind", STOP_KINDS)
+def test_a_later_conflict_is_its_own_whatever_git_left_behind(
+    sandbox: GitSandbox, kind: str
+) -> None:
+    stop = stopping(sandbox, kind)
+    assert sandbox.audited(*stop.start, cwd=stop.repo, env=EDITOR).returncode != 0
+    detected(sandbox)  # with its state file saved
+    resolve(sandbox, stop.repo, "a.txt", "manual")
+    assert sandbox.audited(*stop.conclude, cwd=stop.repo, env=EDITOR).returncode == 0
+    diverge_and_merge(sandbox, stop.repo, sandbox.audited)
+    found = [validated(e) for e in sandbox.events() if e["operation"].startswith("conflict.")]
+    assert_each_ended_once(found, stop.stopped_in)
+    assert state_files(sandbox) == []
+
+
+def assert_each_ended_once(found: list[dict[str, Any]], stopped_in: str) -> None:
+    """The conflict events of a stop on a.txt resolved by hand, then of ``diverge_and_merge``:
+    one ending each, and the later conflict is a merge of its own (not the first again)."""
+    assert [e["operation"] for e in found] == [
+        "conflict.detected", "conflict.resolved", "conflict.detected", "conflict.resolved"]
+    first, ended, second, later = found
+    assert second["id"] != first["id"]
+    assert (ended["parent_id"], later["parent_id"]) == (first["id"], second["id"])
+    assert (first["details"]["stopped_in"], second["details"]["stopped_in"]) == (
+        stopped_in, "merge")
+    assert [f["path"] for f in second["details"]["files"]] == ["later.txt"]
+    assert [(f["path"], f["resolution"])
+            for f in ended["details"]["files"] + later["details"]["files"]] == [
+        ("a.txt", "manual"), ("later.txt", "theirs")]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gitaudit.capture import gitcmd, gitstate
-from tests.gitfixtures import REAL_GIT, GitSandbox
+from tests.gitfixtures import REAL_GIT, GitSandbox, resolve, stopping
 
 
 def layout_of(path: Path, **kwargs: str) -> gitstate.Layout:
@@ -240,3 +240,59 @@ def test_conflict_state_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     gitstate.clear_conflict_state(path)
     gitstate.clear_conflict_state(path)  # twice is fine
     assert gitstate.load_conflict_state(path) is None
+
+
+@pytest.mark.parametrize("how", ["continue", "quit"])
+def test_rebase_head_left_behind_is_no_stop(sandbox: GitSandbox, how: str) -> None:
+    stop = stopping(sandbox, "rebase")
+    assert sandbox.git(*stop.start, cwd=stop.repo, check=False).returncode != 0
+    layout = layout_of(stop.repo)
+    stopped = gitstate.current_stop(layout)
+    assert stopped is not None and stopped[0] == "rebase"
+    resolve(sandbox, stop.repo, "a.txt", "manual")
+    sandbox.git("rebase", f"--{how}", cwd=stop.repo, env={"GIT_EDITOR": "true"})
+    assert (stop.repo / ".git/REBASE_HEAD").exists()  # what git 2.39 leaves behind
+    assert gitstate.current_stop(layout) is None
+    assert not gitstate.rebasing(layout)
+
+
+def test_ended_stops_are_remembered_per_worktree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    layout = gitstate.Layout(str(tmp_path / "repo/.git"), str(tmp_path / "repo/.git"),
+                             str(tmp_path / "repo"))
+    other = gitstate.Layout(str(tmp_path / "b/.git"), str(tmp_path / "b/.git"), None)
+    stops = [("rebase", f"{n:040x}", 1_700_000_000_000_000_000 + n) for n in range(20)]
+    for stop in stops:
+        path = gitstate.save_conflict_state(layout, {"detected_id": "x", "stop": list(stop)})
+        gitstate.end_conflict_state(path, gitstate.load_conflict_state(path) or {})
+        assert gitstate.load_conflict_state(path) is None
+    assert gitstate.ended_stops(layout) == set(stops[-gitstate.MAX_ENDED:])
+    assert gitstate.ended_stops(other) == set()
+    ended = Path(gitstate.conflict_state_path(layout)).with_suffix(".ended")
+    assert os.stat(ended).st_mode & 0o777 == 0o600
+    path = gitstate.save_conflict_state(layout, {"detected_id": "y", "stop": None})
+    gitstate.end_conflict_state(path, {"detected_id": "y", "stop": None})  # nothing to keep
+    assert len(gitstate.ended_stops(layout)) == gitstate.MAX_ENDED
+    assert gitstate.stop_key(["merge", "0" * 40, 5]) == ("merge", "0" * 40, 5)
+    assert gitstate.stop_key(["merge", "nope", 5]) is None
+    assert gitstate.stop_key(None) is None
+
+
+def test_a_marker_of_an_ended_stop_is_passed_over(sandbox: GitSandbox) -> None:
+    stop = stopping(sandbox, "cherry-pick")
+    assert sandbox.git(*stop.start, cwd=stop.repo, check=False).returncode != 0
+    layout = layout_of(stop.repo)
+    picked = gitstate.current_stop(layout)
+    assert picked is not None and picked[0] == "cherry-pick"
+    marker = stop.repo / ".git" / "CHERRY_PICK_HEAD"
+    content = marker.read_bytes()
+    sandbox.git("cherry-pick", "--abort", cwd=stop.repo)
+    assert sandbox.git("merge", "topic", cwd=stop.repo, check=False).returncode == 1
+    marker.write_bytes(content)  # left behind as git wrote it when the pick stopped
+    os.utime(marker, ns=(picked[2], picked[2]))
+    assert gitstate.current_stop(layout) == picked  # the marker first, if nothing says ended
+    merged = gitstate.current_stop(layout, {picked})
+    assert merged is not None and merged[0] == "merge"
+    assert merged[1] == sandbox.out("rev-parse", "topic", cwd=stop.repo)

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from gitaudit import events
-from tests.gitfixtures import GitSandbox
+from tests.gitfixtures import GitSandbox, branched, conflicting_branches, diverged
 
 
 def validated(event: dict[str, Any]) -> dict[str, Any]:
     events.validate_event(event)
     return event
-
-
-def diverged(sandbox: GitSandbox) -> tuple[Path, Path, list[str]]:
-    """A remote whose main moved on, and a clone with two local commits, one conflicting."""
-    remote = sandbox.bare_remote()
-    seed = sandbox.repo("seed", remote=remote)
-    sandbox.commit(seed, {"shared.txt": "line\n"}, "shared file")
-    sandbox.git("push", "-q", "origin", "main", cwd=seed)
-    work = sandbox.clone(remote, "work")
-    local = [
-        sandbox.commit(work, {"shared.txt": "local change\n"}, "local edit of shared",
-                       date="2024-02-01T00:00:00Z"),
-        sandbox.commit(work, {"mine.txt": "only here\n"}, "local only file",
-                       date="2024-02-02T00:00:00Z"),
-    ]
-    sandbox.commit(seed, {"shared.txt": "remote change\n"}, "remote edit of shared")
-    sandbox.git("push", "-q", "origin", "main", cwd=seed)
-    return remote, work, local
 
 
 def test_pull_rebase_conflict_then_continue(sandbox: GitSandbox) -> None:
@@ -78,12 +59,11 @@ def test_pull_rebase_conflict_then_continue(sandbox: GitSandbox) -> None:
 
 
 def test_plain_rebase_records_rewritten_pairs(sandbox: GitSandbox) -> None:
-    repo = sandbox.repo()
-    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
-    originals = [sandbox.commit(repo, {f"t{i}": str(i)}, f"topic {i}") for i in range(3)]
-    sandbox.git("checkout", "-q", "main", cwd=repo)
-    main_tip = sandbox.commit(repo, {"m": "1"}, "main moves")
-    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = branched(sandbox, {}, topic=[(f"topic {i}", {f"t{i}": str(i)}) for i in range(3)],
+                    main=[("main moves", {"m": "1"})], on="topic")
+    with sandbox.open(repo) as handle:
+        originals = [commit.hexsha for commit in handle.iter_commits("main..topic", reverse=True)]
+        main_tip = handle.heads.main.commit.hexsha
     result = sandbox.audited("rebase", "main", cwd=repo)
     assert result.returncode == 0, result.stderr
     event = validated(sandbox.last_event())
@@ -94,21 +74,6 @@ def test_plain_rebase_records_rewritten_pairs(sandbox: GitSandbox) -> None:
                                                                          strict=True)]
     assert event["repo"]["head_before"] == originals[-1]
     assert event["category"] == "update"
-
-
-def conflicting_branches(sandbox: GitSandbox) -> Path:
-    """main and topic that conflict in every way: content, add/add, modify/delete, rename."""
-    repo = sandbox.repo()
-    sandbox.commit(repo, {"content.txt": "base\n", "modify_delete.txt": "base\n",
-                          "renamed.txt": "rename me\n" * 20}, "base files")
-    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
-    sandbox.commit(repo, {"content.txt": "topic\n", "added.txt": "topic\n",
-                          "modify_delete.txt": None, "renamed.txt": None}, "topic side")
-    sandbox.git("checkout", "-q", "main", cwd=repo)
-    sandbox.git("mv", "renamed.txt", "moved.txt", cwd=repo)
-    sandbox.commit(repo, {"content.txt": "main\n", "added.txt": "main\n",
-                          "modify_delete.txt": "main edit\n"}, "main side")
-    return repo
 
 
 def test_merge_conflict_kinds(sandbox: GitSandbox) -> None:
@@ -142,12 +107,24 @@ def test_cherry_pick_conflict(sandbox: GitSandbox) -> None:
 
 
 def test_clean_merge_has_no_conflict_event(sandbox: GitSandbox) -> None:
-    repo = sandbox.repo()
-    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
-    sandbox.commit(repo, {"t": "1"}, "topic")
-    sandbox.git("checkout", "-q", "main", cwd=repo)
-    sandbox.commit(repo, {"m": "1"}, "main")
+    repo = branched(sandbox, {}, topic=[("topic", {"t": "1"})], main=[("main", {"m": "1"})])
     result = sandbox.audited("merge", "--no-edit", "topic", cwd=repo)
     assert result.returncode == 0, result.stderr
     assert [e["operation"] for e in sandbox.events()] == ["git.merge"]
     assert sandbox.last_event()["details"]["stopped_on_conflict"] is False
+
+
+def test_conflict_kinds_ignore_a_rebase_head_left_behind(sandbox: GitSandbox) -> None:
+    repo = conflicting_branches(sandbox)
+    # what git 2.39 leaves once a rebase that stopped on "base files" has ended: its
+    # parent has none of the files, so taken for the base every file would read as renamed
+    base_files = sandbox.out("rev-parse", "main~", cwd=repo)
+    (repo / ".git" / "REBASE_HEAD").write_text(base_files + "\n")
+    assert sandbox.audited("cherry-pick", "topic", cwd=repo).returncode != 0
+    conflict = validated(sandbox.last_event("conflict.detected"))
+    assert conflict["details"]["stopped_in"] == "cherry-pick"
+    assert conflict["details"]["stopped_at"] == sandbox.out("rev-parse", "topic", cwd=repo)
+    assert [(item["path"], item["kind"]) for item in conflict["details"]["files"]] == [
+        ("added.txt", "add_add"), ("content.txt", "content"),
+        ("modify_delete.txt", "modify_delete"), ("moved.txt", "rename"),
+    ]

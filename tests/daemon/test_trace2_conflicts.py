@@ -8,12 +8,21 @@ conflict event is stored once.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from tests.capture.test_conflict_lifecycle import FILES, KINDS, resolve
-from tests.capture.test_wrapper_conflicts import conflicting_branches
+import pytest
+
+from tests.capture.test_conflict_lifecycle import FILES, KINDS, assert_each_ended_once
 from tests.daemon.daemon_harness import DaemonRun, Daemons, send_trace2_to, wait_for
-from tests.gitfixtures import GitSandbox
+from tests.gitfixtures import (
+    STOP_KINDS,
+    GitSandbox,
+    conflicting_branches,
+    diverge_and_merge,
+    resolve,
+    stopping,
+)
 
 EDITOR = {"GIT_EDITOR": "true"}
 
@@ -65,8 +74,7 @@ def test_plain_git_merge_conflict_resolved(sandbox: GitSandbox, daemons: Daemons
 
 def test_plain_git_rebase_abort(sandbox: GitSandbox, daemons: Daemons) -> None:
     run = traced(sandbox, daemons)
-    repo = conflicting_branches(sandbox)
-    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = conflicting_branches(sandbox, on="topic")
     assert sandbox.git("rebase", "main", cwd=repo, check=False).returncode != 0
     [detected] = stored_conflicts(run, 1)
     assert detected["details"]["stopped_in"] == "rebase"
@@ -104,3 +112,24 @@ def test_wrapper_and_trace2_store_one_of_each(sandbox: GitSandbox, daemons: Daem
         "content.txt": "theirs", "added.txt": "manual", "modify_delete.txt": "ours",
         "moved.txt": "deleted",
     }
+
+
+@pytest.mark.parametrize("kind", STOP_KINDS)
+def test_one_ending_per_conflict_whatever_git_leaves_behind(
+    sandbox: GitSandbox, daemons: Daemons, kind: str
+) -> None:
+    run = traced(sandbox, daemons)
+    stop = stopping(sandbox, kind)
+    assert sandbox.git(*stop.start, cwd=stop.repo, env=EDITOR, check=False).returncode != 0
+    stored_conflicts(run, 1)  # the daemon looks at a stop once it has the command's record
+    resolve(sandbox, stop.repo, "a.txt", "manual")
+    assert sandbox.git(*stop.conclude, cwd=stop.repo, env=EDITOR).returncode == 0
+    stored_conflicts(run, 2)
+    diverge_and_merge(sandbox, stop.repo, partial(sandbox.git, check=False),
+                      stopped=lambda: stored_conflicts(run, 3))
+    stored_conflicts(run, 4)
+    sandbox.git("tag", "sentinel", cwd=stop.repo)  # recorded after anything still on its way
+    wait_for(lambda: any(e["operation"] == "git.tag" for e in run.stored()) or None,
+             "the plain git tag recorded through trace2")
+    assert_each_ended_once(
+        [e for e in run.stored() if e["operation"].startswith("conflict.")], stop.stopped_in)

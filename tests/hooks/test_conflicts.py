@@ -8,7 +8,9 @@ check a side out), and replayed in memory to recover each file's stages.
 
 from __future__ import annotations
 
+import os
 import subprocess
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,22 @@ import pytest
 
 from gitaudit import events
 from gitaudit.capture import gitstate, hooks
-from tests.capture.test_conflict_lifecycle import FILES, KINDS, resolve, state_files
-from tests.capture.test_wrapper_conflicts import conflicting_branches, diverged
-from tests.gitfixtures import GitSandbox
+from tests.capture.test_conflict_lifecycle import (
+    FILES,
+    KINDS,
+    assert_each_ended_once,
+    state_files,
+)
+from tests.gitfixtures import (
+    STOP_KINDS,
+    GitSandbox,
+    conflicting_branches,
+    diverge_and_merge,
+    diverged,
+    rebase_stopping_twice,
+    resolve,
+    stopping,
+)
 from tests.hooks.conftest import gitaudit, settle
 
 EDITOR = {"GIT_EDITOR": "true"}
@@ -63,9 +78,7 @@ def one_of_each(sandbox: GitSandbox, *operations: str) -> list[dict[str, Any]]:
 def test_merge_every_kind_every_resolution(
     sandbox: GitSandbox, how: str, reverse: bool, conclude: tuple[str, ...]
 ) -> None:
-    repo = install(sandbox, conflicting_branches(sandbox))
-    if reverse:
-        sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = install(sandbox, conflicting_branches(sandbox, on="topic" if reverse else "main"))
     assert sandbox.git("merge", "main" if reverse else "topic", cwd=repo,
                        check=False).returncode == 1
     assert lifecycle(sandbox) == []  # git runs no hook when it stops
@@ -89,8 +102,7 @@ def test_merge_every_kind_every_resolution(
 
 
 def test_rebase_continue(sandbox: GitSandbox) -> None:
-    repo = install(sandbox, conflicting_branches(sandbox))
-    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = install(sandbox, conflicting_branches(sandbox, on="topic"))
     assert sandbox.git("rebase", "main", cwd=repo, check=False).returncode != 0
     resolve(sandbox, repo, "content.txt", "theirs")
     resolve(sandbox, repo, "added.txt", "ours")
@@ -155,6 +167,52 @@ def test_pull_rebase_then_continue(sandbox: GitSandbox) -> None:
     ]
 
 
+@pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "wrapped"])
+@pytest.mark.parametrize("kind", STOP_KINDS)
+def test_one_ending_per_conflict_whatever_git_leaves_behind(
+    sandbox: GitSandbox, kind: str, wrapped: bool
+) -> None:
+    # git 2.39 leaves REBASE_HEAD behind when rebase --continue ends on the step that
+    # stopped: later commits must not take it for the same stop again (nor a later merge)
+    stop = stopping(sandbox, kind)
+    repo = install(sandbox, stop.repo)
+    run = sandbox.audited if wrapped else partial(sandbox.git, check=False)
+    assert run(*stop.start, cwd=repo, env=EDITOR).returncode != 0
+    resolve(sandbox, repo, "a.txt", "manual")
+    done = run(*stop.conclude, cwd=repo, env=EDITOR)
+    assert done.returncode == 0, done.stderr
+    diverge_and_merge(sandbox, repo, run)
+    found = lifecycle(sandbox)
+    assert_each_ended_once(found, stop.stopped_in)
+    if stop.stopped_in == "rebase":  # whichever path saw it end: the rebase --continue
+        assert (found[1]["details"]["concluded_by"], found[1]["details"]["action"]) == (
+            "git.rebase", "continue")
+    assert state_files(sandbox) == []
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "wrapped"])
+def test_a_marker_left_behind_never_stops_an_ended_conflict_again(
+    sandbox: GitSandbox, wrapped: bool
+) -> None:
+    # CHERRY_PICK_HEAD as git wrote it when it stopped, still there after the pick ended
+    # (as a sequencer can leave one): the stop has ended once, it never ends again, and a
+    # later merge that stops is that merge's conflict, not the pick's
+    stop = stopping(sandbox, "cherry-pick")
+    repo = install(sandbox, stop.repo)
+    run = sandbox.audited if wrapped else partial(sandbox.git, check=False)
+    assert run(*stop.start, cwd=repo).returncode != 0
+    marker = repo / ".git" / "CHERRY_PICK_HEAD"
+    content, stopped = marker.read_bytes(), marker.stat().st_mtime_ns
+    resolve(sandbox, repo, "a.txt", "manual")
+    assert run(*stop.conclude, cwd=repo, env=EDITOR).returncode == 0
+    assert not marker.exists()
+    marker.write_bytes(content)
+    os.utime(marker, ns=(stopped, stopped))
+    diverge_and_merge(sandbox, repo, run)
+    assert_each_ended_once(lifecycle(sandbox), "cherry-pick")
+    assert state_files(sandbox) == []
+
+
 @pytest.mark.parametrize(
     ("start", "abort"),
     [
@@ -166,9 +224,8 @@ def test_pull_rebase_then_continue(sandbox: GitSandbox) -> None:
 def test_abort_is_recorded_at_the_next_hook(
     sandbox: GitSandbox, start: tuple[str, ...], abort: tuple[str, ...]
 ) -> None:
-    repo = install(sandbox, conflicting_branches(sandbox))
-    if start[0] == "rebase":
-        sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = install(sandbox, conflicting_branches(sandbox, on="topic" if start[0] == "rebase"
+                                                 else "main"))
     assert sandbox.git(*start, cwd=repo, check=False).returncode != 0
     sandbox.git("checkout", "--theirs", "--", "content.txt", cwd=repo)  # post-checkout sees it
     [detected] = lifecycle(sandbox)
@@ -205,14 +262,7 @@ def test_wrapper_and_hooks_record_one_of_each(sandbox: GitSandbox) -> None:
 
 
 def test_wrapper_rebase_with_hooks_stopping_twice(sandbox: GitSandbox) -> None:
-    repo = sandbox.repo()
-    sandbox.commit(repo, {"a.txt": "base\n", "b.txt": "base\n"}, "base files")
-    sandbox.git("checkout", "-q", "-b", "topic", cwd=repo)
-    sandbox.commit(repo, {"a.txt": "topic\n"}, "topic a")
-    sandbox.commit(repo, {"b.txt": "topic\n"}, "topic b")
-    sandbox.git("checkout", "-q", "main", cwd=repo)
-    sandbox.commit(repo, {"a.txt": "main\n", "b.txt": "main\n"}, "main both")
-    sandbox.git("checkout", "-q", "topic", cwd=repo)
+    repo = rebase_stopping_twice(sandbox)
     install(sandbox, repo)
     assert sandbox.audited("rebase", "main", cwd=repo).returncode != 0
     resolve(sandbox, repo, "a.txt", "theirs")
@@ -229,22 +279,34 @@ def test_wrapper_rebase_with_hooks_stopping_twice(sandbox: GitSandbox) -> None:
     assert state_files(sandbox) == []
 
 
-def test_prepare_commit_msg_starts_python_only_while_stopped(sandbox: GitSandbox) -> None:
-    repo = install(sandbox, conflicting_branches(sandbox))
-    hook = repo / ".git" / "hooks" / "prepare-commit-msg"
+def python_started(sandbox: GitSandbox, repo: Path) -> bool:
+    """Whether the installed prepare-commit-msg script would start Python (traced by sh -x)."""
     message = sandbox.tmp / "msg"
     message.write_text("x\n")
+    hook = repo / ".git" / "hooks" / "prepare-commit-msg"
+    run = subprocess.run(["/bin/sh", "-x", str(hook), str(message), "message"], cwd=repo,
+                         env=sandbox.env, capture_output=True, check=False)
+    assert run.returncode == 0
+    return b"exec " in run.stderr
 
-    def traced() -> bytes:
-        run = subprocess.run(["/bin/sh", "-x", str(hook), str(message), "message"], cwd=repo,
-                             env=sandbox.env, capture_output=True, check=False)
-        assert run.returncode == 0
-        return run.stderr
 
-    assert b"exec " not in traced()  # a plain commit: the shell test says no, no Python
+def test_prepare_commit_msg_starts_python_only_while_stopped(sandbox: GitSandbox) -> None:
+    repo = install(sandbox, conflicting_branches(sandbox))
+    assert not python_started(sandbox, repo)  # a plain commit: the shell test says no
     assert sandbox.git("merge", "topic", cwd=repo, check=False).returncode == 1
-    assert b"exec " in traced()
+    assert python_started(sandbox, repo)
     assert [e["operation"] for e in lifecycle(sandbox)] == ["conflict.detected"]
+
+
+def test_prepare_commit_msg_ignores_a_rebase_head_left_behind(sandbox: GitSandbox) -> None:
+    stop = stopping(sandbox, "rebase")
+    repo = install(sandbox, stop.repo)
+    assert sandbox.git(*stop.start, cwd=repo, check=False).returncode != 0
+    assert python_started(sandbox, repo)
+    resolve(sandbox, repo, "a.txt", "manual")
+    assert sandbox.git(*stop.conclude, cwd=repo, env=EDITOR).returncode == 0
+    assert (repo / ".git" / "REBASE_HEAD").exists()
+    assert not python_started(sandbox, repo)
 
 
 # --- faults: git behaves as without gitaudit ---------------------------------------------
