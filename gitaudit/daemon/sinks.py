@@ -657,7 +657,10 @@ class SyslogTarget:
 def parse_syslog_address(address: str) -> SyslogTarget:
     """Read ``udp://host:port``, ``tcp://host:port`` or ``unix:///dev/log`` (+ ``?facility=``)."""
     parts = urlsplit(address)
-    hint = "use udp://host:514, tcp://host:601 or unix:///dev/log, optionally ?facility=local0"
+    hint = (
+        "use udp://host:514, tcp://host:601 (an IPv6 host in brackets: udp://[::1]:514) or "
+        "unix:///dev/log, optionally ?facility=local0"
+    )
     options = parse_qs(parts.query)
     name = (options.get("facility") or ["authpriv"])[0].lower()
     if name not in FACILITIES:

@@ -244,6 +244,12 @@ def test_bad_syslog_addresses(address: str) -> None:
         parse_syslog_address(address)
 
 
+def test_an_unbracketed_ipv6_syslog_address_is_refused_with_the_bracketed_form() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_syslog_address("udp://::1:514")
+    assert "udp://[::1]:514" in (caught.value.hint or "")
+
+
 # --- real receivers --------------------------------------------------------------------------
 
 
@@ -261,7 +267,7 @@ async def _deliver(
     assert isinstance(sink, SyslogSink)
     task = asyncio.create_task(sink.run())
     hub.publish(events)
-    await _until(lambda: received() >= len(events))
+    await asyncio.wait_for(_until(lambda: received() >= len(events)), 30)
     await sink.close()
     await task
     return metrics
@@ -458,7 +464,10 @@ def test_the_daemon_forwards_a_non_ascii_repository_and_goes_on(
     assert result.returncode == 0, result.stderr
     received: list[dict[str, Any]] = []
     while not any(event["operation"] == "git.commit" for event in received):
-        text = receiver.recv(70000).decode("utf-8")
+        try:
+            text = receiver.recv(70000).decode("utf-8")
+        except TimeoutError:
+            pytest.fail(f"the syslog sink stopped forwarding; daemon log:\n{run.log()[-3000:]}")
         match = SYSLOG_RE.match(text)
         assert match, text
         received.append(json.loads(match["msg"]))
