@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,38 @@ def test_public_api() -> None:
     )
     for name in gitaudit.__all__:
         assert getattr(gitaudit, name) is not None
+
+
+def _reasons_in_code() -> set[str]:
+    """Every literal ``reason`` the code counts in ``gitaudit_events_rejected``: the second
+    argument (or ``reason=``) of ``….rejected.labels(...)`` and of ``ProtocolError(...)``."""
+    import ast
+
+    found: set[str] = set()
+    for path in (Path(__file__).resolve().parent.parent / "gitaudit").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            counted = isinstance(func, ast.Attribute) and func.attr == "labels" and (
+                isinstance(func.value, ast.Attribute) and func.value.attr == "rejected"
+            )
+            raised = (isinstance(func, ast.Name) and func.id == "ProtocolError") or (
+                isinstance(func, ast.Attribute) and func.attr == "ProtocolError"
+            )
+            if not (counted or raised):
+                continue
+            values = node.args[1:2] + [kw.value for kw in node.keywords if kw.arg == "reason"]
+            found |= {v.value for v in values if isinstance(v, ast.Constant)}
+    return found
+
+
+def test_every_rejected_reason_is_documented() -> None:
+    from gitaudit.daemon.metrics import REJECT_REASONS
+
+    in_code = _reasons_in_code()
+    assert {"utf8", "truncated", "backlog", "intake_error"} <= in_code  # the scan works
+    assert in_code <= set(REJECT_REASONS)
+    table = README.split("| `reason` |", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"^\| `(\w+)` \| ", table, re.M))
+    assert documented == set(REJECT_REASONS)

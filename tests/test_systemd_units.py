@@ -1,9 +1,11 @@
 """The systemd units in systemd/: `systemd-analyze verify` accepts them, and they say what
-docs/forwarding-and-units.md promises (user, hardening, sockets and their modes, timer)."""
+README's "Installing on a build host" promises (user, hardening, sockets and their modes,
+listen queues, watchdog, timer)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -132,6 +134,7 @@ def test_service_is_a_hardened_notify_daemon() -> None:
         "Group": "gitaudit",
         "Restart": "on-failure",
         "WatchdogSec": "30",
+        "TimeoutAbortSec": "10s",
         "RuntimeDirectory": "gitaudit",
         "RuntimeDirectoryPreserve": "yes",
         "StateDirectory": "gitaudit",
@@ -148,6 +151,10 @@ def test_service_is_a_hardened_notify_daemon() -> None:
         "MemoryDenyWriteExecute": "yes",
         "SystemCallArchitectures": "native",
         "CapabilityBoundingSet": "",
+        "ProtectProc": "invisible",
+        "ProcSubset": "pid",
+        "PrivateMounts": "yes",
+        "RemoveIPC": "yes",
     }
     for key, value in expected.items():
         assert one(unit, "Service", key) == value, key
@@ -157,6 +164,16 @@ def test_service_is_a_hardened_notify_daemon() -> None:
     ]
     assert "gitaudit.socket" in one(unit, "Unit", "Requires")
     assert "DynamicUser" not in unit["Service"]
+
+
+def test_the_units_point_at_documentation_that_exists() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in UNITS:
+        text = (UNITS_DIR / name).read_text(encoding="utf-8")
+        for mention in re.findall(r"[\w./-]+\.md", text):
+            assert (ROOT / mention).exists(), f"{name} points at {mention}, which does not exist"
+        for section in re.findall(r'README\.md, "([^"]+)"', text):
+            assert f"### {section}" in readme, f"{name} points at README section {section!r}"
 
 
 def test_service_environment_names_real_settings() -> None:
@@ -177,6 +194,8 @@ def test_socket_lets_anyone_write_and_nobody_subscribe() -> None:
         f"/run/gitaudit/{paths.TRACE2_SOCKET}",
     ]
     assert one(unit, "Socket", "SocketMode") == "0666"
+    # the kernel caps listen() at net.core.somaxconn: INT_MAX asks for exactly that bound
+    assert one(unit, "Socket", "Backlog") == str(2**31 - 1)
     assert one(unit, "Socket", "Service") == "gitaudit.service"
     assert not any(paths.SUBSCRIBE_SOCKET in value for value in listen)
     # one FileDescriptorName would name both sockets alike; the daemon keys them by path
@@ -234,3 +253,74 @@ def test_python_and_the_daemon_dependencies_work_under_memory_deny_write_execute
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+# What ProtectProc=invisible and ProcSubset=pid make of /proc (systemd.exec(5)): the proc
+# options hidepid=invisible,subset=pid, in a mount namespace of the service's own.
+RESTRICTED_PROC = (
+    "mount -t proc -o hidepid=invisible,subset=pid proc /proc && "
+    'exec setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"'
+)
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+def python_for_nobody(pythonpath: str) -> str | None:
+    """An interpreter of this Python version that ``nobody`` may run and that imports the
+    daemon (a virtualenv under /root links to an interpreter nobody cannot reach)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (sys.executable, shutil.which(version), f"/usr/bin/{version}"):
+        if not candidate:
+            continue
+        probe = subprocess.run(
+            [*AS_NOBODY, "env", f"PYTHONPATH={pythonpath}", candidate, "-c",
+             "import subprocess, sys, gitaudit.daemon.server;"
+             "subprocess.run([sys.executable, '-c', ''], check=True)"],
+            capture_output=True, check=False, cwd="/",
+        )
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+def test_the_daemon_works_under_protect_proc_invisible_and_proc_subset_pid() -> None:
+    """The daemon, not root, sees only its own processes and no /proc/sys: peers are
+    identified by SO_PEERCRED alone, so root's events and git's trace2 are still recorded
+    as root's, and metrics and the store work."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a restricted /proc in a mount namespace needs root")
+    import sysconfig
+
+    from tests.daemon.daemon_harness import DaemonRun, make_event, wait_for
+
+    pythonpath = f"{ROOT}:{sysconfig.get_paths()['purelib']}"
+    python = python_for_nobody(pythonpath)
+    if python is None:
+        pytest.skip(f"no Python {sys.version_info[:2]} here that the user nobody may run")
+    run = DaemonRun(env={"PYTHONPATH": pythonpath})
+    spool = run.root / "client-spool"
+    spool.mkdir()
+    run.write_config(watch_spool_dirs=[str(spool)])
+    try:
+        subprocess.run(["chown", "-R", "nobody:nogroup", str(run.root)], check=True)
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", RESTRICTED_PROC,
+                "sh", python, *run.command()[1:]]
+        run.start(argv=argv)
+        assert run.send([make_event()])[0]["status"] == "accepted"
+        repo = run.root / "repo"
+        env = {"PATH": os.environ["PATH"], "HOME": str(run.root), "GIT_CONFIG_NOSYSTEM": "1",
+               "GIT_CONFIG_GLOBAL": os.devnull,
+               "GIT_TRACE2_EVENT": f"af_unix:stream:{run.runtime / 'trace2.sock'}"}
+        subprocess.run(["git", "init", "-q", str(repo)], env=env, check=True)
+        stored = wait_for(
+            lambda: [e for e in run.stored() if e["source"] == "trace2"] and run.stored(),
+            "the socket event and git's trace2 event in the store",
+        )
+        assert {event["actor"]["uid"] for event in stored} == {0}
+        assert all(event["actor"]["verified"] for event in stored)
+        assert run.metrics()["gitaudit_store_up"] == 1.0
+        assert '"backlog": null' in run.log()  # /proc/sys is hidden: logged as unknown
+        assert '"part_failed"' not in run.log()
+        assert run.stop() == 0
+        assert '"event": "stopped"' in run.log()
+    finally:
+        run.cleanup()

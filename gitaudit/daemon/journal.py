@@ -20,6 +20,7 @@ import fcntl
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,9 +45,13 @@ class Worker:
 
     Daemon threads, not an executor: a store write stuck past the shutdown
     timeout must not keep the process alive (its events stay in the journal).
+    ``busy_since`` (``time.monotonic()`` when the running call started, None
+    while idle) lets the watchdog see a call that never returns.
     """
 
     def __init__(self, name: str) -> None:
+        self.name = name
+        self.busy_since: float | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -58,6 +63,16 @@ class Worker:
         self._queue.put((fn, args, future, loop))
         return await future
 
+    def stuck_for(self) -> float:
+        """Seconds the running call has taken so far (0.0 while idle)."""
+        started = self.busy_since
+        return 0.0 if started is None else time.monotonic() - started
+
+    def stalled(self, limit: float) -> str | None:
+        """A watchdog check: what is wrong if the running call took longer than ``limit`` s."""
+        took = self.stuck_for()
+        return f"{self.name}: one call running for {took:.0f} s" if took > limit else None
+
     def stop(self) -> None:
         """Let the thread end after the calls already queued."""
         self._queue.put(None)
@@ -65,10 +80,13 @@ class Worker:
     def _loop(self) -> None:
         while (item := self._queue.get()) is not None:
             fn, args, future, loop = item
+            self.busy_since = time.monotonic()
             try:
                 outcome: tuple[bool, Any] = (True, fn(*args))
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
                 outcome = (False, exc)
+            finally:
+                self.busy_since = None
             try:
                 loop.call_soon_threadsafe(_settle, future, outcome)
             except RuntimeError:

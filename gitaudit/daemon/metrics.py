@@ -1,8 +1,83 @@
-"""Prometheus metrics of the daemon (prometheus-client), one registry per daemon."""
+"""Prometheus metrics of the daemon (prometheus-client), one registry per daemon.
+
+The endpoint is prometheus-client's WSGI app behind a small router of ours
+rather than ``start_http_server``: that one answers the metrics on every URL
+path, listens with ``socketserver``'s backlog of 5 and cannot bind a
+bracketed IPv6 address (``[::1]:9464``). Here only ``/metrics`` answers
+(anything else is 404), the listen queue is as long as the kernel allows
+(:data:`~gitaudit.daemon.runtime.LISTEN_BACKLOG`) and the address is read by
+:func:`parse_host_port`.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any, Final
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+from gitaudit.daemon.runtime import LISTEN_BACKLOG
+
+METRICS_PATH: Final = "/metrics"
+DEFAULT_HOST: Final = "127.0.0.1"
+
+# Why an event was rejected (gitaudit_events_rejected_total{reason}); README lists them all.
+REJECT_REASONS: Final = {
+    "utf8": "a line that is not UTF-8",
+    "json": "a line that is not JSON",
+    "type": "a JSON message of the wrong shape",
+    "depth": "JSON nested deeper than 64 levels",
+    "size": "a line longer than max_message_bytes",
+    "truncated": "a connection closed in the middle of a line",
+    "invalid": "an event that fails validation",
+    "store_down": "refused while the store is down (on_store_failure = reject)",
+    "journal": "the journal could not be written",
+    "backlog": "trace2 events past the delivery backlog (sink_backlog) of a stalled intake",
+    "intake_error": "trace2 events the intake failed on",
+}
+
+
+def parse_host_port(address: str, default_host: str = DEFAULT_HOST) -> tuple[str, int]:
+    """``host:port``, ``[v6]:port``, ``v6:port`` (the last colon starts the port) or
+    ``port``; raises ValueError naming the problem."""
+    host, colon, port = address.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif "[" in host or "]" in host:
+        raise ValueError(f"unbalanced brackets in {address!r}")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"no port (1-65535) at the end of {address!r}")
+    return (host or default_host) if colon else default_host, int(port)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log: scrapes are not events."""
+
+
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(self, family: socket.AddressFamily, address: tuple[Any, ...]) -> None:
+        self.address_family = family
+        super().__init__(address, _QuietHandler)
+
+
+def only_metrics(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """A WSGI app answering ``app`` at :data:`METRICS_PATH` and 404 everywhere else."""
+
+    def route(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == METRICS_PATH:
+            return app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [f"not found: the metrics are at {METRICS_PATH}\n".encode()]
+
+    return route
 
 
 class Metrics:
@@ -71,8 +146,31 @@ class Metrics:
         self.sink_sent = Counter(
             "gitaudit_sink_sent", "Events delivered to a sink", ["sink"], registry=r
         )
+        self.sink_skipped = Counter(
+            "gitaudit_sink_skipped",
+            "Events a sink or live subscriber could not format, skipped",
+            ["sink"],
+            registry=r,
+        )
+        self._http: _MetricsServer | None = None
 
-    def serve(self, address: str) -> None:
-        """Expose ``/metrics`` on ``host:port`` (a loopback address in the defaults)."""
-        host, _, port = address.rpartition(":")
-        start_http_server(int(port), addr=host or "127.0.0.1", registry=self.registry)
+    def serve(self, address: str) -> tuple[str, int]:
+        """Serve ``/metrics`` on ``address`` (see :func:`parse_host_port`) in a thread;
+        returns the bound host and port. Raises ValueError or OSError."""
+        host, port = parse_host_port(address)
+        family, _, _, _, sockaddr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        server = _MetricsServer(family, sockaddr)
+        server.set_app(only_metrics(make_wsgi_app(self.registry)))
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+        self._http = server
+        bound = server.socket.getsockname()
+        return str(bound[0]), int(bound[1])
+
+    def close(self) -> None:
+        """Stop serving (the daemon's last step)."""
+        server, self._http = self._http, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()

@@ -40,7 +40,7 @@ from gitaudit.daemon.intake import EventIntake
 from gitaudit.daemon.journal import GroupCommitter, Journal, Worker
 from gitaudit.daemon.logging import configure, get_logger
 from gitaudit.daemon.metrics import Metrics
-from gitaudit.daemon.runtime import tune_gc
+from gitaudit.daemon.runtime import LISTEN_BACKLOG, somaxconn, tune_gc
 from gitaudit.daemon.sinks import StoreChainReader, build_sinks, check_sink_settings
 from gitaudit.daemon.spools import SpoolWatcher
 from gitaudit.daemon.subscribers import Hub
@@ -156,7 +156,7 @@ def bind_unix(path: str, mode: int) -> socket.socket:
     try:
         sock.bind(path)
         os.chmod(path, mode)
-        sock.listen(1024)
+        sock.listen(LISTEN_BACKLOG)
     except BaseException:
         sock.close()
         raise
@@ -481,10 +481,12 @@ class Server:
             path = os.path.join(runtime, filename)
             sock = bind_unix(path, mode)
             self._socket_files.append(path)
-            self.log.info("listening", socket=path)
+            self.log.info("listening", socket=path, backlog=somaxconn())
         else:
-            self.log.info("listening", socket=filename, activated=True)
-        self._servers.append(await asyncio.start_unix_server(handler, sock=sock))
+            self.log.info("listening", socket=filename, activated=True, backlog=somaxconn())
+        # asyncio listens again, by default with a backlog of 100: past it, git blocks
+        server = await asyncio.start_unix_server(handler, sock=sock, backlog=LISTEN_BACKLOG)
+        self._servers.append(server)
 
     def _start_watcher(self) -> None:
         """Watch ``watch_repos`` (a path that is not a repository is logged and skipped)."""
@@ -538,17 +540,29 @@ class Server:
         if not address:
             return
         try:
-            self.metrics.serve(address)
+            host, port = self.metrics.serve(address)
         except (OSError, ValueError) as exc:
             raise ConfigError(
                 f"cannot serve metrics on {address}: {exc}",
-                "set GITAUDIT_METRICS_ADDRESS to a free host:port, or to an empty value",
+                "set GITAUDIT_METRICS_ADDRESS to a free host:port ([::1]:9464 for IPv6), "
+                "or to an empty value",
             ) from exc
-        self.log.info("metrics", address=address)
+        self.log.info("metrics", address=address, host=host, port=port, backlog=somaxconn())
 
     async def _watchdog(self, interval: float) -> None:
+        """Ping systemd while healthy: the loop turns (this task runs) and no journal write
+        has been stuck for a whole watchdog timeout (``2 * interval``)."""
+        worker = self._journal_worker
+        checks = [] if worker is None else [lambda: worker.stalled(2 * interval)]
+        dog = systemd.Watchdog(checks)
+        withheld = False
         while True:
-            systemd.notify("WATCHDOG=1")
+            problems = dog.beat()
+            if problems and not withheld:
+                self.log.error("watchdog_withheld", problems=problems)
+            elif withheld and not problems:
+                self.log.info("watchdog_resumed")
+            withheld = bool(problems)
             await asyncio.sleep(interval)
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
@@ -691,6 +705,7 @@ class Server:
         self._socket_files = []
 
     async def _close_core(self) -> None:
+        self.metrics.close()
         close_hub = getattr(self.publisher, "close", None)
         if close_hub is not None:  # ends the subscribers' streams
             close_hub()

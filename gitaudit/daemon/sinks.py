@@ -14,7 +14,15 @@ restart, or when its queue lost events (or another writer added to the chain),
 it reads what it missed from the store (``chain_after``) before going on
 with the live queue. Metrics:
 ``gitaudit_sink_backlog{sink}`` (queued plus in flight), ``gitaudit_sink_sent``,
-``gitaudit_sink_errors``.
+``gitaudit_sink_errors``, ``gitaudit_sink_skipped``.
+
+Each event is rendered for its sink once, when its batch is taken
+(:meth:`QueueSink.render`). An event that cannot be rendered is skipped:
+counted in ``gitaudit_sink_skipped{sink}``, logged with its id, and passed
+over in the sink's position, so one odd event never stops a sink (nor,
+being stored, stops it again after a restart). Rendering is made total for
+what the store can hold: strings with lone surrogates (invalid bytes git
+reported) become JSON ``\\uXXXX`` escapes, and U+FFFD in syslog parameters.
 
 HTTP: ``POST <http_sink_url>`` with a JSON array of event objects
 (``Content-Type: application/json``), which Fluent Bit's ``http`` input and
@@ -42,6 +50,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -212,9 +221,23 @@ def auth_header_value(header: str, token: str) -> str:
     return f"Bearer {token}" if header.lower() == "authorization" else token
 
 
+def event_json(event: Mapping[str, Any]) -> bytes:
+    """``event`` as compact UTF-8 JSON; a string with a lone surrogate (not encodable as
+    UTF-8) makes it ASCII JSON with ``\\uXXXX`` escapes instead, which decodes the same."""
+    try:
+        return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return json.dumps(event, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def json_array(items: Sequence[bytes]) -> bytes:
+    """A JSON array of already encoded JSON values."""
+    return b"[" + b",".join(items) + b"]"
+
+
 def batch_body(events: Sequence[Mapping[str, Any]]) -> bytes:
     """A POST body: a JSON array of event objects (Fluent Bit: one record per element)."""
-    return json.dumps(list(events), ensure_ascii=False, separators=(",", ":")).encode()
+    return json_array([event_json(event) for event in events])
 
 
 # --- the common loop -------------------------------------------------------------------------
@@ -223,8 +246,10 @@ def batch_body(events: Sequence[Mapping[str, Any]]) -> bytes:
 class QueueSink(abc.ABC):
     """Takes batches from its hub subscription and delivers each until it succeeds.
 
-    Subclasses implement :meth:`deliver`, which removes from ``batch`` what it
-    delivered and raises :class:`RetryableError` to be called again later with
+    Subclasses implement :meth:`render` (one event's bytes on the wire) and
+    :meth:`deliver`, which removes from the front of ``payloads`` what it
+    delivered (a None is an event that could not be rendered: removed, not
+    sent) and raises :class:`RetryableError` to be called again later with
     the rest.
     """
 
@@ -247,6 +272,7 @@ class QueueSink(abc.ABC):
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._backoff_base = backoff_base
         self._batch: list[dict[str, Any]] = []
+        self._payloads: list[bytes | None] = []  # self._batch rendered, None: skipped
         self._stopping = asyncio.Event()
         self._finished = asyncio.Event()
         self._running = False
@@ -265,8 +291,28 @@ class QueueSink(abc.ABC):
         return len(self._subscription) + len(self._batch)
 
     @abc.abstractmethod
-    async def deliver(self, batch: list[dict[str, Any]]) -> None:
-        """Deliver ``batch`` (removing what went out); raise RetryableError to retry."""
+    def render(self, event: Mapping[str, Any]) -> bytes:
+        """``event`` as this sink sends it (may raise: the event is then skipped)."""
+
+    @abc.abstractmethod
+    async def deliver(self, payloads: list[bytes | None]) -> None:
+        """Deliver ``payloads`` (removing what went out, and the Nones); raise
+        RetryableError to retry the rest."""
+
+    def _take(self, events: list[dict[str, Any]]) -> None:
+        """Make ``events`` the batch in hand, each rendered once; one that cannot be is
+        counted, logged and kept as None (passed over in order, so the cursor moves on)."""
+        self._batch = events
+        self._payloads = []
+        for event in events:
+            try:
+                payload: bytes | None = self.render(event)
+            except Exception:  # whatever it is, skip this one event (logged with its traceback)
+                payload = None
+                self._metrics.sink_skipped.labels(sink=self.name).inc()
+                log.exception("sink cannot format an event; skipped", sink=self.name,
+                              id=str(event.get("id")), seq=event.get("seq"))
+            self._payloads.append(payload)
 
     async def run(self) -> None:
         """Deliver until :meth:`close`; then try once more to empty the queue."""
@@ -305,7 +351,7 @@ class QueueSink(abc.ABC):
         if self._catching_up:
             stored = await self._from_store()
             if stored:
-                self._batch = stored
+                self._take(stored)
                 self._update_gauge()
                 return True
             if stored is not None:
@@ -321,7 +367,7 @@ class QueueSink(abc.ABC):
                 # chain: the store has them all, in order
                 self._catching_up = True
                 live = []
-        self._batch = live
+        self._take(live)
         self._update_gauge()
         return bool(items)
 
@@ -353,34 +399,31 @@ class QueueSink(abc.ABC):
 
     async def _attempt(self) -> tuple[bool, float | None]:
         """One delivery attempt of the batch in hand: (all of it delivered, server's delay)."""
-        size = len(self._batch)
-        sent = list(self._batch)
+        size = len(self._payloads)
+        rendered = [payload is not None for payload in self._payloads]
+        failure: RetryableError | None = None
         try:
-            await self.deliver(self._batch)
+            await self.deliver(self._payloads)
         except RetryableError as exc:
-            self._metrics.sink_errors.labels(sink=self.name).inc()
-            self._metrics.sink_sent.labels(sink=self.name).inc(size - len(self._batch))
-            if self._cursor is not None:
-                self._cursor.advance(sent[: size - len(self._batch)])
-            log.warning("sink delivery failed, will retry", sink=self.name, error=str(exc))
-            self._update_gauge()
-            return False, exc.after
-        self._metrics.sink_sent.labels(sink=self.name).inc(size)
+            failure = exc
+        done = size - len(self._payloads)
+        self._metrics.sink_sent.labels(sink=self.name).inc(sum(rendered[:done]))
         if self._cursor is not None:
-            self._cursor.advance(sent)
-        self._batch = []
+            self._cursor.advance(self._batch[:done])
+        self._batch = self._batch[done:]
         self._update_gauge()
-        return True, None
+        if failure is None:
+            return True, None
+        self._metrics.sink_errors.labels(sink=self.name).inc()
+        log.warning("sink delivery failed, will retry", sink=self.name, error=str(failure))
+        return False, failure.after
 
     async def _final_flush(self) -> None:
         """After close(): one attempt per batch for what is still here, no retries."""
         while True:
             if not self._batch:
-                self._batch = [
-                    item
-                    for item in self._subscription.take(self.batch_size)
-                    if isinstance(item, dict)
-                ]
+                taken = self._subscription.take(self.batch_size)
+                self._take([item for item in taken if isinstance(item, dict)])
             if not self._batch or not (await self._attempt())[0]:
                 return
 
@@ -453,11 +496,19 @@ class HttpSink(QueueSink):
             return {}
         return {self._token_header: auth_header_value(self._token_header, self._token)}
 
-    async def deliver(self, batch: list[dict[str, Any]]) -> None:
+    def render(self, event: Mapping[str, Any]) -> bytes:
+        """One element of the posted JSON array."""
+        return event_json(event)
+
+    async def deliver(self, payloads: list[bytes | None]) -> None:
         """POST the batch; a receiver refusing it for good drops it (logged and counted)."""
+        elements = [payload for payload in payloads if payload is not None]
+        if not elements:
+            payloads.clear()
+            return
         try:
             response = await self._client.post(
-                self.url, content=batch_body(batch), headers=self._headers()
+                self.url, content=json_array(elements), headers=self._headers()
             )
         except httpx.TransportError as exc:  # connect, read, write, timeouts, protocol
             raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
@@ -472,9 +523,11 @@ class HttpSink(QueueSink):
             )
         if verdict == DROP:
             self._metrics.sink_errors.labels(sink=self.name).inc()
-            self._metrics.subscriber_drops.labels(subscriber=f"sink:{self.name}").inc(len(batch))
+            self._metrics.subscriber_drops.labels(subscriber=f"sink:{self.name}").inc(
+                len(elements)
+            )
             log.error("sink refused a batch; dropped", sink=self.name, status=response.status_code)
-        batch.clear()
+        payloads.clear()
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -493,9 +546,20 @@ SD_ID: Final = "gitaudit@32473"  # 32473: the private enterprise number for exam
 MAX_DATAGRAM: Final = 65000  # below the 65507-byte UDP payload limit
 
 
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
 def escape_param(value: str) -> str:
-    r"""An SD-PARAM value with ``"``, ``\`` and ``]`` escaped (RFC 5424 section 6.3.3)."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+    r"""An SD-PARAM value: ``"``, ``\`` and ``]`` escaped (RFC 5424 section 6.3.3), and
+    lone surrogates, which UTF-8 cannot hold, replaced by U+FFFD."""
+    text = _SURROGATE.sub("\ufffd", value)
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+
+def sd_name(name: str) -> str:
+    """An SD-NAME (SD-ID, PARAM-NAME): printable US-ASCII but ``=``, space, ``]`` and
+    ``"``, at most 32 characters (RFC 5424 section 6.3)."""
+    return "".join(ch for ch in name if 33 <= ord(ch) <= 126 and ch not in '= ]"')[:32]
 
 
 def _header_field(value: object, limit: int) -> str:
@@ -532,8 +596,10 @@ def structured_data(event: Mapping[str, Any]) -> str:
         "repo": repo.get("name") or repo.get("path"),
         "id": event.get("id"),
     }
-    parts = [f'{key}="{escape_param(str(value))}"' for key, value in params.items() if value]
-    return "[" + " ".join([SD_ID, *parts]) + "]"
+    parts = [
+        f'{sd_name(key)}="{escape_param(str(value))}"' for key, value in params.items() if value
+    ]
+    return "[" + " ".join([sd_name(SD_ID), *parts]) + "]"
 
 
 def format_syslog(
@@ -544,7 +610,9 @@ def format_syslog(
         <PRI>1 TIMESTAMP HOSTNAME gitaudit PROCID MSGID [gitaudit@32473 ...] JSON
 
     PRI = facility * 8 + severity (high: warning, medium: notice, low: info);
-    MSGID is the operation; MSG is the event as ASCII-only JSON (MSG-ANY, no BOM).
+    MSGID is the operation; the SD-PARAM values are UTF-8 (as RFC 5424 has them);
+    MSG is the event as ASCII-only JSON (non-ASCII as ``\\uXXXX``): MSG-ANY, which
+    takes no BOM.
     """
     severity = SEVERITIES.get(str(event.get("severity")), 6)
     header = " ".join(
@@ -558,7 +626,7 @@ def format_syslog(
         )
     )
     body = json.dumps(event, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
-    return f"{header} {structured_data(event)} {body}".encode("ascii")
+    return f"{header} {structured_data(event)} {body}".encode()
 
 
 def fit_datagram(event: Mapping[str, Any], render: Callable[[Mapping[str, Any]], bytes]) -> bytes:
@@ -589,7 +657,10 @@ class SyslogTarget:
 def parse_syslog_address(address: str) -> SyslogTarget:
     """Read ``udp://host:port``, ``tcp://host:port`` or ``unix:///dev/log`` (+ ``?facility=``)."""
     parts = urlsplit(address)
-    hint = "use udp://host:514, tcp://host:601 or unix:///dev/log, optionally ?facility=local0"
+    hint = (
+        "use udp://host:514, tcp://host:601 (an IPv6 host in brackets: udp://[::1]:514) or "
+        "unix:///dev/log, optionally ?facility=local0"
+    )
     options = parse_qs(parts.query)
     name = (options.get("facility") or ["authpriv"])[0].lower()
     if name not in FACILITIES:
@@ -633,19 +704,25 @@ class SyslogSink(QueueSink):
         self._stream: asyncio.StreamWriter | None = None
         self._stream_reader: asyncio.StreamReader | None = None
 
-    def render(self, event: Mapping[str, Any]) -> bytes:
+    def message(self, event: Mapping[str, Any]) -> bytes:
         """The RFC 5424 message of ``event`` for this sink."""
         return format_syslog(
             event, hostname=self._hostname, procid=self._procid, facility=self.target.facility
         )
 
-    async def deliver(self, batch: list[dict[str, Any]]) -> None:
-        """Send the events in order, removing each once it is out."""
+    def render(self, event: Mapping[str, Any]) -> bytes:
+        """The message as sent: octet-counted over TCP, else fitted to one datagram."""
+        if self.target.transport == "tcp":
+            return frame_octet_counted(self.message(event))
+        return fit_datagram(event, self.message)
+
+    async def deliver(self, payloads: list[bytes | None]) -> None:
+        """Send the messages in order, removing each once it is out."""
         try:
             if self.target.transport == "tcp":
-                await self._send_tcp(batch)
+                await self._send_tcp(payloads)
             else:
-                self._send_datagrams(batch)
+                self._send_datagrams(payloads)
         except OSError as exc:
             await self.aclose()  # reconnect on the next attempt
             raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
@@ -662,12 +739,13 @@ class SyslogSink(QueueSink):
         self._stream_reader, self._stream = reader, stream
         return stream
 
-    async def _send_tcp(self, batch: list[dict[str, Any]]) -> None:
+    async def _send_tcp(self, payloads: list[bytes | None]) -> None:
         stream = await self._tcp_stream()
-        while batch:
-            stream.write(frame_octet_counted(self.render(batch[0])))
-            await asyncio.wait_for(stream.drain(), HTTP_TIMEOUT)
-            batch.pop(0)
+        while payloads:
+            if payloads[0] is not None:
+                stream.write(payloads[0])
+                await asyncio.wait_for(stream.drain(), HTTP_TIMEOUT)
+            payloads.pop(0)
 
     def _datagram_socket(self) -> socket.socket:
         if self._dgram is None:
@@ -684,11 +762,12 @@ class SyslogSink(QueueSink):
             self._dgram = sock
         return self._dgram
 
-    def _send_datagrams(self, batch: list[dict[str, Any]]) -> None:
+    def _send_datagrams(self, payloads: list[bytes | None]) -> None:
         sock = self._datagram_socket()
-        while batch:
-            sock.send(fit_datagram(batch[0], self.render))  # BlockingIOError: retried later
-            batch.pop(0)
+        while payloads:
+            if payloads[0] is not None:
+                sock.send(payloads[0])  # BlockingIOError: retried later
+            payloads.pop(0)
 
     async def aclose(self) -> None:
         """Close the connection or socket (reopened on the next delivery)."""

@@ -23,6 +23,11 @@ email; ``repo`` the repository name or path). Unknown keys are an error. The
 subscribe line must arrive within :data:`SUBSCRIBE_TIMEOUT` seconds and be at
 most :data:`MAX_SUBSCRIBE_BYTES` long. Anything the client sends afterwards is
 read and ignored; the subscription ends when either side closes.
+
+An event that cannot be encoded for a subscriber is skipped like in the sinks
+(``gitaudit_sink_skipped{sink=<subscriber>}``, a log line) and the client gets
+``{"type": "dropped", "count": 1}`` in its place: the stream goes on. A string
+with a lone surrogate is not such an event: it is sent as a ``\\uXXXX`` escape.
 """
 
 from __future__ import annotations
@@ -39,11 +44,15 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Final
 
+import structlog
+
 from gitaudit.errors import GitauditError
 
 if TYPE_CHECKING:
     from gitaudit.config import Settings
     from gitaudit.daemon.metrics import Metrics
+
+log = structlog.get_logger("gitaudit.subscribers")
 
 SUBSCRIBE_TIMEOUT: Final = 10.0
 MAX_SUBSCRIBE_BYTES: Final = 64 * 1024
@@ -239,8 +248,11 @@ class Subscription:
 
 
 def encode(message: Mapping[str, Any]) -> bytes:
-    """One NDJSON protocol line."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    """One NDJSON protocol line (``\\uXXXX`` escapes if a string holds a lone surrogate)."""
+    try:
+        return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(message, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
 
 
 def delivery_message(item: Delivery) -> dict[str, Any]:
@@ -349,7 +361,7 @@ class Hub:
             subscription = self.subscribe(_client_name(writer), flt)
             try:
                 await _send(writer, [{"type": "subscribed", "queue_size": subscription.maxsize}])
-                await _stream(subscription, reader, writer)
+                await _stream(subscription, reader, writer, self.lines)
             finally:
                 self.unsubscribe(subscription)
         except (ConnectionError, OSError):
@@ -358,6 +370,21 @@ class Hub:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
+
+    def lines(self, subscription: Subscription, batch: Iterable[Delivery]) -> bytes:
+        """The protocol lines of ``batch``; an event that cannot be encoded is counted,
+        logged and sent as a one-event gap instead."""
+        out = []
+        for item in batch:
+            try:
+                out.append(encode(delivery_message(item)))
+            except Exception:  # whatever it is, skip this one event (logged with its traceback)
+                self._metrics.sink_skipped.labels(sink=subscription.name).inc()
+                event_id = item.get("id") if isinstance(item, dict) else None
+                log.exception("subscriber cannot be sent an event; skipped",
+                              subscriber=subscription.name, id=str(event_id))
+                out.append(encode(delivery_message(Dropped(1))))
+        return b"".join(out)
 
     async def _handshake(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -394,7 +421,10 @@ async def _send(writer: asyncio.StreamWriter, messages: Iterable[Mapping[str, An
 
 
 async def _stream(
-    subscription: Subscription, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    subscription: Subscription,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    lines: Callable[[Subscription, Iterable[Delivery]], bytes],
 ) -> None:
     """Write deliveries until the hub closes the subscription or the client hangs up."""
     hangup = asyncio.ensure_future(_until_eof(reader))
@@ -408,7 +438,8 @@ async def _stream(
             batch = batch_task.result()
             if not batch:
                 return
-            await _send(writer, (delivery_message(item) for item in batch))
+            writer.write(lines(subscription, batch))
+            await writer.drain()
     finally:
         hangup.cancel()
 

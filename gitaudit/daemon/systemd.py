@@ -8,13 +8,15 @@ Both are tiny protocols (``man sd_notify``, ``man sd_listen_fds``):
 - socket activation: when ``$LISTEN_PID`` is this process, ``$LISTEN_FDS``
   listening sockets start at file descriptor 3, named by ``$LISTEN_FDNAMES``
   (colon-separated, from ``FileDescriptorName=``).
+- watchdog: :class:`Watchdog` sends ``WATCHDOG=1`` only while the daemon is
+  healthy, so systemd restarts one that stopped answering.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Final
 
 LISTEN_FDS_START: Final = 3
@@ -55,6 +57,33 @@ def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
     if pid and pid != str(os.getpid()):
         return None
     return int(usec) / 2 / 1_000_000
+
+
+Check = Callable[[], str | None]
+"""A health check: None when fine, else what is wrong (for the log)."""
+
+
+class Watchdog:
+    """``WATCHDOG=1`` for systemd, withheld while any check reports a problem.
+
+    :meth:`beat` is called every :func:`watchdog_interval` seconds by a task of
+    the daemon's event loop, so a loop that stops turning (a blocking call, a
+    SIGSTOP, a deadlock) stops the pings by itself; the checks catch what the
+    loop cannot see, such as a journal write that never returns. Without
+    pings for ``WatchdogSec=``, systemd kills the daemon and (``Restart=``)
+    starts it again.
+    """
+
+    def __init__(self, checks: Sequence[Check], environ: Mapping[str, str] | None = None) -> None:
+        self._checks = tuple(checks)
+        self._environ = environ
+
+    def beat(self) -> list[str]:
+        """Ping systemd if every check passes; returns the problems (empty: pinged)."""
+        problems = [problem for check in self._checks if (problem := check()) is not None]
+        if not problems:
+            notify("WATCHDOG=1", self._environ)
+        return problems
 
 
 def _socket_name(sock: socket.socket) -> str:

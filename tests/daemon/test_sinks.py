@@ -564,3 +564,62 @@ def test_sighup_moves_the_sink_to_its_new_settings(tmp_path: Path) -> None:
         for server in (first, second):
             server.server.shutdown()
             server.server.server_close()
+
+
+# --- events a sink cannot format -------------------------------------------------------------
+
+
+def test_a_lone_surrogate_is_posted_as_a_json_escape() -> None:
+    """Invalid bytes git reported reach the store as lone surrogates; the body is then
+    ASCII JSON, which decodes to the same event."""
+    odd = {**make_event(1), "repo": {"name": "caf\udce9"}}
+    recorder = Recorder()
+
+    async def scenario(hub: Hub, metrics: Metrics) -> None:
+        sink = _http_sink(hub, metrics, recorder, _settings())
+        task = asyncio.create_task(sink.run())
+        hub.publish([odd, make_event(2)])
+        await asyncio.wait_for(_until(lambda: len(recorder.ids()) >= 2), 30)
+        await sink.close()
+        await task
+        assert metric(metrics, "gitaudit_sink_skipped_total", sink="http") == 0
+
+    _run(scenario)
+    assert recorder.delivered[0][0] == odd
+
+
+def test_an_event_that_cannot_be_formatted_is_skipped_and_counted_and_the_sink_goes_on(
+    tmp_path: Path,
+) -> None:
+    bad = {**make_event(2), "details": {("not", "a", "json", "key"): 1}}
+    events = [make_event(1), bad, make_event(3)]
+    for event in events:
+        event["chain_id"] = "host-a"
+    recorder = Recorder()
+
+    async def scenario(hub: Hub, metrics: Metrics) -> None:
+        (sink,) = build_sinks(_settings(chain_id="host-a"), hub, metrics,
+                              http_transport=httpx.MockTransport(recorder), backoff_base=0.001,
+                              reader=_reader_of([]), cursor_dir=str(tmp_path / "sinks"))
+        task = asyncio.create_task(sink.run())
+        hub.publish(events[:2])
+        await asyncio.wait_for(_until(lambda: len(recorder.ids()) >= 1), 30)
+        hub.publish(events[2:])
+        await asyncio.wait_for(_until(lambda: len(recorder.ids()) >= 2), 30)
+        await sink.close()
+        await task
+        assert metric(metrics, "gitaudit_sink_skipped_total", sink="http") == 1
+        assert metric(metrics, "gitaudit_sink_sent_total", sink="http") == 2
+        assert metric(metrics, "gitaudit_sink_backlog", sink="http") == 0
+
+    _run(scenario)
+    assert recorder.ids() == ["id-000001", "id-000003"]
+    # passed over in the sink's position: not read back and skipped again after a restart
+    assert SinkCursor(str(tmp_path / "sinks" / "http.json"), "host-a").load().seq == 3
+
+
+def _reader_of(events: list[dict[str, Any]]) -> Callable[[str, int, int], Any]:
+    async def read(chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
+        return [e for e in events if e["chain_id"] == chain_id and e["seq"] > seq][:limit]
+
+    return read

@@ -25,11 +25,14 @@ from gitaudit.daemon.sinks import (
     format_syslog,
     frame_octet_counted,
     parse_syslog_address,
+    sd_name,
     structured_data,
     syslog_timestamp,
 )
 from gitaudit.daemon.subscribers import Hub
 from gitaudit.errors import ConfigError
+from tests.daemon.daemon_harness import Daemons, wait_for
+from tests.gitfixtures import GitSandbox
 
 # RFC 5424 section 6 (ABNF), as a regular expression over one message.
 _SD_PARAM_VALUE = r'(?:[^"\\\]]|\\["\\\]])*'
@@ -132,6 +135,37 @@ def test_sd_param_values_are_escaped() -> None:
     assert SYSLOG_RE.match(_format(event))
 
 
+def test_non_ascii_values_are_utf8_sd_params_and_the_msg_stays_ascii() -> None:
+    """RFC 5424 6.3.3: PARAM-VALUE is UTF-8. MSG is ASCII JSON (MSG-ANY: no BOM)."""
+    event = make_event(repo={"name": "café", "path": "/src/café"},
+                       actor={"user": "zoë", "git_email": "zoë@x.org"})
+    message = format_syslog(event, hostname="build-1", procid=1, facility=10)
+    text = message.decode("utf-8")
+    match = SYSLOG_RE.match(text)
+    assert match, text
+    assert parse_sd(match["sd"])[1]["repo"] == "café"
+    assert parse_sd(match["sd"])[1]["actor"] == "zoë"
+    assert match["msg"].isascii() and not match["msg"].startswith("\ufeff")
+    assert json.loads(match["msg"]) == event
+
+
+def test_a_lone_surrogate_becomes_u_fffd_in_params_and_an_escape_in_the_msg() -> None:
+    event = make_event(repo={"name": "caf\udce9"})  # invalid bytes git reported
+    text = format_syslog(event, hostname="h", procid=1, facility=10).decode("utf-8")
+    match = SYSLOG_RE.match(text)
+    assert match, text
+    assert parse_sd(match["sd"])[1]["repo"] == "caf\ufffd"
+    assert json.loads(match["msg"]) == event
+
+
+def test_sd_names_are_printable_ascii_without_specials_and_at_most_32() -> None:
+    assert sd_name('a b=c]d"e') == "abcde"
+    assert sd_name("é" + "x" * 40) == "x" * 32
+    sd_id, params = parse_sd(structured_data(make_event()))
+    for name in [sd_id, *params]:
+        assert name == sd_name(name) and 0 < len(name) <= 32
+
+
 def test_missing_values_are_left_out_or_nil() -> None:
     event = {"id": "x", "operation": None, "occurred_at": "not a time"}
     text = _format(event)
@@ -210,6 +244,12 @@ def test_bad_syslog_addresses(address: str) -> None:
         parse_syslog_address(address)
 
 
+def test_an_unbracketed_ipv6_syslog_address_is_refused_with_the_bracketed_form() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_syslog_address("udp://::1:514")
+    assert "udp://[::1]:514" in (caught.value.hint or "")
+
+
 # --- real receivers --------------------------------------------------------------------------
 
 
@@ -227,7 +267,7 @@ async def _deliver(
     assert isinstance(sink, SyslogSink)
     task = asyncio.create_task(sink.run())
     hub.publish(events)
-    await _until(lambda: received() >= len(events))
+    await asyncio.wait_for(_until(lambda: received() >= len(events)), 30)
     await sink.close()
     await task
     return metrics
@@ -243,11 +283,9 @@ def _check(messages: list[bytes], events: list[dict[str, Any]], facility: int = 
     assert bodies == events
 
 
-def test_udp_receiver_gets_one_datagram_per_event() -> None:
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.setblocking(False)
-    port = receiver.getsockname()[1]
+def _collector(receiver: socket.socket) -> tuple[list[bytes], Callable[[], int]]:
+    """Datagrams read so far from a non-blocking ``receiver``, and a poll that reads more
+    and returns how many there are."""
     got: list[bytes] = []
 
     def pull() -> int:
@@ -256,6 +294,16 @@ def test_udp_receiver_gets_one_datagram_per_event() -> None:
                 got.append(receiver.recv(70000))
         except BlockingIOError:
             return len(got)
+
+    return got, pull
+
+
+def test_udp_receiver_gets_one_datagram_per_event() -> None:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.setblocking(False)
+    port = receiver.getsockname()[1]
+    got, pull = _collector(receiver)
 
     events = [make_event(n) for n in range(5)]
     asyncio.run(_deliver(f"udp://127.0.0.1:{port}?facility=local0", events, pull))
@@ -268,14 +316,7 @@ def test_unix_datagram_receiver(tmp_path: Path) -> None:
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     receiver.bind(path)
     receiver.setblocking(False)
-    got: list[bytes] = []
-
-    def pull() -> int:
-        try:
-            while True:
-                got.append(receiver.recv(70000))
-        except BlockingIOError:
-            return len(got)
+    got, pull = _collector(receiver)
 
     events = [make_event(n) for n in range(3)]
     asyncio.run(_deliver(f"unix://{path}", events, pull))
@@ -382,3 +423,58 @@ def test_tcp_receiver_down_at_first_is_retried() -> None:
 
     asyncio.run(main())
     _check(receiver.frames, events)
+
+
+# --- events that cannot be formatted, and the real thing ---------------------------------------
+
+
+def test_an_event_that_cannot_be_formatted_is_skipped_and_the_sink_goes_on() -> None:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.setblocking(False)
+    got, pull = _collector(receiver)
+
+    broken = make_event(1, details={("not", "a", "json", "key"): 1})
+    events = [make_event(0), broken, make_event(2)]
+    metrics = asyncio.run(
+        _deliver(f"udp://127.0.0.1:{receiver.getsockname()[1]}", events, lambda: pull() + 1)
+    )
+    receiver.close()
+    _check(got, [events[0], events[2]])
+    sample = metrics.registry.get_sample_value
+    assert sample("gitaudit_sink_skipped_total", {"sink": "syslog"}) == 1
+    assert sample("gitaudit_sink_sent_total", {"sink": "syslog"}) == 2
+
+
+def test_the_daemon_forwards_a_non_ascii_repository_and_goes_on(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    """Issue 8, defect 10: `gitaudit git init café` stopped the syslog sink for good."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(60)
+    run = daemons(config={"syslog_address": f"udp://127.0.0.1:{receiver.getsockname()[1]}"})
+    run.start()
+    sandbox = GitSandbox(tmp_path)
+    env = {"GITAUDIT_RUNTIME_DIR": str(run.runtime), "GITAUDIT_SOCKET_TIMEOUT": "10",
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    assert sandbox.audited("init", "-q", "café", env=env).returncode == 0
+    repo = sandbox.root / "café"
+    result = sandbox.audited("commit", "-q", "--allow-empty", "-m", "x", cwd=repo, env=env)
+    assert result.returncode == 0, result.stderr
+    received: list[dict[str, Any]] = []
+    while not any(event["operation"] == "git.commit" for event in received):
+        try:
+            text = receiver.recv(70000).decode("utf-8")
+        except TimeoutError:
+            pytest.fail(f"the syslog sink stopped forwarding; daemon log:\n{run.log()[-3000:]}")
+        match = SYSLOG_RE.match(text)
+        assert match, text
+        received.append(json.loads(match["msg"]))
+        if received[-1]["operation"] == "git.commit":
+            assert parse_sd(match["sd"])[1]["repo"] == "café"
+    receiver.close()
+    assert run.metrics().get('gitaudit_sink_skipped_total{sink="syslog"}', 0.0) == 0.0
+    wait_for(lambda: run.metrics().get('gitaudit_sink_backlog{sink="syslog"}') == 0.0,
+             "the syslog backlog to drain")
+    assert run.stop() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 from collections.abc import Awaitable, Callable
@@ -378,3 +379,30 @@ def test_silent_client_socket_is_plain_unix_stream(tmp_path: Path) -> None:
         assert hub.subscriptions == ()
 
     asyncio.run(_with_server(tmp_path, hub, body))
+
+
+def test_an_event_that_cannot_be_encoded_is_a_gap_not_the_end_of_the_stream(
+    tmp_path: Path,
+) -> None:
+    """A lone surrogate (invalid bytes git reported) goes out as a JSON escape; an event
+    that cannot be encoded at all is counted and sent as a one-event gap, and the stream
+    goes on with the next one."""
+    hub, metrics = _hub()
+    odd = make_event(1, repo={"name": "caf\udce9", "path": "/src/caf\udce9"})
+    broken = make_event(2, details={("not", "a", "json", "key"): 1})
+
+    async def body(path: str) -> list[dict[str, Any]]:
+        reader, writer, _ = await _subscribe(path)
+        hub.publish([odd, broken, make_event(3)])
+        got = [json.loads(await reader.readline()) for _ in range(3)]
+        writer.close()
+        return got
+
+    got = asyncio.run(_with_server(tmp_path, hub, body))
+    assert got[0] == {"type": "event", "event": odd}
+    assert got[1] == {"type": "dropped", "count": 1}
+    assert got[2]["event"]["id"] == "id-3"
+    skipped = metrics.registry.get_sample_value(
+        "gitaudit_sink_skipped_total", {"sink": f"socket:uid={os.getuid()}"}
+    )
+    assert skipped == 1

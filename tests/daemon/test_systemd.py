@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
+import pytest
+
 from gitaudit.daemon import systemd
-from tests.daemon.daemon_harness import Daemons, make_event
+from gitaudit.daemon.journal import Worker
+from tests.daemon.daemon_harness import DaemonRun, Daemons, make_event, wait_for
 
 # Moves the inherited sockets to fds 3 and 4, sets LISTEN_PID to its own pid (kept by
 # exec) and execs the daemon: what systemd does for a socket-activated service.
@@ -58,8 +65,9 @@ def test_listen_fds_for_another_pid_is_ignored_and_cleared() -> None:
     assert env == {}
 
 
-def test_socket_activation_serves_the_passed_sockets(daemons: Daemons) -> None:
-    run = daemons()
+def start_activated(run: DaemonRun) -> None:
+    """Start ``run`` as systemd would start a socket-activated service: events.sock and
+    trace2.sock bound (backlog 16) and passed as fds 3 and 4."""
     run.runtime.mkdir()
     listeners = []
     for name in ("events.sock", "trace2.sock"):
@@ -80,6 +88,11 @@ def test_socket_activation_serves_the_passed_sockets(daemons: Daemons) -> None:
     run.start(argv=argv, pass_fds=fds)
     for sock in listeners:
         sock.close()  # the daemon holds its own copies now
+
+
+def test_socket_activation_serves_the_passed_sockets(daemons: Daemons) -> None:
+    run = daemons()
+    start_activated(run)
     acks = run.send([make_event()])
     assert acks[0]["status"] == "accepted"
     stored = run.wait_stored([acks[0]["id"]])
@@ -117,4 +130,85 @@ def test_socket_activation_needs_no_names(daemons: Daemons) -> None:
     run.start(argv=argv, pass_fds=[sock.fileno()])
     sock.close()
     assert run.send([make_event()])[0]["status"] == "accepted"
+    assert run.stop() == 0
+
+
+def test_watchdog_pings_only_while_every_check_passes(tmp_path: Path) -> None:
+    """A journal call that does not return withholds WATCHDOG=1; pings resume after it."""
+    path = str(tmp_path / "notify.sock")
+    release = threading.Event()
+    worker = Worker("gitaudit-journal")
+
+    async def stuck_call() -> None:
+        await worker.run(release.wait)
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(path)
+        listener.setblocking(False)
+        dog = systemd.Watchdog([lambda: worker.stalled(0.0)], {"NOTIFY_SOCKET": path})
+        assert dog.beat() == []
+        assert listener.recv(100) == b"WATCHDOG=1"
+
+        async def scenario() -> list[str]:
+            call = asyncio.ensure_future(stuck_call())
+            while worker.stuck_for() == 0.0:
+                await asyncio.sleep(0.01)
+            problems = dog.beat()
+            release.set()
+            await call
+            return problems
+
+        problems = asyncio.run(scenario())
+        assert problems and "gitaudit-journal" in problems[0]
+        with pytest.raises(BlockingIOError):
+            listener.recv(100)  # nothing was sent: sendto is synchronous
+        assert dog.beat() == []
+        assert listener.recv(100) == b"WATCHDOG=1"
+    worker.stop()
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        return handle.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_a_stopped_daemon_stops_its_watchdog_pings(daemons: Daemons) -> None:
+    run = daemons(env={"WATCHDOG_USEC": "200000"})
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(run.root / "notify.sock"))
+    run.env["NOTIFY_SOCKET"] = str(run.root / "notify.sock")
+    run.start()
+    notify.settimeout(60)
+    while notify.recv(4096) != b"WATCHDOG=1":
+        pass
+    assert run.process is not None
+    run.signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: _stopped(run.process.pid), "the daemon to stop")  # type: ignore[union-attr]
+        notify.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                notify.recv(4096)  # what it sent before it stopped
+        notify.settimeout(1.0)  # ten intervals without a ping
+        with pytest.raises(TimeoutError):
+            notify.recv(4096)
+    finally:
+        run.signal(signal.SIGCONT)
+    notify.settimeout(60)
+    while notify.recv(4096) != b"WATCHDOG=1":
+        pass
+    notify.close()
+    assert run.stop() == 0
+
+
+def test_the_socket_activated_listeners_get_the_largest_backlog_too(daemons: Daemons) -> None:
+    """asyncio listens again on passed sockets: the daemon asks for the kernel's bound then,
+    not for asyncio's default of 100 (nor keeps what the unit's Backlog= gave)."""
+    from tests.daemon.test_listeners import kernel_cap, listen_queue
+
+    run = daemons()
+    start_activated(run)
+    wait_for(lambda: '"event": "ready"' in run.log(), "the daemon to finish its startup")
+    for name in ("events.sock", "trace2.sock"):
+        assert listen_queue("-x", "src", str(run.runtime / name)) == kernel_cap(), name
     assert run.stop() == 0
