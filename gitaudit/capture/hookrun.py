@@ -177,10 +177,16 @@ def _shebang(path: str) -> list[str] | None:
 def chained_argv(chained: str, script: str, args: Sequence[str]) -> list[str]:
     """How to run the chained hook so it sees what it saw before gitaudit came.
 
-    A POSIX shell script is sourced by its own shell with ``$0`` set to the
-    path git ran (``script``): scripts that derive their name or their
-    helpers' location from ``$0`` keep working. Anything else runs as is.
+    ``script`` is the path it was run as before: for a hook kept as
+    ``<hook>.gitaudit-legacy``, the path this gitaudit hook runs as (the place
+    it took); for a hook chained from elsewhere (global installs), its own
+    path, and then it simply runs. A kept POSIX shell script is sourced by its
+    own shell with ``$0`` set to ``script``: scripts that derive their name or
+    their helpers' location from ``$0`` (husky, pre-commit) keep working.
+    Anything else runs as is.
     """
+    if chained == script:
+        return [chained, *args]
     shebang = _shebang(chained)
     interpreter = shebang or ["/bin/sh"]
     program = os.path.basename(interpreter[0])
@@ -630,16 +636,19 @@ def _start_chained(chained: str | None, script: str, args: Sequence[str],
         raise
 
 
-def main(argv: Sequence[str]) -> int:
-    """``argv`` is [path of the hook script as git ran it, git's arguments...]."""
+def main(argv: Sequence[str], name: str | None = None) -> int:
+    """``argv`` is [path of the hook script as git ran it, git's arguments...]; ``name`` the
+    hook it is (from the script's content: a hook manager may have renamed the file)."""
     script, args = argv[0], list(argv[1:])
-    name = os.path.basename(script)
+    name = name or os.path.basename(script)
     environ = os.environ
     settings, problem = load_settings(environ)
     problems = [problem] if problem else []
     cwd = os.getcwd()
     try:
         chained = find_chained(os.path.dirname(os.path.abspath(script)), name, environ, cwd)
+        if chained is not None and not chained.endswith(LEGACY_SUFFIX):
+            script = chained  # chained from elsewhere: it runs as itself, as git would run it
     except Exception as exc:  # noqa: BLE001 - cannot look for the user's hook: report it
         problems.append(f"cannot look for the hook gitaudit chains to ({one_line(exc)})")
         chained = None
@@ -669,14 +678,14 @@ def main(argv: Sequence[str]) -> int:
     return status
 
 
-def run(argv: Sequence[str]) -> None:
+def run(argv: Sequence[str], name: str | None = None) -> None:
     """The hook script's entry: :func:`main`, then exit at once with its status.
 
     Skipping the interpreter's shutdown (module teardown, final garbage
     collections: a few milliseconds) is safe here: every file this process
     wrote is closed and synced, and the standard streams are flushed first.
     """
-    status = main(argv)
+    status = main(argv, name)
     for stream in (sys.stdout, sys.stderr):
         try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
             stream.flush()

@@ -161,7 +161,7 @@ def test_plan_install_never_clobbers() -> None:
         HookFile("post-merge", "foreign", b"#!/bin/sh\n"),
         HookFile("pre-rebase", "foreign", b"#!/bin/sh\n", legacy=True),
     ]
-    steps = hookinstall.plan_install(files, OURS)
+    steps = hookinstall.plan_install(files, dict.fromkeys(hookinstall.ALL_HOOKS, OURS))
     assert [step.action for step in steps] == [
         hookinstall.WRITE, hookinstall.UNCHANGED, hookinstall.UPGRADE,
         hookinstall.KEEP_AND_WRITE, hookinstall.CONFLICT,
@@ -184,8 +184,12 @@ def test_plan_uninstall_only_touches_ours() -> None:
 
 def test_template_renders_marked_and_quoted() -> None:
     template = hookinstall.Template.load()
-    text = template.render("/opt/my env/bin/python", "/src/it's here").decode()
-    assert hookinstall.identify(text.encode()) == (template.version, template.sha256)
+    text = template.render("/opt/my env/bin/python", "/src/it's here", "pre-push").decode()
+    assert hookinstall.identify(text.encode()) == hookinstall.Identity(
+        template.version, template.sha256, "pre-push", hookinstall.RECORD)
+    chainer = template.render("/p", "/r", "commit-msg", hookinstall.CHAIN)
+    assert hookinstall.identify(chainer) == hookinstall.Identity(
+        template.version, template.sha256, "commit-msg", hookinstall.CHAIN)
     assert "python='/opt/my env/bin/python'" in text
     assert "root='/src/it'\"'\"'s here'" in text
     assert hookinstall.identify(b"#!/bin/sh\necho foreign\n") is None
