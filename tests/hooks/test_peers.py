@@ -7,13 +7,14 @@ in either order, nothing of gitaudit is left and the other hooks are byte-exact 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.gitfixtures import GitSandbox
+from tests.gitfixtures import PROJECT_ROOT, GitSandbox, gitaudit_command
 from tests.hooks.conftest import gitaudit, hook_events
-from tests.hooks.peers import WITHOUT_HOOKS_PATH, precommit_exe, run_tool
+from tests.hooks.peers import WITHOUT_HOOKS_PATH, node_tools, precommit_exe, run_tool
 from tests.hooks.test_install import global_hooks, snapshot
 
 PRE_COMMIT_CONFIG = """\
@@ -178,3 +179,146 @@ def test_repo_install_with_pre_commit_records_once_and_uninstalls_clean(
         step()
     assert snapshot(hooks_dir) == before
     no_gitaudit_left(hooks_dir)
+
+
+# --- (4) peers that rewrite their hooks: husky 9 and lefthook -------------------------------
+
+
+def _status(sandbox: GitSandbox, repo: Path) -> str:
+    return gitaudit(sandbox, "hooks", "status", "--repo", str(repo)).stdout
+
+
+@pytest.mark.parametrize("order", ["gitaudit-first", "husky-first"])
+def test_husky_rewrites_its_hooks_and_install_repairs(sandbox: GitSandbox, order: str) -> None:
+    husky = str(node_tools() / "husky")
+    repo, _ = _setup(sandbox)
+    _hook(repo / ".husky" / "pre-commit", "! grep -q FORBIDDEN file")
+    install = ["hooks", "install", "--repo", str(repo)]
+    if order == "gitaudit-first":
+        gitaudit(sandbox, *install)
+        run_tool(sandbox, [husky], repo)  # sets core.hooksPath: gitaudit's hooks are bypassed
+        status = _status(sandbox, repo)
+        assert "do not run" in status and f"repair: gitaudit hooks install --repo {repo}" in status
+        gitaudit(sandbox, *install)
+        no_gitaudit_left(repo / ".git" / "hooks")
+    else:
+        run_tool(sandbox, [husky], repo)
+        gitaudit(sandbox, *install)
+    husky_dir = repo / ".husky" / "_"
+    assert "repair" not in _status(sandbox, repo)
+    assert commit_rc(sandbox, repo, "FORBIDDEN\n") == 1  # the user's husky hook still blocks
+    assert commit_rc(sandbox, repo, "fine\n") == 0
+    assert len(hook_events(sandbox, "post-commit")) == 1
+    run_tool(sandbox, [husky], repo)  # what `npm install` runs (the prepare script)
+    status = _status(sandbox, repo)
+    assert "husky wrote its own post-commit over gitaudit's" in status
+    assert f"repair: gitaudit hooks install --repo {repo}" in status
+    gitaudit(sandbox, *install)
+    assert "repair" not in _status(sandbox, repo)
+    assert commit_rc(sandbox, repo, "FORBIDDEN again\n") == 1
+    assert commit_rc(sandbox, repo, "fine again\n") == 0
+    assert len(hook_events(sandbox, "post-commit")) == 2
+    run_tool(sandbox, [husky], repo)  # over gitaudit's again, then gitaudit is uninstalled
+    husky_only = {name: kept for name, kept in snapshot(husky_dir).items()
+                  if not name.endswith(".gitaudit-legacy")}
+    gitaudit(sandbox, "hooks", "uninstall", "--repo", str(repo))
+    assert snapshot(husky_dir) == husky_only
+    no_gitaudit_left(husky_dir)
+
+
+LEFTHOOK_CONFIG = """\
+pre-commit:
+  commands:
+    no-forbidden:
+      run: "! grep -q FORBIDDEN file"
+pre-push:
+  commands:
+    note:
+      run: echo lefthook {version} ran
+"""
+
+
+@pytest.mark.parametrize("uninstall", ["gitaudit-first", "lefthook-first"])
+@pytest.mark.parametrize("order", ["gitaudit-first", "lefthook-first"])
+def test_lefthook_moves_gitaudits_hook_aside_and_install_repairs(
+    sandbox: GitSandbox, order: str, uninstall: str,
+) -> None:
+    lefthook = str(node_tools() / "lefthook")
+    repo, _ = _setup(sandbox)
+    hooks_dir = repo / ".git" / "hooks"
+    before = snapshot(hooks_dir)
+    (repo / "lefthook.yml").write_text(LEFTHOOK_CONFIG.format(version=1))
+    install = ["hooks", "install", "--repo", str(repo)]
+    env = {"LEFTHOOK_BIN": lefthook}
+    if order == "gitaudit-first":
+        gitaudit(sandbox, *install)
+        run_tool(sandbox, [lefthook, "install"], repo, env)
+        status = _status(sandbox, repo)
+        assert "lefthook moved gitaudit's pre-push to pre-push.old" in status
+        gitaudit(sandbox, *install)
+    else:
+        run_tool(sandbox, [lefthook, "install"], repo, env)
+        gitaudit(sandbox, *install)
+    assert "repair" not in _status(sandbox, repo)
+    assert commit_rc(sandbox, repo, "FORBIDDEN\n") == 1  # lefthook's pre-commit still blocks
+    assert commit_rc(sandbox, repo, "fine\n") == 0
+    push = sandbox.git("push", "origin", "main", cwd=repo, env=env)
+    assert b"lefthook 1 ran" in push.stdout + push.stderr
+    assert len(hook_events(sandbox, "pre-push")) == 1
+    # lefthook.yml changes: the next hook lefthook runs installs its hooks again
+    (repo / "lefthook.yml").write_text(LEFTHOOK_CONFIG.format(version=2))
+    sandbox.commit(repo, {"w": "1\n"}, "w", )
+    status = _status(sandbox, repo)
+    assert "lefthook moved gitaudit's pre-push to pre-push.old" in status
+    assert f"repair: gitaudit hooks install --repo {repo}" in status
+    gitaudit(sandbox, *install)
+    assert "repair" not in _status(sandbox, repo)
+    push = sandbox.git("push", "origin", "main", cwd=repo, env=env)
+    assert b"lefthook 2 ran" in push.stdout + push.stderr
+    assert len(hook_events(sandbox, "pre-push")) == 2
+    uninstalls = [lambda: run_tool(sandbox, [lefthook, "uninstall"], repo, env),
+                  lambda: gitaudit(sandbox, "hooks", "uninstall", "--repo", str(repo))]
+    for step in uninstalls if uninstall == "lefthook-first" else uninstalls[::-1]:
+        step()
+    assert snapshot(hooks_dir) == before
+    no_gitaudit_left(hooks_dir)
+
+
+# --- README: the setups it shows, run as written --------------------------------------------
+
+README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def readme_setups() -> list[str]:
+    """The ``sh`` blocks of README's "Next to pre-commit, husky and lefthook" section."""
+    section = README.split("### Next to pre-commit, husky and lefthook\n", 1)[1]
+    section = re.split(r"\n##+ ", section, maxsplit=1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_shows_a_setup_per_hook_manager() -> None:
+    blocks = readme_setups()
+    for command in ("pre-commit install", "npx husky", "lefthook install"):
+        assert any(command in block for block in blocks), command
+    assert any("--global" in block and "pre-commit" in block for block in blocks)
+
+
+@pytest.mark.parametrize("block", readme_setups(), ids=lambda block: block.split("\n")[0][:40])
+def test_readme_setup_keeps_blocking_and_records_once(sandbox: GitSandbox, block: str) -> None:
+    tools = sandbox.root / "tools"
+    tools.mkdir()
+    (tools / "pre-commit").symlink_to(precommit_exe())
+    if "husky" in block or "lefthook" in block:
+        node = node_tools()
+        (tools / "lefthook").symlink_to(node / "lefthook")
+        _hook(tools / "npx", f'tool=$1; shift; exec "{node}/$tool" "$@"')
+    repo, _ = _setup(sandbox)
+    _hook(repo / ".husky" / "pre-commit", "! grep -q FORBIDDEN file")
+    (repo / "lefthook.yml").write_text(LEFTHOOK_CONFIG.format(version=1))
+    env = {"PATH": f"{tools}:{Path(gitaudit_command()[0]).parent}:{sandbox.env['PATH']}"}
+    if "--force" in block:  # the setup for a host with a global gitaudit install
+        gitaudit(sandbox, "hooks", "install", "--global")
+    run_tool(sandbox, ["sh", "-ec", block], repo, env)
+    assert commit_rc(sandbox, repo, "FORBIDDEN\n") == 1
+    assert commit_rc(sandbox, repo, "fine\n") == 0
+    assert len(hook_events(sandbox, "post-commit")) == 1
