@@ -40,11 +40,11 @@ from typing import Any
 from gitaudit import paths
 from gitaudit.capture import gitcmd
 from gitaudit.capture.hookrun import GLOBAL_STATE, HOOK_MARKER, LEGACY_SUFFIX, read_global_state
-from gitaudit.capture.hooks import DEFAULT_HOOKS, OPTIONAL_HOOKS
+from gitaudit.capture.hooks import DEFAULT_HOOKS, OPTIONAL_HOOKS, REFUSAL_HOOKS
 from gitaudit.errors import GitauditError
 
 __all__ = [
-    "ABSENT", "ALL_HOOKS", "CHAIN", "CONFLICT", "DROP_COPY", "DROP_STALE", "GIT_HOOKS",
+    "ABSENT", "ALL_HOOKS", "CHAIN", "CONFLICT", "DROP_COPY", "DROP_STALE", "GATE", "GIT_HOOKS",
     "KEEP_AND_WRITE", "LEGACY_SUFFIX", "NOT_OURS", "RECORD", "REMOVE", "RESTORE", "UNCHANGED",
     "UPGRADE", "WRITE", "HookFile", "HookInstallError", "Identity", "Outcome", "Step",
     "Template", "global_status", "install_global", "install_repo", "plan_install",
@@ -68,6 +68,7 @@ GIT_HOOKS = (
 )  # fmt: skip
 RECORD = "record"  # the hook records its event, then runs the chained hook
 CHAIN = "chain"  # the hook only runs the chained hook (global installs: every other name)
+GATE = "gate"  # runs the chained hook; records the commit it refused (REFUSAL_HOOKS)
 _TEMPLATE_LINE = re.compile(rb"^# gitaudit-template: version (\d+) sha256 ([0-9a-f]+)$", re.M)
 _HOOK_LINE = re.compile(rb"^hook='?([A-Za-z0-9._-]+)'?", re.M)
 _MODE_LINE = re.compile(rb"^mode='?([a-z]+)'?", re.M)
@@ -137,13 +138,14 @@ def package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
-def rendered_hooks(record: Sequence[str], chain: Sequence[str] = (),
+def rendered_hooks(record: Sequence[str], chain: Sequence[str] = (), gate: Sequence[str] = (),
                    template: Template | None = None) -> dict[str, bytes]:
     """Each hook's script for the running interpreter (recorded at install time)."""
     template = template or Template.load()
     python, root = sys.executable, package_root()
     scripts = {name: template.render(python, root, name, RECORD) for name in record}
     scripts.update({name: template.render(python, root, name, CHAIN) for name in chain})
+    scripts.update({name: template.render(python, root, name, GATE) for name in gate})
     return scripts
 
 
@@ -652,13 +654,28 @@ def install_repo(git: str, path: str | None, environ: Mapping[str, str],
             "installing there would change them",
             "gitaudit's wrapper and trace2 capture still cover this repository",
         )
-    steps = _install_into(folder, rendered_hooks(hook_names(extra)))
+    steps = _install_into(folder, rendered_hooks(hook_names(extra), gate=_gates(folder)))
     notes = repo_notes(git, repo, environ)
     if _bypassed(repo):
         _uninstall_from(repo.default_hooks_dir)
         notes.append(f"removed gitaudit's hooks from {repo.default_hooks_dir}: git does not "
                      f"run hooks there since core.hooksPath points to {folder}")
     return Outcome(folder, steps, notes)
+
+
+def _gates(folder: Path) -> list[str]:
+    """The refusal hooks worth a gate in a repository: where a hook is there to refuse.
+
+    Not where pre-commit's script sits: it runs a kept hook before its own checks, so a gate
+    there would never see a refusal.
+    """
+    gates = []
+    for hook in inspect_dir(folder, REFUSAL_HOOKS):
+        if (hook.kind == "ours" and hook.mode == GATE) or (
+            hook.kind == "foreign" and hook.peer != "pre-commit"
+        ):
+            gates.append(hook.name)
+    return gates
 
 
 def _bypassed(repo: Repository) -> bool:
@@ -689,7 +706,8 @@ def _leftover_notes(folder: Path, steps: Sequence[Step]) -> list[str]:
 def global_scripts(extra: Sequence[str]) -> dict[str, bytes]:
     """A global install's scripts: ours record, every other hook git knows only chains."""
     record = hook_names(extra)
-    return rendered_hooks(record, [name for name in GIT_HOOKS if name not in record])
+    chain = [name for name in GIT_HOOKS if name not in record and name not in REFUSAL_HOOKS]
+    return rendered_hooks(record, chain, REFUSAL_HOOKS)
 
 
 def install_global(git: str, environ: Mapping[str, str], extra: Sequence[str] = ()) -> Outcome:
@@ -763,6 +781,7 @@ def hook_rows(folder: Path, template: Template, names: Iterable[str] = ALL_HOOKS
             "name": hook.name,
             "state": state,
             "records": hook.kind == "ours" and hook.mode == RECORD,
+            "mode": hook.mode if hook.kind == "ours" else None,
             "file": hook.file,
             "peer": hook.peer,
             "version": hook.version,
@@ -826,7 +845,8 @@ def repo_status(git: str, path: str | None, environ: Mapping[str, str]) -> dict[
 
 def _status_names(folder: Path) -> list[str]:
     """gitaudit's hooks, and any other hook a gitaudit script in ``folder`` says it is."""
-    return [*ALL_HOOKS, *(name for name in scan_ours(folder) if name not in ALL_HOOKS)]
+    names = [*ALL_HOOKS, *REFUSAL_HOOKS]
+    return [*names, *(name for name in scan_ours(folder) if name not in names)]
 
 
 def global_notes(git: str, environ: Mapping[str, str]) -> list[str]:

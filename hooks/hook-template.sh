@@ -4,7 +4,8 @@
 # Installed by `gitaudit hooks install`; `gitaudit hooks uninstall` removes it and puts back the
 # hook that was here before (kept next to it as <hook>.gitaudit-legacy). Do not edit: reinstall.
 hook=@HOOK@ # which hook this is, whatever name a hook manager gives this file
-mode=@MODE@ # record: record it, then run the chained hook; chain: only run the chained hook
+mode=@MODE@ # record: record it, then run the chained hook; chain: only run the chained hook;
+# gate: run the chained hook, and record the operation it refused if it does (Python only then)
 python=@PYTHON@
 root=@PACKAGE_ROOT@
 case $0 in */*) here=${0%/*};; *) here=.;; esac
@@ -32,22 +33,45 @@ found() {  # $chained: the hook git would have run without gitaudit; $as: the pa
     as=$d/$hook
     [ -f "$as" ] && [ -x "$as" ] && chained=$as
 }
-run() {  # exec the chained hook as git would have run it: $0 = $as, git's arguments and stdin
+run() {  # run ($1 = exec: exec) the chained hook as git would: $0 = $as, git's arguments, stdin
+    e=$1; shift
     if [ "$as" != "$chained" ] && IFS= read -r l <"$chained"; then
         case $l in '#!'*)  # a POSIX shell script is sourced, so that its $0 is $as
             i=${l#??}; i=${i# }; case $i in /usr/bin/env\ *|/bin/env\ *) i=${i#* };; esac
             case ${i%% *} in sh|bash|dash|ash|*/sh|*/bash|*/dash|*/ash)
                 case ${i#"${i%% *}"} in *' '[!-]*) ;; *)
                     set -f  # $i: the interpreter and its flags, split into words
-                    exec $i -c '__gitaudit_hook=$1; shift; . "$__gitaudit_hook"' "$as" "$chained" "$@";;
+                    $e $i -c '__gitaudit_hook=$1; shift; . "$__gitaudit_hook"' "$as" "$chained" "$@"
+                    return;;
                 esac;;
             esac;;
         esac
     fi
-    exec "$chained" "$@"
+    $e "$chained" "$@"
 }
+code='
+import gc, os, sys
+gc.disable()  # a short-lived process: no collections needed (reference counting frees)
+sys.path.append(sys.argv.pop(1))
+try:
+    from gitaudit.capture.hookrun import run
+except ImportError:  # gitaudit is gone: the script chains as if gitaudit had never been here
+    if os.environ.get("GITAUDIT_HOOK_REFUSED"):
+        sys.exit(0)  # the chained hook has run already
+    os.environ["GITAUDIT_HOOK_FALLBACK"] = "1"
+    os.execv("/bin/sh", ["/bin/sh", *sys.argv[2:]])
+run(sys.argv[2:], sys.argv[1])
+'
+if [ "$mode" = gate ]; then
+    found || exit 0
+    run '' "$@"; s=$?
+    if [ "$s" != 0 ] && [ -x "$python" ]; then  # refused: record what it refused
+        GITAUDIT_HOOK_REFUSED="$s $chained" "$python" -I -S -c "$code" "$root" "$hook" "$0" "$@"
+    fi
+    exit "$s"
+fi
 if [ "$mode" = chain ]; then
-    found && run "$@"
+    found && run exec "$@"
     if [ "$hook" = push-to-checkout ]; then  # no such hook: do what git does without one
         git update-index -q --ignore-submodules --refresh
         git diff-files --quiet --ignore-submodules -- ||
@@ -66,18 +90,8 @@ if [ "$hook" = prepare-commit-msg ]; then  # records only while git is stopped o
         [ -e "$g/REBASE_HEAD" ] || python=
 fi
 if [ -x "$python" ]; then
-    exec "$python" -I -S -c '
-import gc, os, sys
-gc.disable()  # a short-lived process: no collections needed (reference counting frees)
-sys.path.append(sys.argv.pop(1))
-try:
-    from gitaudit.capture.hookrun import run
-except ImportError:  # gitaudit is gone: the script chains as if gitaudit had never been here
-    os.environ["GITAUDIT_HOOK_FALLBACK"] = "1"
-    os.execv("/bin/sh", ["/bin/sh", *sys.argv[2:]])
-run(sys.argv[2:], sys.argv[1])
-' "$root" "$hook" "$0" "$@"
+    exec "$python" -I -S -c "$code" "$root" "$hook" "$0" "$@"
 fi
 # No interpreter to record with: behave as if gitaudit had never been installed.
-found && run "$@"
+found && run exec "$@"
 exit 0

@@ -77,6 +77,9 @@ else:
 HOOK_MARKER = b"# gitaudit-hook"
 LEGACY_SUFFIX = ".gitaudit-legacy"
 GLOBAL_STATE = "gitaudit-global"  # in the global hooks directory: where to chain to
+# Set by the hook script for the interpreter alone: "<status> <path>" of a chained hook that
+# refused (a hook installed as a gate runs the chained hook itself, Python only then).
+REFUSED_VARIABLE = "GITAUDIT_HOOK_REFUSED"
 SHIM_MARKER = b"# gitaudit-shim"  # == wrapper.SHIM_MARKER (wrapper costs 2 ms to import)
 _SHELLS = frozenset({"sh", "bash", "dash", "ash"})  # keep a sourced script's $0 as ours
 # Sources the kept hook with $0 set to the path git ran, so a script that finds its
@@ -86,6 +89,7 @@ _QUIET_SIGNALS = (_signal.SIGINT, _signal.SIGQUIT)
 _MAX_FD = 1 << 20  # os.closerange: one close_range system call on Linux
 _DETACHED_NICENESS = 19
 _GIT_EXIT_WAIT = 1.0  # seconds a detached hook waits for git to finish before its own work
+_PUSH_WAIT = 600.0  # seconds a detached pre-push waits for the push to end (hooks.settle_push)
 _CHILD_DEFAULT_SIGNALS = {
     _signal.SIGINT, _signal.SIGQUIT, *(
         sig for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
@@ -450,6 +454,20 @@ class Recorder:
             self.problems.append(f"conflict not recorded ({one_line(exc)})")
         return found
 
+    def after_git(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """In a detached process: wait for the pushing git to end, then let the pre-push
+        event say what the remote took (:func:`gitaudit.capture.hooks.settle_push`)."""
+        pushing = self.input.facts.get("git_pid") if self.input is not None else None
+        if pushing and events and self.input is not None:
+            from gitaudit.capture import hooks
+
+            wait_for_exit(pushing, _PUSH_WAIT)
+            try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
+                hooks.settle_push(self.input, events[0])
+            except Exception:  # noqa: BLE001, S110 - the event as built is still delivered
+                pass
+        return events
+
     def deliver(self, events: list[dict[str, Any]]) -> None:
         """Policy, sanitizer and transport; a problem becomes a warning, never an error."""
         delivery = self.warm().emit(events)
@@ -457,7 +475,8 @@ class Recorder:
             self.problems.append(delivery.warning)
 
 
-def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
+def _record(recorder: Recorder, pid: int | None, chained: str | None,
+            status: int | None = None) -> int:
     """Build and deliver the event while the chained hook runs; the chained hook's status.
 
     With :func:`detach_wanted` the work after the last read of anything git
@@ -468,7 +487,6 @@ def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
     queries, build, sanitizing and delivery happen detached); otherwise once
     the event is built (sanitizing and delivery happen detached).
     """
-    status: int | None = None
     try:
         recorder.prepare()
         if recorder.built_later(pid):
@@ -481,10 +499,12 @@ def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
     finally:
         recorder.collect()
-        status = wait_status(pid) if pid is not None else None
+        if pid is not None:
+            status = wait_status(pid)
     try:
         events = recorder.events((chained, status) if chained and status is not None else None)
-        if events and not (recorder.detach and detach(lambda: recorder.deliver(events))):
+        if events and not (recorder.detach
+                           and detach(lambda: recorder.deliver(recorder.after_git(events)))):
             recorder.deliver(events)
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
@@ -499,7 +519,7 @@ def _record_detached(recorder: Recorder) -> None:
         recorder.collect()
         events = recorder.events(None)
         if events:
-            recorder.deliver(events)
+            recorder.deliver(recorder.after_git(events))
 
     if not detach(work):
         try:
@@ -644,6 +664,9 @@ def main(argv: Sequence[str], name: str | None = None) -> int:
     environ = os.environ
     settings, problem = load_settings(environ)
     problems = [problem] if problem else []
+    refused = environ.pop(REFUSED_VARIABLE, None)
+    if refused is not None:
+        return record_refusal(name, args, refused, settings, problems)
     cwd = os.getcwd()
     try:
         chained = find_chained(os.path.dirname(os.path.abspath(script)), name, environ, cwd)
@@ -675,6 +698,21 @@ def main(argv: Sequence[str], name: str | None = None) -> int:
     recorder = Recorder(name, args, stdin or b"", settings, environ)
     status = _record(recorder, pid, chained)
     warn(problems + recorder.problems)
+    return status
+
+
+def record_refusal(name: str, args: Sequence[str], refused: str, settings: config.Settings,
+                   problems: list[str]) -> int:
+    """The hook script ran the chained ``name`` hook and it refused (``refused``: its exit
+    status and path): record the operation it stopped; the status to exit with."""
+    status_text, _, chained = refused.partition(" ")
+    status = int(status_text) if status_text.isdigit() else 1
+    if settings.enabled:
+        recorder = Recorder(name, args, b"", settings, os.environ)
+        _record(recorder, None, chained, status)
+    else:
+        recorder = None
+    warn(problems + (recorder.problems if recorder else []))
     return status
 
 

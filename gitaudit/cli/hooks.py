@@ -136,7 +136,9 @@ def format_status(info: dict[str, Any]) -> str:
     lines.append(f"  {'hook':24s} {'state':11s} {'version':8s} chained")
     for row in info["hooks"]:
         version = "" if row["version"] is None else str(row["version"])
-        state = row["state"] if row["records"] or row["state"] != "installed" else "chains"
+        state = row["state"]
+        if state == "installed" and not row["records"]:
+            state = "refusals" if row["mode"] == hookinstall.GATE else "chains"
         where = f" (as {row['file']}, run by {row['peer']})" if row["file"] != row["name"] else ""
         lines.append(
             f"  {row['name']:24s} {state:11s} {version:8s} {row['chained'] or '-'}{where}"

@@ -54,6 +54,16 @@ def commit_rc(sandbox: GitSandbox, repo: Path, content: str, message: str = "m")
     return sandbox.git("commit", "-q", "-m", message, cwd=repo, check=False).returncode
 
 
+def one_refusal(sandbox: GitSandbox, hook: str, exit_code: int = 1) -> None:
+    """The refused commit was recorded once: git.commit, failure, which hook refused."""
+    refused = hook_events(sandbox, hook)
+    assert len(refused) == 1, refused
+    event = refused[0]
+    assert (event["operation"], event["outcome"]) == ("git.commit", "failure")
+    assert event["result"]["exit_code"] == exit_code  # type: ignore[index]
+    assert event["details"]["chained_hook"]["exit_code"] == exit_code  # type: ignore[index]
+
+
 def no_gitaudit_left(folder: Path) -> None:
     if folder.is_dir():
         for path in folder.iterdir():
@@ -75,6 +85,7 @@ def test_global_install_keeps_the_repositorys_pre_commit_blocking(
         step()
     assert commit_rc(sandbox, repo, "FORBIDDEN\n") == 1  # pre-commit's hook still blocks
     assert hook_events(sandbox, "post-commit") == []
+    one_refusal(sandbox, "pre-commit")
     assert commit_rc(sandbox, repo, "fine\n") == 0
     assert len(hook_events(sandbox, "post-commit")) == 1
     status = gitaudit(sandbox, "hooks", "status", "--global").stdout
@@ -91,6 +102,7 @@ def test_global_install_keeps_a_previous_global_commit_msg_blocking(sandbox: Git
     gitaudit(sandbox, "hooks", "install", "--global")
     assert commit_rc(sandbox, repo, "2\n", "BAD message") == 1
     assert sandbox.out("rev-parse", "HEAD", cwd=repo) == head
+    one_refusal(sandbox, "commit-msg", 3)
     assert commit_rc(sandbox, repo, "3\n", "good message") == 0
     assert len(hook_events(sandbox, "post-commit")) == 1
 
@@ -207,6 +219,7 @@ def test_husky_rewrites_its_hooks_and_install_repairs(sandbox: GitSandbox, order
     husky_dir = repo / ".husky" / "_"
     assert "repair" not in _status(sandbox, repo)
     assert commit_rc(sandbox, repo, "FORBIDDEN\n") == 1  # the user's husky hook still blocks
+    one_refusal(sandbox, "pre-commit")
     assert commit_rc(sandbox, repo, "fine\n") == 0
     assert len(hook_events(sandbox, "post-commit")) == 1
     run_tool(sandbox, [husky], repo)  # what `npm install` runs (the prepare script)
@@ -261,6 +274,7 @@ def test_lefthook_moves_gitaudits_hook_aside_and_install_repairs(
         gitaudit(sandbox, *install)
     assert "repair" not in _status(sandbox, repo)
     assert commit_rc(sandbox, repo, "FORBIDDEN\n") == 1  # lefthook's pre-commit still blocks
+    one_refusal(sandbox, "pre-commit")
     assert commit_rc(sandbox, repo, "fine\n") == 0
     push = sandbox.git("push", "origin", "main", cwd=repo, env=env)
     assert b"lefthook 1 ran" in push.stdout + push.stderr
