@@ -2,14 +2,20 @@
 
 Hook scripts are rendered from ``hooks/hook-template.sh`` (bundled in the
 wheel as ``gitaudit/_hooks``); every installed script carries the marker
-``# gitaudit-hook`` and the template's version and SHA-256, which is how
-install, uninstall and status recognise ours and tell an outdated one.
+``# gitaudit-hook``, the template's version and SHA-256, the hook it is
+(``hook=``: a hook manager may rename the file) and its mode (``record``;
+``chain``: only runs the hook it chains to; ``gate``: records the commit a
+chained hook refused), which is how install, uninstall and status recognise
+ours, under any name, and tell an outdated one.
 
 Per repository (``--repo``): scripts go into the repository's own hooks
 directory (its local ``core.hooksPath`` if it sets one, else
 ``<common git dir>/hooks``). A hook already there that is not ours is renamed
 ``<name>.gitaudit-legacy`` (same directory, same mode) and the gitaudit hook
 runs it with the same arguments and stdin; uninstall renames it back.
+Where a hook manager that runs the hook it replaced sits (pre-commit runs
+``<name>.legacy``), gitaudit takes that place instead of the manager's, so
+either tool can be uninstalled first.
 
 Globally (``--global``): scripts go into ``$XDG_DATA_HOME/gitaudit/hooks`` and
 the global ``core.hooksPath`` points there. Its state file remembers the
@@ -17,11 +23,19 @@ previous global value: the global hooks chain to that directory if there was
 one (that is what git ran before), else to each repository's own
 ``hooks/`` directory. A repository that sets ``core.hooksPath`` in its own
 config overrides the global one in git itself, so the global hooks do not run
-there; ``status`` says so (install per repository to cover it).
+there; ``status`` says so (install per repository to cover it). Every other
+hook name git knows (:data:`GIT_HOOKS`) gets a chain-only script, since with
+``core.hooksPath`` set git runs nothing from ``.git/hooks`` itself.
+
+Peers that rewrite their hooks (husky over ours; lefthook moving ours to
+``<name>.old``) are recognised (:data:`PEERS`): ``status`` names what happened
+and ``install`` repairs it; a kept copy that the peer wrote again (identical,
+or the same peer's) is dropped, not refused.
 
 Planning is pure (:func:`plan_install`, :func:`plan_uninstall`) and tested
 without git; the I/O happens in :func:`apply_install` / :func:`apply_uninstall`.
-Nothing that is not ours is ever deleted or overwritten.
+Nothing that is not ours is ever deleted or overwritten, except a kept copy of a
+peer's script that the peer has just written again.
 """
 
 from __future__ import annotations

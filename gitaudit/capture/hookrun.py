@@ -1,8 +1,12 @@
 """What an installed gitaudit hook runs: record the hook, chain to the user's own hook.
 
 The hook script (``hooks/hook-template.sh``) execs the interpreter recorded at
-install time, ``python -I``, straight into :func:`main` with the script's
-path and git's arguments. Then:
+install time, ``python -I``, straight into :func:`main` with the hook's name
+(from the script's content: a hook manager may have renamed the file), the
+script's path and git's arguments. (Chain-only scripts, and gates whose
+chained hook succeeded, never start Python: the script chains by itself; a
+gate whose chained hook refused starts it with ``GITAUDIT_HOOK_REFUSED``, see
+:func:`record_refusal`.) Then:
 
 1. settings (a broken config warns once and falls back to defaults);
 2. stdin is read once, for the hooks git feeds (pre-push, post-rewrite,
@@ -12,7 +16,9 @@ path and git's arguments. Then:
    hooks directory, the hook the repository would have run without gitaudit
    (the previous global ``core.hooksPath`` or the repository's own
    ``hooks/`` directory). A chained hook that is itself a gitaudit hook is
-   exec'd without recording here, so nothing is recorded twice;
+   exec'd without recording here, so nothing is recorded twice. A kept hook
+   runs with ``$0`` the path this script runs as (the place it had); a hook
+   chained from elsewhere runs as itself, as git would have run it;
 4. the chained hook starts first, with the same arguments and byte-identical
    stdin, while the event is built (the git queries a handler needs start at
    once too, overlapping the imports);
