@@ -64,6 +64,8 @@ run(sys.argv[2:], sys.argv[1])
 '
 if [ "$mode" = gate ]; then
     found || exit 0
+    { IFS= read -r l; IFS= read -r l; } <"$chained"  # a gitaudit hook records by itself
+    case $l in '# gitaudit-hook'*) run exec "$@";; esac
     run '' "$@"; s=$?
     if [ "$s" != 0 ] && [ -x "$python" ]; then  # refused: record what it refused
         GITAUDIT_HOOK_REFUSED="$s $chained" "$python" -I -S -c "$code" "$root" "$hook" "$0" "$@"

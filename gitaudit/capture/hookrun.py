@@ -86,6 +86,10 @@ GLOBAL_STATE = "gitaudit-global"  # in the global hooks directory: where to chai
 # Set by the hook script for the interpreter alone: "<status> <path>" of a chained hook that
 # refused (a hook installed as a gate runs the chained hook itself, Python only then).
 REFUSED_VARIABLE = "GITAUDIT_HOOK_REFUSED"
+# "<hook> <pid of the git running it>", exported to the chained hook: a gitaudit hook further
+# down the same chain (global hooks -> pre-commit -> a per-repository gitaudit hook kept as
+# pre-push.legacy) then knows this run of the hook is recorded already.
+RECORDING_VARIABLE = "GITAUDIT_HOOK_RECORDING"
 SHIM_MARKER = b"# gitaudit-shim"  # == wrapper.SHIM_MARKER (wrapper costs 2 ms to import)
 _SHELLS = frozenset({"sh", "bash", "dash", "ash"})  # keep a sourced script's $0 as ours
 # Sources the kept hook with $0 set to the path git ran, so a script that finds its
@@ -159,6 +163,25 @@ def find_chained(hook_dir: str, name: str, environ: Mapping[str, str], cwd: str)
         return None
     candidate = os.path.join(folder, name)
     return candidate if runnable(candidate) else None
+
+
+def running_git() -> int:
+    """The pid of the nearest git above this hook: its parent, unless a hook manager (or a
+    gitaudit hook) runs in between. Read from /proc; without it, the parent."""
+    parent = pid = os.getppid()
+    for _ in range(16):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            return parent
+        end = stat.rfind(b")")
+        if stat[stat.find(b"(") + 1:end] == b"git":
+            return pid
+        pid = int(stat[end + 2:].split()[1])  # "pid (comm) state ppid ..."
+        if pid <= 1:
+            break
+    return parent
 
 
 def _same_dir(first: str, second: str) -> bool:
@@ -681,16 +704,19 @@ def main(argv: Sequence[str], name: str | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - cannot look for the user's hook: report it
         problems.append(f"cannot look for the hook gitaudit chains to ({one_line(exc)})")
         chained = None
-    if chained is not None and (not settings.enabled or is_gitaudit_hook(chained)):
+    this_run = f"{name} {running_git()}"
+    recorded = environ.get(RECORDING_VARIABLE) == this_run  # by a gitaudit hook further up
+    if chained is not None and (recorded or not settings.enabled or is_gitaudit_hook(chained)):
         # Nothing to record here: become the chained hook (a gitaudit one records itself).
         warn(problems)
         exec_argv = [chained, *args] if is_gitaudit_hook(chained) else chained_argv(
             chained, script, args
         )
         os.execv(exec_argv[0], exec_argv)  # noqa: S606 - the user's hook, argv as git gave it
-    if not settings.enabled:
+    if recorded or not settings.enabled:
         warn(problems)
         return 0
+    environ[RECORDING_VARIABLE] = this_run  # the chained hook's environment
     for signum in _QUIET_SIGNALS:  # the terminal signals git and the chained hook as well
         _signal.signal(signum, _signal.SIG_IGN)
     from gitaudit.capture.hooks import STDIN_HOOKS

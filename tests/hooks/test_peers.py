@@ -336,3 +336,17 @@ def test_readme_setup_keeps_blocking_and_records_once(sandbox: GitSandbox, block
     assert commit_rc(sandbox, repo, "FORBIDDEN\n") == 1
     assert commit_rc(sandbox, repo, "fine\n") == 0
     assert len(hook_events(sandbox, "post-commit")) == 1
+
+
+def test_global_and_repo_install_under_pre_commit_record_once(sandbox: GitSandbox) -> None:
+    repo, remote = _setup(sandbox)
+    gitaudit(sandbox, "hooks", "install", "--repo", str(repo))
+    precommit(sandbox, repo, "install", "-t", "pre-push", "-t", "pre-commit")
+    gitaudit(sandbox, "hooks", "install", "--global")  # chains to pre-commit, which runs ours
+    new = sandbox.commit(repo, {"y": "1\n"}, "y")
+    sandbox.git("push", "-q", "origin", "main", cwd=repo)
+    assert sandbox.out("rev-parse", "main", cwd=remote) == new
+    assert len(hook_events(sandbox, "pre-push")) == 1
+    assert len(hook_events(sandbox, "post-commit")) == 1
+    assert commit_rc(sandbox, repo, "FORBIDDEN\n") == 1
+    one_refusal(sandbox, "pre-commit")

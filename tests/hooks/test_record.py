@@ -239,3 +239,16 @@ def test_pre_push_says_what_the_remote_took(sandbox: GitSandbox) -> None:
     sandbox.commit(repo, {"r": "2\n"}, "more")
     sandbox.git("push", "-q", "origin", "main", cwd=repo, env=inline)
     assert "accepted" not in hook_events(sandbox, "pre-push")[-1]["details"]["refs"][0]
+
+
+def test_git_run_by_a_chained_hook_is_recorded_too(sandbox: GitSandbox) -> None:
+    repo = sandbox.repo()
+    own = repo / ".git" / "hooks" / "post-commit"
+    own.write_text('#!/bin/sh\n[ -e nested ] && exit 0\n: > nested\n'
+                   'git commit -q --allow-empty -m nested\n')
+    own.chmod(0o755)
+    gitaudit(sandbox, "hooks", "install", "--repo", str(repo))
+    sandbox.commit(repo, {"o": "1\n"}, "outer")
+    messages = sandbox.out("log", "--format=%s", "-2", cwd=repo).split("\n")
+    assert messages == ["nested", "outer"]
+    assert len(hook_events(sandbox, "post-commit")) == 2  # one per git commit, nested too
