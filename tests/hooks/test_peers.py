@@ -74,11 +74,13 @@ def no_gitaudit_left(folder: Path) -> None:
 # --- (1) a global install switches off no hook -------------------------------------------
 
 
+@pytest.mark.parametrize("uninstall", ["gitaudit-first", "pre-commit-first"])
 @pytest.mark.parametrize("order", ["gitaudit-first", "pre-commit-first"])
 def test_global_install_keeps_the_repositorys_pre_commit_blocking(
-    sandbox: GitSandbox, order: str,
+    sandbox: GitSandbox, order: str, uninstall: str,
 ) -> None:
     repo, _ = _setup(sandbox)
+    before = snapshot(repo / ".git" / "hooks")
     steps = [lambda: precommit(sandbox, repo, "install", "-t", "pre-commit", "-t", "pre-push"),
              lambda: gitaudit(sandbox, "hooks", "install", "--global")]
     for step in steps if order == "pre-commit-first" else steps[::-1]:
@@ -90,6 +92,14 @@ def test_global_install_keeps_the_repositorys_pre_commit_blocking(
     assert len(hook_events(sandbox, "post-commit")) == 1
     status = gitaudit(sandbox, "hooks", "status", "--global").stdout
     assert "pre-commit" in status and "chains" in status and "repair" not in status
+    uninstalls = [
+        lambda: precommit(sandbox, repo, "uninstall", "-t", "pre-commit", "-t", "pre-push"),
+        lambda: gitaudit(sandbox, "hooks", "uninstall", "--global")]
+    for step in uninstalls if uninstall == "pre-commit-first" else uninstalls[::-1]:
+        step()
+    assert snapshot(repo / ".git" / "hooks") == before
+    assert not global_hooks(sandbox).exists()
+    assert sandbox.git("config", "--global", "core.hooksPath", check=False).returncode == 1
 
 
 def test_global_install_keeps_a_previous_global_commit_msg_blocking(sandbox: GitSandbox) -> None:
