@@ -1,8 +1,12 @@
 """What an installed gitaudit hook runs: record the hook, chain to the user's own hook.
 
 The hook script (``hooks/hook-template.sh``) execs the interpreter recorded at
-install time, ``python -I``, straight into :func:`main` with the script's
-path and git's arguments. Then:
+install time, ``python -I``, straight into :func:`main` with the hook's name
+(from the script's content: a hook manager may have renamed the file), the
+script's path and git's arguments. (Chain-only scripts, and gates whose
+chained hook succeeded, never start Python: the script chains by itself; a
+gate whose chained hook refused starts it with ``GITAUDIT_HOOK_REFUSED``, see
+:func:`record_refusal`.) Then:
 
 1. settings (a broken config warns once and falls back to defaults);
 2. stdin is read once, for the hooks git feeds (pre-push, post-rewrite,
@@ -12,7 +16,9 @@ path and git's arguments. Then:
    hooks directory, the hook the repository would have run without gitaudit
    (the previous global ``core.hooksPath`` or the repository's own
    ``hooks/`` directory). A chained hook that is itself a gitaudit hook is
-   exec'd without recording here, so nothing is recorded twice;
+   exec'd without recording here, so nothing is recorded twice. A kept hook
+   runs with ``$0`` the path this script runs as (the place it had); a hook
+   chained from elsewhere runs as itself, as git would have run it;
 4. the chained hook starts first, with the same arguments and byte-identical
    stdin, while the event is built (the git queries a handler needs start at
    once too, overlapping the imports);
@@ -77,6 +83,13 @@ else:
 HOOK_MARKER = b"# gitaudit-hook"
 LEGACY_SUFFIX = ".gitaudit-legacy"
 GLOBAL_STATE = "gitaudit-global"  # in the global hooks directory: where to chain to
+# Set by the hook script for the interpreter alone: "<status> <path>" of a chained hook that
+# refused (a hook installed as a gate runs the chained hook itself, Python only then).
+REFUSED_VARIABLE = "GITAUDIT_HOOK_REFUSED"
+# "<hook> <pid of the git running it>", exported to the chained hook: a gitaudit hook further
+# down the same chain (global hooks -> pre-commit -> a per-repository gitaudit hook kept as
+# pre-push.legacy) then knows this run of the hook is recorded already.
+RECORDING_VARIABLE = "GITAUDIT_HOOK_RECORDING"
 SHIM_MARKER = b"# gitaudit-shim"  # == wrapper.SHIM_MARKER (wrapper costs 2 ms to import)
 _SHELLS = frozenset({"sh", "bash", "dash", "ash"})  # keep a sourced script's $0 as ours
 # Sources the kept hook with $0 set to the path git ran, so a script that finds its
@@ -86,6 +99,7 @@ _QUIET_SIGNALS = (_signal.SIGINT, _signal.SIGQUIT)
 _MAX_FD = 1 << 20  # os.closerange: one close_range system call on Linux
 _DETACHED_NICENESS = 19
 _GIT_EXIT_WAIT = 1.0  # seconds a detached hook waits for git to finish before its own work
+_PUSH_WAIT = 600.0  # seconds a detached pre-push waits for the push to end (hooks.settle_push)
 _CHILD_DEFAULT_SIGNALS = {
     _signal.SIGINT, _signal.SIGQUIT, *(
         sig for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
@@ -151,6 +165,25 @@ def find_chained(hook_dir: str, name: str, environ: Mapping[str, str], cwd: str)
     return candidate if runnable(candidate) else None
 
 
+def running_git() -> int:
+    """The pid of the nearest git above this hook: its parent, unless a hook manager (or a
+    gitaudit hook) runs in between. Read from /proc; without it, the parent."""
+    parent = pid = os.getppid()
+    for _ in range(16):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            return parent
+        end = stat.rfind(b")")
+        if stat[stat.find(b"(") + 1:end] == b"git":
+            return pid
+        pid = int(stat[end + 2:].split()[1])  # "pid (comm) state ppid ..."
+        if pid <= 1:
+            break
+    return parent
+
+
 def _same_dir(first: str, second: str) -> bool:
     try:
         return os.path.samefile(first, second)
@@ -177,10 +210,16 @@ def _shebang(path: str) -> list[str] | None:
 def chained_argv(chained: str, script: str, args: Sequence[str]) -> list[str]:
     """How to run the chained hook so it sees what it saw before gitaudit came.
 
-    A POSIX shell script is sourced by its own shell with ``$0`` set to the
-    path git ran (``script``): scripts that derive their name or their
-    helpers' location from ``$0`` keep working. Anything else runs as is.
+    ``script`` is the path it was run as before: for a hook kept as
+    ``<hook>.gitaudit-legacy``, the path this gitaudit hook runs as (the place
+    it took); for a hook chained from elsewhere (global installs), its own
+    path, and then it simply runs. A kept POSIX shell script is sourced by its
+    own shell with ``$0`` set to ``script``: scripts that derive their name or
+    their helpers' location from ``$0`` (husky, pre-commit) keep working.
+    Anything else runs as is.
     """
+    if chained == script:
+        return [chained, *args]
     shebang = _shebang(chained)
     interpreter = shebang or ["/bin/sh"]
     program = os.path.basename(interpreter[0])
@@ -444,6 +483,20 @@ class Recorder:
             self.problems.append(f"conflict not recorded ({one_line(exc)})")
         return found
 
+    def after_git(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """In a detached process: wait for the pushing git to end, then let the pre-push
+        event say what the remote took (:func:`gitaudit.capture.hooks.settle_push`)."""
+        pushing = self.input.facts.get("git_pid") if self.input is not None else None
+        if pushing and events and self.input is not None:
+            from gitaudit.capture import hooks
+
+            wait_for_exit(pushing, _PUSH_WAIT)
+            try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
+                hooks.settle_push(self.input, events[0])
+            except Exception:  # noqa: BLE001, S110 - the event as built is still delivered
+                pass
+        return events
+
     def deliver(self, events: list[dict[str, Any]]) -> None:
         """Policy, sanitizer and transport; a problem becomes a warning, never an error."""
         delivery = self.warm().emit(events)
@@ -451,7 +504,8 @@ class Recorder:
             self.problems.append(delivery.warning)
 
 
-def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
+def _record(recorder: Recorder, pid: int | None, chained: str | None,
+            status: int | None = None) -> int:
     """Build and deliver the event while the chained hook runs; the chained hook's status.
 
     With :func:`detach_wanted` the work after the last read of anything git
@@ -462,7 +516,6 @@ def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
     queries, build, sanitizing and delivery happen detached); otherwise once
     the event is built (sanitizing and delivery happen detached).
     """
-    status: int | None = None
     try:
         recorder.prepare()
         if recorder.built_later(pid):
@@ -475,10 +528,12 @@ def _record(recorder: Recorder, pid: int | None, chained: str | None) -> int:
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
     finally:
         recorder.collect()
-        status = wait_status(pid) if pid is not None else None
+        if pid is not None:
+            status = wait_status(pid)
     try:
         events = recorder.events((chained, status) if chained and status is not None else None)
-        if events and not (recorder.detach and detach(lambda: recorder.deliver(events))):
+        if events and not (recorder.detach
+                           and detach(lambda: recorder.deliver(recorder.after_git(events)))):
             recorder.deliver(events)
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
@@ -493,7 +548,7 @@ def _record_detached(recorder: Recorder) -> None:
         recorder.collect()
         events = recorder.events(None)
         if events:
-            recorder.deliver(events)
+            recorder.deliver(recorder.after_git(events))
 
     if not detach(work):
         try:
@@ -630,29 +685,38 @@ def _start_chained(chained: str | None, script: str, args: Sequence[str],
         raise
 
 
-def main(argv: Sequence[str]) -> int:
-    """``argv`` is [path of the hook script as git ran it, git's arguments...]."""
+def main(argv: Sequence[str], name: str | None = None) -> int:
+    """``argv`` is [path of the hook script as git ran it, git's arguments...]; ``name`` the
+    hook it is (from the script's content: a hook manager may have renamed the file)."""
     script, args = argv[0], list(argv[1:])
-    name = os.path.basename(script)
+    name = name or os.path.basename(script)
     environ = os.environ
     settings, problem = load_settings(environ)
     problems = [problem] if problem else []
+    refused = environ.pop(REFUSED_VARIABLE, None)
+    if refused is not None:
+        return record_refusal(name, args, refused, settings, problems)
     cwd = os.getcwd()
     try:
         chained = find_chained(os.path.dirname(os.path.abspath(script)), name, environ, cwd)
+        if chained is not None and not chained.endswith(LEGACY_SUFFIX):
+            script = chained  # chained from elsewhere: it runs as itself, as git would run it
     except Exception as exc:  # noqa: BLE001 - cannot look for the user's hook: report it
         problems.append(f"cannot look for the hook gitaudit chains to ({one_line(exc)})")
         chained = None
-    if chained is not None and (not settings.enabled or is_gitaudit_hook(chained)):
+    this_run = f"{name} {running_git()}"
+    recorded = environ.get(RECORDING_VARIABLE) == this_run  # by a gitaudit hook further up
+    if chained is not None and (recorded or not settings.enabled or is_gitaudit_hook(chained)):
         # Nothing to record here: become the chained hook (a gitaudit one records itself).
         warn(problems)
         exec_argv = [chained, *args] if is_gitaudit_hook(chained) else chained_argv(
             chained, script, args
         )
         os.execv(exec_argv[0], exec_argv)  # noqa: S606 - the user's hook, argv as git gave it
-    if not settings.enabled:
+    if recorded or not settings.enabled:
         warn(problems)
         return 0
+    environ[RECORDING_VARIABLE] = this_run  # the chained hook's environment
     for signum in _QUIET_SIGNALS:  # the terminal signals git and the chained hook as well
         _signal.signal(signum, _signal.SIG_IGN)
     from gitaudit.capture.hooks import STDIN_HOOKS
@@ -669,14 +733,29 @@ def main(argv: Sequence[str]) -> int:
     return status
 
 
-def run(argv: Sequence[str]) -> None:
+def record_refusal(name: str, args: Sequence[str], refused: str, settings: config.Settings,
+                   problems: list[str]) -> int:
+    """The hook script ran the chained ``name`` hook and it refused (``refused``: its exit
+    status and path): record the operation it stopped; the status to exit with."""
+    status_text, _, chained = refused.partition(" ")
+    status = int(status_text) if status_text.isdigit() else 1
+    if settings.enabled:
+        recorder = Recorder(name, args, b"", settings, os.environ)
+        _record(recorder, None, chained, status)
+    else:
+        recorder = None
+    warn(problems + (recorder.problems if recorder else []))
+    return status
+
+
+def run(argv: Sequence[str], name: str | None = None) -> None:
     """The hook script's entry: :func:`main`, then exit at once with its status.
 
     Skipping the interpreter's shutdown (module teardown, final garbage
     collections: a few milliseconds) is safe here: every file this process
     wrote is closed and synced, and the standard streams are flushed first.
     """
-    status = main(argv)
+    status = main(argv, name)
     for stream in (sys.stdout, sys.stderr):
         try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
             stream.flush()

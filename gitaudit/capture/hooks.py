@@ -23,6 +23,9 @@ What each hook records (``details.hook`` names it; ``source`` is ``hook``):
 - ``pre-rebase``: ``git.rebase`` with ``upstream``, ``branch``, ``phase``.
 - ``reference-transaction`` (opt-in): ``ref.update`` for committed
   transactions, with every ref's old and new value.
+- ``pre-commit``, ``pre-merge-commit``, ``commit-msg`` (gates, see
+  :data:`REFUSAL_HOOKS`): ``git.commit`` (``git.merge``) with ``phase``,
+  ``outcome: failure``, only when the hook they chain to refused.
 
 Stdlib only on the common path: pygit2 (~80 ms to import) is used only for
 a push updating more refs than :data:`MAX_GIT_ANCESTRY_CHECKS`, where one
@@ -57,8 +60,11 @@ CONFLICT_HOOKS = frozenset(
 )
 DETECT_HOOKS = frozenset({"prepare-commit-msg", "post-checkout"})
 STDIN_HOOKS = frozenset({"pre-push", "post-rewrite", "reference-transaction"})
+# Hooks that only ever record a refusal: installed as gates (see hookinstall), they start
+# Python only when the hook they chain to refused, to record the commit (or merge) it stopped.
+REFUSAL_HOOKS = ("pre-commit", "pre-merge-commit", "commit-msg")
 # Hooks whose non-zero exit stops the git command: a chained one failing means "refused".
-GATING_HOOKS = frozenset({"pre-push", "pre-rebase", "reference-transaction"})
+GATING_HOOKS = frozenset({"pre-push", "pre-rebase", "reference-transaction", *REFUSAL_HOOKS})
 MAX_GIT_ANCESTRY_CHECKS = 8  # more ref updates than this: one pygit2 walk instead
 MAX_COUNT_ARGS = 4000  # more tips than this on a rev-list command line: pygit2 instead
 MAX_FILES = 1000  # post-commit lists at most this many paths (files_changed counts all)
@@ -308,21 +314,91 @@ def read_config_params(layout: gitstate.Layout, environ: Mapping[str, str]
 # --- pre-push ----------------------------------------------------------------------------
 
 
+def _tracking(inp: HookInput) -> dict[str, str]:
+    """The remote-tracking refs of the remote before the push (a fact)."""
+    found: dict[str, str] = inp.fact("remote_tracking", lambda: _read_tracking(inp))
+    return found
+
+
 def _remote_tips(inp: HookInput) -> list[str]:
     """The remote's tips before the push, as far as remote-tracking refs know them."""
-    tips: list[str] = inp.fact("remote_tips", lambda: _read_remote_tips(inp))
-    return tips
+    return sorted(set(_tracking(inp).values()))
 
 
-def _read_remote_tips(inp: HookInput) -> list[str]:
+def _read_tracking(inp: HookInput) -> dict[str, str]:
     remote = inp.arg(0)
     if inp.layout is None or not remote or "/" in remote or ":" in remote:
-        return []
+        return {}
     try:
-        found = gitstate.RefReader(inp.layout).refs(f"refs/remotes/{remote}/")
+        return gitstate.RefReader(inp.layout).refs(f"refs/remotes/{remote}/")
     except (gitstate.UnusualLayout, OSError):
-        return []
-    return sorted(set(found.values()))
+        return {}
+
+
+def _git_parent() -> int | None:
+    """The pid of the git that runs this hook, if this hook's parent is git itself."""
+    parent = os.getppid()
+    try:
+        with open(f"/proc/{parent}/comm", "rb") as handle:
+            return parent if handle.read().strip() == b"git" else None
+    except OSError:
+        return None
+
+
+def push_verdicts(inp: HookInput, refs: list[dict[str, Any]]) -> int:
+    """Once the pushing git has exited: whether the remote took each ref (``accepted``).
+
+    The remote's answer reaches no hook; what it accepted shows in the remote-tracking
+    refs git updates afterwards (``refs/remotes/<remote>/<branch>`` for a pushed branch of
+    a named remote). For a ref without a remote-tracking ref, ``accepted`` is None. The
+    number of refs the remote refused.
+    """
+    remote, before, after = inp.arg(0), _tracking(inp), _read_tracking(inp)
+    refused = 0
+    for ref in refs:
+        if not ref["ref"].startswith("refs/heads/"):
+            continue
+        tracking = f"refs/remotes/{remote}/{ref['ref'][len('refs/heads/'):]}"
+        now, was = after.get(tracking), before.get(tracking)
+        if ref["new"] is None:
+            accepted = None if was is None else now is None
+        elif now == ref["new"]:
+            accepted = True
+        else:
+            accepted = None if now is None and was is None else False
+        ref["accepted"] = accepted
+        refused += accepted is False
+    return refused
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, not ours to signal
+    return True
+
+
+def settle_push(inp: HookInput, event: dict[str, Any]) -> None:
+    """A pre-push event once git has exited (a detached delivery, see :mod:`.hookrun`): each
+    ref's ``accepted``; ``outcome: failure`` if the remote refused any.
+
+    Inline (git waits for the hook) nothing can be known yet: ``accepted`` is left out.
+    """
+    if inp.name != "pre-push" or event.get("operation") != "git.push":
+        return
+    pid = inp.facts.get("git_pid")
+    if not pid or _running(pid):
+        return  # no git to wait for, or it is still running: nothing known yet
+    refs = event["details"].get("refs") or []
+    rejected = push_verdicts(inp, refs)
+    if rejected and event["outcome"] == "success":
+        event["outcome"] = "failure"
+        event["result"] = {"exit_code": 1, "error": f"the remote refused {rejected} of "
+                           f"{len(refs)} ref(s) (remote-tracking refs not updated)"}
+        event["severity"] = catalog.severity_for(event["operation"], event["details"], "failure")
 
 
 def _push_updates(refs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -422,8 +498,10 @@ def post_commit_facts(inp: HookInput) -> None:
 
 
 def pre_push_facts(inp: HookInput) -> None:
-    """What ``pre_push`` reads that git may change: the remote-tracking tips."""
-    _remote_tips(inp)
+    """What ``pre_push`` reads that git may change: the remote-tracking refs; and the pid of
+    the git that pushes (a detached build waits for it, then reads what the remote took)."""
+    _tracking(inp)
+    inp.fact("git_pid", _git_parent)
 
 
 def post_commit(inp: HookInput) -> HookRecord:
@@ -551,7 +629,15 @@ def prepare_commit_msg(inp: HookInput) -> HookRecord | None:
     return None
 
 
+def commit_refused(inp: HookInput) -> HookRecord:
+    """``pre-commit``, ``pre-merge-commit``, ``commit-msg``: the commit their chained hook
+    refused (they run only then): ``git.commit`` (``git.merge`` for ``pre-merge-commit``)."""
+    operation = "git.merge" if inp.name == "pre-merge-commit" else "git.commit"
+    return HookRecord(operation, {"phase": inp.name}, head_before=inp.head.oid)
+
+
 HANDLERS: dict[str, Handler] = {
+    **{name: Handler(commit_refused) for name in REFUSAL_HOOKS},
     "prepare-commit-msg": Handler(prepare_commit_msg),
     "pre-push": Handler(pre_push, pre_push_queries, pre_push_facts),
     "post-commit": Handler(post_commit, post_commit_queries, post_commit_facts),

@@ -42,6 +42,10 @@ _DONE = {
     hookinstall.REMOVE: "removed",
     hookinstall.RESTORE: "removed; previous hook restored",
     hookinstall.NOT_OURS: "not gitaudit's: left alone",
+    hookinstall.DROP_COPY: "repaired: a hook manager had written over gitaudit's; its old copy "
+                           "removed",
+    hookinstall.DROP_STALE: "repaired: gitaudit's copy that a hook manager had moved aside "
+                            "removed",
 }
 
 
@@ -61,7 +65,8 @@ def _print_outcome(outcome: hookinstall.Outcome) -> None:
     typer.echo(f"hooks directory: {outcome.hooks_dir}")
     for step in outcome.steps:
         if step.action != hookinstall.ABSENT:
-            typer.echo(f"  {step.name:24s} {_DONE.get(step.action, step.action)}")
+            where = f" ({step.file})" if step.file else ""
+            typer.echo(f"  {step.name:24s} {_DONE.get(step.action, step.action)}{where}")
     for note in outcome.notes:
         typer.echo(f"note: {note}")
 
@@ -128,11 +133,15 @@ def format_status(info: dict[str, Any]) -> str:
         lines.append(f"global core.hooksPath points here: {'yes' if info['active'] else 'no'}")
     template = info["template"]
     lines.append(f"template: version {template['version']} sha256 {template['sha256']}")
-    lines.append(f"  {'hook':24s} {'state':10s} {'version':8s} chained")
+    lines.append(f"  {'hook':24s} {'state':11s} {'version':8s} chained")
     for row in info["hooks"]:
         version = "" if row["version"] is None else str(row["version"])
+        state = row["state"]
+        if state == "installed" and not row["records"]:
+            state = "refusals" if row["mode"] == hookinstall.GATE else "chains"
+        where = f" (as {row['file']}, run by {row['peer']})" if row["file"] != row["name"] else ""
         lines.append(
-            f"  {row['name']:24s} {row['state']:10s} {version:8s} {row['chained'] or '-'}"
+            f"  {row['name']:24s} {state:11s} {version:8s} {row['chained'] or '-'}{where}"
         )
     lines += [f"note: {note}" for note in info["notes"]]
     return "\n".join(lines)

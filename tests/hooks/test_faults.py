@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gitaudit import events
 from tests.gitfixtures import PROJECT_ROOT, GitSandbox
 from tests.hooks.conftest import gitaudit, hook_events
@@ -216,3 +218,28 @@ def test_disabled_records_nothing_but_chains(sandbox: GitSandbox) -> None:
     assert not any(line.startswith(b"gitaudit:") for line in result.stderr.splitlines())
     assert hook_events(sandbox) == []
     assert os.path.exists(repo / ".git" / "hooks" / "pre-push.gitaudit-legacy")
+
+
+@pytest.mark.parametrize("broken", ["interpreter", "package"])
+def test_global_hooks_without_gitaudit_still_chain_as_git_would(
+    sandbox: GitSandbox, broken: str,
+) -> None:
+    repo = pushable(sandbox)
+    own = repo / ".git" / "hooks" / "pre-push"
+    own.write_text('#!/bin/sh\necho "policy says no to $1 as $0" >&2\nexit 3\n')
+    own.chmod(0o755)
+    gitaudit(sandbox, "hooks", "install", "--global")
+    hooks_dir = sandbox.home / ".local/share" / "gitaudit" / "hooks"
+    hook = hooks_dir / "pre-push"
+    key = "python=" if broken == "interpreter" else "root="
+    lines = hook.read_text().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.startswith(key))
+    lines[index] = f"{key}/nonexistent/{broken}\n"
+    hook.write_text("".join(lines))
+    result = sandbox.git("push", "origin", "main", cwd=repo, check=False)
+    assert result.returncode != 0
+    said = result.stderr.decode().splitlines()[0]
+    assert said.startswith("policy says no to origin as ")
+    ran_as = repo / said.removeprefix("policy says no to origin as ")  # as git runs it: $0
+    assert ran_as.resolve() == own.resolve()
+    assert hook_events(sandbox) == []

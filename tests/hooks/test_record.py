@@ -136,6 +136,8 @@ def test_pre_push_refs_forced_created_deleted_and_counts(sandbox: GitSandbox) ->
     assert push["details"]["remote"] == "origin"
     assert push["details"]["url"] == str(remote)
     refs = {ref["ref"]: ref for ref in push["details"]["refs"]}
+    for ref in refs.values():  # detached (auto): the remote took each; inline: not known yet
+        assert ref.pop("accepted", True) is True
     assert refs["refs/heads/main"] == {"ref": "refs/heads/main", "local_ref": "refs/heads/main",
                                        "old": base, "new": tip, "created": False,
                                        "deleted": False, "forced": False}
@@ -213,3 +215,40 @@ def test_wrapped_command_and_its_hook_share_the_correlation_id(sandbox: GitSandb
     (wrapped,) = [event for event in sandbox.events() if event["source"] == "wrapper"]
     assert hook["correlation_id"] == wrapped["correlation_id"]
     assert hook["parent_id"] == wrapped["id"]
+
+
+def test_pre_push_says_what_the_remote_took(sandbox: GitSandbox) -> None:
+    repo, remote = installed(sandbox)
+    detached = {"GITAUDIT_HOOK_DETACH": "always"}
+    other = sandbox.clone(remote, "other")
+    sandbox.commit(other, {"o": "1\n"}, "theirs")
+    sandbox.git("push", "-q", "origin", "main", cwd=other)
+    sandbox.commit(repo, {"r": "1\n"}, "ours")
+    rejected = sandbox.git("push", "origin", "main", cwd=repo, check=False, env=detached)
+    assert rejected.returncode == 1  # the remote has work we do not: rejected, "fetch first"
+    (event,) = hook_events(sandbox, "pre-push")
+    assert event["outcome"] == "failure"
+    assert "refused 1 of 1" in event["result"]["error"]
+    assert [ref["accepted"] for ref in event["details"]["refs"]] == [False]
+    sandbox.git("pull", "-q", "--no-rebase", "origin", "main", cwd=repo)
+    sandbox.git("push", "-q", "origin", "main", cwd=repo, env=detached)
+    accepted = hook_events(sandbox, "pre-push")[-1]
+    assert accepted["outcome"] == "success"
+    assert [ref["accepted"] for ref in accepted["details"]["refs"]] == [True]
+    inline = {"GITAUDIT_HOOK_DETACH": "never"}  # git waits for the hook: nothing known yet
+    sandbox.commit(repo, {"r": "2\n"}, "more")
+    sandbox.git("push", "-q", "origin", "main", cwd=repo, env=inline)
+    assert "accepted" not in hook_events(sandbox, "pre-push")[-1]["details"]["refs"][0]
+
+
+def test_git_run_by_a_chained_hook_is_recorded_too(sandbox: GitSandbox) -> None:
+    repo = sandbox.repo()
+    own = repo / ".git" / "hooks" / "post-commit"
+    own.write_text('#!/bin/sh\n[ -e nested ] && exit 0\n: > nested\n'
+                   'git commit -q --allow-empty -m nested\n')
+    own.chmod(0o755)
+    gitaudit(sandbox, "hooks", "install", "--repo", str(repo))
+    sandbox.commit(repo, {"o": "1\n"}, "outer")
+    messages = sandbox.out("log", "--format=%s", "-2", cwd=repo).split("\n")
+    assert messages == ["nested", "outer"]
+    assert len(hook_events(sandbox, "post-commit")) == 2  # one per git commit, nested too
