@@ -67,14 +67,19 @@ _DUMPS = compact_encoder(ensure_ascii=True)
 
 def sha256_hex(data: bytes) -> str:
     """SHA-256 of ``data`` in hex, without importing :mod:`hashlib` (which loads OpenSSL, ~2 ms)."""
-    try:
-        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore] # Python 3.11
-    except ImportError:
+    if not _SHA256:
         try:
-            from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+            from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore] # 3.11
         except ImportError:
-            from hashlib import sha256  # type: ignore[assignment,unused-ignore]
-    return str(sha256(data).hexdigest())
+            try:
+                from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+            except ImportError:
+                from hashlib import sha256  # type: ignore[assignment,unused-ignore]
+        _SHA256.append(sha256)
+    return str(_SHA256[0](data).hexdigest())
+
+
+_SHA256: list[Any] = []  # the constructor, imported on first use
 
 
 def fit(event: dict[str, Any]) -> dict[str, Any]:

@@ -19,12 +19,13 @@ of ``update-ref`` and ``symbolic-ref``, and the words after ``stash save``.
 
 Runs in :meth:`gitaudit.pipeline.Pipeline.sanitize` before redaction, so every
 capture path goes through it; idempotent (the daemon applies it again to what
-clients send). Stdlib only, no imports: on the hot path.
+clients send). On the hot path: :mod:`gitaudit.capture.details` is imported only when an
+event holds a command line.
 """
 
 from __future__ import annotations
 
-from gitaudit.capture import details
+from gitaudit.limits import sha256_hex
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,20 +35,29 @@ if TYPE_CHECKING:
 PLACEHOLDER_PREFIX = "[message: "
 
 # Subcommand -> its options that take a value in the next argument (so that value is
-# never read as an option); -m/--message among them is the message.
-_VALUED: dict[str, frozenset[str]] = {
-    "commit": details.COMMIT_VALUED,
-    "tag": details.TAG_VALUED,
-    "merge": details.MERGE_VALUED,
-    "commit-tree": frozenset({"-m", "-F", "-p"}),
-    "stash": frozenset({"-m", "--message", "--pathspec-from-file"}),
-    "update-ref": frozenset({"-m"}),  # the reflog message, often a commit subject
-    "symbolic-ref": frozenset({"-m"}),
-    "notes": frozenset(
-        {"-m", "--message", "-F", "--file", "-C", "--reuse-message", "-c", "--reedit-message",
-         "--ref", "--separator"}
-    ),
-}
+# never read as an option); -m/--message among them is the message. Built on first use:
+# hooks import this module for every event, and few events hold a command line.
+_VALUED: dict[str, frozenset[str]] = {}
+
+
+def _valued(subcommand: str) -> frozenset[str] | None:
+    if not _VALUED:
+        from gitaudit.capture import details
+
+        _VALUED.update({
+            "commit": details.COMMIT_VALUED,
+            "tag": details.TAG_VALUED,
+            "merge": details.MERGE_VALUED,
+            "commit-tree": frozenset({"-m", "-F", "-p"}),
+            "stash": frozenset({"-m", "--message", "--pathspec-from-file"}),
+            "update-ref": frozenset({"-m"}),  # the reflog message, often a commit subject
+            "symbolic-ref": frozenset({"-m"}),
+            "notes": frozenset({"-m", "--message", "-F", "--file", "-C", "--reuse-message",
+                                "-c", "--reedit-message", "--ref", "--separator"}),
+        })  # fmt: skip
+    return _VALUED.get(subcommand)
+
+
 # Reflog actions whose text after ": " is a commit subject.
 _SUBJECT_ACTIONS = ("commit", "cherry-pick", "revert", "am", "squash", "fixup", "reword")
 _REBASE_SUBJECT_STEPS = ("(pick)", "(reword)", "(squash)", "(fixup)", "(edit)")
@@ -57,8 +67,6 @@ def placeholder(text: str) -> str:
     """``[message: <bytes> bytes, sha256:<hex>]`` for ``text`` (a placeholder is kept as is)."""
     if text.startswith(PLACEHOLDER_PREFIX) and text.endswith("]"):
         return text
-    from gitaudit.limits import sha256_hex
-
     data = text.encode("utf-8", "surrogateescape")
     return f"{PLACEHOLDER_PREFIX}{len(data)} bytes, sha256:{sha256_hex(data)}]"
 
@@ -71,7 +79,7 @@ def hide_in_args(
     subcommand: str | None, args: Sequence[str], hide: Callable[[str], str] = placeholder
 ) -> list[str] | None:
     """``args`` of ``git <subcommand>`` with each message replaced, or None if it holds none."""
-    valued = _VALUED.get(subcommand or "")
+    valued = _valued(subcommand or "")
     if valued is None:
         return None
     out = list(args)
@@ -132,7 +140,9 @@ def hide_in_argv(
 
     ``subcommand`` is what the command resolved to (an alias's target), when known.
     """
-    inv = details.parse_invocation(argv)
+    from gitaudit.capture.details import parse_invocation
+
+    inv = parse_invocation(argv)
     if inv.subcommand is None:
         return None
     start = len(argv) - len(inv.args)
