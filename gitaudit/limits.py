@@ -50,6 +50,7 @@ EVENT_MAX_BYTES: Final = 256 * 1024
 FIELD_MAX_BYTES: Final = 16 * 1024
 TRUNCATED_MAX_ENTRIES: Final = 64
 _PATH_MAX_CHARS: Final = 200
+_ENTRY_MAX_BYTES: Final = 512
 # (longest string, longest nested list or object) per round; later rounds only run while
 # the event is still over EVENT_MAX_BYTES (many long fields at once).
 _ROUNDS: Final = (
@@ -108,7 +109,11 @@ class _Cutter:
         self.event = event
         details = event.get("details")
         earlier = details.get("truncated") if isinstance(details, dict) else None
-        self.earlier: list[Any] = list(earlier) if isinstance(earlier, list) else []
+        # cuts listed before (a client's pipeline fitted the event): kept if they look like ours
+        self.earlier: list[Any] = [
+            entry for entry in (earlier if isinstance(earlier, list) else ())
+            if isinstance(entry, dict) and _encoded(entry) <= _ENTRY_MAX_BYTES
+        ]  # fmt: skip
         self.entries: dict[str, dict[str, Any]] = {}
 
     def run(self) -> dict[str, Any]:
@@ -139,7 +144,8 @@ class _Cutter:
         if isinstance(value, str):
             return self._text(value, original, path, text_cap)
         if isinstance(value, dict):
-            if path == "details":  # its list of cuts is rebuilt at the end, never cut
+            if path == "details" and isinstance(value.get("truncated"), list):
+                # its list of cuts is rebuilt at the end, never cut
                 value = {key: item for key, item in value.items() if key != "truncated"}
             given = original if isinstance(original, dict) else {}
             fitted = {

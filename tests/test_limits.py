@@ -148,3 +148,10 @@ def test_the_issue_reproduction_is_stored_and_logged(tmp_path: Path) -> None:
                for entry in truncated)
     assert event["details"]["argv"][3].endswith("…[truncated 100000 bytes]")
     assert gitaudit("verify").returncode == 0
+
+
+def test_a_forged_list_of_cuts_cannot_make_an_event_too_big() -> None:
+    forged = [{"field": "x" * 100_000, "bytes": 1, "sha256": "0"}] * 50
+    fitted = limits.fit(_event(truncated=forged, note="n" * 20_000))
+    assert _line_bytes(fitted) <= limits.EVENT_MAX_BYTES
+    assert [entry["field"] for entry in fitted["details"]["truncated"]] == ["details.note"]
