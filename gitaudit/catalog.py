@@ -137,11 +137,40 @@ def operation_for(subcommand: str | None) -> str:
 
 def _push_category(details: Mapping[str, Any]) -> str:
     refs: Sequence[Mapping[str, Any]] = details.get("refs") or ()
-    if any(ref.get("deleted") for ref in refs):
+    if deletes_ref("git.push", details):
         return "delete"
     if refs and all(ref.get("created") for ref in refs):
         return "create"
     return "update"
+
+
+# git.other subcommands that delete a ref when their details say ``delete``.
+REF_DELETING_SUBCOMMANDS: Final = frozenset({"update-ref", "symbolic-ref"})
+
+
+def deletes_ref(operation: str, details: Mapping[str, Any] | None) -> bool:
+    """Whether the operation deleted a ref, or asked to (the one rule behind ``category:
+    delete`` for refs, ``severity: medium`` and the ``ref-delete`` policy class).
+
+    ``branch -d/-D``, ``tag -d``, ``push --delete`` / ``:ref`` (or a ``deleted``
+    entry in ``refs``), ``update-ref -d``, ``symbolic-ref -d`` and a ``ref.update``
+    that deleted its ref.
+    """
+    details = details or {}
+    refs: Sequence[Mapping[str, Any]] = details.get("refs") or ()
+    if operation == "git.push":
+        if refs:
+            return any(isinstance(ref, dict) and ref.get("deleted") for ref in refs)
+        return bool(details.get("delete"))
+    if operation in {"git.branch", "git.tag"}:
+        return bool(details.get("delete"))
+    if operation == "ref.update":  # one change in details, or several under "refs"
+        return any(isinstance(ref, dict) and ref.get("deleted") for ref in (*refs, details))
+    if operation == "git.other":
+        return details.get("subcommand") in REF_DELETING_SUBCOMMANDS and bool(
+            details.get("delete")
+        )
+    return False
 
 
 def _list_or_change(args: Sequence[str], delete_flags: set[str], create: bool) -> str:
@@ -169,6 +198,8 @@ def category_for(
         return fixed
     if operation == "git.push":
         return _push_category(details)
+    if operation in {"git.branch", "git.tag"} and deletes_ref(operation, details):
+        return "delete"
     if operation == "git.branch":
         return _list_or_change(args, {"-d", "-D", "--delete"}, create=True)
     if operation == "git.tag":
@@ -179,21 +210,23 @@ def category_for(
         return "delete" if details.get("deleted") else "update"
     if operation == "git.other":
         subcommand = details.get("subcommand")
+        if deletes_ref(operation, details):
+            return "delete"
         return "read" if subcommand in READ_SUBCOMMANDS or subcommand is None else "update"
     return "update"
 
 
 def severity_for(operation: str, details: Mapping[str, Any] | None, outcome: str) -> str:
-    """Severity: force-pushes are high; ref deletions, rewinds and hard resets medium."""
+    """Severity: force-pushes are high; ref deletions (:func:`deletes_ref`), rewinds
+    (a ``ref.update`` that is ``forced``) and hard resets medium."""
     details = details or {}
     refs: Sequence[Mapping[str, Any]] = details.get("refs") or ()
-    if operation == "git.push":
-        if any(ref.get("forced") for ref in refs):
-            return "high"
-        if any(ref.get("deleted") for ref in refs):
-            return "medium"
+    if operation == "git.push" and any(isinstance(ref, dict) and ref.get("forced") for ref in refs):
+        return "high"
+    if deletes_ref(operation, details):
+        return "medium"
     if operation == "ref.update" and any(  # one change in details, or several under "refs"
-        ref.get("deleted") or ref.get("forced") for ref in (*refs, details)
+        isinstance(ref, dict) and ref.get("forced") for ref in (*refs, details)
     ):
         return "medium"
     if operation == "git.reset" and details.get("mode") == "hard":

@@ -16,6 +16,7 @@ import os
 
 from gitaudit import paths
 from gitaudit.errors import ConfigError
+from gitaudit.limits import SOCKET_MESSAGE_BYTES
 from gitaudit.sanitize import DEFAULT_SENSITIVE_FIELDS
 
 TYPE_CHECKING = False
@@ -149,6 +150,13 @@ FIELDS: tuple[Field, ...] = (
         "Longest error text kept in result.error (after redaction).",
     ),
     Field(
+        "capture_messages",
+        _bool,
+        False,
+        "Keep commit, tag, merge, stash and notes messages (redacted) in details.argv. "
+        "false: each message is replaced by its length and SHA-256.",
+    ),
+    Field(
         "spool_segment_bytes",
         _int,
         8 * 1024 * 1024,
@@ -196,7 +204,7 @@ FIELDS: tuple[Field, ...] = (
         ),
         "Events kept whatever level, exclusions and sampling say: operation globs and the "
         "classes data-egress (clone, fetch, pull, ls-remote, archive, bundle), push-failure, "
-        "force-push, ref-delete (branch or tag deleted).",
+        "force-push, ref-delete (any ref deleted: branch, tag, push --delete, update-ref -d).",
     ),
     # --- daemon (gitaudit/daemon/) ---------------------------------------------------------
     Field(
@@ -249,7 +257,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "max_message_bytes",
         _int,
-        1024 * 1024,
+        SOCKET_MESSAGE_BYTES,
         "Longest NDJSON line the event socket accepts.",
     ),
     Field(
@@ -346,6 +354,7 @@ class Settings:
     user_id_key_file: str | None
     git: str | None
     error_max_chars: int
+    capture_messages: bool
     spool_segment_bytes: int
     level: str
     exclude_actions: tuple[str, ...]

@@ -1,14 +1,20 @@
 """The one code path every captured event takes: policy, then sanitize, then transport.
 
 Capture code (wrapper, hooks, trace2, Claude client, watcher) hands plain dicts
-to :func:`emit`. Stdlib only (plus :mod:`gitaudit.sanitize`): the git wrapper
-calls this on every git command.
+to :func:`emit`; the daemon's intake runs :meth:`Pipeline.sanitize` on what
+its socket, its trace2 receiver and its repo watcher take. Sanitizing is:
+valid UTF-8, messages hidden (unless ``capture_messages``, see
+:mod:`gitaudit.capture.messages`), redaction, then :func:`gitaudit.limits.fit` (oversized fields
+cut, so no later stage refuses the event). Stdlib only (plus
+:mod:`gitaudit.sanitize`): the git wrapper calls this on every git command.
 """
 
 from __future__ import annotations
 
+from gitaudit.capture.messages import hide_messages
 from gitaudit.errors import ConfigError
 from gitaudit.jsonfast import compact_encoder
+from gitaudit.limits import fit
 from gitaudit.policy import Policy
 from gitaudit.sanitize import Redactor
 from gitaudit.transport import Delivery, deliver
@@ -97,6 +103,7 @@ class Pipeline:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.hide_messages = not settings.capture_messages
         self.policy = Policy(settings)
         self.redactor = Redactor(
             sensitive_fields=settings.sensitive_fields,
@@ -105,13 +112,16 @@ class Pipeline:
         )
 
     def sanitize(self, raw: dict[str, Any], *, valid_text: bool = False) -> dict[str, Any]:
-        """The event redacted, with every string valid UTF-8 (no policy decision).
+        """The event redacted, valid UTF-8 and within the size limits (no policy decision).
 
         ``valid_text`` skips the UTF-8 check when the caller knows there is nothing
         to repair (strings decoded from JSON text without surrogate escapes).
         """
-        result: dict[str, Any] = self.redactor.redact_event(raw if valid_text else clean_text(raw))
-        return result
+        event = raw if valid_text else clean_text(raw)
+        if self.hide_messages:
+            event = hide_messages(event)
+        result: dict[str, Any] = self.redactor.redact_event(event)
+        return fit(result)
 
     def process(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         """The event as it may be written anywhere, or None if policy drops it."""

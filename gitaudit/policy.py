@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import os
 
+from gitaudit import catalog
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -69,9 +71,14 @@ def _force_push(event: Mapping[str, Any]) -> bool:
 
 
 def _ref_delete(event: Mapping[str, Any]) -> bool:
-    return event.get("category") == "delete" and event.get("operation") in {
-        "git.push", "git.branch", "git.tag", "ref.update",
-    }  # fmt: skip
+    operation = str(event.get("operation"))
+    if event.get("category") == "delete" and operation in _REF_OPERATIONS:
+        return True
+    found = event.get("details")
+    return catalog.deletes_ref(operation, found if isinstance(found, dict) else None)
+
+
+_REF_OPERATIONS = frozenset({"git.push", "git.branch", "git.tag", "ref.update"})
 
 
 CLASSES: dict[str, Callable[[Mapping[str, Any]], bool]] = {

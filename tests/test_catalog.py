@@ -180,3 +180,43 @@ def test_event_model_fills_defaults_and_normalizes_time() -> None:
 def test_event_model_rejects_bad_fields(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=r"\w"):
         Event.model_validate({**_minimal(), field: value})
+
+
+@pytest.mark.parametrize(
+    ("operation", "argv"),
+    [
+        ("git.branch", ["branch", "-D", "tmp"]),
+        ("git.branch", ["branch", "-d", "tmp"]),
+        ("git.branch", ["branch", "--delete", "tmp"]),
+        ("git.branch", ["branch", "-dr", "origin/tmp"]),
+        ("git.tag", ["tag", "-d", "v1"]),
+        ("git.push", ["push", "--delete", "origin", "tmp"]),
+        ("git.push", ["push", "origin", ":tmp"]),
+        ("git.other", ["update-ref", "-d", "refs/heads/tmp"]),
+        ("git.other", ["symbolic-ref", "--delete", "refs/heads/alias"]),
+    ],
+)
+def test_every_ref_deletion_is_category_delete_and_severity_medium(
+    operation: str, argv: list[str]
+) -> None:
+    from gitaudit.capture import record
+
+    inv, found = record.command_details(argv)
+    assert catalog.operation_for(inv.subcommand) == operation
+    assert catalog.deletes_ref(operation, found)
+    assert catalog.category_for(operation, found, inv.args) == "delete"
+    assert catalog.severity_for(operation, found, "success") == "medium"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["branch", "tmp"], ["branch", "-m", "a", "b"], ["tag", "v1"], ["update-ref", "refs/x", "a"],
+     ["push", "origin", "main"]],
+)
+def test_other_ref_commands_stay_low(argv: list[str]) -> None:
+    from gitaudit.capture import record
+
+    inv, found = record.command_details(argv)
+    operation = catalog.operation_for(inv.subcommand)
+    assert not catalog.deletes_ref(operation, found)
+    assert catalog.severity_for(operation, found, "success") == "low"

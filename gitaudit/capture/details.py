@@ -249,11 +249,11 @@ _REBASE_VALUED = frozenset(
     {"--onto", "-s", "--strategy", "-X", "--strategy-option", "-x", "--exec", "--whitespace",
      "-C", "--empty"}
 )
-_MERGE_VALUED = frozenset(
+MERGE_VALUED = frozenset(
     {"-m", "--message", "-F", "--file", "-s", "--strategy", "-X", "--strategy-option",
      "--cleanup", "--into-name"}
 )
-_COMMIT_VALUED = frozenset(
+COMMIT_VALUED = frozenset(
     {"-m", "--message", "-F", "--file", "-C", "--reuse-message", "-c", "--reedit-message",
      "--fixup", "--squash", "--author", "--date", "-t", "--template", "--cleanup",
      "--pathspec-from-file", "--trailer"}
@@ -266,7 +266,7 @@ _RESET_VALUED = frozenset({"--pathspec-from-file"})
 _CHERRY_PICK_VALUED = frozenset(
     {"-m", "--mainline", "--strategy", "-X", "--strategy-option", "--cleanup"}
 )
-_TAG_VALUED = frozenset(
+TAG_VALUED = frozenset(
     {"-m", "--message", "-F", "--file", "-u", "--local-user", "--cleanup", "--sort",
      "--format"}
 )
@@ -376,7 +376,7 @@ def rebase_request(args: Sequence[str]) -> dict[str, Any]:
 
 def merge_request(args: Sequence[str]) -> dict[str, Any]:
     """``git merge [options] [<commit>...]`` and ``--continue``/``--abort``."""
-    opts = split_options(args, _MERGE_VALUED)
+    opts = split_options(args, MERGE_VALUED)
     ff = opts.last_of("--ff", "--no-ff", "--ff-only")
     return {
         "action": _action(opts, "merge"),
@@ -390,7 +390,7 @@ def merge_request(args: Sequence[str]) -> dict[str, Any]:
 
 def commit_request(args: Sequence[str]) -> dict[str, Any]:
     """``git commit [options] [--] [<pathspec>...]`` (never the message itself)."""
-    opts = split_options(args, _COMMIT_VALUED)
+    opts = split_options(args, COMMIT_VALUED)
     return {
         "amend": opts.has("--amend"),
         "all": opts.has("-a", "--all"),
@@ -451,7 +451,7 @@ def cherry_pick_request(args: Sequence[str]) -> dict[str, Any]:
 
 def tag_request(args: Sequence[str]) -> dict[str, Any]:
     """``git tag``: create, delete or list tags."""
-    opts = split_options(args, _TAG_VALUED)
+    opts = split_options(args, TAG_VALUED)
     return {
         "names": opts.positionals[:1] if not opts.has("-d", "--delete") else opts.positionals,
         "target": opts.positionals[1] if len(opts.positionals) > 1 else None,
@@ -475,6 +475,15 @@ def branch_request(args: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def update_ref_request(args: Sequence[str]) -> dict[str, Any]:
+    """``git update-ref [-d] <ref> ...`` / ``git symbolic-ref [-d] <name> ...``."""
+    opts = split_options(args, frozenset({"-m"}))
+    return {
+        "ref": opts.positionals[0] if opts.positionals else None,
+        "delete": opts.has("-d", "--delete"),
+    }
+
+
 _BUILDERS: dict[str, Callable[[Sequence[str]], dict[str, Any]]] = {
     "clone": clone_request,
     "fetch": fetch_request,
@@ -489,6 +498,8 @@ _BUILDERS: dict[str, Callable[[Sequence[str]], dict[str, Any]]] = {
     "cherry-pick": cherry_pick_request,
     "tag": tag_request,
     "branch": branch_request,
+    "update-ref": update_ref_request,
+    "symbolic-ref": update_ref_request,
 }
 
 

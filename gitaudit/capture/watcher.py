@@ -655,8 +655,8 @@ def build_event(
             found[key] = change[key]
     found["observed_at"] = catalog.now_rfc3339(observed)
     reflog = last_reflog(repo, ref, change["new"]) if not change["deleted"] else None
-    if reflog is not None:
-        found["reflog"] = reflog
+    if reflog is not None:  # its identity is the actor's (pseudonymized with hash_user_ids)
+        found["reflog"] = {k: v for k, v in reflog.items() if k not in {"name", "email"}}
     found["actor_is"] = "file_owner"  # the watcher cannot see which process wrote the ref
     found["repo_paths"] = list(repo.aliases)
     uid, user = file_owner(repo, ref)

@@ -83,26 +83,64 @@ def _statuses(answer: bytes, count: int) -> list[str | None]:
     return [ack.get("status") if isinstance(ack, dict) else None for ack in acks]
 
 
+def _requests(
+    events: Sequence[dict[str, Any]], limit: int
+) -> tuple[list[tuple[bytes, list[int]]], list[int]]:
+    """Request lines of at most ``limit`` bytes (newline excluded) holding ``events``, with the
+    indexes each carries; and the indexes of events too big for any request (spooled)."""
+    requests: list[tuple[bytes, list[int]]] = []
+    alone: list[int] = []
+    parts: list[bytes] = []
+    carried: list[int] = []
+    size = len(_HEAD) + len(_TAIL)
+    for index, event in enumerate(events):
+        line = encode_line(event)[:-1]
+        if len(_HEAD) + len(line) + len(_TAIL) > limit:
+            alone.append(index)
+            continue
+        if parts and size + 1 + len(line) > limit:
+            requests.append((_HEAD + b",".join(parts) + _TAIL + b"\n", carried))
+            parts, carried, size = [], [], len(_HEAD) + len(_TAIL)
+        size += len(line) + (1 if parts else 0)
+        parts.append(line)
+        carried.append(index)
+    if parts:
+        requests.append((_HEAD + b",".join(parts) + _TAIL + b"\n", carried))
+    return requests, alone
+
+
 def send(
     events: Sequence[dict[str, Any]], settings: Settings, path: str | None = None
 ) -> tuple[str, list[dict[str, Any]]]:
     """Hand ``events`` to the daemon; returns (socket path, events it did not take).
 
-    ``path`` is the socket (default: :func:`socket_path`). Raises
-    :class:`Unavailable` (an ``OSError``) when no daemon answered within
-    ``settings.socket_timeout``: the caller spools.
+    ``path`` is the socket (default: :func:`socket_path`). Events go in request
+    lines of at most ``max_message_bytes`` (an event bigger than that on its own
+    is not sent: it is returned, so the caller spools it). Raises
+    :class:`Unavailable` (an ``OSError``) when no daemon answered the first
+    request within ``settings.socket_timeout``: the caller spools; a later
+    request that fails leaves its events (and the rest) to the caller too.
     """
     path = path or socket_path(settings)
     if path is None:
         raise Unavailable("no gitaudit daemon socket")
-    request = (
-        b'{"type":"events","events":['
-        + b",".join(encode_line(event)[:-1] for event in events)
-        + b"]}\n"
-    )
-    statuses = _statuses(_exchange(path, request, settings.socket_timeout), len(events))
-    left = [event for event, status in zip(events, statuses, strict=True) if status not in _TAKEN]
-    return path, left
+    requests, left_over = _requests(events, settings.max_message_bytes)
+    left = set(left_over)
+    for number, (request, carried) in enumerate(requests):
+        try:
+            statuses = _statuses(_exchange(path, request, settings.socket_timeout), len(carried))
+        except OSError:  # Unavailable, or refused: the first failure is the caller's to spool
+            if number == 0:
+                raise
+            for later in requests[number:]:
+                left.update(later[1])
+            break
+        left.update(
+            index for index, status in zip(carried, statuses, strict=True) if status not in _TAKEN
+        )
+    return path, [event for index, event in enumerate(events) if index in left]
 
 
+_HEAD = b'{"type":"events","events":['
+_TAIL = b"]}"
 _TAKEN = frozenset({"accepted", "filtered", "sampled", "duplicate"})

@@ -26,6 +26,7 @@ import time
 
 from gitaudit.errors import SpoolError
 from gitaudit.jsonfast import compact_encoder
+from gitaudit.limits import SPOOL_LINE_MAX_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ SEGMENT_PREFIX = "seg-"
 SEGMENT_SUFFIX = ".jsonl"
 REJECTED_DIR = "rejected"
 LOCK_NAME = ".lock"
-MAX_LINE_BYTES = 1024 * 1024
+MAX_LINE_BYTES = SPOOL_LINE_MAX_BYTES
 
 
 _DUMPS = compact_encoder(ensure_ascii=True)

@@ -331,6 +331,8 @@ def test_forced_move_and_detached_head(sandbox: GitSandbox) -> None:
     details = decided(watch)
     assert details[1]["forced"] is True  # main moved backwards: history rewritten
     assert details[1]["reflog"]["message"] == "tool: reset"
+    # the reflog's identity is the actor's, where hash_user_ids pseudonymizes it; not repeated
+    assert not {"name", "email"} & set(details[1]["reflog"])
     assert details[0]["forced"] is False
 
 

@@ -86,6 +86,24 @@ def test_events_the_daemon_rejects_are_spooled(daemons: Daemons, tmp_path: Path)
     assert run.stop() == 0
 
 
+def test_a_batch_bigger_than_one_socket_message_goes_in_several(
+    daemons: Daemons, tmp_path: Path
+) -> None:
+    run = daemons().start()
+    batch = [make_event(index, details={"note": "n" * 200_000}) for index in range(8)]
+    settings = _settings(run.runtime, tmp_path / "spool", socket_timeout=10)
+    delivery = deliver(batch, settings)  # 1.6 MB together; max_message_bytes is 1 MiB
+    assert delivery.transport == "socket"
+    assert not (tmp_path / "spool").exists()
+    run.wait_stored([event["id"] for event in batch])
+    alone = make_event(9, details={"note": "n" * 300_000})
+    small = _settings(run.runtime, tmp_path / "spool", socket_timeout=10,
+                      max_message_bytes=100_000)
+    _, left = daemon_socket.send([alone, make_event(10)], small)
+    assert left == [alone]  # too big for any request under this limit: the caller spools it
+    assert run.stop() == 0
+
+
 def test_wrapper_event_arrives_through_the_daemon_verified(
     daemons: Daemons, tmp_path: Path
 ) -> None:

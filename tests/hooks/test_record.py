@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,23 @@ def test_git_run_by_a_chained_hook_is_recorded_too(sandbox: GitSandbox) -> None:
     messages = sandbox.out("log", "--format=%s", "-2", cwd=repo).split("\n")
     assert messages == ["nested", "outer"]
     assert len(hook_events(sandbox, "post-commit")) == 2  # one per git commit, nested too
+
+
+def test_pre_push_too_big_for_one_spool_line_is_cut_and_stored(sandbox: GitSandbox) -> None:
+    """400 refs with 1.8 kB names: 1.5 MB of refs, over the 1 MiB spool line limit."""
+    repo, _ = installed(sandbox)
+    head = sandbox.out("rev-parse", "HEAD", cwd=repo)
+    stem = "/".join(["d" * 200] * 9)
+    updates = "".join(f"create refs/heads/{stem}/b{index:03d} {head}\n" for index in range(400))
+    sandbox.git("update-ref", "--stdin", cwd=repo, input=updates.encode())
+    sandbox.git("push", "-q", "origin", "--all", cwd=repo)
+    push = only(sandbox, "pre-push")
+    refs = push["details"]["refs"]
+    assert 0 < len(refs) < 400
+    (entry,) = [e for e in push["details"]["truncated"] if e["field"] == "details.refs"]
+    assert entry["items"] == 400 and entry["bytes"] > 1024 * 1024
+    ingested = gitaudit(sandbox, "ingest")
+    assert "0 rejected" in ingested.stdout, ingested.stdout
+    logged = gitaudit(sandbox, "log", "--format", "jsonl", "--op", "git.push")
+    stored = [json.loads(line) for line in logged.stdout.splitlines()]
+    assert [event["id"] for event in stored if event["source"] == "hook"] == [push["id"]]
