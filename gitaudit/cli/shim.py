@@ -40,8 +40,8 @@ def shim_text(python: str, package_root: str) -> str:
         "remove with `gitaudit shim uninstall DIR`\n"
         "import sys\n"
         f"sys.path.append({package_root!r})\n"
-        "from gitaudit.capture.wrapper import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
+        "from gitaudit.__main__ import wrap_git\n"
+        "wrap_git(sys.argv[1:])\n"
     )
 
 
