@@ -2,11 +2,12 @@
 
 In a temporary repository, runs interleaved (so drift hits all alike), N times
 each: `git status`, `git rev-parse HEAD`, `git commit --allow-empty -m x`,
-plainly and through the console script `gitaudit git ...`, plus a bare
-`<venv python> -I -c pass`. Prints medians, the time the wrapper adds per
-command (wrapped median minus plain git median), and that added time as a
-multiple of the bare interpreter start ("adds X ms, N x a bare python -I -c
-pass start"). Target: <= 1.5x.
+plainly and through the console script `gitaudit git ...`, plus `git status`
+through the shim (`gitaudit shim install`) and a bare `<venv python> -I -c
+pass`. Prints medians, the time the wrapper adds per command (wrapped median
+minus plain git median), and that added time as a multiple of the bare
+interpreter start ("adds X ms, N x a bare python -I -c pass start").
+Target: <= 1.5x.
 
     .venv/bin/python bench/bench_wrapper.py [--runs 40] [--rounds 1] [--importtime]
 
@@ -59,6 +60,15 @@ def console_script(tmp: Path) -> list[str]:
     return [str(script)]
 
 
+def shim(tmp: Path) -> list[str]:
+    """A shim as `gitaudit shim install` writes it (in a directory that is not on PATH)."""
+    sys.path.insert(0, str(ROOT))
+    from gitaudit.cli.shim import shim_install
+
+    shim_install(tmp / "shim")
+    return [str(tmp / "shim" / "git")]
+
+
 def environment(tmp: Path) -> dict[str, str]:
     """The shared isolated environment."""
     return isolated_env(tmp)
@@ -95,6 +105,8 @@ def report(median: dict[str, float]) -> dict[str, float]:
         added = median[f"gitaudit git {label}"] - median[f"git {label}"]
         ratios[label] = added / bare
         print(f"{label:24s} {added:9.2f} {ratios[label]:13.2f}")
+    shim_added = median["shim status"] - median["git status"]
+    print(f"{'status (shim)':24s} {shim_added:9.2f} {shim_added / bare:13.2f}")
     worst = max(ratios.values())
     verdict = "within" if worst <= TARGET_RATIO else "OVER"
     print(f"\nworst ratio {worst:.2f}x: {verdict} the {TARGET_RATIO}x target")
@@ -121,6 +133,7 @@ def main() -> int:
         for label, command in COMMANDS.items():
             cases[f"git {label}"] = [git, *command]
             cases[f"gitaudit git {label}"] = [*wrapper, "git", *command]
+        cases["shim status"] = [*shim(tmp), *COMMANDS["status"]]
         for argv in cases.values():  # warm up caches and byte-code once
             timed(argv, repo, env)
         print(f"wrapper: {' '.join(wrapper)}   python: {sys.executable}   runs: {args.runs}")

@@ -27,8 +27,14 @@ class ShimError(GitauditError):
 
 
 def shim_text(python: str, package_root: str) -> str:
-    """The shim script: the interpreter in isolated mode, then the wrapper."""
-    shebang = f"#!{python} -I"
+    """The shim script: the interpreter isolated and without ``site``, then the wrapper.
+
+    ``-IS``: no user environment, and no site-packages scan (about a millisecond
+    on every git command); the wrapper's common path is stdlib and gitaudit, whose
+    root the script puts on ``sys.path``. site-packages are added when pygit2 is
+    needed (:func:`gitaudit.capture.history.ensure_site_packages`).
+    """
+    shebang = f"#!{python} -IS"
     if len(shebang) > MAX_SHEBANG or any(char.isspace() for char in python):
         raise ShimError(
             f"the Python path {python!r} cannot be used in a #! line (too long or has spaces)",
