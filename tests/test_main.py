@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,56 @@ def test_called_with_argv_the_git_path_returns(sandbox: GitSandbox) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().splitlines()[-1] == "returned 0"
     assert b"[teardown]" in result.stderr  # a library call leaves the process to its caller
+
+
+# os.fsync and os.fork replaced by probes that note which process called them
+FSYNC_PROBE = """
+import os, sys
+log, real_fsync, real_fork = sys.argv.pop(1), os.fsync, os.fork
+def note(what):
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.write(fd, f"{what} {os.getpid()}\\n".encode())
+    os.close(fd)
+def fsync(fd):
+    real_fsync(fd)
+    note("fsync")
+def fork():
+    if os.environ.get("PROBE_NO_FORK"):
+        raise OSError(11, "Resource temporarily unavailable")
+    return real_fork()
+os.fsync, os.fork = fsync, fork
+note("wrapper")
+import gitaudit.__main__
+sys.argv = ["gitaudit", *sys.argv[1:]]
+sys.exit(gitaudit.__main__.main())
+"""
+
+
+def fsync_callers(sandbox: GitSandbox, env: dict[str, str] | None = None) -> dict[str, int]:
+    log = sandbox.root / "probe.log"
+    log.unlink(missing_ok=True)
+    repo = sandbox.root / "work"
+    if not repo.exists():
+        sandbox.repo()
+    before = len(sandbox.events())
+    result = subprocess.run(
+        [sys.executable, "-c", FSYNC_PROBE, str(log), "git", "status"], cwd=repo,
+        capture_output=True, env=sandbox.environ({"PYTHONPATH": str(PROJECT_ROOT), **(env or {})}),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(sandbox.events()) == before + 1  # written before the wrapper ended
+    deadline = time.monotonic() + 20
+    while "fsync" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the detached child may still be at it
+    return dict(line.split() for line in log.read_text().split("\n") if line)
+
+
+def test_the_spool_fsync_is_left_to_a_child(sandbox: GitSandbox) -> None:
+    callers = fsync_callers(sandbox)
+    assert callers["fsync"] != callers["wrapper"]  # the wrapper did not wait for the disk
+
+
+def test_without_fork_the_wrapper_fsyncs_itself(sandbox: GitSandbox) -> None:
+    callers = fsync_callers(sandbox, {"PROBE_NO_FORK": "1"})
+    assert callers["fsync"] == callers["wrapper"]
