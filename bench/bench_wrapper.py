@@ -12,7 +12,8 @@ Target: <= 1.5x.
     .venv/bin/python bench/bench_wrapper.py [--runs 40] [--rounds 1] [--importtime]
 
 Other processes on the machine make the figures noisy (a second or two of
-milliseconds); the load average is printed with them. ``--rounds N`` repeats
+milliseconds); the load average is printed with them, and so are the CPU
+times (user + system, from wait4), which waiting for a core does not stretch. ``--rounds N`` repeats
 the whole measurement N times and ends with the range of each ratio.
 
 The package is byte-compiled first and PYTHONDONTWRITEBYTECODE is dropped, as
@@ -31,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from common import ROOT, isolated_env, print_importtime, timed  # bench/common.py
@@ -80,33 +82,55 @@ def importtime(wrapper: list[str], cwd: Path, env: dict[str, str]) -> None:
     print_importtime(argv, cwd, env, "the wrapper path", 20)
 
 
+def run_once(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall ms, CPU ms) of one run: user + system time of the process and of the children
+    it waited for (git, for the wrapper; not the wrapper's detached fsync child)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, argv)
+    return wall * 1000, (usage.ru_utime + usage.ru_stime) * 1000
+
+
 def measure(cases: dict[str, list[str]], runs: int, repo: Path, env: dict[str, str]
-            ) -> dict[str, float]:
-    """Median wall milliseconds of each case, runs interleaved."""
-    samples: dict[str, list[float]] = {label: [] for label in cases}
+            ) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall and median CPU milliseconds of each case, runs interleaved."""
+    walls: dict[str, list[float]] = {label: [] for label in cases}
+    cpus: dict[str, list[float]] = {label: [] for label in cases}
     for _ in range(runs):
         for label, argv in cases.items():
-            samples[label].append(timed(argv, repo, env))
-    return {label: statistics.median(values) * 1000 for label, values in samples.items()}
+            wall, cpu = run_once(argv, repo, env)
+            walls[label].append(wall)
+            cpus[label].append(cpu)
+    return ({label: statistics.median(values) for label, values in walls.items()},
+            {label: statistics.median(values) for label, values in cpus.items()})
 
 
-def report(median: dict[str, float]) -> dict[str, float]:
-    """Print one round's medians and ratios; returns the ratio of each command."""
-    bare = median["python -I -c pass"]
+def report(median: dict[str, float], cpu: dict[str, float]) -> dict[str, float]:
+    """Print one round's medians and ratios; returns the (wall) ratio of each command.
+
+    The CPU columns are steadier on a busy machine: waiting for a core stretches
+    wall times, not CPU times (the wrapper's CPU includes git's, which is subtracted).
+    """
+    bare, bare_cpu = median["python -I -c pass"], cpu["python -I -c pass"]
     load = os.getloadavg()[0]
     print(f"load average {load:.2f} on {os.cpu_count()} cores (higher: noisier figures)")
-    print(f"{'command':34s} {'median ms':>10s}")
+    print(f"{'command':34s} {'median ms':>10s} {'cpu ms':>8s}")
     for label, value in median.items():
-        print(f"{label:34s} {value:10.2f}")
-    header = f"{'command':24s} {'added ms':>9s} {'x bare start':>13s}"
+        print(f"{label:34s} {value:10.2f} {cpu[label]:8.2f}")
+    header = f"{'command':24s} {'added ms':>9s} {'x bare start':>13s} {'cpu x':>6s}"
     print(f"\n{header}   (target <= {TARGET_RATIO}x)")
     ratios = {}
-    for label in COMMANDS:
-        added = median[f"gitaudit git {label}"] - median[f"git {label}"]
-        ratios[label] = added / bare
-        print(f"{label:24s} {added:9.2f} {ratios[label]:13.2f}")
-    shim_added = median["shim status"] - median["git status"]
-    print(f"{'status (shim)':24s} {shim_added:9.2f} {shim_added / bare:13.2f}")
+    rows = [(label, f"gitaudit git {label}", f"git {label}") for label in COMMANDS]
+    for label, wrapped, plain in [*rows, ("status (shim)", "shim status", "git status")]:
+        added = median[wrapped] - median[plain]
+        cpu_ratio = (cpu[wrapped] - cpu[plain]) / bare_cpu
+        print(f"{label:24s} {added:9.2f} {added / bare:13.2f} {cpu_ratio:6.2f}")
+        if label in COMMANDS:
+            ratios[label] = added / bare
     worst = max(ratios.values())
     verdict = "within" if worst <= TARGET_RATIO else "OVER"
     print(f"\nworst ratio {worst:.2f}x: {verdict} the {TARGET_RATIO}x target")
@@ -141,7 +165,7 @@ def main() -> int:
         for number in range(args.rounds):
             if args.rounds > 1:
                 print(f"\n== round {number + 1} of {args.rounds}")
-            rounds.append(report(measure(cases, args.runs, repo, env)))
+            rounds.append(report(*measure(cases, args.runs, repo, env)))
         if args.rounds > 1:
             print(f"\nratio range over {args.rounds} rounds (target <= {TARGET_RATIO}x):")
             for label in COMMANDS:
