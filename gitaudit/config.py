@@ -17,7 +17,6 @@ import os
 from gitaudit import paths
 from gitaudit.errors import ConfigError
 from gitaudit.limits import SOCKET_MESSAGE_BYTES
-from gitaudit.sanitize import DEFAULT_SENSITIVE_FIELDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,16 +78,44 @@ def _list(raw: object) -> tuple[str, ...]:
     return tuple(item.strip() for item in items if item.strip())
 
 
+class _Deferred:
+    """A default computed when first used, so that what it needs is imported only then."""
+
+    __slots__ = ("compute",)
+
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self.compute = compute
+
+
+def _sanitizer_fields() -> tuple[str, ...]:
+    """The sanitizer's own list. Deferred: the git wrapper loads settings before git runs
+    and needs the sanitizer (~0.4 ms to import) only while git runs and after."""
+    from gitaudit.sanitize import DEFAULT_SENSITIVE_FIELDS
+
+    return DEFAULT_SENSITIVE_FIELDS
+
+
 class Field:
     """One setting: its name, parser, default and the help text README repeats."""
 
-    __slots__ = ("default", "help", "name", "parse")
+    __slots__ = ("_default", "help", "name", "parse")
 
     def __init__(self, name: str, parse: Callable[[object], Any], default: Any, help: str) -> None:
         self.name = name
         self.parse = parse
-        self.default = default
+        self._default = default
         self.help = help
+
+    @property
+    def default(self) -> Any:
+        """The default value (a deferred one is computed now)."""
+        default = self._default
+        return default.compute() if isinstance(default, _Deferred) else default
+
+    @property
+    def deferred(self) -> bool:
+        """True if the default is computed on first use (see :class:`_DeferredDefault`)."""
+        return isinstance(self._default, _Deferred)
 
     @property
     def env(self) -> str:
@@ -129,7 +156,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "sensitive_fields",
         _list,
-        DEFAULT_SENSITIVE_FIELDS,
+        _Deferred(_sanitizer_fields),
         "Comma list of dict key names whose values are always redacted (matched "
         "case-insensitively, also as suffixes such as github_token).",
     ),
@@ -389,7 +416,10 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         for field in FIELDS:
-            setattr(self, field.name, values.get(field.name, field.default))
+            if field.name in values:
+                setattr(self, field.name, values[field.name])
+            elif not field.deferred:  # a deferred default is read from the class, when needed
+                setattr(self, field.name, field.default)
         if self.hash_user_ids and self.user_id_key_file is None:
             raise ConfigError(
                 "hash_user_ids is on but no user_id_key_file is set",
@@ -427,6 +457,31 @@ class Settings:
         if self.chain_id:
             return self.chain_id
         return f"embedded@{os.uname().nodename}"
+
+
+class _DeferredDefault:
+    """Class attribute of :class:`Settings` for a setting with a deferred default.
+
+    Read on an instance that was given no value, it computes the default then
+    and keeps it in the instance (which shadows this descriptor from then on).
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = FIELDS_BY_NAME[self.name].default
+        instance.__dict__[self.name] = value
+        return value
+
+
+for _field in FIELDS:
+    if _field.deferred:
+        setattr(Settings, _field.name, _DeferredDefault(_field.name))
 
 
 def _parse(field: Field, raw: object, source: str) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,26 @@ def test_defaults_without_files_or_environment() -> None:
     assert settings.database_url is None
     assert "password" in settings.sensitive_fields
     assert settings.effective_chain_id.startswith("embedded@")
+
+
+LOAD_WITHOUT_SANITIZER = """
+import sys
+from gitaudit import config
+settings = config.load(environ={}, files=[])
+loaded = "gitaudit.sanitize" in sys.modules
+fields = settings.sensitive_fields  # the default, computed on this first read
+from gitaudit.sanitize import DEFAULT_SENSITIVE_FIELDS
+print(loaded, fields == DEFAULT_SENSITIVE_FIELDS, settings.sensitive_fields is fields)
+"""
+
+
+def test_loading_settings_does_not_import_the_sanitizer() -> None:
+    # the git wrapper loads settings before git runs and the sanitizer while git runs
+    result = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_SANITIZER], capture_output=True,
+                            text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert result.stdout.split() == ["False", "True", "True"]
+    assert config.Settings({"sensitive_fields": ("x",)}).sensitive_fields == ("x",)
+    assert "password" in config.Settings().as_dict()["sensitive_fields"]
 
 
 def test_environment_overrides_files_and_later_files_override_earlier(tmp_path: Path) -> None:

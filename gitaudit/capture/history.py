@@ -26,8 +26,26 @@ class CommitKey(NamedTuple):
     message: str
 
 
+def ensure_site_packages() -> None:
+    """Make site-packages importable if Python started without them (``-S``).
+
+    Hooks and the shim start Python with ``-S``: their common path is stdlib and
+    gitaudit only, and skipping ``site`` saves about a millisecond. pygit2 lives
+    in site-packages, and every way to it goes through :func:`open_repository`,
+    which adds them first.
+    """
+    import sys
+
+    if sys.flags.no_site and not getattr(ensure_site_packages, "done", False):
+        import site
+
+        site.main()
+        ensure_site_packages.done = True  # type: ignore[attr-defined]
+
+
 def open_repository(git_dir: str) -> Any:
     """A pygit2 repository for ``git_dir`` (imported here, lazily)."""
+    ensure_site_packages()
     import pygit2
 
     return pygit2.Repository(git_dir)

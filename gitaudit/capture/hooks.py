@@ -448,13 +448,9 @@ def _classify_with_git(inp: HookInput, refs: list[dict[str, Any]]) -> int | None
 
 def _site_packages() -> None:
     """Hooks start Python with -S; pygit2 lives in site-packages: add them when needed."""
-    import sys
+    from gitaudit.capture.history import ensure_site_packages
 
-    if sys.flags.no_site and not getattr(_site_packages, "done", False):
-        import site
-
-        site.main()
-        _site_packages.done = True  # type: ignore[attr-defined]
+    ensure_site_packages()
 
 
 def _classify_with_pygit2(inp: HookInput, refs: list[dict[str, Any]], tips: list[str]) -> int:

@@ -27,8 +27,14 @@ class ShimError(GitauditError):
 
 
 def shim_text(python: str, package_root: str) -> str:
-    """The shim script: the interpreter in isolated mode, then the wrapper."""
-    shebang = f"#!{python} -I"
+    """The shim script: the interpreter isolated and without ``site``, then the wrapper.
+
+    ``-IS``: no user environment, and no site-packages scan (about a millisecond
+    on every git command); the wrapper's common path is stdlib and gitaudit, whose
+    root the script puts on ``sys.path``. site-packages are added when pygit2 is
+    needed (:func:`gitaudit.capture.history.ensure_site_packages`).
+    """
+    shebang = f"#!{python} -IS"
     if len(shebang) > MAX_SHEBANG or any(char.isspace() for char in python):
         raise ShimError(
             f"the Python path {python!r} cannot be used in a #! line (too long or has spaces)",
@@ -40,8 +46,8 @@ def shim_text(python: str, package_root: str) -> str:
         "remove with `gitaudit shim uninstall DIR`\n"
         "import sys\n"
         f"sys.path.append({package_root!r})\n"
-        "from gitaudit.capture.wrapper import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
+        "from gitaudit.__main__ import wrap_git\n"
+        "wrap_git(sys.argv[1:])\n"
     )
 
 

@@ -13,6 +13,13 @@ previous line ended (a crashed writer may have left half a line), append their
 lines with one ``write`` and ``fsync`` before unlocking. Sealing renames the
 active file under the same lock, so no writer ever appends to a sealed segment.
 
+A process that ends right after its append (the git wrapper, see
+:func:`sync_in_background`) leaves the ``fsync`` to a forked child: the lines
+are written before it exits (every reader sees them, and no process dying
+loses them); only their way from the page cache to the disk, which on a busy
+disk takes milliseconds, is no longer waited for. The child holds the
+descriptor, and with it the flock, until the data is on disk.
+
 The writer side (:func:`append`) uses ``os`` and plain strings only: the git
 wrapper calls it on every git command. Reader-side functions take
 :class:`pathlib.Path` objects.
@@ -92,6 +99,43 @@ def _lock_active(spool_dir: StrPath) -> int:
     raise SpoolError(f"spool segment {path} keeps changing under us", "check for a runaway ingest")
 
 
+_detached_sync = False
+_CLOSE_BELOW = 1024  # a detached child closes every inherited descriptor below this one
+
+
+def sync_in_background() -> None:
+    """From now on :func:`append` leaves its ``fsync`` to a forked child (see module doc).
+
+    For a process that ends right after appending, as the git wrapper does:
+    the caller then never waits for the disk. Where no child can be forked,
+    the ``fsync`` is done in place, as usual.
+    """
+    global _detached_sync  # noqa: PLW0603 - a process-wide choice, made once by the entry point
+    _detached_sync = True
+
+
+def _sync(fd: int) -> None:
+    if not (_detached_sync and _sync_in_child(fd)):
+        os.fsync(fd)
+
+
+def _sync_in_child(fd: int) -> bool:
+    """``fsync(fd)`` in a child nobody waits for; False if no child could be forked."""
+    try:
+        pid = os.fork()
+    except OSError:
+        return False
+    if pid:
+        return True
+    try:  # the child: no terminal (Ctrl-C meant for git cannot cut it short), no pipe of the
+        os.setsid()  # caller held open (its reader sees EOF when the wrapper exits), one fsync
+        os.closerange(0, fd)
+        os.closerange(fd + 1, max(_CLOSE_BELOW, fd + 1))
+        os.fsync(fd)
+    finally:
+        os._exit(0)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -125,7 +169,7 @@ def append(spool_dir: StrPath, events: Iterable[dict[str, Any]], segment_bytes: 
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 data = b"\n" + data  # close a line a crashed writer left open
             _write_all(fd, data)
-            os.fsync(fd)
+            _sync(fd)
             if size + len(data) >= segment_bytes:
                 _seal_locked(spool_dir, fd)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,25 @@ def test_install_writes_a_marked_executable(tmp_path: Path) -> None:
     shim_install(tmp_path / "bin")  # idempotent
     assert shim.read_bytes() == first
     assert sorted(p.name for p in (tmp_path / "bin").iterdir()) == ["git"]
+
+
+def test_shim_starts_without_site_yet_reaches_pygit2(sandbox: GitSandbox) -> None:
+    shims = sandbox.root / "shims"
+    shim_install(shims)
+    # isolated, no site-packages scan: the wrapper's common path needs neither
+    assert (shims / "git").read_text().splitlines()[0] == f"#!{sys.executable} -IS"
+    remote = sandbox.bare_remote()
+    work = sandbox.repo(remote=remote)
+    sandbox.git("push", "-q", "origin", "main", cwd=work)
+    sandbox.commit(work, {"a": "1"}, "one")
+    sandbox.commit(work, {"a": "2"}, "two")
+    pushed = subprocess.run(["git", "push", "-q", "origin", "main"], cwd=work,
+                            capture_output=True, check=False, timeout=120,
+                            env=sandbox.environ({"PATH": f"{shims}:{sandbox.env['PATH']}"}))
+    assert (pushed.returncode, pushed.stderr) == (0, b"")
+    (event,) = sandbox.events()
+    assert event["operation"] == "git.push"
+    assert event["details"]["commit_count"] == 2  # counted with pygit2, from site-packages
 
 
 def test_shim_first_on_path_records_once_without_recursion(sandbox: GitSandbox) -> None:
