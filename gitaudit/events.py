@@ -4,15 +4,41 @@ Capture code builds plain dicts (see :mod:`gitaudit.catalog`, which is cheap to
 import); this pydantic model validates them where pydantic's import cost does
 not matter: at ingest, in the daemon and in readers. Field names are the public
 contract of ``gitaudit log --format json``.
+
+Validation is the one gate every event passes before the journal, the store
+writer, SQLite/PostgreSQL, the readers and the sinks see it (the daemon's
+intake, spool ingest and journal replay all call :func:`validate_event`), so
+it refuses whatever any of those could not take (README "Accepted values"):
+values that are not plain JSON (NaN, infinities, non-JSON types), integers
+outside 64 bits, strings with NUL characters (PostgreSQL text cannot hold
+them) or lone surrogates (not UTF-8), nesting deeper than :data:`MAX_DEPTH`,
+timestamps outside :data:`EARLIEST`..:data:`LATEST`, and indexed strings
+longer than :data:`MAX_INDEXED_BYTES` (a PostgreSQL B-tree entry holds at most
+2704 bytes). A value it lets through can be journaled, hashed, stored and read.
+
+Who may say what is decided here too (:func:`gitaudit_only`): sources and
+operations only gitaudit itself produces, and the details only the daemon sets.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from gitaudit.catalog import (
     CATEGORIES,
@@ -29,6 +55,7 @@ from gitaudit.catalog import (
     severity_for,
     uuid7,
 )
+from gitaudit.jsonfast import compact_encoder
 
 __all__ = [
     "CATEGORIES",
@@ -46,6 +73,7 @@ __all__ = [
     "canonical_json",
     "category_for",
     "describe_invalid",
+    "gitaudit_only",
     "now_rfc3339",
     "operation_for",
     "parse_timestamp",
@@ -57,17 +85,155 @@ __all__ = [
 
 _LOWER_HEX = "0123456789abcdef"
 
+# Accepted values (README "Accepted values"): every later stage handles anything inside.
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+MAX_DEPTH: Final = 64  # containers inside an event, the event itself being level 1
+MIN_INT: Final = -(2**63)  # any integer anywhere: SQL BIGINT, and what JSON readers keep
+MAX_INT: Final = 2**63 - 1
+MAX_UID: Final = 2**32 - 1
+MAX_INDEXED_BYTES: Final = 2048  # UTF-8 bytes of a string the store indexes
+# Only gitaudit itself produces these; clients never may (DESIGN.md "Event").
+GITAUDIT_SOURCES: Final = frozenset({"daemon", "trace2"})
+GITAUDIT_OPERATIONS: Final = "audit."  # prefix
+DAEMON_DETAILS: Final = ("claimed_actor", "peer_pid")  # set from the kernel's peer credentials
+
 
 def parse_timestamp(value: str) -> datetime:
-    """Parse an RFC 3339 timestamp; naive values are taken as UTC."""
+    """Parse an RFC 3339 timestamp; naive values are taken as UTC.
+
+    Raises ValueError for text that is no timestamp and for a moment that does
+    not fit in a :class:`datetime` once taken to UTC (e.g. ``0001-01-01T00:00+01:00``).
+    """
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value[:40]!r} is out of range once taken to UTC") from None
+
+
+def _unstorable(path: str, problem: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "unstorable", "{path}: {problem}", {"path": path, "problem": problem}
+    )
+
+
+def _text_problem(text: str) -> str | None:
+    """Why a string cannot be stored (NUL, lone surrogate), or None."""
+    if "\x00" in text:
+        return "NUL character (not storable)"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "lone surrogate (not valid Unicode)"
+    return None
+
+
+def _value_problem(value: Any) -> str | None:
+    """Why a leaf value is not plain, storable JSON, or None (containers: None)."""
+    kind = type(value)
+    if kind is str:
+        return _text_problem(value)
+    if kind is bool or value is None:
+        return None
+    if kind is int:
+        return None if MIN_INT <= value <= MAX_INT else "integer outside 64 bits"
+    if kind is float:
+        return None if math.isfinite(value) else f"{value} is not a finite number"
+    if kind in (dict, list, tuple):
+        return None
+    return f"a {kind.__name__} is not a JSON value"
+
+
+def _children(path: str, container: Any) -> list[tuple[str, Any]]:
+    """(path, value) of each item of a dict, list or tuple; raises for a bad key."""
+    if type(container) is not dict:
+        return [(f"{path}[{index}]", item) for index, item in enumerate(container)]
+    prefix = "" if path == "event" else path + "."
+    children = []
+    for key, item in container.items():
+        if type(key) is not str:
+            raise _unstorable(path, f"key {key!r} is not a string")
+        problem = _text_problem(key)
+        if problem is not None:
+            raise _unstorable(f"{path} key {key[:40]!r}", problem)
+        children.append((prefix + key, item))
+    return children
+
+
+def check_storable(raw: Mapping[str, Any]) -> None:
+    """Raise :class:`PydanticCustomError` naming the first value no later stage could take.
+
+    Fast path in C: the JSON encoder refuses non-finite numbers and non-JSON
+    types, and its text shows NUL characters, lone surrogates, long digit runs
+    and how many containers there are (at most :data:`MAX_DEPTH` cannot nest
+    deeper). Only a suspect event is walked in Python, which names the place.
+    """
+    try:
+        text = _ENCODE(raw)
+    except (ValueError, TypeError, RecursionError):
+        pass
+    else:
+        if (
+            "\\u0000" not in text
+            and (text.isascii() or _utf8(text))
+            and text.count("{") + text.count("[") <= MAX_DEPTH
+            and _LONG_DIGITS.search(text) is None
+        ):
+            return
+    _walk(raw)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _walk(raw: Mapping[str, Any]) -> None:
+    """:func:`check_storable` in Python, level by level (no recursion: any nesting is safe)."""
+    level: list[tuple[str, Any]] = [("event", raw)]
+    depth = 1
+    while level:
+        below: list[tuple[str, Any]] = []
+        for path, container in level:
+            if depth > MAX_DEPTH:
+                raise _unstorable(path, f"nested deeper than {MAX_DEPTH} levels")
+            for where, item in _children(path, container):
+                problem = _value_problem(item)
+                if problem is not None:
+                    raise _unstorable(where, problem)
+                if type(item) in _CONTAINERS:
+                    below.append((where, item))
+        level = below
+        depth += 1
+
+
+_CONTAINERS: Final = (dict, list, tuple)
+_ENCODE: Final = compact_encoder(ensure_ascii=False)  # allow_nan=False
+_LONG_DIGITS: Final = re.compile(r"[0-9]{19}")  # may be an integer outside 64 bits
+
+
+def _indexable(value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_INDEXED_BYTES // 4:
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > MAX_INDEXED_BYTES:
+            raise ValueError(f"{size} bytes; at most {MAX_INDEXED_BYTES} (UTF-8)")
+    return value
+
+
+# A string the store keeps in an indexed column.
+Indexed = Annotated[str | None, AfterValidator(_indexable)]
+Int64 = Annotated[int, Field(ge=MIN_INT, le=MAX_INT)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CIInfo(_Strict):
@@ -83,11 +249,11 @@ class CIInfo(_Strict):
 class Actor(_Strict):
     """Who did it: OS account, git identity, host, CI job."""
 
-    uid: int | None = None
-    user: str | None = None
-    git_name: str | None = None
-    git_email: str | None = None
-    host: str | None = None
+    uid: Annotated[int, Field(ge=0, le=MAX_UID)] | None = None
+    user: Indexed = None
+    git_name: Indexed = None
+    git_email: Indexed = None
+    host: Indexed = None
     verified: bool = False
     ci: CIInfo | None = None
 
@@ -95,10 +261,10 @@ class Actor(_Strict):
 class Repo(_Strict):
     """Where: the repository and its state around the operation."""
 
-    path: str | None = None
+    path: Indexed = None
     remote: str | None = None
-    name: str | None = None
-    branch: str | None = None
+    name: Indexed = None
+    branch: Indexed = None
     head_before: str | None = None
     head_after: str | None = None
 
@@ -106,7 +272,7 @@ class Repo(_Strict):
 class Result(_Strict):
     """How it ended: exit code and the (redacted, truncated) error text."""
 
-    exit_code: int | None = None
+    exit_code: Int64 | None = None
     error: str | None = None
 
 
@@ -116,7 +282,7 @@ class Event(_Strict):
     id: str = Field(default_factory=uuid7)
     schema_version: int = SCHEMA_VERSION
     occurred_at: str = Field(default_factory=now_rfc3339)
-    duration_ms: float | None = None
+    duration_ms: float | None = None  # finite (allow_inf_nan=False)
     # Literal choices are checked inside pydantic-core (no Python call per field).
     operation: Literal[OPERATIONS]  # type: ignore[valid-type]
     category: Literal[CATEGORIES]  # type: ignore[valid-type]
@@ -124,15 +290,22 @@ class Event(_Strict):
     severity: Literal[SEVERITIES] = "low"  # type: ignore[valid-type]
     source: Literal[SOURCES]  # type: ignore[valid-type]
     correlation_id: str
-    parent_id: str | None = None
+    parent_id: Indexed = None
     actor: Actor = Field(default_factory=Actor)
     repo: Repo | None = None
     result: Result = Field(default_factory=Result)
     details: dict[str, Any] = Field(default_factory=dict)
-    chain_id: str | None = None
-    seq: int | None = None
+    chain_id: Indexed = None
+    seq: Int64 | None = None
     prev_hash: str | None = None
     hash: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            check_storable(value)
+        return value
 
     @field_validator("id")
     @classmethod
@@ -156,8 +329,15 @@ class Event(_Strict):
     def _timestamp(cls, value: str) -> str:
         if len(value) == 27 and value[10] == "T" and value[19] == "." and value[26] == "Z":
             datetime.fromisoformat(value)  # canonical shape; still refuse impossible dates
-            return value
-        return now_rfc3339(parse_timestamp(value).timestamp())
+            if value >= "1970":  # four digits of year first: text order is time order
+                return value
+        moment = parse_timestamp(value)
+        if not EARLIEST <= moment <= LATEST:
+            raise ValueError(
+                f"{value[:40]!r} is outside {EARLIEST:%Y-%m-%dT%H:%M:%SZ}"
+                f" to {LATEST:%Y-%m-%dT%H:%M:%S.%fZ}"
+            )
+        return f"{moment:%Y-%m-%dT%H:%M:%S.%f}Z"
 
     @field_validator("correlation_id")
     @classmethod
@@ -183,7 +363,9 @@ def describe_invalid(exc: ValidationError, shown: int = 3) -> str:
     parts = []
     for error in exc.errors()[:shown]:
         where = ".".join(str(part) for part in error["loc"]) or "event"
-        if error["type"] == "literal_error":
+        if error["type"] == "unstorable":  # names its own place
+            parts.append(error["msg"])
+        elif error["type"] == "literal_error":
             value = str(error["input"])[:40]
             expected = (error.get("ctx") or {}).get("expected", "a known value")
             parts.append(f"{where}: unknown {where} {value!r}; expected {expected}")
@@ -192,6 +374,22 @@ def describe_invalid(exc: ValidationError, shown: int = 3) -> str:
     if exc.error_count() > shown:
         parts.append(f"and {exc.error_count() - shown} more")
     return "invalid event: " + "; ".join(parts)
+
+
+def gitaudit_only(raw: Mapping[str, Any]) -> str | None:
+    """Why ``raw`` says what only gitaudit itself may say, or None.
+
+    For events from a client that is not gitaudit (another uid on the event
+    socket, a spool file): sources ``daemon`` and ``trace2``, ``audit.*``
+    operations. The details only the daemon sets (:data:`DAEMON_DETAILS`) are
+    not refused but replaced (see ``gitaudit.daemon.intake``).
+    """
+    source, operation = raw.get("source"), raw.get("operation")
+    if source in GITAUDIT_SOURCES:
+        return f"source {source!r} is recorded by gitaudit itself, not by clients"
+    if isinstance(operation, str) and operation.startswith(GITAUDIT_OPERATIONS):
+        return f"operation {operation[:40]!r} is recorded by gitaudit itself, not by clients"
+    return None
 
 
 def validate_event(raw: dict[str, Any]) -> Event:

@@ -1,0 +1,150 @@
+"""Property: no message a local user can write to the event socket stops the daemon.
+
+Hypothesis builds messages from a valid event with parts replaced by anything
+JSON (and Python's ``json`` beyond it: NaN, infinities, huge integers, NUL
+characters, lone surrogates, invalid UTF-8, deep nesting, wrong types, odd
+timestamps), sends them to one real daemon and checks that each line gets
+exactly one answer, that every event the daemon accepted reaches the store, and
+that a canary sent afterwards is stored too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gitaudit.catalog import OPERATIONS, SOURCES, uuid7
+from tests.daemon.daemon_harness import Client, DaemonRun, make_event
+
+EXAMPLES = 200
+
+_weird_floats = st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -0.0, 5e-324])
+_weird_ints = st.sampled_from([2**63, -(2**63) - 1, 2**64, 10**40, -1, 2**31])
+_weird_text = st.sampled_from(
+    [
+        "\x00",
+        "a\x00b",
+        "\ud800",
+        "x\udfff",
+        "é" * 1200,  # 2,400 UTF-8 bytes: too long for an indexed column
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "9999-12-31T23:59:59.999999Z",
+        "1969-12-31T23:59:59Z",
+        "2026-02-30T00:00:00Z",
+        "",
+        "\u2028",
+    ]
+)
+_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    _weird_ints,
+    st.floats(allow_nan=True, allow_infinity=True),
+    _weird_floats,
+    st.text(max_size=40),
+    _weird_text,
+    st.sampled_from([*OPERATIONS, *SOURCES, "audit.rejected"]),
+)
+_json = st.recursive(
+    _leaves,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _deep(depth: int) -> Any:
+    value: Any = "bottom"
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+_FIELDS = [
+    "id", "schema_version", "occurred_at", "duration_ms", "operation", "category", "outcome",
+    "severity", "source", "correlation_id", "parent_id", "actor", "repo", "result", "details",
+    "chain_id", "seq", "prev_hash", "hash",
+]  # fmt: skip
+_NESTED = {
+    "actor": ["uid", "user", "git_name", "git_email", "host", "verified", "ci"],
+    "repo": ["path", "remote", "name", "branch", "head_before", "head_after"],
+    "result": ["exit_code", "error"],
+    "details": ["subcommand", "refs", "files", "argv", "claimed_actor", "peer_pid", "n"],
+}
+
+
+@st.composite
+def events(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid event with a few of its fields (top-level or one level down) replaced."""
+    event = make_event(draw(st.integers(0, 9)))
+    for _ in range(draw(st.integers(0, 3))):
+        field = draw(st.sampled_from(_FIELDS))
+        value = draw(st.one_of(_json, st.integers(40, 70).map(_deep)))
+        inner = _NESTED.get(field)
+        if inner and isinstance(event.get(field), dict) and draw(st.booleans()):
+            event[field] = {**event[field], draw(st.sampled_from(inner)): value}
+        else:
+            event[field] = value
+    if draw(st.booleans()):
+        event.pop(draw(st.sampled_from(_FIELDS)), None)
+    return event
+
+
+def _encode(message: Any, ascii_only: bool) -> bytes:
+    text = json.dumps(message, ensure_ascii=ascii_only)  # NaN/Infinity allowed on purpose
+    return text.encode("utf-8", "surrogatepass")  # a lone surrogate becomes invalid UTF-8
+
+
+_messages = st.one_of(
+    st.builds(lambda event: {"type": "event", "event": event}, events()),
+    st.builds(lambda batch: {"type": "events", "events": batch}, st.lists(events(), max_size=3)),
+    st.builds(lambda value: {"type": "event", "event": value}, _json),
+    _json,
+)
+_raw_lines = st.binary(min_size=1, max_size=60).map(lambda b: b"#" + b.replace(b"\n", b" "))
+_lines = st.one_of(
+    st.builds(_encode, _messages, st.booleans()),
+    _raw_lines,
+)
+
+
+def test_no_message_stops_the_daemon(daemons: Any) -> None:
+    run: DaemonRun = daemons().start()
+    client = Client(run.events_socket)
+    accepted: list[str] = []
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.lists(_lines, min_size=1, max_size=4))
+    def exchange(lines: list[bytes]) -> None:
+        client.send_raw(b"".join(line + b"\n" for line in lines))
+        for _ in lines:  # exactly one answer per line, in order
+            answer = client.answer()
+            assert answer["type"] in {"ack", "error"}, answer
+            if answer["type"] == "ack":
+                accepted.extend(a["id"] for a in answer["acks"] if a["status"] == "accepted")
+        run.assert_running()
+
+    try:
+        exchange()
+        client.send_raw(b'{"type":"event","event":{"id":"x"}}\n')  # nothing left unanswered
+        assert client.answer()["type"] == "ack"
+    finally:
+        client.close()
+    canary = make_event(correlation_id=f"canary-{uuid7()}")
+    assert run.send([canary])[0]["status"] == "accepted"
+    assert len(accepted) > EXAMPLES // 10  # plenty got through: the daemon was not just refusing
+    stored = run.wait_stored([*accepted, canary["id"]])
+    assert {event["id"] for event in stored} >= {*accepted, canary["id"]}
+    assert run.stop() == 0
