@@ -10,11 +10,14 @@ writer, SQLite/PostgreSQL, the readers and the sinks see it (the daemon's
 intake, spool ingest and journal replay all call :func:`validate_event`), so
 it refuses whatever any of those could not take (README "Accepted values"):
 values that are not plain JSON (NaN, infinities, non-JSON types), integers
-outside 64 bits, strings with NUL characters (PostgreSQL text cannot hold
-them) or lone surrogates (not UTF-8), nesting deeper than :data:`MAX_DEPTH`,
+outside 64 bits where the store keeps them in a column, strings with NUL
+characters (PostgreSQL text cannot hold them) or lone surrogates (not UTF-8,
+not printable), nesting deeper than :data:`MAX_DEPTH`,
 timestamps outside :data:`EARLIEST`..:data:`LATEST`, and indexed strings
 longer than :data:`MAX_INDEXED_BYTES` (a PostgreSQL B-tree entry holds at most
 2704 bytes). A value it lets through can be journaled, hashed, stored and read.
+The check costs one pass of the C JSON encoder per event; only a suspect
+event is walked in Python to name the place.
 
 Who may say what is decided here too (:func:`gitaudit_only`): sources and
 operations only gitaudit itself produces, and the details only the daemon sets.
@@ -23,14 +26,12 @@ operations only gitaudit itself produces, and the details only the daemon sets.
 from __future__ import annotations
 
 import math
-import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -89,7 +90,7 @@ _LOWER_HEX = "0123456789abcdef"
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 MAX_DEPTH: Final = 64  # containers inside an event, the event itself being level 1
-MIN_INT: Final = -(2**63)  # any integer anywhere: SQL BIGINT, and what JSON readers keep
+MIN_INT: Final = -(2**63)  # integers the store keeps in a column (BIGINT)
 MAX_INT: Final = 2**63 - 1
 MAX_UID: Final = 2**32 - 1
 MAX_INDEXED_BYTES: Final = 2048  # UTF-8 bytes of a string the store indexes
@@ -139,8 +140,8 @@ def _value_problem(value: Any) -> str | None:
         return _text_problem(value)
     if kind is bool or value is None:
         return None
-    if kind is int:
-        return None if MIN_INT <= value <= MAX_INT else "integer outside 64 bits"
+    if kind is int:  # any size JSON text can carry (the C encoder refuses the rest)
+        return None if value.bit_length() <= _MAX_INT_BITS else "integer too long"
     if kind is float:
         return None if math.isfinite(value) else f"{value} is not a finite number"
     if kind in (dict, list, tuple):
@@ -167,10 +168,11 @@ def _children(path: str, container: Any) -> list[tuple[str, Any]]:
 def check_storable(raw: Mapping[str, Any]) -> None:
     """Raise :class:`PydanticCustomError` naming the first value no later stage could take.
 
-    Fast path in C: the JSON encoder refuses non-finite numbers and non-JSON
-    types, and its text shows NUL characters, lone surrogates, long digit runs
-    and how many containers there are (at most :data:`MAX_DEPTH` cannot nest
-    deeper). Only a suspect event is walked in Python, which names the place.
+    Fast path in C: the JSON encoder refuses non-finite numbers, non-JSON types
+    and integers too long to print, and its text shows NUL characters,
+    surrogates and how many containers there are (at most :data:`MAX_DEPTH`
+    cannot nest deeper). Only a suspect event (that includes any character
+    beyond U+FFFF) is walked in Python, which names the place.
     """
     try:
         text = _ENCODE(raw)
@@ -178,21 +180,29 @@ def check_storable(raw: Mapping[str, Any]) -> None:
         pass
     else:
         if (
-            "\\u0000" not in text
-            and (text.isascii() or _utf8(text))
+            "\\u0000" not in text  # NUL, as the ASCII encoder writes it
+            and "\\ud" not in text  # any surrogate: a lone one, or a pair for U+10000 on
             and text.count("{") + text.count("[") <= MAX_DEPTH
-            and _LONG_DIGITS.search(text) is None
         ):
+            _check_indexed(raw)
             return
     _walk(raw)
+    _check_indexed(raw)
 
 
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _check_indexed(raw: Mapping[str, Any]) -> None:
+    """Refuse strings too long for the store's indexes (one look per field, no call each)."""
+    for part, keys in _INDEXED:
+        fields = raw if part is None else raw.get(part)
+        if type(fields) is not dict:
+            continue
+        for key in keys:
+            value = fields.get(key)
+            if type(value) is str and len(value) > MAX_INDEXED_BYTES // 4:
+                size = len(value.encode("utf-8", "surrogatepass"))
+                if size > MAX_INDEXED_BYTES:
+                    where = key if part is None else f"{part}.{key}"
+                    raise _unstorable(where, f"{size} bytes; at most {MAX_INDEXED_BYTES} (UTF-8)")
 
 
 def _walk(raw: Mapping[str, Any]) -> None:
@@ -215,20 +225,16 @@ def _walk(raw: Mapping[str, Any]) -> None:
 
 
 _CONTAINERS: Final = (dict, list, tuple)
-_ENCODE: Final = compact_encoder(ensure_ascii=False)  # allow_nan=False
-_LONG_DIGITS: Final = re.compile(r"[0-9]{19}")  # may be an integer outside 64 bits
+_ENCODE: Final = compact_encoder(ensure_ascii=True)  # allow_nan=False; fastest in C
+_MAX_INT_BITS: Final = 14_000  # about 4,200 digits: within what Python prints and parses
+# The strings the store indexes (tables.DENORMALIZED), by where they sit in an event.
+_INDEXED: Final = (
+    (None, ("parent_id", "chain_id")),
+    ("actor", ("user", "git_name", "git_email", "host")),
+    ("repo", ("path", "name", "branch")),
+)
 
 
-def _indexable(value: str | None) -> str | None:
-    if value is not None and len(value) > MAX_INDEXED_BYTES // 4:
-        size = len(value.encode("utf-8", "surrogatepass"))
-        if size > MAX_INDEXED_BYTES:
-            raise ValueError(f"{size} bytes; at most {MAX_INDEXED_BYTES} (UTF-8)")
-    return value
-
-
-# A string the store keeps in an indexed column.
-Indexed = Annotated[str | None, AfterValidator(_indexable)]
 Int64 = Annotated[int, Field(ge=MIN_INT, le=MAX_INT)]
 
 
@@ -250,10 +256,10 @@ class Actor(_Strict):
     """Who did it: OS account, git identity, host, CI job."""
 
     uid: Annotated[int, Field(ge=0, le=MAX_UID)] | None = None
-    user: Indexed = None
-    git_name: Indexed = None
-    git_email: Indexed = None
-    host: Indexed = None
+    user: str | None = None
+    git_name: str | None = None
+    git_email: str | None = None
+    host: str | None = None
     verified: bool = False
     ci: CIInfo | None = None
 
@@ -261,10 +267,10 @@ class Actor(_Strict):
 class Repo(_Strict):
     """Where: the repository and its state around the operation."""
 
-    path: Indexed = None
+    path: str | None = None
     remote: str | None = None
-    name: Indexed = None
-    branch: Indexed = None
+    name: str | None = None
+    branch: str | None = None
     head_before: str | None = None
     head_after: str | None = None
 
@@ -290,12 +296,12 @@ class Event(_Strict):
     severity: Literal[SEVERITIES] = "low"  # type: ignore[valid-type]
     source: Literal[SOURCES]  # type: ignore[valid-type]
     correlation_id: str
-    parent_id: Indexed = None
+    parent_id: str | None = None
     actor: Actor = Field(default_factory=Actor)
     repo: Repo | None = None
     result: Result = Field(default_factory=Result)
     details: dict[str, Any] = Field(default_factory=dict)
-    chain_id: Indexed = None
+    chain_id: str | None = None
     seq: Int64 | None = None
     prev_hash: str | None = None
     hash: str | None = None

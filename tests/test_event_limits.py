@@ -56,8 +56,7 @@ def _nest(depth: int) -> Any:
         ({"correlation_id": "job\x00"}, "correlation_id"),
         ({"details": {"x": ["ok", "\ud800"]}}, "details.x[1]"),
         ({"result": {"error": "\udfff"}}, "result.error"),
-        ({"details": {"n": 2**63}}, "details.n"),
-        ({"details": {"n": -(2**63) - 1}}, "details.n"),
+        ({"details": {"n": 10**5000}}, "details.n"),  # JSON text cannot carry it
         ({"actor": {"uid": 2**32}}, "actor.uid"),
         ({"actor": {"uid": -1}}, "actor.uid"),
         ({"result": {"exit_code": 2**64}}, "result.exit_code"),
@@ -87,7 +86,7 @@ def test_unstorable_values_are_refused_and_named(fields: dict[str, Any], named: 
         {"occurred_at": "9999-12-31T23:59:59.999999Z"},
         {"occurred_at": "9999-12-31T22:59:59-01:00"},
         {"duration_ms": 1e308},
-        {"details": {"n": 2**63 - 1, "m": -(2**63), "digits": "1234567890123456789012"}},
+        {"details": {"n": 2**64, "m": -(10**40), "digits": "1234567890123456789012"}},
         {"details": {"deep": _nest(MAX_DEPTH - 2)}},  # event 1, details 2, then 62 lists
         {"details": {"text": "\\u0000 is how JSON writes NUL", "wide": [[1]] * 100}},
         {"details": {"pair": (1, 2)}},

@@ -23,7 +23,7 @@ UNSTORABLE = [
     ("occurred_at", b'"9999-12-31T23:59:59-01:00"', "occurred_at"),
     ("details", b'{"x": "a\\u0000b"}', "details.x"),
     ("actor", b'{"uid": 1, "user": "u", "git_name": "a\\u0000"}', "actor.git_name"),
-    ("details", b'{"n": 100000000000000000000000}', "details.n"),
+    ("result", b'{"exit_code": 100000000000000000000000}', "result.exit_code"),
     ("repo", b'{"path": "' + b"p" * 3000 + b'"}', "repo.path"),
     ("operation", b'"git.other", "details": {"subcommand": {"a": 1}}', "invalid event"),
 ]
