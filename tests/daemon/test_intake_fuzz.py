@@ -14,6 +14,7 @@ import json
 import math
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -116,8 +117,10 @@ _lines = st.one_of(
 )
 
 
-def test_no_message_stops_the_daemon(daemons: Any) -> None:
-    run: DaemonRun = daemons().start()
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_no_message_stops_the_daemon(daemons: Any, store: str, request: Any) -> None:
+    url = request.getfixturevalue("pg_fresh_url") if store == "postgresql" else None
+    run: DaemonRun = daemons(database_url=url).start()
     client = Client(run.events_socket)
     accepted: list[str] = []
 

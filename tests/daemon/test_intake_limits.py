@@ -36,8 +36,12 @@ def _line(event: dict[str, Any], field: str, raw: bytes) -> bytes:
     return body[:-2] + b", " + json.dumps(field).encode() + b": " + raw + b"}}\n"
 
 
-def test_unstorable_values_are_answered_and_the_daemon_keeps_serving(daemons: Daemons) -> None:
-    run = daemons().start()
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_unstorable_values_are_answered_and_the_daemon_keeps_serving(
+    daemons: Daemons, store: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("pg_fresh_url") if store == "postgresql" else None
+    run = daemons(database_url=url).start()
     client = run.client()
     sent: list[str] = []
     for field, raw, named in UNSTORABLE:
