@@ -140,8 +140,12 @@ def _value_problem(value: Any) -> str | None:
         return _text_problem(value)
     if kind is bool or value is None:
         return None
-    if kind is int:  # any size JSON text can carry (the C encoder refuses the rest)
-        return None if value.bit_length() <= _MAX_INT_BITS else "integer too long"
+    if kind is int:  # any size JSON text can carry, as the C encoder decides too
+        try:
+            int.__repr__(value)
+        except ValueError:
+            return "integer too long to write as JSON"
+        return None
     if kind is float:
         return None if math.isfinite(value) else f"{value} is not a finite number"
     if kind in (dict, list, tuple):
@@ -226,7 +230,6 @@ def _walk(raw: Mapping[str, Any]) -> None:
 
 _CONTAINERS: Final = (dict, list, tuple)
 _ENCODE: Final = compact_encoder(ensure_ascii=True)  # allow_nan=False; fastest in C
-_MAX_INT_BITS: Final = 14_000  # about 4,200 digits: within what Python prints and parses
 # The strings the store indexes (tables.DENORMALIZED), by where they sit in an event.
 _INDEXED: Final = (
     (None, ("parent_id", "chain_id")),
