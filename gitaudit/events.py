@@ -16,8 +16,8 @@ not printable), nesting deeper than :data:`MAX_DEPTH`,
 timestamps outside :data:`EARLIEST`..:data:`LATEST`, and indexed strings
 longer than :data:`MAX_INDEXED_BYTES` (a PostgreSQL B-tree entry holds at most
 2704 bytes). A value it lets through can be journaled, hashed, stored and read.
-The check costs one pass of the C JSON encoder per event; only a suspect
-event is walked in Python to name the place.
+The check costs one pass of pydantic-core's JSON serializer per event; only
+a suspect event is walked in Python to name the place.
 
 Who may say what is decided here too (:func:`gitaudit_only`): sources and
 operations only gitaudit itself produces, and the details only the daemon sets.
@@ -26,6 +26,7 @@ operations only gitaudit itself produces, and the details only the daemon sets.
 from __future__ import annotations
 
 import math
+import sys
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -39,7 +40,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import (
+    PydanticCustomError,
+    PydanticSerializationError,
+    to_json,
+    to_jsonable_python,
+)
 
 from gitaudit.catalog import (
     CATEGORIES,
@@ -140,7 +146,7 @@ def _value_problem(value: Any) -> str | None:
         return _text_problem(value)
     if kind is bool or value is None:
         return None
-    if kind is int:  # any size JSON text can carry, as the C encoder decides too
+    if kind is int:  # any size Python's json can write (and read back)
         try:
             int.__repr__(value)
         except ValueError:
@@ -157,11 +163,11 @@ def _children(path: str, container: Any) -> list[tuple[str, Any]]:
     """(path, value) of each item of a dict, list or tuple; raises for a bad key."""
     if type(container) is not dict:
         return [(f"{path}[{index}]", item) for index, item in enumerate(container)]
+    if any(type(key) is not str for key in container):
+        container = _jsonable(path, container)  # keys as the record will hold them
     prefix = "" if path == "event" else path + "."
     children = []
     for key, item in container.items():
-        if type(key) is not str:
-            raise _unstorable(path, f"key {key!r} is not a string")
         problem = _text_problem(key)
         if problem is not None:
             raise _unstorable(f"{path} key {key[:40]!r}", problem)
@@ -169,29 +175,51 @@ def _children(path: str, container: Any) -> list[tuple[str, Any]]:
     return children
 
 
+def _jsonable(path: str, value: Any) -> Any:
+    """What a value of another type becomes in the record (``to_record`` dumps as JSON)."""
+    try:
+        return to_jsonable_python(value)
+    except (PydanticSerializationError, ValueError, TypeError, RecursionError):
+        raise _unstorable(path, f"a {type(value).__name__} is not a JSON value") from None
+
+
 def check_storable(raw: Mapping[str, Any]) -> None:
     """Raise :class:`PydanticCustomError` naming the first value no later stage could take.
 
-    Fast path in C: the JSON encoder refuses non-finite numbers, non-JSON types
-    and integers too long to print, and its text shows NUL characters,
-    surrogates and how many containers there are (at most :data:`MAX_DEPTH`
-    cannot nest deeper). Only a suspect event (that includes any character
-    beyond U+FFFF) is walked in Python, which names the place.
+    Values are judged as the record will hold them (``to_record`` dumps as
+    JSON: bytes become text, sets lists). Fast path in Rust: pydantic-core's
+    JSON serializer fails on lone surrogates, unknown types and deep nesting,
+    and its text shows NaN/Infinity, NUL characters and how many containers
+    there are (at most :data:`MAX_DEPTH` cannot nest deeper); a text longer
+    than any integer Python's json writes is also encoded by the C encoder,
+    which refuses such integers. Only a suspect event is walked in Python,
+    which names the place.
     """
     try:
-        text = _ENCODE(raw)
-    except (ValueError, TypeError, RecursionError):
+        text = to_json(raw, inf_nan_mode="constants")
+    except (PydanticSerializationError, ValueError, TypeError, RecursionError):
         pass
     else:
         if (
-            "\\u0000" not in text  # NUL, as the ASCII encoder writes it
-            and "\\ud" not in text  # any surrogate: a lone one, or a pair for U+10000 on
-            and text.count("{") + text.count("[") <= MAX_DEPTH
+            b"NaN" not in text
+            and b"Infinity" not in text
+            and b"\\u0000" not in text  # NUL, as JSON writes it
+            and text.count(b"{") + text.count(b"[") <= MAX_DEPTH
+            and (len(text) <= _INT_MAX_DIGITS or _python_writes(raw))
         ):
-            _check_indexed(raw)
+            if len(text) > MAX_INDEXED_BYTES:  # else no string in it can be that long
+                _check_indexed(raw)
             return
     _walk(raw)
     _check_indexed(raw)
+
+
+def _python_writes(raw: Mapping[str, Any]) -> bool:
+    try:
+        _ENCODE(raw)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return True
 
 
 def _check_indexed(raw: Mapping[str, Any]) -> None:
@@ -218,7 +246,8 @@ def _walk(raw: Mapping[str, Any]) -> None:
         for path, container in level:
             if depth > MAX_DEPTH:
                 raise _unstorable(path, f"nested deeper than {MAX_DEPTH} levels")
-            for where, item in _children(path, container):
+            for where, child in _children(path, container):
+                item = child if type(child) in _JSON_TYPES else _jsonable(where, child)
                 problem = _value_problem(item)
                 if problem is not None:
                     raise _unstorable(where, problem)
@@ -229,7 +258,9 @@ def _walk(raw: Mapping[str, Any]) -> None:
 
 
 _CONTAINERS: Final = (dict, list, tuple)
-_ENCODE: Final = compact_encoder(ensure_ascii=True)  # allow_nan=False; fastest in C
+_JSON_TYPES: Final = frozenset({str, int, float, bool, type(None), dict, list, tuple})
+_ENCODE: Final = compact_encoder(ensure_ascii=True)  # allow_nan=False
+_INT_MAX_DIGITS: Final = sys.get_int_max_str_digits() or sys.maxsize  # 0: no limit
 # The strings the store indexes (tables.DENORMALIZED), by where they sit in an event.
 _INDEXED: Final = (
     (None, ("parent_id", "chain_id")),
