@@ -5,13 +5,16 @@ JSON (and Python's ``json`` beyond it: NaN, infinities, huge integers, NUL
 characters, lone surrogates, invalid UTF-8, deep nesting, wrong types, odd
 timestamps), sends them to one real daemon and checks that each line gets
 exactly one answer, that every event the daemon accepted reaches the store, and
-that a canary sent afterwards is stored too.
+that a canary sent afterwards is stored too. The same for the trace2 socket,
+which every local user's git writes to: generated trace2 lines, then a canary
+command that must be recorded.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
 
 import pytest
@@ -19,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitaudit.catalog import OPERATIONS, SOURCES, uuid7
-from tests.daemon.daemon_harness import Client, DaemonRun, make_event
+from tests.daemon.daemon_harness import Client, DaemonRun, make_event, wait_for
 
 EXAMPLES = 200
 
@@ -151,4 +154,71 @@ def test_no_message_stops_the_daemon(daemons: Any, store: str, request: Any) -> 
     assert len(accepted) > EXAMPLES // 10  # plenty got through: the daemon was not just refusing
     stored = run.wait_stored([*accepted, canary["id"]])
     assert {event["id"] for event in stored} >= {*accepted, canary["id"]}
+    assert run.stop() == 0
+
+
+# --- the trace2 socket: any local user's git (or anything else) writes there ------------------
+
+_T2_KINDS = st.sampled_from(["version", "start", "cmd_name", "def_repo", "def_param", "exit",
+                             "atexit", "child_start", "child_exit", "error", "signal"])  # fmt: skip
+_T2_FIELDS = st.sampled_from(["sid", "t_abs", "time", "argv", "code", "name", "repo", "worktree",
+                              "param", "value", "child_id", "msg", "evt", "exe"])  # fmt: skip
+
+
+@st.composite
+def _trace2_line(draw: st.DrawFn, sid: str) -> bytes:
+    record: dict[str, Any] = {"event": draw(_T2_KINDS), "sid": sid, "thread": "main"}
+    if draw(st.integers(0, 9)) == 0:  # deeper than any recursive parser goes
+        depth = draw(st.sampled_from([2_000, 50_000]))
+        return _encode(record, True)[:-1] + b',"value":' + b"[" * depth + b"]" * depth + b"}"
+    for _ in range(draw(st.integers(0, 4))):
+        record[draw(_T2_FIELDS)] = draw(st.one_of(_json, st.integers(40, 70).map(_deep)))
+    return _encode(record, draw(st.booleans()))
+
+
+def _trace2_stream(sid: str, argv: list[str]) -> bytes:
+    lines = [
+        {"event": "version", "sid": sid, "evt": "3", "exe": "2.39.5"},
+        {"event": "start", "sid": sid, "t_abs": 0.001, "argv": argv},
+        {"event": "cmd_name", "sid": sid, "name": argv[1]},
+        {"event": "exit", "sid": sid, "t_abs": 0.0125, "code": 0},
+        {"event": "atexit", "sid": sid, "t_abs": 0.0126, "code": 0},
+    ]
+    return b"".join(json.dumps(item).encode() + b"\n" for item in lines)
+
+
+def test_no_trace2_stream_stops_the_daemon(daemons: Any) -> None:
+    import socket
+
+    run: DaemonRun = daemons().start()
+    trace2 = run.runtime / "trace2.sock"
+
+    @settings(max_examples=EXAMPLES // 2, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(st.data())
+    def stream(data: st.DataObject) -> None:
+        sid = f"20261122T060000.000000Z-H0a7c9cdf-P{data.draw(st.integers(0, 10**8)):08d}"
+        lines = data.draw(st.lists(_trace2_line(sid), max_size=6))
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(str(trace2))
+            client.sendall(_trace2_stream(sid, ["git", "fetch"])[:120] + b"\n" + b"".join(
+                line + b"\n" for line in lines
+            ))  # fmt: skip
+        run.assert_running()
+
+    stream()
+    canary_sid = f"20261122T070000.000000Z-H0a7c9cdf-P{os.getpid():08d}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.connect(str(trace2))
+        client.sendall(_trace2_stream(canary_sid, ["git", "fetch", "canary-remote"]))
+    event = make_event()
+    assert run.send([event])[0]["status"] == "accepted"
+
+    def canary_stored() -> bool:
+        stored = run.stored()
+        sids = {item["details"].get("trace2_sid") for item in stored}
+        return canary_sid in sids and event["id"] in {item["id"] for item in stored}
+
+    wait_for(canary_stored, "the trace2 canary and the event canary to be stored")
+    assert "Traceback" not in run.log()
     assert run.stop() == 0
