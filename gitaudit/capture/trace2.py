@@ -110,6 +110,13 @@ class _JSONLine:
             self.scan = None  # not CPython, or another scanner API: use the json package
 
     def __call__(self, data: bytes) -> Any:
+        """The value of one line; ValueError for anything else (nesting too deep included)."""
+        try:
+            return self._decode(data)
+        except RecursionError:  # anyone may write to the daemon's trace2 socket
+            raise ValueError("nested too deeply") from None
+
+    def _decode(self, data: bytes) -> Any:
         if self.scan is None:
             import json
 

@@ -79,12 +79,17 @@ def write_csv(events: Sequence[dict[str, Any]], out: TextIO) -> None:
     writer.writerows(csv_row(event) for event in events)
 
 
+def _items(details: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The objects listed under ``details[key]`` (anything else there is skipped)."""
+    items = details.get(key) if isinstance(details, dict) else None
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
 def _summary(event: dict[str, Any]) -> str:
     details = event.get("details") or {}
     if event.get("operation") == "git.push":
-        refs = details.get("refs") or []
         marks = []
-        for ref in refs:
+        for ref in _items(details, "refs"):
             flag = (
                 "+"
                 if ref.get("forced")
@@ -96,8 +101,8 @@ def _summary(event: dict[str, Any]) -> str:
             )
             marks.append(f"{flag}{ref.get('ref')}")
         return " ".join(marks)
-    if event.get("operation", "").startswith("conflict."):
-        return " ".join(str(item.get("path")) for item in details.get("files") or [])
+    if str(event.get("operation", "")).startswith("conflict."):
+        return " ".join(str(item.get("path")) for item in _items(details, "files"))
     error = _get(event, "result.error")
     return str(error).splitlines()[0][:60] if error else ""
 
@@ -105,6 +110,21 @@ def _summary(event: dict[str, Any]) -> str:
 TABLE_COLUMNS = (
     "time (UTC)", "operation", "outcome", "sev", "actor", "repo", "branch", "ms", "summary",
 )  # fmt: skip
+
+
+def actor_cell(event: dict[str, Any]) -> str:
+    """Who: the OS user the kernel vouched for, the git identity beside it.
+
+    ``alice (Alice A)``; an OS user nobody verified (spooled, embedded store) is
+    marked ``alice?``; with no OS user at all, the git identity alone, in brackets.
+    """
+    user, git_name = _get(event, "actor.user"), _get(event, "actor.git_name")
+    who = _cell(user or _get(event, "actor.uid"))
+    if who and _get(event, "actor.verified") is not True:
+        who += "?"
+    if not git_name or git_name == user:
+        return who
+    return f"{who} ({_cell(git_name)})" if who else f"({_cell(git_name)})"
 
 
 def table_row(event: dict[str, Any]) -> tuple[str, ...]:
@@ -115,7 +135,7 @@ def table_row(event: dict[str, Any]) -> tuple[str, ...]:
         str(event.get("operation", "")),
         str(event.get("outcome", "")),
         str(event.get("severity", "")),
-        _cell(_get(event, "actor.git_name") or _get(event, "actor.user")),
+        actor_cell(event),
         _cell(_get(event, "repo.name")),
         _cell(_get(event, "repo.branch")),
         "" if duration is None else f"{duration:.0f}",

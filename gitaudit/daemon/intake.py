@@ -2,11 +2,15 @@
 
 For each submitted event, in order (:class:`EventIntake`):
 
+0. what only gitaudit itself may say (sources ``daemon`` and ``trace2``,
+   ``audit.*`` operations: :func:`gitaudit.events.gitaudit_only`) is refused
+   from clients: socket peers of another uid than the daemon's, client spools;
 1. the actor is stamped from the kernel's peer credentials (``SO_PEERCRED``):
    ``actor.uid``, ``actor.user``, ``actor.verified = true``, ``details.peer_pid``;
    a different uid/user claimed by the message is kept under
-   ``details.claimed_actor``. Events without a peer (client spools) are marked
-   unverified whatever they claim;
+   ``details.claimed_actor``, which only the daemon writes (a client's own
+   ``claimed_actor``/``peer_pid`` are dropped). Events without a peer (client
+   spools) are marked unverified whatever they claim;
 2. policy (:mod:`gitaudit.policy`) decides kept / filtered / sampled. Events
    from socket clients and client spools already went through the client's
    pipeline, sampling included, so the daemon re-applies level and exclusions
@@ -20,6 +24,11 @@ For each submitted event, in order (:class:`EventIntake`):
 5. the rest are appended to the journal through the group committer and
    acknowledged ``accepted`` once durable.
 
+No event can stop the intake: one that makes a step fail (policy or sanitizer
+choking on an odd shape) is answered ``rejected`` like an invalid one, and
+validation refuses whatever a later stage (journal, writer, store) could not
+take, so the only thing that reaches the journal is what it can hold.
+
 ``on_store_failure`` while the store is down: ``journal`` accepts as usual;
 ``block`` holds the answer until the store is back (clients time out and
 spool); ``reject`` answers ``rejected`` with :data:`STORE_REFUSED`.
@@ -27,6 +36,7 @@ spool); ``reject`` answers ``rejected`` with :data:`STORE_REFUSED`.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Final
@@ -42,7 +52,7 @@ from gitaudit.daemon.logging import get_logger
 from gitaudit.daemon.metrics import Metrics
 from gitaudit.daemon.writer import BatchWriter
 from gitaudit.errors import SpoolError
-from gitaudit.events import describe_invalid, validate_event
+from gitaudit.events import DAEMON_DETAILS, describe_invalid, gitaudit_only, validate_event
 from gitaudit.pipeline import Pipeline
 from gitaudit.policy import KEEP, SAMPLED, Policy
 
@@ -50,10 +60,17 @@ STORE_REFUSED: Final = (
     "store unavailable and on_store_failure=reject: keep the event (spool it) and retry later"
 )
 JOURNAL_FAILED: Final = "journal write failed: keep the event (spool it) and retry later"
-# Sources whose events already passed a client-side pipeline (sampling included).
+# Sources whose events already passed a client-side pipeline (sampling included);
+# they are also the clients, who may not say what only gitaudit says.
 PRESAMPLED_SOURCES: Final = frozenset({"socket", "spool"})
+CLIENT_SOURCES: Final = PRESAMPLED_SOURCES
 # Ids remembered for the "duplicate" answer (the store skips stored ids regardless).
 SEEN_IDS: Final = 200_000
+
+
+def _without_daemon_details(details: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``details`` without what only the daemon sets."""
+    return {key: value for key, value in details.items() if key not in DAEMON_DETAILS}
 
 
 def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
@@ -67,7 +84,7 @@ def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
     event["actor"] = actor
     details = raw.get("details")
     if details is None or isinstance(details, dict):
-        details = dict(details or {})
+        details = _without_daemon_details(details or {})
         details["peer_pid"] = peer.pid
         if claimed and (claimed.get("uid", peer.uid), claimed.get("user", user)) != (
             peer.uid,
@@ -79,11 +96,27 @@ def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
 
 
 def unverified(raw: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``raw`` whose actor is marked unverified (no kernel credentials)."""
+    """A copy of ``raw`` whose actor is marked unverified (no kernel credentials), without
+    the details only the daemon sets."""
+    event = raw
+    details = raw.get("details")
+    if isinstance(details, dict) and any(key in details for key in DAEMON_DETAILS):
+        event = {**raw, "details": _without_daemon_details(details)}
     actor = raw.get("actor")
     if not isinstance(actor, dict) or not actor.get("verified"):
-        return raw
-    return {**raw, "actor": {**actor, "verified": False}}
+        return event
+    return {**event, "actor": {**actor, "verified": False}}
+
+
+def _unprocessable(raw: dict[str, Any], exc: Exception) -> str:
+    """Why ``raw`` made a step fail: what validation says about it, else the failure."""
+    try:
+        validate_event(raw)
+    except ValidationError as invalid:
+        return describe_invalid(invalid)
+    except Exception:  # noqa: BLE001, S110 - the failure below says enough
+        pass
+    return f"invalid event: cannot be processed ({type(exc).__name__}: {str(exc)[:120]})"
 
 
 class Rules:
@@ -186,6 +219,31 @@ class EventIntake:
     ) -> tuple[Ack, dict[str, Any] | None]:
         """The ack of a dropped event, or a provisional ``accepted`` ack and its record."""
         raw_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+        if source in CLIENT_SOURCES and (peer is None or peer.uid != os.getuid()):
+            forged = gitaudit_only(raw)
+            if forged is not None:
+                self.metrics.rejected.labels(source, "gitaudit_only").inc()
+                self.log.warning(
+                    "gitaudit_only_refused", id=raw_id, error=forged, uid=peer and peer.uid
+                )
+                return Ack(raw_id, api.REJECTED, forged), None
+        try:
+            return self._process(raw, raw_id, peer, source, valid_text)
+        except Exception as exc:  # noqa: BLE001 - one odd event must not stop the intake
+            self.metrics.rejected.labels(source, "invalid").inc()
+            self.log.warning(  # a shape a step did not expect: say which, keep going
+                "event_unprocessable", id=raw_id, error=f"{type(exc).__name__}: {exc}"[:200]
+            )
+            return Ack(raw_id, api.REJECTED, _unprocessable(raw, exc)), None
+
+    def _process(
+        self,
+        raw: dict[str, Any],
+        raw_id: str | None,
+        peer: Peer | None,
+        source: str,
+        valid_text: bool,
+    ) -> tuple[Ack, dict[str, Any] | None]:
         event = stamp_peer(raw, peer) if peer is not None else unverified(raw)
         if self.activity is not None and self._explained(event):
             self.metrics.duplicates.labels(source).inc()

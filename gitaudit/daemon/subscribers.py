@@ -268,8 +268,10 @@ def parse_subscribe(line: bytes) -> SubscriptionFilter:
         raise SubscribeError(f"subscribe line longer than {MAX_SUBSCRIBE_BYTES} bytes")
     try:
         message = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: also a 5,000-digit number
         raise SubscribeError(f"subscribe line is not JSON: {exc}") from None
+    except RecursionError:
+        raise SubscribeError("subscribe line is not JSON: nested too deeply") from None
     if not isinstance(message, dict) or message.get("type") != "subscribe":
         raise SubscribeError('expected {"type": "subscribe", "filter": {...}}')
     return SubscriptionFilter.from_json(message.get("filter"))

@@ -245,6 +245,8 @@ def parse_line(segment: Path, line_no: int, raw: bytes, complete: bool) -> Spool
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return SpoolLine(segment, line_no, None, f"not JSON: {exc}", raw)
+    except RecursionError:  # anyone who may write the spool may nest a line that deep
+        return SpoolLine(segment, line_no, None, "not JSON: nested too deeply", raw)
     if not isinstance(value, dict):
         return SpoolLine(segment, line_no, None, "not a JSON object", raw)
     return SpoolLine(segment, line_no, value, None, raw)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gitaudit.cli.common import OutputFormat, parse_when
-from gitaudit.cli.output import CSV_COLUMNS, render
+from gitaudit.cli.output import CSV_COLUMNS, TABLE_COLUMNS, render, table_row
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -74,3 +74,28 @@ def test_table_shows_force_push_mark() -> None:
     render([EVENT], OutputFormat.table, out)
     text = out.getvalue()
     assert "+refs/heads/main" in text and "git.push" in text and "1 event(s)" in text
+
+
+@pytest.mark.parametrize(
+    ("actor", "shown"),
+    [
+        # a forged config change: the git identity is the client's word, the user the kernel's
+        ({"user": "mallory", "uid": 1001, "git_name": "root", "verified": True}, "mallory (root)"),
+        ({"user": "alice", "git_name": "alice", "verified": True}, "alice"),
+        ({"user": "bob", "git_name": "Bob B"}, "bob? (Bob B)"),  # nobody vouched for bob
+        ({"uid": 1002, "verified": True}, "1002"),
+        ({"git_name": "Carol"}, "(Carol)"),
+        ({}, ""),
+    ],
+)
+def test_table_actor_is_the_verified_os_user_with_the_git_identity_beside(
+    actor: dict[str, object], shown: str
+) -> None:
+    row = table_row({**EVENT, "actor": actor})
+    assert row[TABLE_COLUMNS.index("actor")] == shown
+
+
+def test_table_summary_survives_odd_detail_shapes() -> None:
+    for details in ({"refs": "main"}, {"refs": ["main", None]}, {"files": {"a": 1}}):
+        for operation in ("git.push", "conflict.detected"):
+            table_row({**EVENT, "operation": operation, "details": details})

@@ -120,6 +120,8 @@ def test_filter_rejects_bad_json(raw: object, message: str) -> None:
         (b"[1]\n", "expected"),
         (b'{"type": "subscribe", "filter": {"nope": 1}}\n', "unknown filter key"),
         (b" " * (MAX_SUBSCRIBE_BYTES + 1) + b"\n", "longer than"),
+        (b"[" * 30_000 + b"]" * 30_000 + b"\n", "nested too deeply"),
+        (b'{"type": "subscribe", "n": ' + b"1" * 5000 + b"}\n", "not JSON"),
     ],
 )
 def test_parse_subscribe_rejects_bad_lines(line: bytes, message: str) -> None:

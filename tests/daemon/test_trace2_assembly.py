@@ -98,6 +98,17 @@ def test_an_overlong_line_is_skipped_up_to_its_newline() -> None:
     assert proc.exit_code == 0
 
 
+def test_a_line_nested_too_deeply_is_skipped_and_the_rest_kept() -> None:
+    """Anyone may write to the trace2 socket; one such line once ended the whole stream."""
+    proc = ProcessTrace()
+    stream = Trace2Stream(proc, 1 << 20)
+    deep = b'{"event":"def_param","sid":"' + ROOT.encode() + b'","value":'
+    stream.feed(line("version", evt="3") + deep + b"[" * 50_000 + b"]" * 50_000 + b"}\n")
+    stream.feed(line("start", t_abs=0.001, argv=["git", "fetch"]) + line("exit", code=0))
+    stream.close()
+    assert (proc.argv, proc.exit_code) == (["git", "fetch"], 0)
+
+
 def test_a_cut_last_line_is_ignored_and_a_whole_one_used() -> None:
     proc = ProcessTrace()
     stream = Trace2Stream(proc, 1 << 20)

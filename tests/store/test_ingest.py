@@ -201,3 +201,27 @@ def test_spooled_lines_keep_their_content(sqlite_url: str, tmp_path: Path) -> No
         stored.pop(key)
         record.pop(key)
     assert json.dumps(stored, sort_keys=True) == json.dumps(record, sort_keys=True)
+
+
+def test_spool_lines_no_store_could_take_are_set_aside(store_url: str, tmp_path: Path) -> None:
+    """Anyone who may write the spool may write these; ingest sets them aside and goes on."""
+    spool_dir = tmp_path / "spool"
+    spool.ensure_dir(spool_dir)
+    good = make_records(2)
+    nan = json.dumps({**make_record(5), "duration_ms": float("nan")}).encode()
+    lines = [
+        spool.encode_line(good[0]),
+        nan + b"\n",
+        spool.encode_line({**make_record(6), "occurred_at": "0001-01-01T00:00:00Z"}),
+        spool.encode_line({**make_record(7), "occurred_at": "0001-01-01T00:00:00+01:00"}),
+        spool.encode_line({**make_record(8), "details": {"x": "a\x00b"}}),
+        spool.encode_line({**make_record(9), "details": {"x": "\ud800"}}),
+        b"[" * 100_000 + b"]" * 100_000 + b"\n",
+        b'{"details": ' + b"[" * 200 + b"]" * 200 + b"}\n",
+        spool.encode_line(good[1]),
+    ]
+    (spool_dir / "seg-00000000000000000001-1.jsonl").write_bytes(b"".join(lines))
+    report = ingest(_settings(store_url, spool_dir))
+    assert (report.ingested, report.rejected) == (2, 7)
+    with Store.open(store_url, chain_id="ingest") as store:
+        assert sorted(_ids(store)) == sorted(str(r["id"]) for r in good)

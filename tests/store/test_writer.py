@@ -57,7 +57,8 @@ def test_hmac_chain(store_url: str) -> None:
 
 
 def test_body_is_the_full_record(store: Store, store_url: str) -> None:
-    record = make_record(7, details={"note": "naïve ünïcode", "lone": "\ud800"})
+    record = make_record(7, details={"note": "naïve ünïcode"})
+    record["details"]["lone"] = "\ud800"  # validation refuses it; the writer still copes
     store.append([record])
     engine = create_store_engine(store_url)
     try:
