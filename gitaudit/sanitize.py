@@ -22,6 +22,7 @@ from __future__ import annotations
 from gitaudit.sanitize_rules import (
     _CARD_RULE,
     _DIGITS,
+    _GUARD_TEXT_LIMIT,
     _STATIC_RULES,
     KINDS,
     _aligned_lower,
@@ -57,14 +58,13 @@ __all__ = [
 DEFAULT_SENSITIVE_FIELDS: tuple[str, ...] = (
     "password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_key",
     "secret_key", "private_key", "authorization", "auth", "cookie", "set_cookie",
-    "credentials", "credential", "client_secret", "session", "passphrase", "signature",
+    "credentials", "credential", "client_secret", "session", "passphrase", "signature", "pass",
+    "pw", "pat", "secret_key_base", "master_key", "encryption_key",
 )  # fmt: skip
 
 
 _MAX_DEPTH = 64
 _MAX_PASSES = 4
-# Above this size, a rule starting with a literal scans faster than testing its guard words.
-_GUARD_TEXT_LIMIT = 4096
 _KEY_CACHE_LIMIT = 4096
 _TEXT_CACHE_LIMIT = 8192  # strings remembered per Redactor
 _TEXT_CACHE_MAX_LEN = 256  # longer strings are rarely repeated verbatim
@@ -142,7 +142,7 @@ class Redactor:
         self._exact = frozenset(fields)
         self._suffixes = tuple("_" + name for name in fields)
         # Glued spellings (DBPASSWORD, xapikey) for names long enough not to occur by chance.
-        self._compact = tuple(c for c in map(_compact, fields) if len(c) >= 6)
+        self._compact = tuple(c for c in map(_compact, fields) if len(c) >= 5)
         self._key_cache: dict[str, bool] = {}
         # Event strings repeat (hosts, users, paths, remotes, argv words): remember short ones.
         self._text_cache: dict[str, str] = {}
@@ -198,12 +198,19 @@ class Redactor:
             text = redacted
         return text
 
-    def _pass(self, text: str) -> str:
+    def _pass(self, text: str) -> str:  # noqa: PLR0912 - the hot loop, kept inline: a call per rule costs more than its tests
         """One run of every rule; returns ``text`` itself when nothing was redacted."""
         size = len(text)
         lowered = _aligned_lower(text)
         for rule in self._rules:
             if size < rule.min_len:
+                continue
+            for word in rule.also:  # one word, often rare: the cheapest test first
+                if word not in lowered:
+                    break
+            else:
+                word = ""
+            if word:
                 continue
             words = rule.words
             if words is not None and (size <= _GUARD_TEXT_LIMIT or rule.anchored):
@@ -213,17 +220,19 @@ class Redactor:
                         break
                 else:
                     continue
+            if rule.context and size > _GUARD_TEXT_LIMIT:
+                for word in rule.context:
+                    if word in lowered:
+                        break
+                else:
+                    continue
             if rule.gate is not None and not rule.gate(text):
                 continue
-            for word in rule.also:
-                if word not in lowered:
-                    break
-            else:
-                changed = rule.apply(text, lowered)
-                if changed is not text and changed != text:
-                    text = changed
-                    size = len(text)
-                    lowered = _aligned_lower(text)  # later guards must see the markers
+            changed = rule.apply(text, lowered)
+            if changed is not text and changed != text:
+                text = changed
+                size = len(text)
+                lowered = _aligned_lower(text)  # later guards must see the markers
         return text
 
     def __call__(self, value: _T) -> _T:

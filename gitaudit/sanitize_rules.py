@@ -64,7 +64,11 @@ KINDS: dict[str, str] = {
     "google-oauth": "Google OAuth client secret (GOCSPX-), access (ya29.) or refresh token",
     "npm-token": "npm npm_ token",
     "pypi-token": "PyPI pypi-AgE... upload token",
-    "twilio-key": "Twilio SK/AC + 32 hex",
+    "twilio-key": "Twilio SK/AC + 32 hex, and the auth token or API secret given next to it",
+    "azure-devops-pat": "Azure DevOps PAT: 84 characters with JQQJ99...AZDO, or 52 of a-z2-7",
+    "docker-config": "base64 of a whole Docker config.json ({\"auths\": ...}), .dockerconfigjson",
+    "netrc-password": "password of a .netrc entry (machine HOST login USER password ...)",
+    "cli-password": "password given to mysql -p..., docker/podman/helm login -p, sshpass -p, az -p",
     "sendgrid-key": "SendGrid SG.x.y key",
     "azure-storage-key": "Azure AccountKey= / SharedAccessKey= value",
     "azure-sas": "Azure SharedAccessSignature= value, sig= of a SAS URL",
@@ -101,12 +105,19 @@ def _pattern(source: str) -> re.Pattern[str]:
 # --- value tests -------------------------------------------------------------------------
 
 _PLACEHOLDER = (
-    r"\$\{\{.*\}\}|\$?\{\{.*\}\}|\$\{[^{}]*\}|\$[A-Z_][A-Z0-9_]*|\$\([^()]*\)"  # ${X} $X $(cmd)
+    r"\$\{\{.*\}\}|\$?\{\{.*\}\}|\$\{[^{}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?]"  # ${X} $X $1
+    r"|\$\([^()]*\)"  # $(cmd)
     r"|%[A-Za-z_][A-Za-z0-9_]*%|@[A-Za-z_][A-Za-z0-9_]*@|<[^<>]*>"  # %X% @X@ <token>
-    r"|\*+|[xX]{3,}|\.{3}|\u2022+"  # *** xxxx ... bullets
+    r"|%(?:\([A-Za-z_][\w.]*\))?[sdrv]"  # %s %(pw)s
+    r"|\{[A-Za-z_0-9]*\}|\{[A-Za-z_][\w.]*(?:![rsa])?\}"  # {} {0} {password}
+    r"|[\w-]{0,8}\*{3,}[\w-]{0,8}|[xX]{3,}|\.{3}|\u2022+"  # *** ****1234 xxxx ... bullets
     r"|[\W_]*(?i:redacted|masked)[\W_]*"  # [REDACTED] <redacted> [MASKED] (GitLab CI)
     r"|(?:\[REDACTED:[a-z-]+\])+"  # our own markers
-    r"|(?i:true|false|null|none|nil|undefined)"
+    r"|(?i:true|false|null|none|nil|undefined|~)"
+    # well-known dummies: public, and seeing that a default was left in place is worth keeping
+    r"|(?i:change[_-]?me|replace[_-]?me|fixme|todo|tbd|dummy|placeholder|example|secret|password"
+    r"|(?:your|my)[_-]?[a-z_-]*|[a-z_-]*[_-]here|(?:bearer|basic|token|digest)[ \t]*)"
+    r"|[\W_]+"  # punctuation only: a shell default (${X:-}), a separator
 )
 
 
@@ -117,14 +128,77 @@ def _placeholder_re() -> re.Pattern[str]:
 def _is_placeholder(value: str) -> bool:
     """True for values that stand for a secret rather than being one.
 
-    Empty values, variables (``${GITHUB_TOKEN}``, ``$TOKEN``, ``{{ x }}``),
-    ``<token>``, ``***``, booleans/null and already-redacted markers (the
-    variable forms follow the global allowlist of the gitleaks configuration).
+    Empty values, variables (``${GITHUB_TOKEN}``, ``$TOKEN``, ``{{ x }}``,
+    ``%(pw)s``, ``{password}``), ``<token>``, ``***``, ``****1234``,
+    booleans/null, well-known dummies (``changeme``, ``your-token-here``) and
+    already-redacted markers (the variable forms follow the global allowlist of
+    the gitleaks configuration).
     """
     value = value.strip().strip("\"'`")
     if not value:
         return True
     return _placeholder_re().fullmatch(value) is not None
+
+
+# Code that handles a secret without holding one: a call or subscript (os.environ["PW"],
+# get_token(), ENV.fetch(...)), a dotted reference (settings.SECRET_KEY, req.headers.token),
+# a variable named like the secret (password=password, token: accessToken), a type annotation
+# (token: str) or a keyword (await ...). Only bare values are tested: a quoted value is a literal.
+_CODE_CALL = r"(?:[A-Za-z_$][\w$]*(?:\.|::|->))*[A-Za-z_$][\w$]*[(\[]"
+_CODE_REF = r"[A-Za-z_$][A-Za-z_$]*(?:(?:\.|::|->)[A-Za-z_$][A-Za-z_$]*)+"
+_CODE_WORDS = frozenset(
+    (
+        "await", "new", "yield", "lambda", "function", "async", "typeof", "not", "require", "self",
+        "this", "super", "return", "str", "string", "bytes", "int", "bool", "secretstr",
+        "secretbytes", "any", "unknown", "char", "&str", "option", "optional", "sensitive",
+    )
+)  # fmt: skip
+_STRING_PREFIXES = frozenset(("f", "r", "b", "u", "rb", "br", "fr", "rf"))
+_CODE_NAME_PARTS = ("pass", "pw", "secret", "token", "key", "cred", "auth", "pat")
+
+
+def _is_code(text: str, start: int, value: str) -> bool:
+    """Whether the bare ``value`` at ``text[start:]`` is code rather than a literal secret."""
+    if value[:1] in "([{" and not value.startswith(_PREFIX):
+        return True  # a tuple, list or object: a structure, not a literal (auth=(user, pw))
+    after = text[start + len(value) : start + len(value) + 1]
+    if after and after in "\"'\\" and value.lower() in _STRING_PREFIXES:
+        return True  # f"Bearer {token}": the prefix of a string literal
+    if _pattern(_CODE_CALL).match(text, start) is not None:
+        return True
+    word = value.rstrip(",;)")
+    if _pattern(_CODE_REF).fullmatch(word) is not None:
+        return True
+    lowered = word.lower()
+    if lowered in _CODE_WORDS:
+        return True
+    # a variable: named like a secret, and long or punctuated enough not to be a short password
+    # (password=password, self.token = token, connect(password=pw), token: accessToken)
+    return (
+        word.replace("_", "").isalpha()
+        and (len(word) >= 5 or word != value)
+        and any(part in lowered for part in _CODE_NAME_PARTS)
+    )
+
+
+_SYMBOLS = frozenset("!\"#$%&'()*+,:;<=>?@[\\]^`{|}~")
+
+
+def _secret_shaped(value: str) -> bool:
+    """A typed password: 8 characters or more of three of lower, upper, digit, symbol.
+
+    Used where only a shape can tell a secret from prose (``password is X``,
+    ``password: X (temporary)``): ``sha256-hashed`` or ``required`` are not.
+    """
+    if len(value) < 8:
+        return False
+    classes = (
+        any(char.islower() for char in value)
+        + any(char.isupper() for char in value)
+        + any(char.isdigit() for char in value)
+        + any(char in _SYMBOLS for char in value)
+    )
+    return classes >= 3
 
 
 def _is_path(value: str) -> bool:
@@ -171,15 +245,18 @@ class _Rule:
     form contains one of ``words`` (if given) and all of ``also``; guard words
     with capitals (``AC``, ``SK``) are looked up case-sensitively in the text
     itself, so hex ids full of ``ac`` do not wake the rule up. ``gate``, if given,
-    is a cheaper test the text must pass first. An *anchored*
+    is a cheaper test the text must pass first. A rule without a literal to start
+    from (a bare 52-character PAT) may name ``context`` words instead: a text
+    longer than ``_GUARD_TEXT_LIMIT`` must contain one of them (lower-cased),
+    so a large text costs a few ``in`` tests, not a regex scan. An *anchored*
     rule's pattern is only tried where one of ``words`` occurs (found with
     ``str.find`` on the lower-cased text, far faster than a case-insensitive scan);
     other patterns start with a literal the regex engine scans for by itself.
     """
 
     __slots__ = (
-        "_compiled", "also", "anchored", "exact", "gate", "kind", "min_len", "repl", "source",
-        "words",
+        "_compiled", "also", "anchored", "context", "exact", "gate", "kind", "min_len", "repl",
+        "source", "words",
     )  # fmt: skip
 
     def __init__(
@@ -193,8 +270,10 @@ class _Rule:
         *,
         anchored: bool = False,
         gate: Callable[[str], bool] | None = None,
+        context: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
+        self.context = context
         self.anchored = anchored and words is not None
         self.exact = words is not None and any(word != word.lower() for word in words)
         self.gate = gate
@@ -302,12 +381,20 @@ _AUTHZ = (
     # a quoted value ends at its closing quote; a bare one at the end of the line or at an
     # unbalanced quote (-H 'Authorization: ...'), balanced "..." inside it belong to it (Digest)
     r"(?:(?P<q>[\"'])(?P<qval>(?:[^\r\n\"'\\]|\\[^\r\n])*+)"
-    r"|(?P<val>(?:[^\r\n\"'\\]|\\[^\r\n]|\"[^\"\r\n]*+\")++))"
+    r"|(?P<val>(?:[^\r\n\"'\\]|\\[^\r\nnr]|\"[^\"\r\n]*+\")++))"  # \n: a line end in JSON
 )
 _EXTRAHEADER = (
     r"(?i)(?<![a-z0-9])(?P<pre>extraheader[\"']?(?:[ \t]*=[ \t]*|[ \t]+)[\"']?"
     r"(?:[a-z][\w-]*:[ \t]*)?)(?P<val>[^\r\n\"'\\]*[^\s\"'\\])"
 )
+
+
+def _extraheader_repl(match: re.Match[str]) -> str:
+    value = match["val"]
+    _, space, rest = value.partition(" ")
+    if _is_placeholder(value) or (space and _is_placeholder(rest)):
+        return match[0]  # "bearer ${TOKEN}": the scheme, then a placeholder
+    return match["pre"] + marker("authorization")
 
 
 def _prose_re() -> re.Pattern[str]:
@@ -320,7 +407,9 @@ def _authz_repl(match: re.Match[str]) -> str:
     scheme, _, credentials = value.partition(" ")
     credentials = credentials.strip()
     if credentials:
-        if _is_placeholder(credentials):
+        # f"Bearer {token}" (code), "Bearer " + token: the part up to a quote is what is given
+        given = credentials.replace("\\", "").split('"', 1)[0].split("'", 1)[0]
+        if _is_placeholder(credentials) or _is_placeholder(given):
             return match[0]
         if scheme.lower() not in _AUTH_SCHEMES and _prose_re().fullmatch(credentials):
             return match[0]  # "authorization: required for admins" is prose, not a header
@@ -429,7 +518,10 @@ _TOKENS: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
     ("api-token", r"rubygems_[a-f0-9]{48}", 57, ("rubygems_",)),  # rubygems-api-token
     ("api-token", r"sntry[su]_[A-Za-z0-9+/=_]{40,}+", 47, ("sntrys_", "sntryu_")),  # sentry-*
     ("api-token", r"lin_api_[A-Za-z0-9]{40}", 48, ("lin_api_",)),  # linear-api-key
-    ("api-token", r"HRKU-AA[0-9a-zA-Z_-]{58}", 65, ("hrku-aa",)),  # heroku-api-key-v2
+    # heroku-api-key-v2, and the HRKU-<uuid> tokens Heroku issued before it
+    ("api-token",
+     r"HRKU-(?:AA[0-9a-zA-Z_-]{58}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+     r"[0-9a-fA-F]{12}(?![0-9A-Za-z]))", 41, ("hrku-",)),
     ("api-token", r"pplx-[a-zA-Z0-9]{48}", 53, ("pplx-",)),  # perplexity-api-key
     ("api-token", r"dt0c01\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}", 96, ("dt0c01.",)),  # dynatrace
     # planetscale-api-token, -oauth-token, -password
@@ -443,6 +535,82 @@ _TOKENS: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
     # 1password-service-account-token
     ("api-token", r"ops_eyJ[A-Za-z0-9+/]{250,}+={0,3}", 257, ("ops_eyj",)),
 )  # fmt: skip
+# Twilio: a SID followed by a 32-character secret (Client("AC...", "<auth token>"), "sid AC...
+# token ..."); both go, the secret is what matters (detect-secrets twilio.py finds the SIDs only).
+_TWILIO_PAIR = (  # {sid}: AC or SK, each rule starting with its literal
+    r"{sid}(?<![A-Za-z0-9]{sid})[0-9a-fA-F]{{32}}"
+    r"(?P<sep>(?:'\"'\"'|\\?[\"'])?[ \t]*[,:][ \t]*(?:'\"'\"'|\\?[\"'])?"
+    r"|[ \t]+(?:(?:auth[ _-]?)?token|secret|password)[ \t]*[:=]?[ \t]*)"
+    r"[A-Za-z0-9]{{32}}(?![A-Za-z0-9])"
+)
+
+# Azure DevOps PATs (no gitleaks rule). The format Microsoft introduced in 2024 is 84
+# characters with the fixed signature JQQJ99 at offset 52 and AZDO at offset 76; the older
+# PATs are 52 characters of lower-case base32, taken as a whole word with two digits or more
+# (a random one has ten on average; hex ids contain 0, 1, 8 or 9 and are longer or shorter).
+_ADO_PAT = (
+    r"(?<![A-Za-z0-9])[A-Za-z0-9]{52}JQQJ9[0-9A-Za-z][A-Za-z0-9]{18}AZDO[A-Za-z0-9]{4}"
+    r"(?![A-Za-z0-9])"
+)
+_ADO_LEGACY = r"(?<![\w/.-])[a-z2-7]{52}(?![\w+/=-])"
+
+
+def _ado_legacy_repl(match: re.Match[str]) -> str:
+    value = match[0]
+    digits = sum(value.count(digit) for digit in "234567")
+    return marker("azure-devops-pat") if 2 <= digits <= 40 else value
+
+
+# A whole Docker config.json in base64 (Kubernetes .dockerconfigjson, DOCKER_AUTH_CONFIG
+# pipelines): '{"auths":' compact or indented by 2, 4 spaces or a tab, encoded.
+_DOCKER_CONFIG = (
+    r"(?:eyJhdXRocyI6|ewogICJhdXRocyI6|ewogICAgImF1dGhz|ewoJImF1dGhz)[A-Za-z0-9+/]*+={0,2}"
+)
+
+# .netrc / _netrc entries (machine HOST login USER password SECRET, on one line or several,
+# also inside a diff or a JSON string): the word after "password" once "machine NAME" or
+# "default login" opened the entry.
+_NETRC_GAP = r"(?:[ \t\r\n+-]|\\[nrt]|remote:)++"  # also in a diff, a JSON string, push output
+_NETRC = (
+    r"(?P<pre>(?<![\w.-])(?:machine[ \t]++[^\s\\\"']++|default(?=" + _NETRC_GAP + r"login))"
+    r"(?:" + _NETRC_GAP + r"(?:login|account|port)[ \t]++[^\s\\\"']++)*+"
+    + _NETRC_GAP + r"password[ \t]++)"
+    r"(?P<val>\"[^\"\n]*+\"|\$\([^)\n]*+\)|\$\{[^}\n]*+\}|[^\s\\\"']++)"
+)
+
+# Passwords on command lines that take them after -p: mysql's -pSECRET (glued), and -p SECRET
+# of sshpass and of registry/cloud logins (a -p elsewhere is a port, a path or a parent flag).
+# Found from "mysql", "mariadb", "sshpass" or "login"; the command before "login" is checked
+# by the replacement (the re module has no variable-width lookbehind).
+_CLI_QUOTE = r"(?:'\"'\"'|\\?[\"'])?"
+_CLI_PASSWORD = (
+    r"(?P<pre>(?<![\w.-])(?:(?:mysql(?:dump|admin|import|show|check)?|mariadb(?:-dump)?)"
+    r"[ \t][^\n|;&]{0,200}?(?<=[ \t])-p" + _CLI_QUOTE
+    + r"|(?:sshpass|login)(?:[ \t][^\n|;&]{0,200}?)??(?<=[ \t])-p[ \t]+" + _CLI_QUOTE + r"))"
+    r"(?P<val>[^\s\"'\\]++)"
+)
+_LOGIN_COMMANDS = (
+    "docker", "podman", "buildah", "skopeo", "oras", "nerdctl", "registry", "az", "cf", "oc",
+)  # fmt: skip
+
+
+def _cli_repl(match: re.Match[str]) -> str:
+    if match[0].startswith("login"):
+        before = match.string[max(0, match.start() - 16) : match.start()].rstrip()
+        if not before.endswith(_LOGIN_COMMANDS):
+            return match[0]
+    if _is_placeholder(match["val"]):
+        return match[0]
+    return match["pre"] + marker("cli-password")
+
+
+# Above this size, a rule starting with a literal scans faster than testing its guard words.
+_GUARD_TEXT_LIMIT = 4096
+# What must be near a 52-character Azure DevOps PAT for the rule to look in a large text (one
+# without any of them in a text over _GUARD_TEXT_LIMIT characters is not looked for).
+_ADO_CONTEXT = ("azure", "visualstudio", "pat", "ado", "tfs")
+
+
 _SLACK_WEBHOOK = (  # gitleaks: slack-webhook-url
     r"(?P<pre>hooks\.slack\.com/(?:services|workflows|triggers)/)(?P<val>[A-Za-z0-9+/_-]{20,}+)"
 )
@@ -486,7 +654,7 @@ _STATIC_RULES: tuple[_Rule, ...] = (
     _Rule("private-key", _PRIVATE_KEY, 27, ("-----begin",), ("private key",)),
     _Rule("url-credentials", _URL, 6, ("://",), ("@",), _url_repl),
     _Rule("authorization", _AUTHZ, 15, ("authorization",), repl=_authz_repl, anchored=True),
-    _Rule("authorization", _EXTRAHEADER, 13, ("extraheader",), repl=_keep_pre("authorization"),
+    _Rule("authorization", _EXTRAHEADER, 13, ("extraheader",), repl=_extraheader_repl,
           anchored=True),
     _Rule("basic-auth", _CURL_USER, 6, ("-u", "--user"), (":",), _curl_repl, anchored=True),
     _Rule("aws-secret-key", _AWS_SAK, 50,
@@ -496,6 +664,17 @@ _STATIC_RULES: tuple[_Rule, ...] = (
           repl=_keep_pre("azure-storage-key"), anchored=True),
     _Rule("azure-sas", _AZURE_SAS, 5, ("sharedaccesssignature", "sig="),
           repl=_keep_pre("azure-sas"), anchored=True),
+    _Rule("netrc-password", _NETRC, 20, ("machine", "default"), ("password",),
+          repl=_keep_pre("netrc-password"), anchored=True),
+    _Rule("cli-password", _CLI_PASSWORD, 10, ("mysql", "mariadb", "sshpass", "login"), ("-p",),
+          repl=_cli_repl, anchored=True),
+    *(_Rule("twilio-key", _TWILIO_PAIR.format(sid=sid), 66, (sid,),
+            repl=r"[REDACTED:twilio-key]\g<sep>[REDACTED:twilio-key]") for sid in ("AC", "SK")),
+    _Rule("azure-devops-pat", _ADO_PAT, 84, ("JQQJ9",), gate=lambda text: "JQQJ9" in text),
+    _Rule("azure-devops-pat", _ADO_LEGACY, 52, None, repl=_ado_legacy_repl,
+          context=_ADO_CONTEXT),
+    _Rule("docker-config", _DOCKER_CONFIG, 20, ("eyjhdxrocyi6", "ewogicjhdxrocyi6",
+          "ewogicagimf1dghz", "ewojimf1dghz")),
     _Rule("slack-webhook", _SLACK_WEBHOOK, 45, ("hooks.slack.com",),
           repl=r"\g<pre>[REDACTED:slack-webhook]"),
     _Rule("webhook-url", _DISCORD_WEBHOOK, 50, ("/api/webhooks/",),
@@ -603,25 +782,29 @@ def _key_char(char: str) -> bool:
 # after a possessive key, so each key is scanned once); whether it is sensitive is decided on
 # the whole normalized key, the same way as for dict keys.
 _KV = (
-    r"(?<![\w./-])(?P<oq>\\?[\"'])?(?P<key>[\w.-]++)(?:{triggers})(?P<cq>\\?[\"'])?\]?"
-    r"(?P<sep>[ \t]*(?:=>|:=)[ \t]*|[ \t]+=(?!=)[ \t]*|=(?![=~])|[ \t]*:(?![:/])[ \t]*)"
+    r"(?:(?<![\w./-])|(?<=\\[nrt]))(?P<oq>\\?[\"'])?(?P<key>[\w.-]++)(?:{triggers})(?P<cq>\\?[\"'])?\]?"
+    r"(?P<sep>[ \t]*(?:=>|:=)[ \t]*|[ \t]+=(?!=)[ \t]*|=(?![=~])|[ \t]*:(?![:/])[ \t]*"
+    r"|(?P<prose>[ \t]+(?:is|was|to|now)[ \t]+))"  # "the password is X": X must look typed
 )
 # name: DB_PASSWORD / value: ... pairs (Kubernetes env, ECS task definitions, GitLab CI variables)
 _NAMED = (
-    r"(?<![\w.-])(?:name|key)[\"']?[ \t]*[:=][ \t]*[\"']?(?P<key>[\w.-]++)(?:{triggers})"
-    r"[\"']?[ \t]*(?:,[ \t]*|\r?\n[ \t]*-?[ \t]*)(?P<cq>[\"'])?value[\"']?(?P<sep>[ \t]*[:=][ \t]*)"
+    r"(?<![\w.-])(?:name|key)\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?(?P<key>[\w.-]++)(?:{triggers})"
+    r"\\?[\"']?[ \t]*(?:,[ \t]*|(?:\r?\n|\\[rn])(?:[ \t+-]|remote:)*+|[ \t]+)"  # also in diffs
+    r"(?P<cq>\\?[\"'])?value\\?[\"']?(?P<sep>[ \t]*[:=][ \t]*)"
 )
 # --password VALUE (long option and its value as separate words)
 _FLAG = (
     r"(?P<pre>--(?<![\w-]--)(?P<key>[A-Za-z][\w-]*+)(?:{triggers})[ \t]++)"
-    r"(?P<val>\"(?:[^\"\\\n]|\\.)*+\"|'[^'\n]*+'|[^\s\"'`;&|<>()-][^\s;&|<>()]*+)"
+    r"(?P<val>\"(?:[^\"\\\n]|\\.)*+\"|'[^'\n]*+'"
+    r"|[^\s\"'`;&|<>()\\-](?:[^\s\"';&|<>()\\]|\\(?![nrt\"'\\]))*+)"
 )
 # <password>VALUE</password> (detect-secrets keyword_xml.py)
 _XML = r"<(?P<key>[A-Za-z_][\w.-]{{0,64}}+)(?:{triggers})>(?P<val>[^<\n]{{1,1024}}+)</(?P=key)>"
 
 # What follows the separator: quoted strings and templates, whatever the context...
 _QUOTED = (
-    r"\\\"(?P<eq>(?:[^\"\\\n]|\\(?!\")[^\n])*+)(?:\\\")?"
+    r"'\"'\"'(?P<shq>(?:[^'\n]|'(?!\"'\"'))*+)(?:'\"'\"')?"  # 'a='"'"'pw'"'"'' (shlex.join)
+    r"|\\\"(?P<eq>(?:[^\"\\\n]|\\(?!\")[^\n])*+)(?:\\\")?"
     r"|\"(?P<dq>(?:[^\"\\\n]|\\[^\n])*+)\"?"
     r"|'(?P<sq>[^'\n]*+)'?"
     r"|`(?P<bq>[^`\n]*+)`?"
@@ -635,11 +818,23 @@ _BARE_JSON = r"(?:\[REDACTED:[a-z-]+\]|[^\s,}\]\"'\\])++"
 _BARE_HEADER = r"[^\r\n\"'\\]*[^\s\"'\\]"
 # after a bare key and ':' (YAML): one word ending the line (or before " #", ',', '}'), so that
 # "token: refresh it on 401" in a commit message stays.
-_BARE_YAML = r"[^\s\"'`,}\\]++(?=[ \t]*(?:\r|\n|\\[nr]|,|\}|$)|[ \t]+#)"
+_BARE_YAML = (
+    r"[^\s\"'`,}\\]++(?=[ \t]*(?:\r|\n|\\[nr]|,|\}|$)|[ \t]+#"
+    r"|\\?[\"'](?:[\s,)\]}]|$))"  # the end of a string: -m 'token: X', "message": "pw: X"
+)
+# elsewhere (YAML value followed by more words, "password is X" in prose): one word, kept
+# unless it looks typed (see _secret_shaped), trailing punctuation left out.
+_BARE_WORD = r"[^\s\"'`,}\\]*[^\s\"'`,}\\.;:!?)]"
+
+
+_VALUE_PATTERNS: list[tuple[re.Pattern[str], ...]] = []
 
 
 def _value_patterns() -> tuple[re.Pattern[str], ...]:
-    return tuple(map(_pattern, (_QUOTED, _BARE_EQ, _BARE_JSON, _BARE_HEADER, _BARE_YAML)))
+    if not _VALUE_PATTERNS:
+        sources = (_QUOTED, _BARE_EQ, _BARE_JSON, _BARE_HEADER, _BARE_YAML, _BARE_WORD)
+        _VALUE_PATTERNS.append(tuple(map(_pattern, sources)))
+    return _VALUE_PATTERNS[0]
 
 
 def _trigger_lookbehinds(triggers: tuple[str, ...]) -> str:
@@ -659,8 +854,8 @@ class _KeyedRules:
     """The ``key=value`` family of rules, built from a redactor's sensitive field names."""
 
     __slots__ = (
-        "_compiled", "_is_sensitive", "_mark", "also", "anchored", "exact", "gate", "min_len",
-        "words",
+        "_compiled", "_is_sensitive", "_mark", "also", "anchored", "context", "exact", "gate",
+        "min_len", "words",
     )  # fmt: skip
 
     def __init__(self, triggers: tuple[str, ...], is_sensitive: Callable[[str], bool]) -> None:
@@ -670,6 +865,7 @@ class _KeyedRules:
         self.anchored = True  # finds its candidates from the trigger words
         self.exact = False  # field names are matched case-insensitively
         self.gate: Callable[[str], bool] | None = None
+        self.context: tuple[str, ...] = ()
         self._is_sensitive = is_sensitive
         self._mark = marker("assignment")
         self._compiled: tuple[re.Pattern[str], ...] | None = None
@@ -683,6 +879,8 @@ class _KeyedRules:
     def _secret(self, key: str, value: str) -> bool:
         if _is_placeholder(value):
             return False
+        if value.startswith("-----BEGIN ") and "PRIVATE" not in value[:64]:
+            return False  # a signature, public key or certificate: public
         # PWD=/home/me is the shell's working directory, not a password
         if key[-3:].lower() == "pwd" and _normalize_key(key) == "pwd":
             return not _is_path(value.strip("\"'"))
@@ -690,7 +888,7 @@ class _KeyedRules:
 
     def apply(self, text: str, lowered: str) -> str:
         kv, named, flag, xml = self._patterns()
-        if "=" in text or ":" in text:
+        if "=" in text or ":" in text or " " in text:  # key=value, key: value, "key is value"
             redacted = self._assignments(kv, text, self._key_starts(text, lowered))
             if redacted is not text:
                 text, lowered = redacted, _aligned_lower(redacted)
@@ -718,6 +916,8 @@ class _KeyedRules:
                         backwards = text[::-1]
                     run = key_run.match(backwards, size - position)
                     start = position - (run.end() - run.start() if run else 0)
+                    if 0 < start < position and text[start] in "nrt" and text[start - 1] == "\\":
+                        start += 1  # "\\npass = x" in a JSON string: the key is "pass"
                     starts.append(start)
                     if start and text[start - 1] in "\"'":  # "key" or \"key\" (JSON in JSON)
                         escaped = text[start - 2 : start - 1] == "\\"
@@ -742,9 +942,12 @@ class _KeyedRules:
             span = self._value_span(text, match)
             if span is None:
                 continue
-            value_start, value_end = span
+            value_start, value_end, bare = span
             resume = value_end
-            if value_start == value_end or not self._secret(key, text[value_start:value_end]):
+            value = text[value_start:value_end]
+            if value_start == value_end or not self._secret(key, value):
+                continue
+            if bare and _is_code(text, value_start, value):
                 continue
             parts.append(text[copied:value_start])
             parts.append(self._mark)
@@ -754,15 +957,20 @@ class _KeyedRules:
         parts.append(text[copied:])
         return "".join(parts)
 
-    def _value_span(self, text: str, match: re.Match[str]) -> tuple[int, int] | None:
-        quoted, bare_eq, bare_json, bare_header, bare_yaml = _value_patterns()
+    def _value_span(self, text: str, match: re.Match[str]) -> tuple[int, int, bool] | None:
+        """Where the value after ``match`` is, and whether it is bare (not quoted)."""
+        quoted, bare_eq, bare_json, bare_header, bare_yaml, bare_word = _value_patterns()
         position = match.end()
         found = quoted.match(text, position)
         if found is not None:
             group = found.lastgroup or ""
-            return found.span(group) if group != "tpl" else found.span()
+            return (*(found.span(group) if group != "tpl" else found.span()), False)
         sep = match["sep"]
-        if ":" not in sep or ":=" in sep:
+        if "prose" in match.re.groupindex and match["prose"]:
+            found = bare_word.match(text, position)
+            if found is None or not _secret_shaped(found[0]):
+                return None
+        elif ":" not in sep or ":=" in sep:
             found = bare_eq.match(text, position)
         elif match["cq"]:
             found = bare_json.match(text, position)
@@ -770,7 +978,11 @@ class _KeyedRules:
             found = bare_header.match(text, position)
         else:
             found = bare_yaml.match(text, position)
-        return None if found is None else found.span()
+            if found is None:  # "password: X (temporary)": only a word that looks typed
+                found = bare_word.match(text, position)
+                if found is None or not _secret_shaped(found[0]):
+                    return None
+        return None if found is None else (*found.span(), True)
 
     def _flag_repl(self, match: re.Match[str]) -> str:
         if not self._is_sensitive(match["key"]) or not self._secret(match["key"], match["val"]):
