@@ -22,7 +22,6 @@ from __future__ import annotations
 from gitaudit.sanitize_rules import (
     _CARD_RULE,
     _DIGITS,
-    _GUARD_TEXT_LIMIT,
     _STATIC_RULES,
     KINDS,
     _aligned_lower,
@@ -65,6 +64,8 @@ DEFAULT_SENSITIVE_FIELDS: tuple[str, ...] = (
 
 _MAX_DEPTH = 64
 _MAX_PASSES = 4
+# Above this size, a rule starting with a literal scans faster than testing its guard words.
+_GUARD_TEXT_LIMIT = 4096
 _KEY_CACHE_LIMIT = 4096
 _TEXT_CACHE_LIMIT = 8192  # strings remembered per Redactor
 _TEXT_CACHE_MAX_LEN = 256  # longer strings are rarely repeated verbatim
@@ -198,13 +199,19 @@ class Redactor:
             text = redacted
         return text
 
-    def _pass(self, text: str) -> str:  # noqa: PLR0912 - the hot loop, kept inline: a call per rule costs more than its tests
+    def _pass(self, text: str) -> str:  # noqa: PLR0912 - the hot loop: inline, a call costs more
         """One run of every rule; returns ``text`` itself when nothing was redacted."""
         size = len(text)
-        lowered = _aligned_lower(text)
+        # Lower-cased only when a rule looks at it (guard words, anchors), again after a change:
+        # on a large text full of secrets most rules change it and few need it.
+        lowered = ""
         for rule in self._rules:
             if size < rule.min_len:
                 continue
+            words = rule.words
+            guarded = words is not None and (size <= _GUARD_TEXT_LIMIT or rule.anchored)
+            if not lowered and (rule.also or rule.anchored or (guarded and not rule.exact)):
+                lowered = _aligned_lower(text)
             for word in rule.also:  # one word, often rare: the cheapest test first
                 if word not in lowered:
                     break
@@ -212,17 +219,10 @@ class Redactor:
                 word = ""
             if word:
                 continue
-            words = rule.words
-            if words is not None and (size <= _GUARD_TEXT_LIMIT or rule.anchored):
+            if guarded:
                 haystack = text if rule.exact else lowered
-                for word in words:
+                for word in words or ():
                     if word in haystack:
-                        break
-                else:
-                    continue
-            if rule.context and size > _GUARD_TEXT_LIMIT:
-                for word in rule.context:
-                    if word in lowered:
                         break
                 else:
                     continue
@@ -232,7 +232,7 @@ class Redactor:
             if changed is not text and changed != text:
                 text = changed
                 size = len(text)
-                lowered = _aligned_lower(text)  # later guards must see the markers
+                lowered = ""  # later guards must see the markers
         return text
 
     def __call__(self, value: _T) -> _T:

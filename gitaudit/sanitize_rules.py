@@ -144,8 +144,8 @@ def _is_placeholder(value: str) -> bool:
 # get_token(), ENV.fetch(...)), a dotted reference (settings.SECRET_KEY, req.headers.token),
 # a variable named like the secret (password=password, token: accessToken), a type annotation
 # (token: str) or a keyword (await ...). Only bare values are tested: a quoted value is a literal.
-_CODE_CALL = r"(?:[A-Za-z_$][\w$]*(?:\.|::|->))*[A-Za-z_$][\w$]*[(\[]"
-_CODE_REF = r"[A-Za-z_$][A-Za-z_$]*(?:(?:\.|::|->)[A-Za-z_$][A-Za-z_$]*)+"
+# Names are letters, "_" and "$" only: "P4ss.w0rd" is a password, not a reference.
+_CODE_NAME = r"[A-Za-z_$][A-Za-z_$]*+(?:(?:\.|::|->)[A-Za-z_$][A-Za-z_$]*+)*+(?P<open>[(\[])?"
 _CODE_WORDS = frozenset(
     (
         "await", "new", "yield", "lambda", "function", "async", "typeof", "not", "require", "self",
@@ -159,26 +159,28 @@ _CODE_NAME_PARTS = ("pass", "pw", "secret", "token", "key", "cred", "auth", "pat
 
 def _is_code(text: str, start: int, value: str) -> bool:
     """Whether the bare ``value`` at ``text[start:]`` is code rather than a literal secret."""
-    if value[:1] in "([{" and not value.startswith(_PREFIX):
-        return True  # a tuple, list or object: a structure, not a literal (auth=(user, pw))
-    after = text[start + len(value) : start + len(value) + 1]
-    if after and after in "\"'\\" and value.lower() in _STRING_PREFIXES:
-        return True  # f"Bearer {token}": the prefix of a string literal
-    if _pattern(_CODE_CALL).match(text, start) is not None:
-        return True
+    first = value[:1]
+    if first in "([{":  # a tuple, list or object, not a literal (auth=(user, pw)); or a marker
+        return not value.startswith(_PREFIX)
     word = value.rstrip(",;)")
-    if _pattern(_CODE_REF).fullmatch(word) is not None:
-        return True
     lowered = word.lower()
     if lowered in _CODE_WORDS:
         return True
+    if not (first.isalpha() or first in "_$"):
+        return False  # code starts with a name
+    after = text[start + len(value) : start + len(value) + 1]
+    if after and after in "\"'\\" and lowered in _STRING_PREFIXES:
+        return True  # f"Bearer {token}": the prefix of a string literal
+    name = _pattern(_CODE_NAME).match(text, start)
+    if name is None or name["open"]:
+        return name is not None  # a call or subscript: get_token(), os.environ["PW"]
+    if name.end() - start != len(word):
+        return False  # more than names: digits, symbols, a literal
+    if "." in word or ":" in word or ">" in word:
+        return True  # a reference: settings.SECRET_KEY
     # a variable: named like a secret, and long or punctuated enough not to be a short password
     # (password=password, self.token = token, connect(password=pw), token: accessToken)
-    return (
-        word.replace("_", "").isalpha()
-        and (len(word) >= 5 or word != value)
-        and any(part in lowered for part in _CODE_NAME_PARTS)
-    )
+    return (len(word) >= 5 or word != value) and any(part in lowered for part in _CODE_NAME_PARTS)
 
 
 _SYMBOLS = frozenset("!\"#$%&'()*+,:;<=>?@[\\]^`{|}~")
@@ -245,18 +247,18 @@ class _Rule:
     form contains one of ``words`` (if given) and all of ``also``; guard words
     with capitals (``AC``, ``SK``) are looked up case-sensitively in the text
     itself, so hex ids full of ``ac`` do not wake the rule up. ``gate``, if given,
-    is a cheaper test the text must pass first. A rule without a literal to start
-    from (a bare 52-character PAT) may name ``context`` words instead: a text
-    longer than ``_GUARD_TEXT_LIMIT`` must contain one of them (lower-cased),
-    so a large text costs a few ``in`` tests, not a regex scan. An *anchored*
+    is a cheaper test the text must pass first. A pattern with no literal to
+    start from may come with ``starts``, which finds where a match may begin with
+    string methods (or returns None: scan it all); the pattern is tried only there.
+    An *anchored*
     rule's pattern is only tried where one of ``words`` occurs (found with
     ``str.find`` on the lower-cased text, far faster than a case-insensitive scan);
     other patterns start with a literal the regex engine scans for by itself.
     """
 
     __slots__ = (
-        "_compiled", "also", "anchored", "context", "exact", "gate", "kind", "min_len", "repl",
-        "source", "words",
+        "_compiled", "also", "anchored", "exact", "gate", "kind", "min_len", "repl", "source",
+        "starts", "words",
     )  # fmt: skip
 
     def __init__(
@@ -270,10 +272,10 @@ class _Rule:
         *,
         anchored: bool = False,
         gate: Callable[[str], bool] | None = None,
-        context: tuple[str, ...] = (),
+        starts: Callable[[str], list[int] | None] | None = None,
     ) -> None:
         self.kind = kind
-        self.context = context
+        self.starts = starts
         self.anchored = anchored and words is not None
         self.exact = words is not None and any(word != word.lower() for word in words)
         self.gate = gate
@@ -292,6 +294,10 @@ class _Rule:
         return compiled
 
     def apply(self, text: str, lowered: str) -> str:
+        if self.starts is not None:
+            found = self.starts(text)
+            if found is not None:
+                return _anchored_sub(self.pattern, self.repl, text, found) if found else text
         if not self.anchored or self.words is None:
             return self.pattern.sub(self.repl, text)
         return _anchored_sub(self.pattern, self.repl, text, _occurrences(lowered, self.words))
@@ -489,9 +495,6 @@ _TOKENS: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
     ("google-oauth", r"1//0(?<![A-Za-z0-9/]1//0)[A-Za-z0-9_-]{30,}+", 34, ("1//0",)),
     ("npm-token", r"npm_(?<![A-Za-z0-9]npm_)[A-Za-z0-9]{36,}+", 40, ("npm_",)),  # npm-access-token
     ("pypi-token", r"pypi-AgE[A-Za-z0-9_-]{50,}+", 58, ("pypi-age",)),  # pypi-upload-token
-    # gitleaks: twilio-api-key; detect-secrets twilio.py (account SID AC..., API key SK...)
-    ("twilio-key", r"SK(?<![A-Za-z0-9]SK)[0-9a-fA-F]{32}(?![A-Za-z0-9])", 34, ("SK",)),
-    ("twilio-key", r"AC(?<![A-Za-z0-9]AC)[0-9a-fA-F]{32}(?![A-Za-z0-9])", 34, ("AC",)),
     # gitleaks: sendgrid-api-token
     ("sendgrid-key", r"SG\.[A-Za-z0-9_-]{16,}+\.[A-Za-z0-9_-]{16,}+", 35, ("sg.",)),
     # gitleaks: jwt (header and payload are base64url JSON objects, "eyJ"); up to 5 parts (JWE)
@@ -535,14 +538,20 @@ _TOKENS: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
     # 1password-service-account-token
     ("api-token", r"ops_eyJ[A-Za-z0-9+/]{250,}+={0,3}", 257, ("ops_eyj",)),
 )  # fmt: skip
-# Twilio: a SID followed by a 32-character secret (Client("AC...", "<auth token>"), "sid AC...
-# token ..."); both go, the secret is what matters (detect-secrets twilio.py finds the SIDs only).
-_TWILIO_PAIR = (  # {sid}: AC or SK, each rule starting with its literal
-    r"{sid}(?<![A-Za-z0-9]{sid})[0-9a-fA-F]{{32}}"
-    r"(?P<sep>(?:'\"'\"'|\\?[\"'])?[ \t]*[,:][ \t]*(?:'\"'\"'|\\?[\"'])?"
+# Twilio (gitleaks twilio-api-key; detect-secrets twilio.py): account SID AC... and API key SK...
+# + 32 hex, and the 32-character secret given right after one (Client("AC...", "<auth token>"),
+# "sid AC... token ..."), which the SID does not protect. {sid}: each rule starts with its literal.
+_TWILIO = (
+    r"{sid}(?<![A-Za-z0-9]{sid})[0-9a-fA-F]{{32}}(?![A-Za-z0-9])"
+    r"(?:(?P<sep>(?:'\"'\"'|\\?[\"'])?[ \t]*[,:][ \t]*(?:'\"'\"'|\\?[\"'])?"
     r"|[ \t]+(?:(?:auth[ _-]?)?token|secret|password)[ \t]*[:=]?[ \t]*)"
-    r"[A-Za-z0-9]{{32}}(?![A-Za-z0-9])"
+    r"[A-Za-z0-9]{{32}}(?![A-Za-z0-9]))?"
 )
+
+
+def _twilio_repl(match: re.Match[str]) -> str:
+    mark = marker("twilio-key")
+    return mark if match["sep"] is None else mark + match["sep"] + mark
 
 # Azure DevOps PATs (no gitleaks rule). The format Microsoft introduced in 2024 is 84
 # characters with the fixed signature JQQJ99 at offset 52 and AZDO at offset 76; the older
@@ -553,6 +562,41 @@ _ADO_PAT = (
     r"(?![A-Za-z0-9])"
 )
 _ADO_LEGACY = r"(?<![\w/.-])[a-z2-7]{52}(?![\w+/=-])"
+
+
+# Neither pattern has a literal to start from, so the regex would try every position of a text;
+# instead the new format is found from its JQQJ9, and runs of 52 of a-z2-7 with bytes.translate
+# ([a-z2-7] -> "a", all else " ") and bytes.find, which run at memory speed.
+_ADO_RUN_TABLE = bytes(
+    ord("a") if chr(code) in "abcdefghijklmnopqrstuvwxyz234567" else ord(" ") for code in range(256)
+)
+_ADO_RUN = b"a" * 52
+
+
+def _ado_new_starts(text: str) -> list[int]:
+    found = []
+    position = text.find("JQQJ9", 52)
+    while position != -1:
+        found.append(position - 52)
+        position = text.find("JQQJ9", position + 1)
+    return found
+
+
+def _ado_legacy_starts(text: str) -> list[int] | None:
+    """Where runs of 52 or more of a-z2-7 begin (None: not ASCII and one may be there)."""
+    data = text.encode("utf-8", "surrogatepass")
+    runs = data.translate(_ADO_RUN_TABLE)
+    position = runs.find(_ADO_RUN)
+    if position == -1:
+        return []
+    if len(data) != len(text):
+        return None  # byte offsets are not character offsets: let the regex scan
+    found = []
+    while position != -1:
+        found.append(position)
+        end = runs.find(b" ", position)
+        position = -1 if end == -1 else runs.find(_ADO_RUN, end)
+    return found
 
 
 def _ado_legacy_repl(match: re.Match[str]) -> str:
@@ -567,6 +611,10 @@ _DOCKER_CONFIG = (
     r"(?:eyJhdXRocyI6|ewogICJhdXRocyI6|ewogICAgImF1dGhz|ewoJImF1dGhz)[A-Za-z0-9+/]*+={0,2}"
 )
 
+def _may_hold_docker_config(text: str) -> bool:
+    return "hdXRocyI6" in text or "ImF1dGhz" in text  # the four prefixes hold one of these
+
+
 # .netrc / _netrc entries (machine HOST login USER password SECRET, on one line or several,
 # also inside a diff or a JSON string): the word after "password" once "machine NAME" or
 # "default login" opened the entry.
@@ -580,35 +628,27 @@ _NETRC = (
 
 # Passwords on command lines that take them after -p: mysql's -pSECRET (glued), and -p SECRET
 # of sshpass and of registry/cloud logins (a -p elsewhere is a port, a path or a parent flag).
-# Found from "mysql", "mariadb", "sshpass" or "login"; the command before "login" is checked
-# by the replacement (the re module has no variable-width lookbehind).
-_CLI_QUOTE = r"(?:'\"'\"'|\\?[\"'])?"
-_CLI_PASSWORD = (
-    r"(?P<pre>(?<![\w.-])(?:(?:mysql(?:dump|admin|import|show|check)?|mariadb(?:-dump)?)"
-    r"[ \t][^\n|;&]{0,200}?(?<=[ \t])-p" + _CLI_QUOTE
-    + r"|(?:sshpass|login)(?:[ \t][^\n|;&]{0,200}?)??(?<=[ \t])-p[ \t]+" + _CLI_QUOTE + r"))"
-    r"(?P<val>[^\s\"'\\]++)"
+# Found from "-p"; the command earlier on the same line is checked by the replacement.
+_DASH_P = r"(?<=[ \t])-p(?P<sp>[ \t]++)?(?:'\"'\"'|\\?[\"'])?(?P<val>[^\s\"'\\]++)"
+_CLI_GLUED = (
+    r"(?:^|[\s\"'(+-])(?:mysql(?:dump|admin|import|show|check)?|mariadb(?:-dump)?)(?:[ \t]|$)"
 )
-_LOGIN_COMMANDS = (
-    "docker", "podman", "buildah", "skopeo", "oras", "nerdctl", "registry", "az", "cf", "oc",
-)  # fmt: skip
+_CLI_SPACED = (
+    r"(?:^|[\s\"'(+-])(?:sshpass|(?:docker|podman|buildah|skopeo|oras|nerdctl|helm[ \t]+registry"
+    r"|az|cf|oc)[ \t]+login)(?:[ \t]|$)"
+)
+_CLI_LINE_ENDS = ("\n", "\\n", "|", ";", "&")
 
 
 def _cli_repl(match: re.Match[str]) -> str:
-    if match[0].startswith("login"):
-        before = match.string[max(0, match.start() - 16) : match.start()].rstrip()
-        if not before.endswith(_LOGIN_COMMANDS):
-            return match[0]
-    if _is_placeholder(match["val"]):
+    start = match.start()
+    line = match.string[max(0, start - 200) : start]
+    for end in _CLI_LINE_ENDS:
+        line = line.rpartition(end)[2]
+    command = _pattern(_CLI_SPACED if match["sp"] else _CLI_GLUED)
+    if command.search(line) is None or _is_placeholder(match["val"]):
         return match[0]
-    return match["pre"] + marker("cli-password")
-
-
-# Above this size, a rule starting with a literal scans faster than testing its guard words.
-_GUARD_TEXT_LIMIT = 4096
-# What must be near a 52-character Azure DevOps PAT for the rule to look in a large text (one
-# without any of them in a text over _GUARD_TEXT_LIMIT characters is not looked for).
-_ADO_CONTEXT = ("azure", "visualstudio", "pat", "ado", "tfs")
+    return match[0][: match.start("val") - start] + marker("cli-password")
 
 
 _SLACK_WEBHOOK = (  # gitleaks: slack-webhook-url
@@ -666,15 +706,14 @@ _STATIC_RULES: tuple[_Rule, ...] = (
           repl=_keep_pre("azure-sas"), anchored=True),
     _Rule("netrc-password", _NETRC, 20, ("machine", "default"), ("password",),
           repl=_keep_pre("netrc-password"), anchored=True),
-    _Rule("cli-password", _CLI_PASSWORD, 10, ("mysql", "mariadb", "sshpass", "login"), ("-p",),
-          repl=_cli_repl, anchored=True),
-    *(_Rule("twilio-key", _TWILIO_PAIR.format(sid=sid), 66, (sid,),
-            repl=r"[REDACTED:twilio-key]\g<sep>[REDACTED:twilio-key]") for sid in ("AC", "SK")),
-    _Rule("azure-devops-pat", _ADO_PAT, 84, ("JQQJ9",), gate=lambda text: "JQQJ9" in text),
+    _Rule("cli-password", _DASH_P, 4, ("-p",), repl=_cli_repl, anchored=True),
+    *(_Rule("twilio-key", _TWILIO.format(sid=sid), 34, (sid,), repl=_twilio_repl)
+      for sid in ("SK", "AC")),
+    _Rule("azure-devops-pat", _ADO_PAT, 84, ("JQQJ9",), starts=_ado_new_starts),
     _Rule("azure-devops-pat", _ADO_LEGACY, 52, None, repl=_ado_legacy_repl,
-          context=_ADO_CONTEXT),
+          starts=_ado_legacy_starts),
     _Rule("docker-config", _DOCKER_CONFIG, 20, ("eyjhdxrocyi6", "ewogicjhdxrocyi6",
-          "ewogicagimf1dghz", "ewojimf1dghz")),
+          "ewogicagimf1dghz", "ewojimf1dghz"), gate=_may_hold_docker_config),
     _Rule("slack-webhook", _SLACK_WEBHOOK, 45, ("hooks.slack.com",),
           repl=r"\g<pre>[REDACTED:slack-webhook]"),
     _Rule("webhook-url", _DISCORD_WEBHOOK, 50, ("/api/webhooks/",),
@@ -769,9 +808,7 @@ def _key_run_re() -> re.Pattern[str]:
     return _pattern(r"[\w.-]++")
 
 
-def _key_char(char: str) -> bool:
-    """Whether ``char`` can be part of a key name (the regex class ``[\\w.-]``)."""
-    return char.isalnum() or char in "_.-"
+_ASCII_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
 # --- assignments in text -----------------------------------------------------------------
@@ -854,18 +891,26 @@ class _KeyedRules:
     """The ``key=value`` family of rules, built from a redactor's sensitive field names."""
 
     __slots__ = (
-        "_compiled", "_is_sensitive", "_mark", "also", "anchored", "context", "exact", "gate",
-        "min_len", "words",
+        "_compiled", "_groups", "_is_sensitive", "_mark", "_triggers", "also", "anchored", "exact",
+        "gate", "min_len", "words",
     )  # fmt: skip
 
     def __init__(self, triggers: tuple[str, ...], is_sensitive: Callable[[str], bool]) -> None:
-        self.words = triggers
+        self._triggers = triggers
+        # Triggers grouped under the shortest one they start with (pass: pass, passwd, password,
+        # passphrase), so each occurrence is visited once; the group heads are the guard words.
+        heads = [t for t in triggers if not any(t != o and t.startswith(o) for o in triggers)]
+        self._groups = tuple(
+            (head, tuple(sorted((t for t in triggers if t != head and t.startswith(head)),
+                                key=len, reverse=True)))
+            for head in heads
+        )  # fmt: skip
+        self.words = tuple(heads)
         self.min_len = 4
         self.also = ()
         self.anchored = True  # finds its candidates from the trigger words
         self.exact = False  # field names are matched case-insensitively
         self.gate: Callable[[str], bool] | None = None
-        self.context: tuple[str, ...] = ()
         self._is_sensitive = is_sensitive
         self._mark = marker("assignment")
         self._compiled: tuple[re.Pattern[str], ...] | None = None
@@ -873,7 +918,7 @@ class _KeyedRules:
     def _patterns(self) -> tuple[re.Pattern[str], ...]:
         compiled = self._compiled
         if compiled is None:
-            compiled = self._compiled = _keyed_patterns(self.words)
+            compiled = self._compiled = _keyed_patterns(self._triggers)
         return compiled
 
     def _secret(self, key: str, value: str) -> bool:
@@ -890,11 +935,12 @@ class _KeyedRules:
         kv, named, flag, xml = self._patterns()
         if "=" in text or ":" in text or " " in text:  # key=value, key: value, "key is value"
             redacted = self._assignments(kv, text, self._key_starts(text, lowered))
-            if redacted is not text:
-                text, lowered = redacted, _aligned_lower(redacted)
-            if "value" in lowered:
+            if "value" in lowered:  # no marker holds "value": the old lower case tells
+                if redacted is not text:
+                    lowered = _aligned_lower(redacted)
                 starts = _occurrences(lowered, ("name", "key"))
-                text = self._assignments(named, text, starts)
+                redacted = self._assignments(named, redacted, starts)
+            text = redacted
         if "--" in text:
             text = flag.sub(self._flag_repl, text)
         if "</" in text:
@@ -907,22 +953,37 @@ class _KeyedRules:
         size = len(text)
         backwards = ""  # text reversed, made on first use: key runs are matched leftwards
         key_run = _key_run_re()
-        for word in self.words:
-            position = lowered.find(word)
+        for head, group in self._groups:
+            position = lowered.find(head)
             while position != -1:
-                end = position + len(word)
-                if end == size or not _key_char(text[end]):  # the word ends a key
-                    if not backwards:
-                        backwards = text[::-1]
-                    run = key_run.match(backwards, size - position)
-                    start = position - (run.end() - run.start() if run else 0)
-                    if 0 < start < position and text[start] in "nrt" and text[start - 1] == "\\":
-                        start += 1  # "\\npass = x" in a JSON string: the key is "pass"
-                    starts.append(start)
-                    if start and text[start - 1] in "\"'":  # "key" or \"key\" (JSON in JSON)
-                        escaped = text[start - 2 : start - 1] == "\\"
-                        starts.append(start - 2 if escaped else start - 1)
-                position = lowered.find(word, position + 1)
+                end = position + len(head)
+                if end < size and (  # a key char (inline: hot) after the head: a longer word?
+                    text[end] in _ASCII_KEY_CHARS or (text[end] > "\x7f" and text[end].isalnum())
+                ):
+                    for word in group:  # longest first: password before pass
+                        if lowered.startswith(word, position):
+                            end = position + len(word)
+                            break
+                    if end == position + len(head) or (
+                        end < size
+                        and (
+                            text[end] in _ASCII_KEY_CHARS
+                            or (text[end] > "\x7f" and text[end].isalnum())
+                        )
+                    ):
+                        position = lowered.find(head, position + 1)
+                        continue
+                if not backwards:
+                    backwards = text[::-1]
+                run = key_run.match(backwards, size - position)
+                start = position - (run.end() - run.start() if run else 0)
+                if 0 < start < position and text[start] in "nrt" and text[start - 1] == "\\":
+                    start += 1  # "\\npass = x" in a JSON string: the key is "pass"
+                starts.append(start)
+                if start and text[start - 1] in "\"'":  # "key" or \"key\" (JSON in JSON)
+                    escaped = text[start - 2 : start - 1] == "\\"
+                    starts.append(start - 2 if escaped else start - 1)
+                position = lowered.find(head, position + 1)
         starts.sort()
         return starts
 
@@ -966,7 +1027,7 @@ class _KeyedRules:
             group = found.lastgroup or ""
             return (*(found.span(group) if group != "tpl" else found.span()), False)
         sep = match["sep"]
-        if "prose" in match.re.groupindex and match["prose"]:
+        if sep.strip().isalpha():  # "is", "was", "to", "now": the password in a sentence
             found = bare_word.match(text, position)
             if found is None or not _secret_shaped(found[0]):
                 return None
