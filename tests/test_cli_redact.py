@@ -110,7 +110,8 @@ class Trickle(io.BytesIO):
 
 @pytest.mark.parametrize("size", [1, 7, 64, 1000, 65536])
 def test_streaming_equals_whole_text(size: int) -> None:
-    data = (fakes.corpus_text() + KEY + "  - name: DB_PASSWORD\n    value: pw\n").encode()
+    netrc = "machine api.heroku.com\n  login me@example.com\n  password Xy7!pq9Lm\n"
+    data = (fakes.corpus_text() + KEY + "  - name: DB_PASSWORD\n    value: pw\n" + netrc).encode()
     out = io.BytesIO()
     redact_stream(Trickle(data, size), out)
     assert out.getvalue() == expected(data)
