@@ -640,9 +640,14 @@ _CLI_SPACED = (
 _CLI_LINE_ENDS = ("\n", "\\n", "|", ";", "&")
 
 
+_CLI_COMMANDS = ("mysql", "mariadb", "sshpass", "login")
+
+
 def _cli_repl(match: re.Match[str]) -> str:
     start = match.start()
     line = match.string[max(0, start - 200) : start]
+    if not any(command in line for command in _CLI_COMMANDS):
+        return match[0]  # the common case, without a regex
     for end in _CLI_LINE_ENDS:
         line = line.rpartition(end)[2]
     command = _pattern(_CLI_SPACED if match["sp"] else _CLI_GLUED)

@@ -69,6 +69,12 @@ def test_redaction_is_idempotent_on_the_corpus() -> None:
         assert redact(once) == once, record["line"]
 
 
+def test_redaction_is_idempotent_on_the_synthetic_corpus() -> None:
+    for sample in synth.positives(per_kind=10) + synth.negatives(per_kind=10):
+        once = redact(sample.text)
+        assert redact(once) == once, sample
+
+
 def test_whole_corpus_as_one_text() -> None:
     text = fakes.corpus_text()
     out = redact(text)
@@ -161,6 +167,16 @@ ADVERSARIAL = {
     "xml": "<password>" * 100_000,
     "pairs": "name: DB_PASSWORD\nvalue: " * 40_000,
     "curl": "curl -u a:" * 100_000,
+    "dash p": " -p" * 300_000,
+    "mysql": "mysql -u root " * 60_000 + " -pX",
+    "netrc": "machine h login u " * 60_000,
+    "netrc gaps": "machine h" + " \\n+-" * 200_000 + "password",
+    "pat runs": ("a" * 51 + " ") * 20_000,
+    "jqqj": ("A" * 52 + "JQQJ9") * 17_000,
+    "twilio pairs": ("AC" + "0" * 32 + ", ") * 28_000,
+    "prose": "password is Xy7!pq9Lm " * 50_000,
+    "code": "password=os.environ[" * 50_000,
+    "shell quotes": "password='\"'\"'" * 100_000,
     "quotes": '"' * 1_000_000,
     "random": "".join(
         random.Random(1).choice("=:@/ \"'-_.aA1{}$[]<>\\\n#,;&?%tokenpasswordBEGIN-")
