@@ -27,6 +27,7 @@ from gitaudit.sanitize_rules import (
     _aligned_lower,
     _compact,
     _is_placeholder,
+    _is_public_block,
     _KeyedRules,
     _normalize_key,
     _Rule,
@@ -322,11 +323,14 @@ _PLAIN = frozenset({int, float, bool})  # values no rule looks at (exact types: 
 
 
 def _maskable(value: object) -> bool:
-    """Whether a value under a sensitive key is replaced (None, booleans, placeholders stay)."""
+    """Whether a value under a sensitive key is replaced.
+
+    None, booleans, placeholders and public blocks (a commit's ``signature``) stay.
+    """
     if value is None or isinstance(value, bool):
         return False
     if isinstance(value, str):
-        return not _is_placeholder(value)
+        return not (_is_placeholder(value) or _is_public_block(value))
     return True
 
 

@@ -203,6 +203,11 @@ def _secret_shaped(value: str) -> bool:
     return classes >= 3
 
 
+def _is_public_block(value: str) -> bool:
+    """A PGP/SSH signature, public key or certificate block: public, whatever its name."""
+    return value.startswith("-----BEGIN ") and "PRIVATE" not in value[:64]
+
+
 def _is_path(value: str) -> bool:
     return value.startswith(("/", "~")) or (value[1:3] in (":\\", ":/") and value[0].isalpha())
 
@@ -929,8 +934,8 @@ class _KeyedRules:
     def _secret(self, key: str, value: str) -> bool:
         if _is_placeholder(value):
             return False
-        if value.startswith("-----BEGIN ") and "PRIVATE" not in value[:64]:
-            return False  # a signature, public key or certificate: public
+        if _is_public_block(value):
+            return False
         # PWD=/home/me is the shell's working directory, not a password
         if key[-3:].lower() == "pwd" and _normalize_key(key) == "pwd":
             return not _is_path(value.strip("\"'"))

@@ -243,6 +243,7 @@ def test_sensitive_field_values() -> None:
             "input_tokens": 12,
             "token_count": 3,
             "password_reset": "yes",
+            "signature": "-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----",
         }
     )
     assert out == {
@@ -259,6 +260,7 @@ def test_sensitive_field_values() -> None:
         "input_tokens": 12,
         "token_count": 3,
         "password_reset": "yes",
+        "signature": "-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----",
     }
 
 
