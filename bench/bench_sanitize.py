@@ -1,6 +1,6 @@
 """Sanitizer recall, false-positive rate and throughput, per kind, against the sanitizer before.
 
-Run: .venv/bin/python bench/bench_sanitize.py [megabytes] [--kinds]
+Run: .venv/bin/python bench/bench_sanitize.py [megabytes]
 
 The baseline is the sanitizer as it was before the synthetic corpus existed
 (``gitaudit/sanitize.py`` at commit ``BASELINE_COMMIT``, read with ``git
@@ -9,8 +9,8 @@ ratio holds on a busy machine. Inputs:
 
 - the labelled corpus (tests/corpus/*.jsonl, every positive and negative, one
   per line), dense with secrets: most lines take a second rule pass;
-- the synthetic corpus (tests/corpus/synth.py), all of it, then with
-  ``--kinds`` each credential and look-alike kind on its own (secret-dense);
+- the synthetic corpus (tests/corpus/synth.py), all of it, then each credential
+  and look-alike kind on its own (a quarter of the size);
 - plain git fetch/pull output, which is what the wrapper sees on almost every
   command.
 
@@ -126,8 +126,7 @@ def quality(new: Callable[[str], str], old: Callable[[str], str]) -> None:
 
 
 def main() -> None:
-    args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
-    target = float(args[0]) if args else 4.0
+    target = float(sys.argv[1]) if len(sys.argv) > 1 else 4.0
     new = Redactor().redact_text
     old = baseline_redactor()
     quality(new, old)
@@ -137,13 +136,12 @@ def main() -> None:
     synth_text = "\n".join(sample.text for sample in everything) + "\n"
     throughput("synthetic corpus (secret-dense)", _scaled(synth_text, target), new, old)
     throughput("git fetch/pull output (no secrets)", _scaled(GIT_OUTPUT, target), new, old)
-    if "--kinds" in sys.argv:
-        print("\nper kind (each kind's records only, scaled to 1/4 of the size):")
-        kinds: dict[str, list[str]] = {}
-        for sample in everything:
-            kinds.setdefault(sample.kind, []).append(sample.text)
-        for kind, texts in kinds.items():
-            throughput(kind, _scaled("\n".join(texts) + "\n", target / 4), new, old)
+    print("\nper kind (each kind's records only, scaled to 1/4 of the size):")
+    kinds: dict[str, list[str]] = {}
+    for sample in everything:
+        kinds.setdefault(sample.kind, []).append(sample.text)
+    for kind, texts in kinds.items():
+        throughput(kind, _scaled("\n".join(texts) + "\n", target / 4), new, old)
 
 
 if __name__ == "__main__":

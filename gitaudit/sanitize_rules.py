@@ -558,6 +558,7 @@ def _twilio_repl(match: re.Match[str]) -> str:
     mark = marker("twilio-key")
     return mark if match["sep"] is None else mark + match["sep"] + mark
 
+
 # Azure DevOps PATs (no gitleaks rule). The format Microsoft introduced in 2024 is 84
 # characters with the fixed signature JQQJ99 at offset 52 and AZDO at offset 76; the older
 # PATs are 52 characters of lower-case base32, taken as a whole word with two digits or more
@@ -567,8 +568,6 @@ _ADO_PAT = (
     r"(?![A-Za-z0-9])"
 )
 _ADO_LEGACY = r"(?<![\w/.-])[a-z2-7]{52}(?![\w+/=-])"
-
-
 # Neither pattern has a literal to start from, so the regex would try every position of a text;
 # instead the new format is found from its JQQJ9, and runs of 52 of a-z2-7 with bytes.translate
 # ([a-z2-7] -> "a", all else " ") and bytes.find, which run at memory speed.
@@ -616,6 +615,7 @@ _DOCKER_CONFIG = (
     r"(?:eyJhdXRocyI6|ewogICJhdXRocyI6|ewogICAgImF1dGhz|ewoJImF1dGhz)[A-Za-z0-9+/]*+={0,2}"
 )
 
+
 def _may_hold_docker_config(text: str) -> bool:
     return "hdXRocyI6" in text or "ImF1dGhz" in text  # the four prefixes hold one of these
 
@@ -643,8 +643,6 @@ _CLI_SPACED = (
     r"|az|cf|oc)[ \t]+login)(?:[ \t]|$)"
 )
 _CLI_LINE_ENDS = ("\n", "\\n", "|", ";", "&")
-
-
 _CLI_COMMANDS = ("mysql", "mariadb", "sshpass", "login")
 
 
