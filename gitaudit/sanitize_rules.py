@@ -829,8 +829,12 @@ _ASCII_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX
 _KV = (
     r"(?:(?<![\w./-])|(?<=\\[nrt]))(?P<oq>\\?[\"'])?(?P<key>[\w.-]++)(?:{triggers})(?P<cq>\\?[\"'])?\]?"
     r"(?P<sep>[ \t]*(?:=>|:=)[ \t]*|[ \t]+=(?!=)[ \t]*|=(?![=~])|[ \t]*:(?![:/])[ \t]*"
-    r"|(?P<prose>[ \t]+(?:is|was|to|now)[ \t]+))"  # "the password is X": X must look typed
+    r"|(?P<prose>[ \t]+(?:is|was|to|now)[ \t]+)"  # "the password is X": X must look typed
+    r"|[ \t]*,[ \t]*)"  # define('DB_PASSWORD', 'X'): see _SETTERS
 )
+# Calls that set their first (quoted) argument to their second: PHP's define() (wp-config.php),
+# setenv/putenv, os.environ.setdefault, Properties.setProperty, Map.put/set.
+_SETTERS = ("define", "setenv", "putenv", "setdefault", "setProperty", "put", "set")
 # name: DB_PASSWORD / value: ... pairs (Kubernetes env, ECS task definitions, GitLab CI variables)
 _NAMED = (
     r"(?<![\w.-])(?:name|key)\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?(?P<key>[\w.-]++)(?:{triggers})"
@@ -1030,11 +1034,18 @@ class _KeyedRules:
         """Where the value after ``match`` is, and whether it is bare (not quoted)."""
         quoted, bare_eq, bare_json, bare_header, bare_yaml, bare_word = _value_patterns()
         position = match.end()
+        sep = match["sep"]
+        if sep[-1:] in ", \t" and "," in sep:  # only a quoted value set by a setter call
+            call = text[max(0, match.start() - 24) : match.start()].rstrip()
+            if not (match["cq"] and call.endswith("(") and call[:-1].rstrip().endswith(_SETTERS)):
+                return None
+            found = quoted.match(text, position)
+            if found is None or found.lastgroup == "tpl":
+                return None
         found = quoted.match(text, position)
         if found is not None:
             group = found.lastgroup or ""
             return (*(found.span(group) if group != "tpl" else found.span()), False)
-        sep = match["sep"]
         if sep.strip().isalpha():  # "is", "was", "to", "now": the password in a sentence
             found = bare_word.match(text, position)
             if found is None or not _secret_shaped(found[0]):

@@ -664,6 +664,7 @@ TWILIO_TOKEN = "fedcba9876543210" * 2
         ("The staging password is Xy7!pq9Lm until Friday.",
          "The staging password is [REDACTED:assignment] until Friday."),
         ("password: Xy7!pq9Lm (temporary)", "password: [REDACTED:assignment] (temporary)"),
+        ("define('DB_PASSWORD', 'Xy7!pq9Lm');", "define('DB_PASSWORD', '[REDACTED:assignment]');"),
         ('<add key="DbPassword" value="Xy7!pq9Lm"/>',
          '<add key="DbPassword" value="[REDACTED:assignment]"/>'),
         # ... and what stays
@@ -693,6 +694,8 @@ def test_defect_examples(text: str, expected: str) -> None:
         'headers["Authorization"] = "Bearer " + token',
         "password = await hashPassword(password)",
         "auth = (user, pw)",
+        'setattr(self, "password", value)',
+        'sensitive_fields = ["password", "token", "user"]',
         "password=%(password)s",
         "password={password}",
         "token=$token",

@@ -464,6 +464,7 @@ def _config(rng: random.Random) -> Snippet:
         lambda: (f"spring.datasource.password={password}", (password,)),
         lambda: (f'client_secret: "{password}"', (password,)),
         lambda: (f"<password>{password}</password>", (password,)),
+        lambda: (f"define( 'DB_PASSWORD', '{password}' );", (password,)),
         lambda: (f"- name: DB_PASSWORD\n  value: {password}", (password,)),
     )
 
@@ -646,6 +647,9 @@ _CODE = (
     "creds = {'password': args.password}",
     "password=pw)",
     "client_secret: ClientSecret,",
+    'setattr(self, "password", value)',
+    'sensitive_fields = ["password", "token", "user"]',
+    'api_key = os.environ.get("API_KEY", "")',
 )
 
 
