@@ -628,7 +628,7 @@ _NETRC = (
     r"(?P<pre>(?<![\w.-])(?:machine[ \t]++[^\s\\\"']++|default(?=" + _NETRC_GAP + r"login))"
     r"(?:" + _NETRC_GAP + r"(?:login|account|port)[ \t]++[^\s\\\"']++)*+"
     + _NETRC_GAP + r"password[ \t]++)"
-    r"(?P<val>\"[^\"\n]*+\"|\$\([^)\n]*+\)|\$\{[^}\n]*+\}|[^\s\\\"']++)"
+    r"(?P<val>\"[^\"\n]*+\"|\$\([^)\n]*+\)|\$?\{\{[^}\n]*+\}\}|\$\{[^}\n]*+\}|[^\s\\\"']++)"
 )
 
 # Passwords on command lines that take them after -p: mysql's -pSECRET (glued), and -p SECRET

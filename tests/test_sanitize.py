@@ -706,6 +706,7 @@ def test_defect_examples(text: str, expected: str) -> None:
         "Authorization: Bearer ${TOKEN:-}",
         'git -c http.extraheader="AUTHORIZATION: bearer $(cat /run/secrets/t)" fetch',
         "machine github.com login bot password ${GITHUB_TOKEN}",
+        "machine github.com login bot password ${{ secrets.GITHUB_TOKEN }}",
         '{"signature": "-----BEGIN PGP SIGNATURE-----\\n\\niQEz\\n-----END PGP SIGNATURE-----"}',
         '{"auth": {}, "token": ""}',
         '{"message": "export API_TOKEN=", "files": 3}',
