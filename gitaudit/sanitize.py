@@ -210,22 +210,24 @@ class Redactor:
             if size < rule.min_len:
                 continue
             words = rule.words
-            guarded = words is not None and (size <= _GUARD_TEXT_LIMIT or rule.anchored)
-            if not lowered and (rule.also or rule.anchored or (guarded and not rule.exact)):
-                lowered = _aligned_lower(text)
-            for word in rule.also:  # one word, often rare: the cheapest test first
-                if word not in lowered:
-                    break
-            else:
-                word = ""
-            if word:
-                continue
-            if guarded:
-                haystack = text if rule.exact else lowered
-                for word in words or ():
+            if words is not None and (size <= _GUARD_TEXT_LIMIT or rule.anchored):
+                if rule.exact:
+                    haystack = text
+                else:
+                    haystack = lowered = lowered or _aligned_lower(text)
+                for word in words:
                     if word in haystack:
                         break
                 else:
+                    continue
+            if rule.also or rule.anchored:
+                lowered = lowered or _aligned_lower(text)
+                for word in rule.also:
+                    if word not in lowered:
+                        break
+                else:
+                    word = ""
+                if word:
                     continue
             if rule.gate is not None and not rule.gate(text):
                 continue
