@@ -827,7 +827,7 @@ _ASCII_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX
 # after a possessive key, so each key is scanned once); whether it is sensitive is decided on
 # the whole normalized key, the same way as for dict keys.
 _KV = (
-    r"(?:(?<![\w./-])|(?<=\\[nrt]))(?P<oq>\\?[\"'])?(?P<key>[\w.-]++)(?:{triggers})(?P<cq>\\?[\"'])?\]?"
+    r"(?:(?<![\w./-])|(?<=\\[nrt]))(?P<oq>\\?[\"'])?(?P<key>[\w.-]++)(?:{triggers})(?P<cq>'\"'\"'|\\?[\"'])?\]?"
     r"(?P<sep>[ \t]*(?:=>|:=)[ \t]*|[ \t]+=(?!=)[ \t]*|=(?![=~])|[ \t]*:(?![:/])[ \t]*"
     r"|(?P<prose>[ \t]+(?:is|was|to|now)[ \t]+)"  # "the password is X": X must look typed
     r"|[ \t]*,[ \t]*)"  # define('DB_PASSWORD', 'X'): see _SETTERS
@@ -1036,7 +1036,7 @@ class _KeyedRules:
         position = match.end()
         sep = match["sep"]
         if sep[-1:] in ", \t" and "," in sep:  # only a quoted value set by a setter call
-            call = text[max(0, match.start() - 24) : match.start()].rstrip()
+            call = text[max(0, match.start() - 24) : match.start()].rstrip(" \t'\"")
             if not (match["cq"] and call.endswith("(") and call[:-1].rstrip().endswith(_SETTERS)):
                 return None
             found = quoted.match(text, position)
