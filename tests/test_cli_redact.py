@@ -115,6 +115,7 @@ def test_streaming_equals_whole_text(size: int) -> None:
     out = io.BytesIO()
     redact_stream(Trickle(data, size), out)
     assert out.getvalue() == expected(data)
+    assert b"Xy7!pq9Lm" not in out.getvalue()  # the .netrc entry arrived in one piece
 
 
 def test_truncated_key_is_redacted_at_end_of_input() -> None:
