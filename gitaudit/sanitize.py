@@ -19,17 +19,15 @@ Design notes:
 
 from __future__ import annotations
 
+from gitaudit.sanitize_keyed import _compact, _KeyedRules, _normalize_key
 from gitaudit.sanitize_rules import (
     _CARD_RULE,
     _DIGITS,
     _STATIC_RULES,
     KINDS,
     _aligned_lower,
-    _compact,
     _is_placeholder,
     _is_public_block,
-    _KeyedRules,
-    _normalize_key,
     _Rule,
     marker,
 )

@@ -460,7 +460,7 @@ def test_import_is_light() -> None:
         "'id': '01a20221-0812-76b1-83b0-6621e6fb8300', 'path': '/tmp/x/y', "
         "'occurred_at': '2026-11-22T07:22:49.873540Z'})\n"
         "new = set(sys.modules) - before - {'__future__', 'gitaudit', 'gitaudit.sanitize',"
-        " 'gitaudit.sanitize_rules'}\n"
+        " 'gitaudit.sanitize_rules', 'gitaudit.sanitize_keyed'}\n"
         "print(sorted(new), len(rules._PATTERNS))\n"
     )
     result = subprocess.run(
