@@ -110,10 +110,12 @@ class Trickle(io.BytesIO):
 
 @pytest.mark.parametrize("size", [1, 7, 64, 1000, 65536])
 def test_streaming_equals_whole_text(size: int) -> None:
-    data = (fakes.corpus_text() + KEY + "  - name: DB_PASSWORD\n    value: pw\n").encode()
+    netrc = "machine api.heroku.com\n  login me@example.com\n  password Xy7!pq9Lm\n"
+    data = (fakes.corpus_text() + KEY + "  - name: DB_PASSWORD\n    value: pw\n" + netrc).encode()
     out = io.BytesIO()
     redact_stream(Trickle(data, size), out)
     assert out.getvalue() == expected(data)
+    assert b"Xy7!pq9Lm" not in out.getvalue()  # the .netrc entry arrived in one piece
 
 
 def test_truncated_key_is_redacted_at_end_of_input() -> None:

@@ -5,7 +5,9 @@ time, so ``tail -f log | gitaudit redact`` shows lines as they arrive and memory
 stays small whatever the input size. No rule spans lines except private-key
 blocks, so a batch ends before a ``-----BEGIN ... PRIVATE KEY-----`` line whose
 END has not arrived yet (held back up to 1 MiB, then redacted as a truncated
-key), and before a ``name: ...`` line whose ``value: ...`` may be on the next.
+key), before a ``name: ...`` line whose ``value: ...`` may be on the next, and
+before the ``machine``/``login`` lines of a ``.netrc`` entry whose ``password``
+may follow.
 
 Bytes are decoded as UTF-8 with ``surrogateescape``: invalid bytes pass through
 unchanged. A line longer than 64 MiB is cut at its last blank (or at 64 MiB).
@@ -26,7 +28,9 @@ CHUNK_BYTES = 64 * 1024
 MAX_LINE_BYTES = 64 * 1024 * 1024
 KEY_HOLD_BYTES = 1024 * 1024
 _PAIR_HOLD_LINES = 4
-_PAIR_LABEL = re.compile(rb"(?i)(?:name|key)[\"']?[ \t]*[:=]")
+_PAIR_LABEL = re.compile(
+    rb"(?im)(?:name|key)[\"']?[ \t]*[:=]|^[ \t]*(?:machine|login|account)[ \t]"  # .netrc
+)
 
 
 def _open_key_block(buffer: bytearray, end: int) -> int:
@@ -42,7 +46,10 @@ def _open_key_block(buffer: bytearray, end: int) -> int:
 
 
 def _pair_start(buffer: bytearray, cut: int) -> int:
-    """Move ``cut`` back before trailing ``name: X`` / ``key: X`` lines (their value may follow)."""
+    """Move ``cut`` back before trailing ``name: X`` / ``key: X`` / ``machine X`` lines.
+
+    Their value (or the entry's ``password``) may be on the next line.
+    """
     for _ in range(_PAIR_HOLD_LINES):
         start = buffer.rfind(b"\n", 0, cut - 1) + 1
         if _PAIR_LABEL.search(buffer, start, min(cut, start + 200)) is None:
