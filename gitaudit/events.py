@@ -63,6 +63,7 @@ from gitaudit.catalog import (
     uuid7,
 )
 from gitaudit.jsonfast import compact_encoder
+from gitaudit.limits import INDEXED_FIELDS, INDEXED_MAX_BYTES
 
 __all__ = [
     "CATEGORIES",
@@ -99,7 +100,7 @@ MAX_DEPTH: Final = 64  # containers inside an event, the event itself being leve
 MIN_INT: Final = -(2**63)  # integers the store keeps in a column (BIGINT)
 MAX_INT: Final = 2**63 - 1
 MAX_UID: Final = 2**32 - 1
-MAX_INDEXED_BYTES: Final = 2048  # UTF-8 bytes of a string the store indexes
+MAX_INDEXED_BYTES: Final = INDEXED_MAX_BYTES  # UTF-8 bytes of a string the store indexes
 # Only gitaudit itself produces these; clients never may (DESIGN.md "Event").
 GITAUDIT_SOURCES: Final = frozenset({"daemon", "trace2"})
 GITAUDIT_OPERATIONS: Final = "audit."  # prefix
@@ -261,12 +262,7 @@ _CONTAINERS: Final = (dict, list, tuple)
 _JSON_TYPES: Final = frozenset({str, int, float, bool, type(None), dict, list, tuple})
 _ENCODE: Final = compact_encoder(ensure_ascii=True)  # allow_nan=False
 _INT_MAX_DIGITS: Final = sys.get_int_max_str_digits() or sys.maxsize  # 0: no limit
-# The strings the store indexes (tables.DENORMALIZED), by where they sit in an event.
-_INDEXED: Final = (
-    (None, ("parent_id", "chain_id")),
-    ("actor", ("user", "git_name", "git_email", "host")),
-    ("repo", ("path", "name", "branch")),
-)
+_INDEXED: Final = INDEXED_FIELDS  # cut to MAX_INDEXED_BYTES at capture (limits.fit)
 
 
 Int64 = Annotated[int, Field(ge=MIN_INT, le=MAX_INT)]

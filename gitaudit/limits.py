@@ -18,6 +18,10 @@ EVENT_MAX_BYTES           256 KiB   whole-event budget :func:`fit` enforces: a q
 FIELD_MAX_BYTES           16 KiB    longest single string kept whole (argv items, error
                                     text, paths, messages...)
 TRUNCATED_MAX_ENTRIES     64        entries kept in ``details.truncated``
+INDEXED_MAX_BYTES         2 KiB     longest string in a field the store indexes
+                                    (:data:`INDEXED_FIELDS`: actor names, repository
+                                    path, name and branch, ids); a PostgreSQL B-tree
+                                    entry holds at most 2704 bytes
 ========================  ========  ===================================================
 
 :func:`fit` runs in :meth:`gitaudit.pipeline.Pipeline.sanitize`, after the
@@ -49,6 +53,17 @@ SOCKET_MESSAGE_BYTES: Final = 1024 * 1024
 EVENT_MAX_BYTES: Final = 256 * 1024
 FIELD_MAX_BYTES: Final = 16 * 1024
 TRUNCATED_MAX_ENTRIES: Final = 64
+INDEXED_MAX_BYTES: Final = 2048
+# The strings the store indexes (store.tables.DENORMALIZED), by where they sit in an event:
+# fit() cuts them to INDEXED_MAX_BYTES, events.validate_event refuses them past it.
+INDEXED_FIELDS: Final = (
+    (None, ("parent_id", "chain_id")),
+    ("actor", ("user", "git_name", "git_email", "host")),
+    ("repo", ("path", "name", "branch")),
+)
+_INDEXED_PATHS: Final = frozenset(
+    key if part is None else f"{part}.{key}" for part, keys in INDEXED_FIELDS for key in keys
+)
 _PATH_MAX_CHARS: Final = 200
 _ENTRY_MAX_BYTES: Final = 512
 # (longest string, longest nested list or object) per round; later rounds only run while
@@ -93,9 +108,22 @@ def fit(event: dict[str, Any]) -> dict[str, Any]:
         size = len(_DUMPS(event))
     except (TypeError, ValueError):
         return event  # not plain JSON data: schema validation says what is wrong
-    if size <= FIELD_MAX_BYTES:
+    if size <= FIELD_MAX_BYTES and (size <= INDEXED_MAX_BYTES or not _long_indexed(event)):
         return event
     return _Cutter(event).run()
+
+
+def _long_indexed(event: dict[str, Any]) -> bool:
+    """Whether a field the store indexes is longer than :data:`INDEXED_MAX_BYTES`."""
+    for part, keys in INDEXED_FIELDS:
+        fields = event if part is None else event.get(part)
+        if not isinstance(fields, dict):
+            continue
+        for key in keys:
+            value = fields.get(key)
+            if isinstance(value, str) and _encoded(value) - 2 > INDEXED_MAX_BYTES:
+                return True
+    return False
 
 
 def _encoded(value: Any) -> int:
@@ -142,6 +170,8 @@ class _Cutter:
     def _walk(self, value: Any, original: Any, path: str, text_cap: int, box_cap: int) -> Any:
         """``value`` (this round's input) fitted; ``original`` is the same node as given."""
         if isinstance(value, str):
+            if path in _INDEXED_PATHS:
+                text_cap = min(text_cap, INDEXED_MAX_BYTES)
             return self._text(value, original, path, text_cap)
         if isinstance(value, dict):
             if path == "details" and isinstance(value.get("truncated"), list):

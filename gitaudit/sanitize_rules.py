@@ -573,6 +573,14 @@ _NETRC = (
 # of sshpass and of registry/cloud logins (a -p elsewhere is a port, a path or a parent flag).
 # Found from "-p"; the command earlier on the same line is checked by the replacement.
 _DASH_P = r"(?<=[ \t])-p(?P<sp>[ \t]++)?(?:'\"'\"'|\\?[\"'])?(?P<val>[^\s\"'\\]++)"
+
+
+def _blank_dash_p(text: str) -> bool:
+    """Cheap gate of the cli-password rule: a ``-p`` after a blank, as :data:`_DASH_P` needs
+    (so ids such as trace2's ``...-P00007ae0`` and paths like ``my-project`` wake no regex)."""
+    return " -p" in text or "\t-p" in text
+
+
 _CLI_GLUED = (
     r"(?:^|[\s\"'(+-])(?:mysql(?:dump|admin|import|show|check)?|mariadb(?:-dump)?)(?:[ \t]|$)"
 )
@@ -652,7 +660,8 @@ _STATIC_RULES: tuple[_Rule, ...] = (
           repl=_keep_pre("azure-sas"), anchored=True),
     _Rule("netrc-password", _NETRC, 20, ("machine", "default"), ("password",),
           repl=_keep_pre("netrc-password"), anchored=True),
-    _Rule("cli-password", _DASH_P, 4, ("-p",), repl=_cli_repl, anchored=True),
+    _Rule("cli-password", _DASH_P, 4, ("-p",), repl=_cli_repl, anchored=True,
+          gate=_blank_dash_p),
     *(_Rule("twilio-key", _TWILIO.format(sid=sid), 34, (sid,), repl=_twilio_repl)
       for sid in ("SK", "AC")),
     _Rule("azure-devops-pat", _ADO_PAT, 84, ("JQQJ9",), starts=_ado_new_starts),

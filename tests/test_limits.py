@@ -155,3 +155,16 @@ def test_a_forged_list_of_cuts_cannot_make_an_event_too_big() -> None:
     fitted = limits.fit(_event(truncated=forged, note="n" * 20_000))
     assert _line_bytes(fitted) <= limits.EVENT_MAX_BYTES
     assert [entry["field"] for entry in fitted["details"]["truncated"]] == ["details.note"]
+
+
+def test_indexed_strings_are_cut_to_what_the_store_indexes() -> None:
+    """A long git identity or repository path is cut, never refused at intake."""
+    event = _event()
+    event["actor"] = {"user": "u", "git_name": "é" * 1500, "host": "h"}
+    event["repo"] = {"path": "/r/" + "p" * 3000, "name": "r"}
+    fitted = limits.fit(event)
+    events.validate_event(fitted)  # refused before: 3,000 and 3,003 UTF-8 bytes
+    assert fitted["repo"]["path"].startswith("/r/ppp")
+    assert "truncated" in fitted["repo"]["path"]
+    cut = {entry["field"] for entry in fitted["details"]["truncated"]}
+    assert cut == {"actor.git_name", "repo.path"}

@@ -34,6 +34,8 @@ REJECT_REASONS: Final = {
     "size": "a line longer than max_message_bytes",
     "truncated": "a connection closed in the middle of a line",
     "invalid": "an event that fails validation",
+    "gitaudit_only": "a source or operation only gitaudit records (daemon, trace2, audit.*) "
+    "sent by another uid or from a client spool",
     "store_down": "refused while the store is down (on_store_failure = reject)",
     "journal": "the journal could not be written",
     "backlog": "trace2 events past the delivery backlog (sink_backlog) of a stalled intake",

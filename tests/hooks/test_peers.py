@@ -7,6 +7,7 @@ in either order, nothing of gitaudit is left and the other hooks are byte-exact 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -290,8 +291,13 @@ def test_lefthook_moves_gitaudits_hook_aside_and_install_repairs(
     assert b"lefthook 1 ran" in push.stdout + push.stderr
     assert len(hook_events(sandbox, "pre-push")) == 1
     # lefthook.yml changes: the next hook lefthook runs installs its hooks again
-    (repo / "lefthook.yml").write_text(LEFTHOOK_CONFIG.format(version=2))
-    sandbox.commit(repo, {"w": "1\n"}, "w", )
+    config = repo / "lefthook.yml"
+    config.write_text(LEFTHOOK_CONFIG.format(version=2))
+    # lefthook compares the config's mtime, in whole seconds, with its last install: a change
+    # within the same second as that install goes unseen, so date it a few seconds later
+    later = config.stat().st_mtime + 5
+    os.utime(config, (later, later))
+    sandbox.commit(repo, {"w": "1\n"}, "w")
     status = _status(sandbox, repo)
     assert "lefthook moved gitaudit's pre-push to pre-push.old" in status
     assert f"repair: gitaudit hooks install --repo {repo}" in status
