@@ -24,7 +24,6 @@ UNSTORABLE = [
     ("details", b'{"x": "a\\u0000b"}', "details.x"),
     ("actor", b'{"uid": 1, "user": "u", "git_name": "a\\u0000"}', "actor.git_name"),
     ("result", b'{"exit_code": 100000000000000000000000}', "result.exit_code"),
-    ("repo", b'{"path": "' + b"p" * 3000 + b'"}', "repo.path"),
     ("operation", b'"git.other", "details": {"subcommand": {"a": 1}}', "invalid event"),
 ]
 
@@ -60,6 +59,23 @@ def test_unstorable_values_are_answered_and_the_daemon_keeps_serving(
     assert not {event["id"] for event in stored} & set(sent)
     run.assert_running()
     assert "Traceback" not in run.log()
+    assert run.stop() == 0
+
+
+def test_an_over_long_indexed_string_is_cut_not_refused(daemons: Daemons) -> None:
+    """3,000 bytes of repo.path exceed what the store indexes: the daemon's pipeline cuts it
+    (details.truncated keeps its size and hash), so the event is stored, never refused."""
+    run = daemons().start()
+    client = run.client()
+    event = make_event()
+    client.send_raw(_line(event, "repo", b'{"path": "/' + b"p" * 3000 + b'"}'))
+    (ack,) = client.answer()["acks"]
+    assert ack["status"] == "accepted", ack
+    client.close()
+    (stored,) = run.wait_stored([event["id"]])
+    assert len(stored["repo"]["path"].encode()) <= 2048
+    (cut,) = stored["details"]["truncated"]
+    assert cut["field"] == "repo.path" and cut["bytes"] == 3001
     assert run.stop() == 0
 
 
