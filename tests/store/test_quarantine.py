@@ -93,7 +93,7 @@ def _segment(spool_dir: Path, lines: list[bytes]) -> Path:
 
 
 def test_no_spool_line_is_skipped(store_url: str, tmp_path: Path) -> None:
-    """Every kind of bad line becomes an audit.rejected in place; the canary after them is stored."""
+    """Each kind of bad line becomes an audit.rejected in place; the canary after them is kept."""
     spool_dir = tmp_path / "spool"
     first, canary = make_record(0), make_record(9)
     encoded = [spool.encode_line(record)[:-1] for record in (first, canary)]
