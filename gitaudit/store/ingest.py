@@ -86,7 +86,7 @@ class _Drain:
         for line in spool.read_segment(segment):
             self.done += 1
             record = self._record(line)
-            if line.event is None or line.error is not None:
+            if line.error is not None:  # set for every line that got a stand-in
                 bad.append(line)
             batch.append(record)
             lines.append(line)
