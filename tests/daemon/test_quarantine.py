@@ -102,7 +102,7 @@ def test_a_record_the_journal_cannot_write_is_journaled_as_its_stand_in(tmp_path
         worker = Worker("test-journal")
         committer = GroupCommitter(journal, worker, lambda count: None)
         task = asyncio.create_task(committer.run())
-        nan = validate_event(make_event(1, duration_ms=float("nan"))).to_record()
+        nan = {**validate_event(make_event(1)).to_record(), "duration_ms": float("nan")}
         records = [make_event(0), nan, make_event(2)]
         await asyncio.wait_for(committer.submit(records), 30)  # no timing: a hang guard
         await asyncio.wait_for(committer.submit([make_event(3)]), 30)  # the committer still runs

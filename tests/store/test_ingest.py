@@ -238,4 +238,8 @@ def test_spool_lines_no_store_could_take_are_set_aside(store_url: str, tmp_path:
     report = ingest(_settings(store_url, spool_dir))
     assert (report.ingested, report.rejected) == (2, 7)
     with Store.open(store_url, chain_id="ingest") as store:
-        assert sorted(_ids(store)) == sorted(str(r["id"]) for r in good)
+        stored = store.query(EventFilter())
+    kept = [event for event in stored if event["operation"] != "audit.rejected"]
+    assert sorted(str(e["id"]) for e in kept) == sorted(str(r["id"]) for r in good)
+    stand_ins = [event for event in stored if event["operation"] == "audit.rejected"]
+    assert sorted(e["details"]["origin"]["line"] for e in stand_ins) == [2, 3, 4, 5, 6, 7, 8]
