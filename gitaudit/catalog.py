@@ -40,6 +40,7 @@ OPERATIONS: Final = (
     "audit.config_changed",
     "audit.verify",
     "audit.retention",
+    "audit.rejected",
 )
 CATEGORIES: Final = ("read", "create", "update", "delete")
 OUTCOMES: Final = ("success", "failure")
@@ -125,6 +126,7 @@ _FIXED_CATEGORY: Final[Mapping[str, str]] = {
     "audit.config_changed": "update",
     "audit.verify": "read",
     "audit.retention": "delete",
+    "audit.rejected": "create",
 }
 
 
@@ -233,7 +235,7 @@ def severity_for(operation: str, details: Mapping[str, Any] | None, outcome: str
         return "medium"
     if operation in {"audit.verify", "validation.failed"} and outcome == "failure":
         return "high"
-    if operation == "audit.config_changed":
+    if operation in {"audit.config_changed", "audit.rejected"}:
         return "medium"
     return "low"
 

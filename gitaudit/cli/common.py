@@ -100,11 +100,13 @@ def open_store(
 
 
 def warn_ingest_problems(report: IngestReport) -> None:
-    """Tell the operator about spool lines that were set aside."""
+    """Tell the operator about spooled records that were quarantined."""
     if report.rejected:
+        kept = ", ".join(str(path) for path in report.rejected_files)
         print(
-            f"gitaudit: warning: {report.rejected} spooled line(s) could not be read and were "
-            f"kept in {', '.join(str(path) for path in report.rejected_files)}",
+            f"gitaudit: warning: {report.rejected} spooled record(s) could not be taken; each is "
+            "stored as an audit.rejected event in its place (`gitaudit log --op "
+            f"audit.rejected`){f'; raw lines kept in {kept}' if kept else ''}",
             file=sys.stderr,
         )
         for problem in report.problems[:10]:

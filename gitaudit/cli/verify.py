@@ -17,6 +17,7 @@ def _chain_dict(chain: Any) -> dict[str, Any]:
         "records": chain.records,
         "first_seq": chain.first_seq,
         "last_seq": chain.last_seq,
+        "rejected": chain.rejected,
         "ok": problem is None,
         "problem": None
         if problem is None
@@ -43,16 +44,24 @@ def verify_command(
         report = store.verify(progress)
     chains = [_chain_dict(chain) for chain in report.chains]
     if fmt in (OutputFormat.json, OutputFormat.jsonl):
-        typer.echo(json.dumps({"ok": report.ok, "chains": chains}, indent=2, sort_keys=True))
+        summary = {"ok": report.ok, "rejected": report.rejected, "chains": chains}
+        typer.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
         for chain in chains:
             status = "ok" if chain["ok"] else "FAILED"
+            quarantined = f", {chain['rejected']} audit.rejected" if chain["rejected"] else ""
             typer.echo(
-                f"{chain['chain_id']}: {chain['records']} record(s), "
+                f"{chain['chain_id']}: {chain['records']} record(s){quarantined}, "
                 f"seq {chain['first_seq']}..{chain['last_seq']}: {status}"
             )
         if not chains:
             typer.echo("no records yet")
+        if report.rejected:
+            typer.echo(
+                f"{report.rejected} record(s) could not be taken and are stored as "
+                "audit.rejected events in their place; see them with "
+                "`gitaudit log --op audit.rejected`"
+            )
     problem = report.first_problem
     if problem is not None:
         typer.echo(

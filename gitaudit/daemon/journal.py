@@ -11,6 +11,12 @@ leaves; it leaves the journal only when the batch writer committed it.
 - :class:`GroupCommitter` makes concurrent callers share one write + fsync:
   submissions that arrive while a write is in flight go out together in the
   next one; an idle committer waits a few hundred microseconds for company.
+
+No single record stops the journal: a record that cannot be written as a line
+(NaN, a value JSON has no spelling for) is journaled as its ``audit.rejected``
+stand-in, and a line that cannot be read back on replay (cut off, not JSON, not
+a valid event) is replaced by one too (:mod:`gitaudit.quarantine`); the raw
+line is also kept under ``rejected/``.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from typing import Any, Final, TypeVar
 from pydantic import ValidationError
 
 from gitaudit.errors import SpoolError
-from gitaudit.events import validate_event
+from gitaudit.events import describe_invalid, validate_event
+from gitaudit.quarantine import Quarantine
 from gitaudit.transport import spool
 
 T = TypeVar("T")
@@ -125,10 +132,12 @@ class JournalLockedError(SpoolError):
 class Journal:
     """The journal directory. Every method but :meth:`open` runs on the journal worker."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, quarantine: Quarantine | None = None) -> None:
         self.directory = directory
+        self.quarantine = quarantine or Quarantine("daemon")
         self._lock_fd = -1
         self._active: list[dict[str, Any]] = []
+        self.quarantined = 0  # records replaced by their audit.rejected stand-in (a counter)
 
     def open(self) -> list[SealedSegment]:
         """Lock the directory and seal what a previous run left; returns segments to replay."""
@@ -158,9 +167,26 @@ class Journal:
         return len(self._active)
 
     def append(self, records: list[dict[str, Any]]) -> None:
-        """Durably append records to the active segment (one write, one fsync)."""
-        spool.append(self.directory, records, _NEVER_SEAL)
-        self._active.extend(records)
+        """Durably append records to the active segment (one write, one fsync).
+
+        A record that cannot be encoded is journaled as its ``audit.rejected`` stand-in.
+        """
+        lines: list[bytes] = []
+        written: list[dict[str, Any]] = []
+        for original in records:
+            record = original
+            try:
+                line = spool.encode_line(record)
+            except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+                record = self.quarantine.event(
+                    original, stage="journal", reason=f"cannot be written to the journal: {exc}"
+                )
+                line = spool.encode_line(record)
+                self.quarantined += 1
+            lines.append(line)
+            written.append(record)
+        spool.append_lines(self.directory, b"".join(lines), _NEVER_SEAL)
+        self._active.extend(written)
 
     def seal(self) -> SealedSegment | None:
         """Seal the active segment; returns it with exactly the records it holds."""
@@ -171,18 +197,22 @@ class Journal:
         return SealedSegment(path, records, len(records))
 
     def load(self, segment: SealedSegment) -> list[dict[str, Any]]:
-        """Read a segment's records from disk (validated again); bad lines go to ``bad``."""
+        """Read a segment's records from disk (validated again).
+
+        A bad line goes to ``bad`` and its ``audit.rejected`` stand-in takes its place.
+        """
         records: list[dict[str, Any]] = []
         segment.bad = []
         for line in spool.read_segment(segment.path):
-            if line.event is None:
-                segment.bad.append(line)
-                continue
-            try:
-                records.append(validate_event(line.event).to_record())
-            except ValidationError as exc:
-                line.error = f"invalid event: {exc.error_count()} error(s)"
-                segment.bad.append(line)
+            if line.event is not None:
+                try:
+                    records.append(validate_event(line.event).to_record())
+                    continue
+                except ValidationError as exc:
+                    line.error = describe_invalid(exc)
+            segment.bad.append(line)
+            records.append(self.quarantine.line(line, "journal"))
+            self.quarantined += 1
         segment.count = len(records)
         return records
 
@@ -248,10 +278,13 @@ class GroupCommitter:
         records = [record for batch, _ in group for record in batch]
         try:
             await self.worker.run(self.journal.append, records)
-        except (SpoolError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - told to the submitters; the committer goes on
+            failure = exc if isinstance(exc, SpoolError | OSError) else SpoolError(
+                f"journal write failed: {type(exc).__name__}: {exc}"
+            )
             for _, future in group:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(failure)
             return
         for _, future in group:
             if not future.done():

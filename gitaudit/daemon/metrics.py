@@ -109,6 +109,12 @@ class Metrics:
         self.rejected = Counter(
             "gitaudit_events_rejected", "Messages rejected", ["source", "reason"], registry=r
         )
+        self.quarantined = Counter(
+            "gitaudit_events_quarantined",
+            "Records stored as an audit.rejected event in their place",
+            ["stage"],
+            registry=r,
+        )
         self.spooled = Counter(
             "gitaudit_events_spooled", "Events ingested from client spools", registry=r
         )

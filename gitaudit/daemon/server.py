@@ -48,6 +48,7 @@ from gitaudit.daemon.trace2_receiver import Deduper, Trace2Receiver
 from gitaudit.daemon.writer import BatchWriter
 from gitaudit.errors import ConfigError, GitauditError
 from gitaudit.events import category_for, now_rfc3339, uuid7
+from gitaudit.quarantine import Quarantine
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -332,8 +333,9 @@ class Server:
         await self._start_core()
         self._start_sinks()
         self._spools = SpoolWatcher(
-            self.settings.watch_spool_dirs, self.active_intake(), self.metrics
-        )
+            self.settings.watch_spool_dirs, self.active_intake(), self.metrics,
+            self.active_journal().quarantine,
+        )  # fmt: skip
         self._spawn(self._spools.run(self._stop_watching), "spools")
         self._start_watcher()
         await self._open_sockets()
@@ -392,7 +394,9 @@ class Server:
         return Path(self.settings.journal_dir or paths.default_journal_dir())
 
     async def _start_core(self) -> None:
-        self._journal = Journal(self._journal_dir())
+        self._journal = Journal(
+            self._journal_dir(), Quarantine.from_settings(self.settings, "daemon")
+        )
         replay = self._journal.open()
         self._journal_worker = Worker("gitaudit-journal")
         self._writer = BatchWriter(
@@ -448,6 +452,11 @@ class Server:
         if self._sink_reader is not None:
             await asyncio.to_thread(self._sink_reader.close)
             self._sink_reader = None
+
+    def active_journal(self) -> Journal:
+        """The journal (set once startup opened it)."""
+        assert self._journal is not None  # noqa: S101 - set by _start_core
+        return self._journal
 
     def active_intake(self) -> EventIntake:
         """The intake (set once startup opened the journal)."""

@@ -5,10 +5,13 @@ directories with watchfiles; on a change (and every few seconds regardless)
 it takes the directory's drain lock (the same one ``gitaudit ingest`` takes),
 seals the active segment, and feeds each sealed segment through the intake
 (``source="spool"``: policy, sanitizer, validation, journal). A segment is
-deleted once its events are journaled (or dropped by policy); lines that do
-not parse or validate are kept under the directory's ``rejected/``. A
-temporary refusal (store down with ``on_store_failure=reject``, journal
-failure) leaves the segment for the next round.
+deleted once its events are journaled (or dropped by policy). A line that does
+not parse or that the intake rejects is never just skipped: its
+``audit.rejected`` stand-in (:mod:`gitaudit.quarantine`, stage ``spool`` or
+``ingest``) is journaled as the daemon's own event, and the raw line is kept
+under the directory's ``rejected/``. A temporary refusal (store down with
+``on_store_failure=reject``, journal failure) leaves the segment for the next
+round.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from typing import Any, Final
 from watchfiles import awatch
 
 from gitaudit.daemon import api
+from gitaudit.daemon.api import Peer
 from gitaudit.daemon.intake import EventIntake
 from gitaudit.daemon.journal import Worker
 from gitaudit.daemon.logging import get_logger
 from gitaudit.daemon.metrics import Metrics
 from gitaudit.errors import GitauditError
+from gitaudit.quarantine import Quarantine
 from gitaudit.transport import spool
 
 CHUNK: Final = 1000
@@ -52,10 +57,18 @@ def _read(segment: Path) -> list[spool.SpoolLine]:
 class SpoolWatcher:
     """Ingests the watched client spool directories through the intake."""
 
-    def __init__(self, directories: Sequence[str], intake: EventIntake, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        directories: Sequence[str],
+        intake: EventIntake,
+        metrics: Metrics,
+        quarantine: Quarantine | None = None,
+    ) -> None:
         self.directories = [Path(folder) for folder in directories]
         self.intake = intake
         self.metrics = metrics
+        self.quarantine = quarantine or Quarantine("daemon")
+        self.me = Peer(pid=os.getpid(), uid=os.getuid(), gid=os.getgid())
         self.worker = Worker("gitaudit-spools")
         self.log = get_logger(component="spools")
 
@@ -117,12 +130,26 @@ class SpoolWatcher:
                 if ack.status == api.REJECTED:
                     line.error = ack.error
                     bad.append(line)
+        bad.sort(key=lambda line: line.line_no)
+        if bad and not await self._stand_in(bad):
+            return False
         await self.worker.run(self._finish, folder, segment, bad)
         return True
 
+    async def _stand_in(self, bad: list[spool.SpoolLine]) -> bool:
+        """Journal the ``audit.rejected`` stand-ins of ``bad``; False on a temporary refusal."""
+        stand_ins = await self.worker.run(self._stand_ins, bad)
+        acks = await self.intake.accept(stand_ins, peer=self.me, source="daemon")
+        return not any(self.intake.transient(ack) for ack in acks)
+
+    def _stand_ins(self, bad: list[spool.SpoolLine]) -> list[dict[str, Any]]:
+        return [
+            self.quarantine.line(line, "spool" if line.event is None else "ingest") for line in bad
+        ]
+
     def _finish(self, folder: Path, segment: Path, bad: list[spool.SpoolLine]) -> None:
         if bad and not (folder / spool.REJECTED_DIR / f"{segment.name}.rejected").exists():
-            spool.quarantine(folder, sorted(bad, key=lambda line: line.line_no))
+            spool.quarantine(folder, bad)
             self.log.warning(
                 "spool_lines_rejected", segment=str(segment), lines=len(bad), pid=os.getpid()
             )

@@ -6,6 +6,10 @@ its records (in ``buffer_max_size`` chunks) on the store thread. A segment is
 deleted only once all of its records are committed; then the publisher
 (subscribers, sinks) gets them. Segments are committed oldest first.
 
+No record stops the writer: one the store cannot take is stored as its
+``audit.rejected`` stand-in (:meth:`gitaudit.store.Store.append`), which is
+published in its place and counted in ``gitaudit_events_quarantined_total``.
+
 When the store fails, ``store_up`` is cleared, the writer retries with
 exponential backoff, and catches up when the store answers again; what the
 intake does meanwhile depends on ``on_store_failure`` (see
@@ -28,6 +32,7 @@ from gitaudit.daemon.logging import get_logger
 from gitaudit.daemon.metrics import Metrics
 from gitaudit.daemon.writer_process import StoreProcess
 from gitaudit.errors import ConfigError, GitauditError, StoreError
+from gitaudit.quarantine import OPERATION as QUARANTINE_OPERATION
 
 if TYPE_CHECKING:
     from gitaudit.store import AppendResult
@@ -178,7 +183,20 @@ class BatchWriter:
             self.metrics.journal_backlog.set(self.backlog)
             self.metrics.written.inc(result.inserted)
             self._mark_up()
-            self._publish(committed(chunk, result))
+            added = committed(chunk, result)
+            self._count_quarantined(added)
+            self._publish(added)
+
+    def _count_quarantined(self, added: list[dict[str, Any]]) -> None:
+        for record in added:
+            if record["operation"] == QUARANTINE_OPERATION:
+                stage = str(record["details"].get("stage"))
+                self.metrics.quarantined.labels(stage).inc()
+                self.log.warning(
+                    "record_quarantined", id=record["id"], stage=stage,
+                    original_id=record["details"].get("original_id"),
+                    reason=record["details"].get("reason"),
+                )  # fmt: skip
 
     def _publish(self, chunk: list[dict[str, Any]]) -> None:
         try:
@@ -230,9 +248,10 @@ class BatchWriter:
 def committed(chunk: list[dict[str, Any]], result: AppendResult) -> list[dict[str, Any]]:
     """The records an append added, in order, with the integrity fields the store gave each
     (``chain_id``, ``seq``, ``prev_hash``, ``hash``; records already stored, or repeated in
-    the chunk, are left out)."""
+    the chunk, are left out; a record the store replaced is given as its stand-in)."""
     out: list[dict[str, Any]] = []
-    for record in chunk:
+    for index, original in enumerate(chunk):
+        record = result.replaced.get(index, original)  # an audit.rejected stand-in
         position = result.positions.get(str(record["id"]))
         if position is not None and (not out or out[-1]["seq"] < position[0]):
             seq, prev_hash, digest = position

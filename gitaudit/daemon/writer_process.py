@@ -27,12 +27,16 @@ import signal
 import socket
 import subprocess
 import sys
+import traceback
 from multiprocessing.connection import Connection
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from gitaudit.config import Settings
 from gitaudit.daemon.runtime import tune_gc
 from gitaudit.errors import ConfigError, GitauditError, StoreError
+
+if TYPE_CHECKING:
+    from gitaudit.store import Store
 
 PR_SET_PDEATHSIG: Final = 1
 _ERRORS: Final[dict[str, type[GitauditError]]] = {
@@ -117,10 +121,19 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def serve(conn: Connection, parent: int) -> None:
-    """Answer the parent's requests until it closes the connection or says ``close``."""
+def _handle(store: Store | None, request: Any) -> tuple[Store | None, Any]:
+    """The store after ``request`` (``open`` or ``append``) and the answer's value."""
     from gitaudit.store import Store
 
+    if request[0] == "open":
+        return Store.from_settings(Settings(request[1]), source="daemon"), None
+    if store is None:
+        raise StoreError("the store is not open")
+    return store, store.append(request[1])
+
+
+def serve(conn: Connection, parent: int) -> None:
+    """Answer the parent's requests until it closes the connection or says ``close``."""
     store: Store | None = None
     if os.getppid() != parent:
         return  # the parent died before the death signal was armed
@@ -132,15 +145,14 @@ def serve(conn: Connection, parent: int) -> None:
         if request[0] == "close":
             break
         try:
-            if request[0] == "open":
-                store = Store.from_settings(Settings(request[1]))
-                value: Any = None
-            elif store is None:
-                raise StoreError("the store is not open")
-            else:
-                value = store.append(request[1])
+            store, value = _handle(store, request)
         except GitauditError as exc:
             conn.send(("error", type(exc).__name__, exc.message, exc.hint))
+            continue
+        except Exception as exc:  # noqa: BLE001 - answered, so the child outlives a bad request
+            traceback.print_exc()
+            message = f"the store writer failed: {type(exc).__name__}: {exc}"
+            conn.send(("error", "StoreError", message, "see the daemon's log; retried"))
             continue
         conn.send(("ok", value))
     if store is not None:

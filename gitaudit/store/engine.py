@@ -21,10 +21,17 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from gitaudit.config import Settings
 from gitaudit.errors import GitauditError, StoreError
@@ -38,6 +45,9 @@ from gitaudit.store.reader import (
 )
 from gitaudit.store.writer import AppendResult, ChainWriter
 
+if TYPE_CHECKING:
+    from gitaudit.quarantine import Quarantine
+
 BUSY_TIMEOUT_MS: Final = 30_000
 PG_CONNECT_TIMEOUT_S: Final = 10
 # Execution option read by the SQLite "begin" hook: "immediate" for writers.
@@ -45,6 +55,17 @@ BEGIN_OPTION: Final = "gitaudit_begin"
 # pg_advisory_xact_lock key serializing concurrent migrations ("gitaudit" in ASCII).
 MIGRATION_LOCK_KEY: Final = 0x67697461756469
 APPEND_ONLY_MARK: Final = "append-only"
+# Failures of the store itself, not of a record: an append failing with one of these is
+# retried later as a whole; any other failure is narrowed down to the record that causes it.
+ENVIRONMENT_ERRORS: Final = (
+    GitauditError,
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    sqlite3.OperationalError,
+    OSError,
+    MemoryError,
+)
 
 
 def redacted(url: str | URL) -> str:
@@ -353,13 +374,26 @@ class Store:
 
     Open it with :meth:`open` or :meth:`from_settings`; close it with
     :meth:`close` or use it as a context manager.
+
+    ``quarantine`` builds the ``audit.rejected`` record stored in place of a
+    record the store cannot take (made on first need; by default with the
+    default sanitizer and source ``cli``).
     """
 
-    def __init__(self, engine: Engine, url: str, chain_id: str, chain_key: bytes | None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        url: str,
+        chain_id: str,
+        chain_key: bytes | None,
+        quarantine: Callable[[], Quarantine] | None = None,
+    ) -> None:
         self._engine = engine
         self._url = url
         self._chain_key = chain_key
-        self._writer = ChainWriter(chain_id, ChainHasher(chain_key))
+        self._quarantine_factory = quarantine
+        self._quarantine: Quarantine | None = None
+        self._writer = ChainWriter(chain_id, ChainHasher(chain_key), self._stand_in)
 
     @classmethod
     def open(
@@ -375,12 +409,24 @@ class Store:
         return cls(engine, url, chain_id, chain_key)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Store:
-        """Open the configured store (creating the SQLite file's directory, mode 0700)."""
+    def from_settings(cls, settings: Settings, source: str = "cli") -> Store:
+        """Open the configured store (creating the SQLite file's directory, mode 0700).
+
+        ``source`` is the source of the ``audit.rejected`` records it stores in place of
+        records it cannot take (``daemon`` in the daemon's writer).
+        """
         url = settings.effective_database_url
         ensure_sqlite_directory(url)
         key = load_chain_key(settings.chain_key_file)
-        return cls.open(url, chain_id=settings.effective_chain_id, chain_key=key)
+        store = cls.open(url, chain_id=settings.effective_chain_id, chain_key=key)
+
+        def quarantine() -> Quarantine:
+            from gitaudit.quarantine import Quarantine
+
+            return Quarantine.from_settings(settings, source)
+
+        store._quarantine_factory = quarantine
+        return store
 
     @property
     def url(self) -> str:
@@ -401,12 +447,48 @@ class Store:
         """Append validated records to this writer's chain in one transaction.
 
         Assigns ``chain_id``, ``seq``, ``prev_hash`` and ``hash``; records whose
-        id is already stored are skipped and counted as duplicates.
+        id is already stored are skipped and counted as duplicates. No record
+        stops the others: one the store cannot take is replaced by an
+        ``audit.rejected`` record (``AppendResult.replaced``); when the database
+        refuses a batch for a reason other than the store's own state
+        (:data:`ENVIRONMENT_ERRORS`), the batch is split in halves, each in its
+        own transaction, down to the record that fails alone. If the stand-in
+        fails too, the store is at fault and the error is raised.
         """
-        with translate_errors("appending events", self._url), write_transaction(
-            self._engine
-        ) as conn:
-            return self._writer.append(conn, events)
+        with translate_errors("appending events", self._url):
+            return self._append_isolating(list(events))
+
+    def _append_once(self, records: Sequence[dict[str, Any]]) -> AppendResult:
+        with write_transaction(self._engine) as conn:
+            return self._writer.append(conn, records)
+
+    def _append_isolating(self, records: list[dict[str, Any]]) -> AppendResult:
+        try:
+            return self._append_once(records)
+        except ENVIRONMENT_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - narrowed to one record, then replaced
+            if len(records) > 1:
+                middle = len(records) // 2
+                first = self._append_isolating(records[:middle])
+                return first.then(self._append_isolating(records[middle:]), middle)
+            stand_in = self._stand_in(records[0], exc)
+            result = self._append_once([stand_in])
+            return AppendResult(
+                result.inserted, result.duplicates, result.chain_id, result.positions,
+                {0: stand_in},
+            )  # fmt: skip
+
+    def _stand_in(self, record: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+        """The ``audit.rejected`` record stored in place of ``record``."""
+        if self._quarantine is None:
+            from gitaudit.quarantine import Quarantine
+
+            factory = self._quarantine_factory
+            self._quarantine = factory() if factory is not None else Quarantine("cli")
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        reason = f"the store cannot take it: {type(exc).__name__}: {detail[0] if detail else ''}"
+        return self._quarantine.event(record, stage="writer", reason=reason)
 
     def query(self, flt: EventFilter) -> list[dict[str, Any]]:
         """Events matching ``flt`` as full dicts, ordered by occurred_at, chain_id, seq."""

@@ -1,9 +1,12 @@
 """Draining spool directories into the store.
 
 For each spool directory, under its drain lock: seal the active segment, then
-for each sealed segment, oldest first, validate every line, append the valid
-events in batches, set the invalid lines aside under ``rejected/``, and delete
-the segment only once all of its events are committed.
+for each sealed segment, oldest first, validate every line and append the
+events in batches, and delete the segment only once all of them are committed.
+A line that is not a valid event is never skipped: an ``audit.rejected`` event
+(:mod:`gitaudit.quarantine`) takes its place in the batch, and its raw bytes
+are also kept under ``rejected/``; a record the store refuses is replaced the
+same way by :meth:`Store.append`.
 
 Crash safety: a process killed at any point loses nothing and duplicates
 nothing. The segment stays until everything in it is committed, and a re-run
@@ -24,6 +27,7 @@ from pydantic import ValidationError
 
 from gitaudit.config import Settings
 from gitaudit.events import describe_invalid, validate_event
+from gitaudit.quarantine import Quarantine
 from gitaudit.store.engine import Store
 from gitaudit.transport import spool, spool_dirs
 
@@ -36,7 +40,9 @@ Progress = Callable[[int, int], None]
 class IngestReport:
     """What one ingest run did.
 
-    ``problems`` has one line per rejected spool line: segment, line number, why.
+    ``rejected`` counts records stored as ``audit.rejected`` events in their place
+    (``ingested`` and ``duplicates`` count the others); ``problems`` has one line
+    per rejected record: segment, line number, why.
     """
 
     ingested: int = 0
@@ -55,9 +61,10 @@ def _count_lines(segment: Path) -> int:
 class _Drain:
     """State of one ingest run: the store, the report and the progress counter."""
 
-    def __init__(self, store: Store, progress: Progress | None) -> None:
+    def __init__(self, store: Store, progress: Progress | None, quarantine: Quarantine) -> None:
         self.store = store
         self.progress = progress
+        self.quarantine = quarantine
         self.report = IngestReport()
         self.done = 0
         self.total = 0
@@ -72,42 +79,56 @@ class _Drain:
                 self.segment(spool_dir, segment)
 
     def segment(self, spool_dir: Path, segment: Path) -> None:
-        """Ingest one sealed segment, then set its bad lines aside and delete it."""
+        """Ingest one sealed segment (bad lines as their stand-ins), set bad lines aside, delete."""
         batch: list[dict[str, Any]] = []
+        lines: list[spool.SpoolLine] = []
         bad: list[spool.SpoolLine] = []
         for line in spool.read_segment(segment):
             self.done += 1
             record = self._record(line)
-            if record is None:
+            if line.error is not None:  # set for every line that got a stand-in
                 bad.append(line)
-                continue
             batch.append(record)
+            lines.append(line)
             if len(batch) >= BATCH_SIZE:
-                self._commit(batch)
-                batch = []
-        self._commit(batch)
+                self._commit(batch, lines)
+                batch, lines = [], []
+        self._commit(batch, lines)
         self._set_aside(spool_dir, segment, bad)
         spool.remove_segment(segment)
         self.report.segments += 1
 
-    def _record(self, line: spool.SpoolLine) -> dict[str, Any] | None:
-        """The validated record of a line, or None after noting why it is rejected."""
-        error = line.error
+    def _record(self, line: spool.SpoolLine) -> dict[str, Any]:
+        """The validated record of a line, or its ``audit.rejected`` stand-in (noted)."""
+        stage = "spool"
         if line.event is not None:
             try:
                 return validate_event(line.event).to_record()
             except ValidationError as exc:
-                error = describe_invalid(exc)
+                line.error, stage = describe_invalid(exc), "ingest"
         self.report.rejected += 1
-        self.report.problems.append(f"{line.segment.name} line {line.line_no}: {error}")
-        return None
+        self.report.problems.append(f"{line.segment.name} line {line.line_no}: {line.error}")
+        return self.quarantine.line(line, stage)
 
-    def _commit(self, batch: list[dict[str, Any]]) -> None:
+    def _commit(self, batch: list[dict[str, Any]], lines: list[spool.SpoolLine]) -> None:
         if not batch:
             return
         result = self.store.append(batch)
-        self.report.ingested += result.inserted
-        self.report.duplicates += result.duplicates
+        stand_ins = {
+            str(record["id"])
+            for line, record in zip(lines, batch, strict=True)
+            if line.error is not None
+        }
+        for index, replacement in result.replaced.items():
+            line = lines[index]
+            stand_ins.add(str(replacement["id"]))
+            self.report.rejected += 1
+            self.report.problems.append(
+                f"{line.segment.name} line {line.line_no}: {replacement['details']['reason']}"
+            )
+        stored = sum(event_id in result.positions for event_id in stand_ins)
+        self.report.ingested += result.inserted - stored
+        self.report.duplicates += result.duplicates - (len(stand_ins) - stored)
         if self.progress is not None:
             self.progress(self.done, max(self.total, self.done))
 
@@ -132,7 +153,7 @@ def ingest(
     own = store is None
     active = Store.from_settings(settings) if store is None else store
     try:
-        drain = _Drain(active, progress)
+        drain = _Drain(active, progress, Quarantine.from_settings(settings, "cli"))
         for spool_dir in spool_dirs(settings):
             if spool_dir.is_dir():
                 drain.directory(spool_dir)

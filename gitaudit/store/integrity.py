@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Row, func, select, union
 
 from gitaudit.catalog import canonical_json
 from gitaudit.errors import ConfigError
+from gitaudit.quarantine import OPERATION as REJECTED_OPERATION
 from gitaudit.store.tables import DENORMALIZED, chains, checkpoints, denormalize, events
 
 GENESIS_HASH: Final = "0" * 64
@@ -138,6 +139,7 @@ class ChainReport:
     first_seq: int | None
     last_seq: int | None
     problem: Problem | None
+    rejected: int = 0  # audit.rejected records: stand-ins for records a stage could not take
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,11 @@ class VerifyReport:
     def ok(self) -> bool:
         """True when no chain has a problem."""
         return all(chain.problem is None for chain in self.chains)
+
+    @property
+    def rejected(self) -> int:
+        """``audit.rejected`` records in every chain (quarantined records)."""
+        return sum(chain.rejected for chain in self.chains)
 
     @property
     def first_problem(self) -> Problem | None:
@@ -168,6 +175,7 @@ class _ChainCheck:
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
         self.records = 0
+        self.rejected = 0
         self.first_seq: int | None = None
         self.last_seq: int | None = None
         self.problem: Problem | None = None
@@ -175,6 +183,8 @@ class _ChainCheck:
     def feed(self, row: Row[Any]) -> None:
         """Account for one stored row; check it unless a problem was already found."""
         self.records += 1
+        if row.operation == REJECTED_OPERATION:
+            self.rejected += 1
         self.first_seq = row.seq if self.first_seq is None else self.first_seq
         self.last_seq = row.seq
         if self.problem is None:
@@ -194,8 +204,9 @@ class _ChainCheck:
                 f"its newest checkpoint (seq {self.newest_mark})",
             )
         return ChainReport(
-            self.chain_id, self.records, self.first_seq, self.last_seq, self.problem
-        )
+            self.chain_id, self.records, self.first_seq, self.last_seq, self.problem,
+            self.rejected,
+        )  # fmt: skip
 
     def _problem(self, kind: str, seq: int | None, event_id: str | None, message: str) -> Problem:
         return Problem(kind, self.chain_id, seq, event_id, message)
@@ -324,10 +335,15 @@ def _unregistered(conn: Connection, chain_id: str) -> ChainReport:
         .limit(1)
     ).one()
     records = conn.scalar(select(func.count()).where(events.c.chain_id == chain_id)) or 0
+    rejected = conn.scalar(
+        select(func.count()).where(
+            events.c.chain_id == chain_id, events.c.operation == REJECTED_OPERATION
+        )
+    )
     problem = Problem(
         "inserted", chain_id, first.seq, first.id, "records of a chain gitaudit never registered"
     )
-    return ChainReport(chain_id, records, first.seq, None, problem)
+    return ChainReport(chain_id, records, first.seq, None, problem, rejected or 0)
 
 
 def verify_chains(

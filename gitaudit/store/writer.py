@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -35,6 +35,12 @@ _HASH_MARK: Final = f"hash-{_MARK}"
 _PREV_MARK: Final = f"prev-{_MARK}"
 _HASH_ENTRY: Final = f'"hash":"{_HASH_MARK}",'
 _PREV_ENTRY: Final = f'"prev_hash":"{_PREV_MARK}",'
+# What sealing one record raises when that record cannot be stored (NaN, a year the
+# database cannot hold, a value of the wrong type): the record is replaced, the batch goes on.
+UNSEALABLE: Final = (ValueError, TypeError, OverflowError, RecursionError, KeyError, AttributeError)
+
+# Builds the ``audit.rejected`` record that stands for a record the store cannot take.
+StandIn = Callable[[dict[str, Any], BaseException], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -42,47 +48,85 @@ class AppendResult:
     """What one append did: records added, and records skipped because their id was stored.
 
     ``positions`` maps the id of every record added to its integrity fields in
-    chain ``chain_id``: ``(seq, prev_hash, hash)``.
+    chain ``chain_id``: ``(seq, prev_hash, hash)``. ``replaced`` maps the index
+    (in the appended sequence) of each record the store could not take to the
+    ``audit.rejected`` record stored in its place.
     """
 
     inserted: int
     duplicates: int
     chain_id: str | None = None
     positions: Mapping[str, tuple[int, str, str]] = field(default_factory=dict)
+    replaced: Mapping[int, dict[str, Any]] = field(default_factory=dict)
+
+    def then(self, later: AppendResult, offset: int) -> AppendResult:
+        """This result followed by ``later``, an append of the records from ``offset`` on."""
+        return AppendResult(
+            self.inserted + later.inserted,
+            self.duplicates + later.duplicates,
+            later.chain_id or self.chain_id,
+            {**self.positions, **later.positions},
+            {**self.replaced, **{offset + index: r for index, r in later.replaced.items()}},
+        )
 
 
 class ChainWriter:
     """Extends one chain: dedupes by id, assigns seq and hashes, writes a checkpoint."""
 
-    def __init__(self, chain_id: str, hasher: ChainHasher) -> None:
+    def __init__(
+        self, chain_id: str, hasher: ChainHasher, stand_in: StandIn | None = None
+    ) -> None:
         if not chain_id:
             raise ConfigError("chain_id must not be empty", "set GITAUDIT_CHAIN_ID or unset it")
         self.chain_id = chain_id
         self.hasher = hasher
+        self.stand_in = stand_in
 
     def append(self, conn: Connection, records: Sequence[dict[str, Any]]) -> AppendResult:
-        """Append ``records`` (validated, without integrity fields) in the caller's transaction."""
+        """Append ``records`` (validated, without integrity fields) in the caller's transaction.
+
+        A record that cannot be sealed (see :data:`UNSEALABLE`) is replaced by its
+        ``stand_in`` when one is configured (else the error is raised).
+        """
         if not records:
             return AppendResult(0, 0, self.chain_id)
         self._lock_chain(conn)
         fresh = self._unstored(conn, records)
         positions: dict[str, tuple[int, str, str]] = {}
+        replaced: dict[int, dict[str, Any]] = {}
         if fresh:
             seq, prev_hash = self._head(conn)
             now = datetime.now(UTC)
             rows = []
-            for record in fresh:
+            for index, original in fresh:
+                record = original
+                try:
+                    row = self._seal(record, seq + 1, prev_hash, now)
+                except UNSEALABLE as exc:
+                    if self.stand_in is None:
+                        raise
+                    record = replaced[index] = self.stand_in(original, exc)
+                    if str(record["id"]) in positions or self._stored(conn, str(record["id"])):
+                        continue  # stored by an earlier run that was cut short
+                    row = self._seal(record, seq + 1, prev_hash, now)
                 seq += 1
-                row = self._seal(record, seq, prev_hash, now)
                 positions[str(record["id"])] = (seq, prev_hash, row["hash"])
                 prev_hash = row["hash"]
                 rows.append(row)
-            conn.execute(events.insert(), rows)
-            conn.execute(
-                checkpoints.insert(),
-                {"chain_id": self.chain_id, "seq": seq, "hash": prev_hash, "created_at": now},
-            )
-        return AppendResult(len(fresh), len(records) - len(fresh), self.chain_id, positions)
+            if rows:
+                conn.execute(events.insert(), rows)
+                conn.execute(
+                    checkpoints.insert(),
+                    {"chain_id": self.chain_id, "seq": seq, "hash": prev_hash, "created_at": now},
+                )
+        inserted = len(positions)
+        return AppendResult(
+            inserted, len(records) - inserted, self.chain_id, positions, replaced
+        )
+
+    @staticmethod
+    def _stored(conn: Connection, event_id: str) -> bool:
+        return conn.scalar(select(events.c.id).where(events.c.id == event_id)) is not None
 
     def _lock_chain(self, conn: Connection) -> None:
         """Register the chain if new, lock its row (PostgreSQL) and check the key fits."""
@@ -113,19 +157,19 @@ class ChainWriter:
 
     def _unstored(
         self, conn: Connection, records: Sequence[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """Records whose id is neither stored nor repeated earlier in this batch."""
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Records (with their index) whose id is neither stored nor repeated earlier."""
         ids = list({str(record["id"]) for record in records})
         stored: set[str] = set()
         for start in range(0, len(ids), _ID_CHUNK):
             chunk = ids[start : start + _ID_CHUNK]
             stored.update(conn.scalars(select(events.c.id).where(events.c.id.in_(chunk))))
         fresh = []
-        for record in records:
+        for index, record in enumerate(records):
             event_id = str(record["id"])
             if event_id not in stored:
                 stored.add(event_id)
-                fresh.append(record)
+                fresh.append((index, record))
         return fresh
 
     def _head(self, conn: Connection) -> tuple[int, str]:

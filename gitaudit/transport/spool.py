@@ -4,7 +4,8 @@ The same format serves as the daemon's journal. Layout of a spool directory::
 
     active.jsonl                 the segment writers append to (mode 0600)
     seg-<ns>-<pid>.jsonl         sealed segments, oldest first by name
-    rejected/<segment>.rejected  lines that could not be parsed, kept for forensics
+    rejected/<segment>.rejected  raw copies of lines that could not be taken (each is stored
+                                 as an ``audit.rejected`` event, see gitaudit.quarantine)
     .lock                        flock taken by ingest so one reader drains at a time
 
 Writers take an exclusive ``flock`` on ``active.jsonl``, check it is still the
@@ -158,7 +159,11 @@ def append(spool_dir: StrPath, events: Iterable[dict[str, Any]], segment_bytes: 
 
     Raises :class:`SpoolError` when the directory cannot be written.
     """
-    data = b"".join(encode_line(event) for event in events)
+    append_lines(spool_dir, b"".join(encode_line(event) for event in events), segment_bytes)
+
+
+def append_lines(spool_dir: StrPath, data: bytes, segment_bytes: int) -> None:
+    """Durably append already encoded lines (see :func:`append`)."""
     if not data:
         return
     ensure_dir(spool_dir)
@@ -213,7 +218,7 @@ def sealed_segments(spool_dir: Path) -> list[Path]:
 class SpoolLine:
     """One line of a segment: the parsed event, or why it could not be parsed."""
 
-    __slots__ = ("error", "event", "line_no", "raw", "segment")
+    __slots__ = ("error", "event", "line_no", "offset", "raw", "segment")
 
     def __init__(
         self,
@@ -222,45 +227,55 @@ class SpoolLine:
         event: dict[str, Any] | None,
         error: str | None,
         raw: bytes,
+        offset: int | None = None,
     ) -> None:
         self.segment = segment
         self.line_no = line_no
         self.event = event
         self.error = error
         self.raw = raw
+        self.offset = offset  # of the line's first byte in the segment, where known
 
     def __repr__(self) -> str:
         return f"SpoolLine({self.segment.name}:{self.line_no}, error={self.error!r})"
 
 
-def parse_line(segment: Path, line_no: int, raw: bytes, complete: bool) -> SpoolLine:
+def parse_line(
+    segment: Path, line_no: int, raw: bytes, complete: bool, offset: int | None = None
+) -> SpoolLine:
     """Parse one raw line (pure: no I/O)."""
+
+    def bad(error: str) -> SpoolLine:
+        return SpoolLine(segment, line_no, None, error, raw, offset)
+
     if not complete:
-        return SpoolLine(segment, line_no, None, "truncated line (no newline at end)", raw)
+        return bad("truncated line (no newline at end)")
     if len(raw) > MAX_LINE_BYTES:
-        return SpoolLine(segment, line_no, None, f"line longer than {MAX_LINE_BYTES} bytes", raw)
+        return bad(f"line of {len(raw)} bytes, longer than the limit of {MAX_LINE_BYTES}")
     import json
 
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        return SpoolLine(segment, line_no, None, f"not JSON: {exc}", raw)
+        return bad(f"not JSON: {exc}")
     except RecursionError:  # anyone who may write the spool may nest a line that deep
-        return SpoolLine(segment, line_no, None, "not JSON: nested too deeply", raw)
+        return bad("not JSON: nested too deeply")
     if not isinstance(value, dict):
-        return SpoolLine(segment, line_no, None, "not a JSON object", raw)
-    return SpoolLine(segment, line_no, value, None, raw)
+        return bad("not a JSON object")
+    return SpoolLine(segment, line_no, value, None, raw, offset)
 
 
 def read_segment(segment: Path) -> Iterator[SpoolLine]:
     """Every non-blank line of a sealed segment, in order."""
     with segment.open("rb") as handle:
+        offset = 0
         for line_no, raw in enumerate(handle, start=1):
+            start, offset = offset, offset + len(raw)
             complete = raw.endswith(b"\n")
             body = raw.rstrip(b"\r\n")
             if not body.strip():
                 continue
-            yield parse_line(segment, line_no, body, complete)
+            yield parse_line(segment, line_no, body, complete, start)
 
 
 def quarantine(spool_dir: Path, bad: list[SpoolLine]) -> Path | None:

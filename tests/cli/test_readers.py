@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import subprocess
@@ -221,3 +222,51 @@ def test_settings_default_spool_matches_env(
     assert Settings().effective_spool_dir == str(
         Path(populated["XDG_STATE_HOME"]) / "gitaudit" / "spool"
     )
+
+
+def test_an_oversized_spool_line_is_stored_as_audit_rejected_and_counted(
+    tmp_path: Path,
+) -> None:
+    """Issue 8: a spool line over the 1 MiB limit was skipped with a warning, verify said ok."""
+    env = _env(tmp_path)
+    spool_dir = Path(env["XDG_STATE_HOME"]) / "gitaudit" / "spool"
+    token = "ghp_" + "A" * 36
+    big = _event("git.commit", when="2026-11-21T10:00:00Z")
+    big["details"] = {"message": f"deploy with {token} " + "a" * (1500 * 1024)}
+    canary = _event("git.push", when="2026-11-21T10:01:00Z")
+    spool.append(spool_dir, [big, canary], 1 << 30)
+    line = spool.encode_line(big)[:-1]
+    assert len(line) > spool.MAX_LINE_BYTES
+
+    ingest = gitaudit(env, "ingest", "--format", "json")
+    assert ingest.returncode == 0, ingest.stderr
+    assert json.loads(ingest.stdout)["rejected"] == 1
+    assert "audit.rejected" in ingest.stderr
+
+    log = gitaudit(env, "log", "--format", "json")
+    events = json.loads(log.stdout)
+    assert [event["operation"] for event in events] == ["git.push", "audit.rejected"]
+    rejected = events[1]  # occurred_at: when it was quarantined
+    details = rejected["details"]
+    assert (rejected["source"], rejected["outcome"], rejected["severity"]) == (
+        "cli", "failure", "medium",
+    )  # fmt: skip
+    assert details["stage"] == "spool"
+    assert str(spool.MAX_LINE_BYTES) in details["reason"]
+    assert details["bytes"] == len(line)
+    assert details["sha256"] == hashlib.sha256(line).hexdigest()
+    assert details["origin"]["line"] == 1 and details["origin"]["offset"] == 0
+    assert details["excerpt_truncated"] is True
+    assert len(details["excerpt"]) <= 1024
+    assert token not in json.dumps(rejected) and "[REDACTED:github-token]" in details["excerpt"]
+    assert rejected["correlation_id"] == big["correlation_id"]
+
+    verify = gitaudit(env, "verify", "--format", "json")
+    assert verify.returncode == 0, verify.stderr
+    report = json.loads(verify.stdout)
+    assert report["ok"] is True and report["rejected"] == 1
+    assert report["chains"][0]["rejected"] == 1
+    text = gitaudit(env, "verify")
+    assert text.returncode == 0
+    assert "1 audit.rejected" in text.stdout
+    assert "gitaudit log --op audit.rejected" in text.stdout

@@ -19,8 +19,11 @@ def test_journal_left_by_a_previous_run_is_replayed(daemons: Daemons) -> None:
     run.start()
     run.wait_stored([event["id"] for event in sealed + active])
     wait_for(lambda: not list(run.journal.glob("seg-*.jsonl")), "the journal to empty")
-    assert len(run.stored()) == 40
-    assert list((run.journal / "rejected").iterdir())  # the partial line, kept aside
+    stored = run.stored()
+    rejected = [event for event in stored if event["operation"] == "audit.rejected"]
+    assert len(stored) == 41 and len(rejected) == 1  # the partial line: never silently skipped
+    assert "truncated" in rejected[0]["details"]["reason"]
+    assert list((run.journal / "rejected").iterdir())  # its raw bytes, kept aside
     assert run.stop() == 0
 
 

@@ -114,7 +114,16 @@ def test_bad_lines_are_set_aside_and_reported(store_url: str, tmp_path: Path) ->
     assert "truncated" in report.problems[3]
     assert not segment.exists()
     with Store.open(store_url, chain_id="ingest") as store:
-        assert sorted(_ids(store)) == sorted(str(r["id"]) for r in (good[0], good[2]))
+        stored = store.query(EventFilter())
+    kept = [event for event in stored if event["operation"] != "audit.rejected"]
+    assert sorted(str(e["id"]) for e in kept) == sorted(str(r["id"]) for r in (good[0], good[2]))
+    stand_ins = sorted(
+        (e for e in stored if e["operation"] == "audit.rejected"),
+        key=lambda e: e["details"]["origin"]["line"],
+    )
+    assert [(e["details"]["stage"], e["details"]["origin"]["line"]) for e in stand_ins] == [
+        ("spool", 2), ("ingest", 3), ("spool", 4), ("spool", 7),
+    ]  # fmt: skip
 
 
 def test_rejected_lines_are_not_written_twice(sqlite_url: str, tmp_path: Path) -> None:
@@ -181,10 +190,15 @@ def test_killed_ingest_loses_and_duplicates_nothing(
         report = ingest(_settings(store_url, spool_dir), store)
         assert (report.ingested, report.duplicates) == (3000 - committed, committed)
         assert report.rejected == 1
-        assert sorted(_ids(store)) == sorted(str(r["id"]) for r in records)
+        stored = store.query(EventFilter())
+        stand_ins = [e for e in stored if e["operation"] == "audit.rejected"]
+        assert [e["details"]["origin"]["line"] for e in stand_ins] == [1501]
+        assert sorted(str(e["id"]) for e in stored if e not in stand_ins) == sorted(
+            str(r["id"]) for r in records
+        )
         verified = store.verify()
         assert verified.ok, verified.first_problem
-        assert verified.chains[0].last_seq == 3000
+        assert verified.chains[0].last_seq == 3001
     assert _leftovers(spool_dir) == []
     rejected = report.rejected_files[0].read_bytes()
     assert rejected == b"{broken line\n"
@@ -224,4 +238,8 @@ def test_spool_lines_no_store_could_take_are_set_aside(store_url: str, tmp_path:
     report = ingest(_settings(store_url, spool_dir))
     assert (report.ingested, report.rejected) == (2, 7)
     with Store.open(store_url, chain_id="ingest") as store:
-        assert sorted(_ids(store)) == sorted(str(r["id"]) for r in good)
+        stored = store.query(EventFilter())
+    kept = [event for event in stored if event["operation"] != "audit.rejected"]
+    assert sorted(str(e["id"]) for e in kept) == sorted(str(r["id"]) for r in good)
+    stand_ins = [event for event in stored if event["operation"] == "audit.rejected"]
+    assert sorted(e["details"]["origin"]["line"] for e in stand_ins) == [2, 3, 4, 5, 6, 7, 8]
