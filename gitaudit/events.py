@@ -428,6 +428,20 @@ def gitaudit_only(raw: Mapping[str, Any]) -> str | None:
     return None
 
 
+def unverified(raw: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``raw`` whose actor is marked unverified (no kernel credentials), without
+    the details only the daemon sets (:data:`DAEMON_DETAILS`)."""
+    event = raw
+    details = raw.get("details")
+    if isinstance(details, dict) and any(key in details for key in DAEMON_DETAILS):
+        kept = {key: value for key, value in details.items() if key not in DAEMON_DETAILS}
+        event = {**raw, "details": kept}
+    actor = raw.get("actor")
+    if not isinstance(actor, dict) or not actor.get("verified"):
+        return event
+    return {**event, "actor": {**actor, "verified": False}}
+
+
 def validate_event(raw: dict[str, Any]) -> Event:
     """Validate a plain event dict (from capture, the spool or the socket)."""
     return Event.model_validate(raw)

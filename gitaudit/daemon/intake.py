@@ -52,7 +52,13 @@ from gitaudit.daemon.logging import get_logger
 from gitaudit.daemon.metrics import Metrics
 from gitaudit.daemon.writer import BatchWriter
 from gitaudit.errors import SpoolError
-from gitaudit.events import DAEMON_DETAILS, describe_invalid, gitaudit_only, validate_event
+from gitaudit.events import (
+    DAEMON_DETAILS,
+    describe_invalid,
+    gitaudit_only,
+    unverified,
+    validate_event,
+)
 from gitaudit.pipeline import Pipeline
 from gitaudit.policy import KEEP, SAMPLED, Policy
 
@@ -68,11 +74,6 @@ CLIENT_SOURCES: Final = PRESAMPLED_SOURCES
 SEEN_IDS: Final = 200_000
 
 
-def _without_daemon_details(details: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``details`` without what only the daemon sets."""
-    return {key: value for key, value in details.items() if key not in DAEMON_DETAILS}
-
-
 def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
     """A copy of ``raw`` whose actor is who the kernel says, with any other claim kept."""
     event = dict(raw)
@@ -84,7 +85,7 @@ def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
     event["actor"] = actor
     details = raw.get("details")
     if details is None or isinstance(details, dict):
-        details = _without_daemon_details(details or {})
+        details = {key: value for key, value in (details or {}).items() if key not in DAEMON_DETAILS}
         details["peer_pid"] = peer.pid
         if claimed and (claimed.get("uid", peer.uid), claimed.get("user", user)) != (
             peer.uid,
@@ -93,19 +94,6 @@ def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
             details["claimed_actor"] = claimed
         event["details"] = details
     return event
-
-
-def unverified(raw: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``raw`` whose actor is marked unverified (no kernel credentials), without
-    the details only the daemon sets."""
-    event = raw
-    details = raw.get("details")
-    if isinstance(details, dict) and any(key in details for key in DAEMON_DETAILS):
-        event = {**raw, "details": _without_daemon_details(details)}
-    actor = raw.get("actor")
-    if not isinstance(actor, dict) or not actor.get("verified"):
-        return event
-    return {**event, "actor": {**actor, "verified": False}}
 
 
 def _unprocessable(raw: dict[str, Any], exc: Exception) -> str:

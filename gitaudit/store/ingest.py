@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gitaudit.config import Settings
-from gitaudit.events import describe_invalid, validate_event
+from gitaudit.events import describe_invalid, gitaudit_only, unverified, validate_event
 from gitaudit.quarantine import Quarantine
 from gitaudit.store.engine import Store
 from gitaudit.transport import spool, spool_dirs
@@ -102,10 +102,16 @@ class _Drain:
         """The validated record of a line, or its ``audit.rejected`` stand-in (noted)."""
         stage = "spool"
         if line.event is not None:
-            try:
-                return validate_event(line.event).to_record()
-            except ValidationError as exc:
-                line.error, stage = describe_invalid(exc), "ingest"
+            # a spool file is a client's word: what only gitaudit says is refused, and what
+            # only the daemon sets (claimed_actor, a verified actor) is dropped
+            forged = gitaudit_only(line.event)
+            if forged is not None:
+                line.error, stage = forged, "ingest"
+            else:
+                try:
+                    return validate_event(unverified(line.event)).to_record()
+                except ValidationError as exc:
+                    line.error, stage = describe_invalid(exc), "ingest"
         self.report.rejected += 1
         self.report.problems.append(f"{line.segment.name} line {line.line_no}: {line.error}")
         return self.quarantine.line(line, stage)

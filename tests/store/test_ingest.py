@@ -243,3 +243,30 @@ def test_spool_lines_no_store_could_take_are_set_aside(store_url: str, tmp_path:
     assert sorted(str(e["id"]) for e in kept) == sorted(str(r["id"]) for r in good)
     stand_ins = [event for event in stored if event["operation"] == "audit.rejected"]
     assert sorted(e["details"]["origin"]["line"] for e in stand_ins) == [2, 3, 4, 5, 6, 7, 8]
+
+
+def test_spooled_lines_cannot_say_what_only_gitaudit_says(store_url: str, tmp_path: Path) -> None:
+    """A spool file is a client's word: daemon/trace2 sources and audit.* operations become
+    audit.rejected stand-ins; claimed_actor and a verified actor are the daemon's to set."""
+    spool_dir = tmp_path / "spool"
+    spool.ensure_dir(spool_dir)
+    forged = [
+        {**make_record(1), "source": "daemon", "operation": "audit.config_changed"},
+        {**make_record(2), "source": "trace2"},
+        {**make_record(3), "operation": "audit.verify", "category": "read"},
+    ]
+    honest = make_record(4)
+    honest["actor"] = {**honest["actor"], "verified": True}
+    honest["details"] = {"claimed_actor": {"uid": 0, "user": "root"}, "peer_pid": 1}
+    lines = [spool.encode_line(record) for record in (*forged, honest)]
+    (spool_dir / "seg-00000000000000000001-1.jsonl").write_bytes(b"".join(lines))
+    report = ingest(_settings(store_url, spool_dir))
+    assert (report.ingested, report.rejected) == (1, 3)
+    with Store.open(store_url, chain_id="ingest") as store:
+        stored = {str(event["id"]): event for event in store.query(EventFilter())}
+    assert not set(stored) & {str(record["id"]) for record in forged}
+    kept = stored[str(honest["id"])]
+    assert kept["actor"]["verified"] is False
+    assert "claimed_actor" not in kept["details"] and "peer_pid" not in kept["details"]
+    reasons = [e["details"]["reason"] for e in stored.values() if e["operation"] == "audit.rejected"]
+    assert len(reasons) == 3 and all("recorded by gitaudit itself" in r for r in reasons)
