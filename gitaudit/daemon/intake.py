@@ -85,7 +85,7 @@ def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
     event["actor"] = actor
     details = raw.get("details")
     if details is None or isinstance(details, dict):
-        details = {key: value for key, value in (details or {}).items() if key not in DAEMON_DETAILS}
+        details = {k: v for k, v in (details or {}).items() if k not in DAEMON_DETAILS}
         details["peer_pid"] = peer.pid
         if claimed and (claimed.get("uid", peer.uid), claimed.get("user", user)) != (
             peer.uid,

@@ -268,5 +268,6 @@ def test_spooled_lines_cannot_say_what_only_gitaudit_says(store_url: str, tmp_pa
     kept = stored[str(honest["id"])]
     assert kept["actor"]["verified"] is False
     assert "claimed_actor" not in kept["details"] and "peer_pid" not in kept["details"]
-    reasons = [e["details"]["reason"] for e in stored.values() if e["operation"] == "audit.rejected"]
+    stand_ins = [e for e in stored.values() if e["operation"] == "audit.rejected"]
+    reasons = [event["details"]["reason"] for event in stand_ins]
     assert len(reasons) == 3 and all("recorded by gitaudit itself" in r for r in reasons)
