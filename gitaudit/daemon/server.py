@@ -338,8 +338,8 @@ class Server:
         )  # fmt: skip
         self._spawn(self._spools.run(self._stop_watching), "spools")
         self._start_watcher()
+        self._serve_metrics()  # before the sockets: a client that got in finds metrics up too
         await self._open_sockets()
-        self._serve_metrics()
         interval = systemd.watchdog_interval()
         if interval is not None:
             self._spawn(self._watchdog(interval), "watchdog")
