@@ -68,3 +68,9 @@ def test_a_bad_file_says_what_to_fix(tmp_path: Path) -> None:
 
 def test_the_table_ships_in_the_package() -> None:
     assert Path(DEFAULT_TABLE).is_file()
+
+
+def test_public_surface_of_gitaudit_claude() -> None:
+    import gitaudit.claude
+
+    assert sorted(gitaudit.claude.__all__) == ["AsyncAuditedAnthropic", "AuditedAnthropic", "flush"]
