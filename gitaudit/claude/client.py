@@ -23,6 +23,7 @@ Other endpoints (``count_tokens``, ``models``, ``beta``) are the SDK's, unaudite
 
 from __future__ import annotations
 
+import contextlib
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -91,7 +92,8 @@ class _Watch:
         self._end()
 
     def __del__(self) -> None:
-        self._end(closed_early=True)
+        with contextlib.suppress(Exception):  # at interpreter exit, modules may be gone
+            self._end(closed_early=True)
 
 
 class _Observed(_Watch):

@@ -577,13 +577,14 @@ class Recorder:
         self.calls.pop(call.client_request_id, None)
         if not self.settings.enabled:
             return
+        raw: dict[str, Any] | None
         try:
             raw = self.build(call)
         except Exception as exc:  # noqa: BLE001 - a minimal event still records the call
             report_once("build", f"claude.request recorded without details: {_one_line(exc)}")
             raw = self._minimal(call, exc)
         try:
-            event = self.pipeline().process(raw)
+            event = self.pipeline().process(raw) if raw is not None else None
         except Exception as exc:  # noqa: BLE001 - nothing unsanitized is ever written
             report_once("sanitize", f"claude.request not recorded: {_one_line(exc)}")
             return
@@ -658,7 +659,7 @@ class Recorder:
             handle.write(data)
         return {"name": name, "sha256": _sha256(data)}
 
-    def _minimal(self, call: CallRecord, problem: BaseException) -> dict[str, Any]:
+    def _minimal(self, call: CallRecord, problem: BaseException) -> dict[str, Any] | None:
         details = {
             "model": call.model,
             "client_request_id": call.client_request_id,
@@ -666,4 +667,8 @@ class Recorder:
             "streaming": call.streaming,
             "audit_error": _one_line(problem),
         }
-        return self._envelope(call, details)
+        try:
+            return self._envelope(call, details)
+        except Exception as exc:  # noqa: BLE001 - nothing left to record the call with
+            report_once("build-minimal", f"claude.request not recorded: {_one_line(exc)}")
+            return None
