@@ -246,7 +246,10 @@ class _Audit:
 
     def copy(self, *args: Any, **kwargs: Any) -> Any:
         """The SDK's copy, recording with the same settings, ids and callback."""
-        client = super().copy(*args, **kwargs)  # type: ignore[misc]
+        # The SDK builds the copy with self.__class__(...): hand it our settings so that it
+        # does not load them again, then share this client's recorder (ids, callback).
+        extra = {"audit_settings": self._audit_recorder.settings, **kwargs.pop("_extra_kwargs", {})}
+        client = super().copy(*args, _extra_kwargs=extra, **kwargs)  # type: ignore[misc]
         client._audit_recorder = self._audit_recorder
         return client
 
