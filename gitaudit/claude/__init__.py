@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gitaudit.claude.record import flush
+from gitaudit.claude.delivery import flush
 
 if TYPE_CHECKING:
     from gitaudit.claude.client import AsyncAuditedAnthropic, AuditedAnthropic

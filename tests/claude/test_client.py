@@ -472,3 +472,35 @@ def test_an_event_that_cannot_be_built_is_recorded_minimal(
     event = _only(audit)
     assert event["details"]["audit_error"] == "ValueError: details bug"
     assert event["details"]["client_request_id"]
+
+
+def test_async_raw_response_and_cut_stream(tmp_path: Path) -> None:
+    audit = fake.settings(tmp_path)
+    chunks = fake.sse_events(("a", "b", "c"))
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        await request.aread()
+        if b'"stream":true' not in request.content.replace(b" ", b""):
+            return fake.ok(request_id="req_raw_async")
+
+        async def body() -> Any:
+            for chunk in chunks[:4]:
+                yield chunk
+            raise httpx2.ReadError("connection reset by peer")
+
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    async def main() -> list[str]:
+        client = fake.async_client(handler, audit)
+        raw = await client.messages.with_raw_response.create(**ask())
+        assert (await raw.parse()).stop_reason == "end_turn"
+        got: list[str] = []
+        with pytest.raises(Exception):  # noqa: B017 - whatever the SDK raises, unchanged
+            async with client.messages.stream(**ask()) as stream:
+                got.extend([part async for part in stream.text_stream])
+        return got
+
+    asyncio.run(main())
+    first, second = fake.stored(audit)
+    assert first["details"]["request_id"] == "req_raw_async" and first["outcome"] == "success"
+    assert second["outcome"] == "failure" and second["details"]["streaming"] is True
