@@ -189,6 +189,29 @@ FIELDS: tuple[Field, ...] = (
         8 * 1024 * 1024,
         "Size at which the active spool segment is sealed and a new one started.",
     ),
+    # --- Claude (gitaudit/claude/) --------------------------------------------------------
+    Field(
+        "capture_prompts",
+        _bool,
+        False,
+        "Keep the prompt and response text of claude.request events (after the sanitizer). "
+        "false: only their SHA-256, sizes and token counts.",
+    ),
+    Field(
+        "prompt_dir",
+        _path,
+        None,
+        "With capture_prompts: also write each call's redacted, untruncated prompt and "
+        "response to a file in this directory (mode 0700), named in the event with its "
+        "SHA-256; never stored in the audit store.",
+    ),
+    Field(
+        "price_table",
+        _path,
+        None,
+        "TOML price table that replaces the packaged one (gitaudit/claude/prices.toml) "
+        "for cost_usd estimates.",
+    ),
     # --- policy (gitaudit/policy.py) ---------------------------------------------------
     Field(
         "level",
@@ -397,6 +420,9 @@ class Settings:
     error_max_chars: int
     capture_messages: bool
     spool_segment_bytes: int
+    capture_prompts: bool
+    prompt_dir: str | None
+    price_table: str | None
     level: str
     exclude_actions: tuple[str, ...]
     exclude_resources: tuple[str, ...]

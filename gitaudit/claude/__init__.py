@@ -1,0 +1,49 @@
+"""Claude, audited: every Anthropic API call on record, with its cost.
+
+Contract (README "Claude API calls")::
+
+    from gitaudit.claude import AuditedAnthropic      # instead of anthropic.Anthropic
+    client = AuditedAnthropic(api_key=..., audit_parent_id=None, audit_correlation_id=None,
+                              audit_settings=None, on_record=None)
+    client.messages.create(...)                       # exactly what the SDK returns / raises
+    with client.messages.stream(...) as stream: ...   # the SDK's own stream manager
+
+- :class:`AuditedAnthropic` / :class:`AsyncAuditedAnthropic` subclass the SDK's
+  clients and take the same keyword arguments (``api_key``, ``base_url``,
+  ``http_client``, ``max_retries``, ``timeout``, ...) plus keyword-only
+  ``audit_parent_id``, ``audit_correlation_id`` (else ``GITAUDIT_PARENT_ID`` /
+  ``GITAUDIT_CORRELATION_ID`` or the CI job, else a new id per client),
+  ``audit_settings`` (a :class:`gitaudit.config.Settings`; else loaded as for
+  any event) and ``on_record`` (called with each recorded event dict, after the
+  sanitizer, right after it is handed to transport).
+- Each ``messages.create`` / ``messages.stream`` call records one
+  ``claude.request`` event (source ``claude``) through the normal pipeline
+  (policy, sanitizer, size limits, then daemon socket or spool); see
+  :mod:`gitaudit.claude.record` for its details. Recording never changes what
+  the call returns or raises; a recording failure is reported once on stderr.
+- :func:`flush` waits until every recorded event was delivered (done at exit).
+- Cost: :mod:`gitaudit.claude.prices` (versioned table, ``GITAUDIT_PRICE_TABLE``).
+
+Only this package imports ``anthropic``, and only when the client classes are
+first used (``gitaudit.claude.prices`` and the readers never load the SDK);
+the git wrapper and hooks never import anything from here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gitaudit.claude.record import flush
+
+if TYPE_CHECKING:
+    from gitaudit.claude.client import AsyncAuditedAnthropic, AuditedAnthropic
+
+__all__ = ["AsyncAuditedAnthropic", "AuditedAnthropic", "flush"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in {"AuditedAnthropic", "AsyncAuditedAnthropic"}:
+        from gitaudit.claude import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
