@@ -45,7 +45,7 @@ from typing import Any
 from gitaudit import catalog
 from gitaudit.capture import conflicts, context, gitcmd, gitstate, history
 from gitaudit.capture.record import repo_object
-from gitaudit.claude import validate
+from gitaudit.claude import flush, validate
 from gitaudit.claude.placeholders import MaskError, SecretMask
 from gitaudit.config import Settings
 from gitaudit.errors import GitauditError
@@ -58,6 +58,7 @@ WORKERS = 4  # requests in flight at once
 MAX_TOKENS = 20_000
 EXPLANATION_CHARS = 2000
 CHECK_OUTPUT_CHARS = 2000
+FLUSH_SECONDS = 10.0
 
 SYSTEM_PROMPT = """\
 You resolve git conflicts. You get one conflicted file: the merge base, "ours", "theirs" \
@@ -539,6 +540,7 @@ class Resolver:
                 future.cancel()
             pool.shutdown(wait=True)
             http_client.close()
+            flush(FLUSH_SECONDS)  # the claude.request events are handed over before we return
         return report
 
     def _base_url(self) -> str:
