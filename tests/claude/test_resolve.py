@@ -362,6 +362,8 @@ def test_no_api_key(sandbox: GitSandbox, fake: FakeAnthropic) -> None:
     assert fake.bodies == []
     assert (stop.repo / "a.txt").read_bytes() == before
     assert unmerged(sandbox, stop.repo) == {"a.txt"}
+    failed = of(sandbox, "claude.request")
+    assert [event["outcome"] for event in failed] == ["failure"]
 
 
 def test_network_error(sandbox: GitSandbox) -> None:
