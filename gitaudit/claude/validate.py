@@ -34,9 +34,14 @@ class AnswerError(ValueError):
 def parse_answer(text: str, stop_reason: str | None) -> tuple[str, str]:
     """(resolved file, explanation) from the model's answer; raises :class:`AnswerError`."""
     if stop_reason == "max_tokens":
-        raise AnswerError("the answer was cut short at max_tokens (file too long for one answer)")
+        raise AnswerError(
+            "the answer was cut short at max_tokens (the file is too long for one answer): "
+            "resolve it by hand"
+        )
     if stop_reason == "refusal":
-        raise AnswerError("the model declined to resolve this file (stop_reason refusal)")
+        raise AnswerError(
+            "the model declined to resolve this file (stop_reason refusal): resolve it by hand"
+        )
     opened, closed = text.count(OPEN_TAG), text.count(CLOSE_TAG)
     if opened == 0 and closed == 0:
         raise AnswerError(f"the answer holds no {OPEN_TAG} tag")

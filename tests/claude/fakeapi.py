@@ -33,6 +33,11 @@ def message(text: str, *, model: str = "claude-sonnet-5-5", stop_reason: str = "
     }  # fmt: skip
 
 
+def error(status: int, kind: str, text: str) -> Reply:
+    """An API error answer (``rate_limit_error``, ``overloaded_error``, ...)."""
+    return status, {"type": "error", "error": {"type": kind, "message": text}}
+
+
 def prompt_of(body: dict[str, Any]) -> str:
     """The user message text of a request body."""
     content = body["messages"][0]["content"]
@@ -84,6 +89,8 @@ class FakeAnthropic:
                 self.send_header("content-type", "application/json")
                 self.send_header("request-id", f"req_fake_{number}")
                 self.send_header("content-length", str(len(data)))
+                if status >= 400:
+                    self.send_header("retry-after-ms", "1")  # the SDK's retries come at once
                 self.end_headers()
                 self.wfile.write(data)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.claude.fakeapi import FakeAnthropic, closed_port_url, message, section
+from tests.claude.fakeapi import FakeAnthropic, closed_port_url, error, message, section
 from tests.gitfixtures import GitSandbox, branched, gitaudit_command, stopping
 
 MARKERS = ("<<<<<<<", ">>>>>>>")
@@ -402,3 +402,84 @@ def test_a_store_that_is_down_loses_nothing(sandbox: GitSandbox, fake: FakeAnthr
     assert logged.returncode == 0, logged.stderr
     stored = {e["id"]: e["operation"] for e in json.loads(logged.stdout)}
     assert stored == spooled
+
+
+def test_a_refusal_leaves_the_file_and_says_so(sandbox: GitSandbox) -> None:
+    stop = stopping(sandbox, "merge")
+    assert sandbox.audited(*stop.start, cwd=stop.repo).returncode == 1
+    before = (stop.repo / "a.txt").read_bytes()
+    with FakeAnthropic(lambda body: message("I can't help with that.",
+                                            stop_reason="refusal")) as fake:
+        done = resolve(sandbox, stop.repo, "--yes", fake=fake)
+    assert done.returncode == 1
+    assert "declined to resolve this file (stop_reason refusal): resolve it by hand" in done.stdout
+    assert (stop.repo / "a.txt").read_bytes() == before
+    failed = of(sandbox, "validation.failed")[0]
+    assert failed["details"]["stop_reason"] == "refusal"
+    assert failed["details"]["claude_request_ids"] == [of(sandbox, "claude.request")[0]["id"]]
+
+
+def test_rate_limited_after_the_sdk_retries_ends_the_run(sandbox: GitSandbox) -> None:
+    stop = stopping(sandbox, "merge")
+    assert sandbox.audited(*stop.start, cwd=stop.repo).returncode == 1
+    before = (stop.repo / "a.txt").read_bytes()
+    with FakeAnthropic(lambda body: error(429, "rate_limit_error", "slow down")) as fake:
+        done = resolve(sandbox, stop.repo, "--yes", "--format", "json", fake=fake)
+    assert done.returncode == 2
+    assert "rate limited or unavailable (HTTP 429)" in done.stderr
+    assert "hint: wait a little" in done.stderr
+    assert len(fake.bodies) == 3  # the first attempt and the SDK's two retries
+    report = json.loads(done.stdout)
+    assert report["files"] == [{
+        "path": "a.txt", "kind": "content", "status": "not_asked",
+        "reason": "the run ended before this file was resolved", "claude_request_ids": [],
+        "checks": [], "event_id": None, "secrets_masked": 0}]
+    assert (stop.repo / "a.txt").read_bytes() == before
+    requests = of(sandbox, "claude.request")
+    assert [(e["outcome"], e["details"].get("status_code")) for e in requests] == [
+        ("failure", 429)]
+
+
+def test_on_a_terminal_it_shows_the_diff_and_asks(sandbox: GitSandbox, fake: FakeAnthropic,
+                                                  ) -> None:
+    import os
+    import pty
+    import select
+    import time
+
+    repo = stopped_merge(sandbox, {"a.txt": "base\n", "b.txt": "base\n"},
+                         {"a.txt": "topic a\n", "b.txt": "topic b\n"},
+                         {"a.txt": "main a\n", "b.txt": "main b\n"})
+    before = (repo / "a.txt").read_bytes()
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [*gitaudit_command(), "resolve"], cwd=repo, env=sandbox.environ(fake.env()),
+        stdin=follower, stdout=follower, stderr=follower, close_fds=True,
+    )
+    os.close(follower)
+    seen = b""
+
+    def until(text: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while text not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([leader], [], [], 1)
+            if ready:
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:  # the child closed the terminal
+                    assert text in seen, seen.decode(errors="replace")
+
+    until(b"Write and stage the proposal for a.txt?")
+    assert b"-main a" in seen and b"+topic a" in seen
+    os.write(leader, b"n\n")
+    until(b"Write and stage the proposal for b.txt?")
+    os.write(leader, b"y\n")
+    assert process.wait(timeout=60) == 1
+    os.close(leader)
+    assert (repo / "a.txt").read_bytes() == before
+    assert (repo / "b.txt").read_text() == "topic b\n"
+    assert unmerged(sandbox, repo) == {"a.txt"}
+    assert of(sandbox, "validation.failed")[0]["details"]["reason"] == "declined by the operator"
+    assert of(sandbox, "conflict.resolved")[0]["details"]["path"] == "b.txt"
