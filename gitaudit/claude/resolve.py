@@ -593,6 +593,15 @@ class Resolver:
             return
         self._place(item, answer, report, proposal, checks)
 
+    def _note_staged(self, path: str) -> None:
+        """Tell the stop's saved state which blob Claude's proposal became (see
+        :func:`gitaudit.capture.conflicts.note_claude`)."""
+        staged = gitcmd.run(self.git, ["rev-parse", f":0:{path}"], cwd=self.worktree,
+                            environ=self.environ, check=False)
+        blob = staged.stdout.decode("ascii", "replace").strip()
+        if staged.returncode == 0 and gitstate.is_oid(blob):
+            conflicts.note_claude(self.layout, self.detected_id, path, blob)
+
     def _command_check(self, item: Conflicted, target: str, data: bytes, before: bytes,
                        checks: list[dict[str, Any]]) -> str | None:
         """Run ``--check`` with the proposal in place; the reason it failed (file put back)."""
@@ -636,6 +645,7 @@ class Resolver:
             _write(target, data)
             gitcmd.run(self.git, ["add", "--", item.path], cwd=self.worktree,
                        environ=self.environ)
+            self._note_staged(item.path)
         except BaseException:
             _write(target, before)  # interrupted or git add failed: the file as it was
             raise

@@ -483,3 +483,20 @@ def test_on_a_terminal_it_shows_the_diff_and_asks(sandbox: GitSandbox, fake: Fak
     assert unmerged(sandbox, repo) == {"a.txt"}
     assert of(sandbox, "validation.failed")[0]["details"]["reason"] == "declined by the operator"
     assert of(sandbox, "conflict.resolved")[0]["details"]["path"] == "b.txt"
+
+
+def test_the_stop_s_own_resolution_says_claude_for_the_files_claude_resolved(
+    sandbox: GitSandbox, fake: FakeAnthropic,
+) -> None:
+    repo = stopped_merge(sandbox, {"a.txt": "base\n", "b.txt": "base\n"},
+                         {"a.txt": "topic a\n", "b.txt": "topic b\n"},
+                         {"a.txt": "main a\n", "b.txt": "main b\n"})
+    assert resolve(sandbox, repo, "a.txt", "--yes", fake=fake).returncode == 0
+    sandbox.git("checkout", "--ours", "--", "b.txt", cwd=repo)
+    sandbox.git("add", "b.txt", cwd=repo)
+    done = sandbox.audited("commit", "--no-edit", cwd=repo, env={"GIT_EDITOR": "true"})
+    assert done.returncode == 0, done.stderr
+    concluded = [e for e in of(sandbox, "conflict.resolved") if e["source"] == "wrapper"]
+    assert len(concluded) == 1
+    assert {f["path"]: f["resolution"] for f in concluded[0]["details"]["files"]} == {
+        "a.txt": "claude", "b.txt": "ours"}
