@@ -250,6 +250,7 @@ FIELDS: tuple[Field, ...] = (
             "ref-delete",
             "conflict.*",
             "claude.request",
+            "validation.failed",
             "audit.*",
         ),
         "Events kept whatever level, exclusions and sampling say: operation globs and the "

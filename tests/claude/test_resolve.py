@@ -104,7 +104,7 @@ def test_every_kind_of_stop(sandbox: GitSandbox, fake: FakeAnthropic, kind: str)
     assert sandbox.audited(*stop.start, cwd=stop.repo).returncode != 0
     detected = of(sandbox, "conflict.detected")
 
-    done = resolve(sandbox, stop.repo, "a.txt", "--yes", fake=fake)
+    done = resolve(sandbox, stop.repo, "a.txt", "--yes", fake=fake, drop=["GITAUDIT_LEVEL"])
 
     assert done.returncode == 0, done.stderr
     assert "resolved  a.txt" in done.stdout
@@ -156,7 +156,8 @@ def test_a_bad_answer_leaves_the_file_untouched_and_records_why(
     before = (stop.repo / "a.txt").read_bytes()
     stop_reason = "max_tokens" if "half" in answer else "end_turn"
     with FakeAnthropic(lambda body: message(answer, stop_reason=stop_reason)) as fake:
-        done = resolve(sandbox, stop.repo, "--yes", fake=fake)
+        # the default level (writes_only) keeps what resolve records, reads included
+        done = resolve(sandbox, stop.repo, "--yes", fake=fake, drop=["GITAUDIT_LEVEL"])
     assert done.returncode == 1
     assert reason in done.stdout
     assert "file left as it was" in done.stdout
@@ -500,3 +501,30 @@ def test_the_stop_s_own_resolution_says_claude_for_the_files_claude_resolved(
     assert len(concluded) == 1
     assert {f["path"]: f["resolution"] for f in concluded[0]["details"]["files"]} == {
         "a.txt": "claude", "b.txt": "ours"}
+
+
+def test_the_model_comes_from_the_setting_or_the_option(sandbox: GitSandbox,
+                                                        fake: FakeAnthropic) -> None:
+    repo = stopped_merge(sandbox, {"a.txt": "base\n", "b.txt": "base\n"},
+                         {"a.txt": "topic a\n", "b.txt": "topic b\n"},
+                         {"a.txt": "main a\n", "b.txt": "main b\n"})
+    configured = {"GITAUDIT_CLAUDE_MODEL": "claude-haiku-4-5"}
+    assert resolve(sandbox, repo, "a.txt", "--yes", fake=fake, env=configured).returncode == 0
+    chosen = resolve(sandbox, repo, "b.txt", "--yes", "--model", "claude-opus-5-5", fake=fake,
+                     env=configured)
+    assert chosen.returncode == 0, chosen.stderr
+    assert [body["model"] for body in fake.bodies] == ["claude-haiku-4-5", "claude-opus-5-5"]
+    assert [e["details"]["model"] for e in of(sandbox, "conflict.resolved")] == [
+        "claude-haiku-4-5", "claude-opus-5-5"]
+    assert [e["details"]["model"] for e in of(sandbox, "claude.request")] == [
+        "claude-haiku-4-5", "claude-opus-5-5"]
+
+
+def test_a_path_that_is_not_conflicted_is_named(sandbox: GitSandbox, fake: FakeAnthropic) -> None:
+    stop = stopping(sandbox, "merge")
+    assert sandbox.audited(*stop.start, cwd=stop.repo).returncode == 1
+    done = resolve(sandbox, stop.repo, "README", "--yes", fake=fake)
+    assert done.returncode == 2
+    assert "README is not a conflicted file" in done.stderr
+    assert "conflicted files: a.txt" in done.stderr
+    assert fake.bodies == []
