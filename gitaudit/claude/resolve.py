@@ -33,6 +33,7 @@ rest are left untouched, and :class:`ResolveError` says what to do.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import subprocess
@@ -211,7 +212,17 @@ def load_file(repo: Any, worktree: str, item: dict[str, Any], max_bytes: int) ->
         found.skip = ("modify/delete conflict (one side deleted the file): keep it with "
                       "`git add` or delete it with `git rm`")
         return found
-    blobs = {name: repo[oid] if oid else None for name, oid in stages.items()}
+    if os.path.islink(os.path.join(worktree, found.path)):
+        found.skip = "symbolic link: choose a side by hand (git checkout --ours/--theirs)"
+        return found
+    try:
+        blobs = {name: repo[oid] if oid else None for name, oid in stages.items()}
+    except KeyError:
+        found.skip = "not a file (a submodule commit): choose a side by hand"
+        return found
+    if any(blob is not None and blob.type_str != "blob" for blob in blobs.values()):
+        found.skip = "not a file (a submodule commit): choose a side by hand"
+        return found
     for name, blob in blobs.items():
         if blob is not None and blob.size > max_bytes:
             found.skip = (f"{name} is {blob.size} bytes, over resolve_max_bytes ({max_bytes}): "
@@ -347,6 +358,11 @@ def fatal_error(exc: BaseException, base_url: str) -> ResolveError | None:
             f"the Anthropic API refused the credentials (HTTP {exc.status_code})" + nothing,
             "check ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN",
         )
+    if isinstance(exc, anthropic.NotFoundError):
+        return ResolveError(
+            f"the Anthropic API does not know what was asked for ({exc.message})" + nothing,
+            "check the model name (--model, GITAUDIT_CLAUDE_MODEL) and ANTHROPIC_BASE_URL",
+        )
     if isinstance(exc, anthropic.RateLimitError | anthropic.InternalServerError):
         return ResolveError(
             f"the Anthropic API is rate limited or unavailable (HTTP {exc.status_code}) after "
@@ -389,9 +405,22 @@ def _trailing_newline(proposal: str, item: Conflicted) -> str:
     return proposal
 
 
-def _write(path: str, data: bytes) -> None:
-    with open(path, "wb") as handle:  # in place: the file keeps its mode
+def _write(path: str, data: bytes | None) -> None:
+    """Write ``data`` in place (the file keeps its mode); None: remove the file."""
+    if data is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    with open(path, "wb") as handle:
         handle.write(data)
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
 
 
 class Resolver:
@@ -602,7 +631,7 @@ class Resolver:
         if staged.returncode == 0 and gitstate.is_oid(blob):
             conflicts.note_claude(self.layout, self.detected_id, path, blob)
 
-    def _command_check(self, item: Conflicted, target: str, data: bytes, before: bytes,
+    def _command_check(self, item: Conflicted, target: str, data: bytes, before: bytes | None,
                        checks: list[dict[str, Any]]) -> str | None:
         """Run ``--check`` with the proposal in place; the reason it failed (file put back)."""
         assert self.options.check is not None  # noqa: S101 - only called with --check
@@ -620,8 +649,7 @@ class Resolver:
                checks: list[dict[str, Any]]) -> None:
         """``--check``, then confirm, write and stage a proposal that passed the checks."""
         target = os.path.join(self.worktree, item.path)
-        with open(target, "rb") as handle:
-            before = handle.read()
+        before = _read(target)
         data = proposal.encode("utf-8")
         diff = unified_diff(item.path, item.ours or "", proposal)
         secrets = answer.mask.count if answer.mask else 0

@@ -528,3 +528,32 @@ def test_a_path_that_is_not_conflicted_is_named(sandbox: GitSandbox, fake: FakeA
     assert "README is not a conflicted file" in done.stderr
     assert "conflicted files: a.txt" in done.stderr
     assert fake.bodies == []
+
+
+def test_an_unknown_model_ends_the_run_with_what_to_check(sandbox: GitSandbox) -> None:
+    stop = stopping(sandbox, "merge")
+    assert sandbox.audited(*stop.start, cwd=stop.repo).returncode == 1
+    with FakeAnthropic(lambda body: error(404, "not_found_error", "model: claude-nope")) as fake:
+        done = resolve(sandbox, stop.repo, "--yes", "--model", "claude-nope", fake=fake)
+    assert done.returncode == 2
+    assert "404 model: claude-nope" in done.stderr
+    assert "check the model name (--model, GITAUDIT_CLAUDE_MODEL)" in done.stderr
+    assert unmerged(sandbox, stop.repo) == {"a.txt"}
+
+
+def test_a_symbolic_link_is_skipped(sandbox: GitSandbox, fake: FakeAnthropic) -> None:
+    repo = branched(sandbox, {"t.txt": "base\n"}, topic=[], main=[])
+    with sandbox.open(repo) as handle:
+        for branch in ("topic", "main"):
+            handle.git.checkout("-q", branch)
+            (repo / "link").symlink_to(f"target-{branch}")
+            handle.git.add("link")
+            handle.git.commit("-q", "-m", f"link on {branch}")
+            (repo / "link").unlink()
+        handle.git.checkout("-q", "-f", "main")
+    assert sandbox.audited("merge", "topic", cwd=repo).returncode == 1
+    done = resolve(sandbox, repo, "--yes", fake=fake)
+    assert done.returncode == 1
+    assert "skipped   link: symbolic link" in done.stdout
+    assert fake.bodies == []
+    assert (repo / "link").is_symlink()
