@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gitaudit.cli import claude as claude_cli
 from gitaudit.cli import config as config_cli
 from gitaudit.cli import daemon as daemon_cli
 from gitaudit.cli import db as db_cli
@@ -94,6 +95,8 @@ app.add_typer(trace2_app, name="trace2")
 config_app = typer.Typer(help="Inspect gitaudit settings.", no_args_is_help=True)
 config_app.command("show")(config_cli.show_command)
 app.add_typer(config_app, name="config")
+
+app.add_typer(claude_cli.claude_app, name="claude")
 
 
 def report_error(exc: GitauditError) -> int:

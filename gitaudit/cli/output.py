@@ -101,6 +101,9 @@ def _summary(event: dict[str, Any]) -> str:
             )
             marks.append(f"{flag}{ref.get('ref')}")
         return " ".join(marks)
+    if event.get("operation") == "claude.request":
+        model, tokens, cost = claude_cells(event)
+        return f"{model} {tokens} ${cost}" if cost else f"{model} {tokens}"
     if str(event.get("operation", "")).startswith("conflict."):
         return " ".join(str(item.get("path")) for item in _items(details, "files"))
     error = _get(event, "result.error")
@@ -143,16 +146,72 @@ def table_row(event: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
+def _count(value: Any) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "-"
+
+
+def claude_cells(event: dict[str, Any]) -> tuple[str, str, str]:
+    """(model, ``input→output`` tokens, cost in USD or "") of a ``claude.request`` event."""
+    details = event.get("details")
+    details = details if isinstance(details, dict) else {}
+    model = _cell(details.get("response_model") or details.get("model"))
+    tokens = f"{_count(details.get('input_tokens'))}→{_count(details.get('output_tokens'))}"
+    cost = details.get("cost_usd")
+    priced = isinstance(cost, int | float) and not isinstance(cost, bool)
+    return model, tokens, f"{cost:.4f}" if priced else ""
+
+
+CLAUDE_TABLE_COLUMNS = (
+    "time (UTC)", "outcome", "actor", "repo", "model", "in", "out", "cache r/w", "cost $", "ms",
+    "error",
+)  # fmt: skip
+
+
+def claude_row(event: dict[str, Any]) -> tuple[str, ...]:
+    """The cells of one ``claude.request`` under CLAUDE_TABLE_COLUMNS."""
+    details = event.get("details")
+    details = details if isinstance(details, dict) else {}
+    model, _, cost = claude_cells(event)
+    duration = event.get("duration_ms")
+    cache = (
+        f"{_count(details.get('cache_read_input_tokens'))}/"
+        f"{_count(details.get('cache_creation_input_tokens'))}"
+    )
+    error = _get(event, "result.error")
+    return (
+        str(event.get("occurred_at", ""))[:19].replace("T", " "),
+        str(event.get("outcome", "")),
+        actor_cell(event),
+        _cell(_get(event, "repo.name")),
+        model,
+        _count(details.get("input_tokens")),
+        _count(details.get("output_tokens")),
+        cache,
+        cost,
+        "" if duration is None else f"{duration:.0f}",
+        str(error).splitlines()[0][:60] if error else "",
+    )
+
+
+_WHOLE = frozenset({"model", "cost $", "in", "out"})  # never folded: read and compared whole
+
+
 def write_table(events: Sequence[dict[str, Any]], out: TextIO) -> None:
-    """A human table (rich) with the most useful columns."""
+    """A human table (rich) with the most useful columns.
+
+    A listing of ``claude.request`` events alone (``log --op claude.request``) gets
+    model, token and cost columns instead of branch and summary.
+    """
     from rich.console import Console
     from rich.table import Table
 
+    claude = bool(events) and all(event.get("operation") == "claude.request" for event in events)
+    columns, row = (CLAUDE_TABLE_COLUMNS, claude_row) if claude else (TABLE_COLUMNS, table_row)
     table = Table(show_lines=False, header_style="bold")
-    for column in TABLE_COLUMNS:
-        table.add_column(column, overflow="fold")
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column in _WHOLE)
     for event in events:
-        table.add_row(*table_row(event))
+        table.add_row(*row(event))
     Console(file=out, width=None if out.isatty() else 160).print(table)
     print(f"{len(events)} event(s)", file=out)
 

@@ -34,6 +34,7 @@ from gitaudit.store.reader import (
     chain_after,
     chain_heads,
     count_events,
+    iter_events,
     query_events,
 )
 from gitaudit.store.writer import AppendResult, ChainWriter
@@ -412,6 +413,11 @@ class Store:
         """Events matching ``flt`` as full dicts, ordered by occurred_at, chain_id, seq."""
         with translate_errors("querying events", self._url), snapshot(self._engine) as conn:
             return query_events(conn, flt)
+
+    def iter_query(self, flt: EventFilter) -> Iterator[dict[str, Any]]:
+        """:meth:`query` as a stream, for readers that aggregate (one snapshot throughout)."""
+        with translate_errors("querying events", self._url), snapshot(self._engine) as conn:
+            yield from iter_events(conn, flt)
 
     def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
         """Recompute every hash chain; ``progress(done, total)`` is called along the way."""

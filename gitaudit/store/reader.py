@@ -10,6 +10,7 @@ patterns become ``LIKE`` and bracket patterns a regular expression (``~``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -158,6 +159,17 @@ def query_events(conn: Connection, flt: EventFilter) -> list[dict[str, Any]]:
     if flt.limit is not None:
         bodies = list(reversed(bodies))
     return [json.loads(body) for body in bodies]
+
+
+def iter_events(conn: Connection, flt: EventFilter, batch: int = 500) -> Iterator[dict[str, Any]]:
+    """:func:`query_events` as a stream: rows go from the cursor to the caller, ``batch`` at a
+    time (a ``limit`` needs the newest rows first, so that case is read whole and reversed)."""
+    if flt.limit is not None:
+        yield from query_events(conn, flt)
+        return
+    query = build_query(flt, conn.dialect.name)
+    for body in conn.execution_options(yield_per=batch).scalars(query):
+        yield json.loads(body)
 
 
 def chain_after(conn: Connection, chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
