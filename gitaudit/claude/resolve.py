@@ -484,8 +484,9 @@ class Resolver:
             "operation": self.state["operation"], "stopped_in": self.state["stopped_in"],
             "ours_is": self.state["ours_is"], "stopped_at": self.state["stopped_at"],
             "path": outcome.path,
-            "files": [{"path": outcome.path, "kind": outcome.kind,
-                       "resolution": "claude" if operation == "conflict.resolved" else None}],
+            "files": [{"path": outcome.path, "kind": outcome.kind, "resolution": "claude"}
+                      if operation == "conflict.resolved"
+                      else {"path": outcome.path, "kind": outcome.kind}],
             "resolution": "claude", "model": self.model,
             "claude_request_ids": outcome.request_ids, "validation": outcome.checks,
             "secrets_masked": outcome.secrets_masked, "concluded_by": "gitaudit.resolve",

@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests.claude.fakeapi import FakeAnthropic, closed_port_url, error, message, section
+from tests.claude.fakeapi import (
+    FakeAnthropic,
+    closed_port_url,
+    error,
+    message,
+    section,
+    take_theirs,
+)
 from tests.gitfixtures import GitSandbox, branched, gitaudit_command, stopping
 
 MARKERS = ("<<<<<<<", ">>>>>>>")
@@ -385,15 +392,24 @@ def test_network_error(sandbox: GitSandbox) -> None:
     assert failed[0]["parent_id"] == of(sandbox, "conflict.detected")[0]["id"]
 
 
-def test_a_store_that_is_down_loses_nothing(sandbox: GitSandbox, fake: FakeAnthropic) -> None:
-    stop = stopping(sandbox, "merge")
-    assert sandbox.audited(*stop.start, cwd=stop.repo).returncode == 1
+def test_a_store_that_is_down_loses_nothing(sandbox: GitSandbox) -> None:
+    repo = stopped_merge(sandbox, {"a.txt": "base\n", "b.txt": "base\n"},
+                         {"a.txt": "topic a\n", "b.txt": "topic b\n"},
+                         {"a.txt": "main a\n", "b.txt": "main b\n"})
     down = {"GITAUDIT_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
-    done = resolve(sandbox, stop.repo, "--yes", fake=fake, env=down)
-    assert done.returncode == 0, done.stderr
+
+    def reply(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if "File: b.txt" in body["messages"][0]["content"]:
+            return message("no tags here")
+        return take_theirs(body)
+
+    with FakeAnthropic(reply) as fake:
+        done = resolve(sandbox, repo, "--yes", fake=fake, env=down)
+    assert done.returncode == 1, done.stderr
     spooled = {e["id"]: e["operation"] for e in sandbox.events()}
-    assert sorted(spooled.values()).count("claude.request") == 1
+    assert sorted(spooled.values()).count("claude.request") == 2
     assert sorted(spooled.values()).count("conflict.resolved") == 1
+    assert sorted(spooled.values()).count("validation.failed") == 1
     # once the store is there, everything spooled while it was down reaches it
     ingest = subprocess.run([*gitaudit_command(), "ingest", "--format", "json"],
                             env=sandbox.environ(), capture_output=True, text=True, check=False)
