@@ -116,7 +116,7 @@ class Outcome:
 
     path: str
     kind: str
-    status: str  # resolved, valid (dry run), invalid, declined, skipped, not_asked
+    status: str  # resolved, valid (dry run), invalid, declined, skipped, error, not_asked
     reason: str | None = None
     request_ids: list[str] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -489,8 +489,7 @@ class Resolver:
                       else {"path": outcome.path, "kind": outcome.kind}],
             "resolution": "claude", "model": self.model,
             "claude_request_ids": outcome.request_ids, "validation": outcome.checks,
-            "secrets_masked": outcome.secrets_masked, "concluded_by": "gitaudit.resolve",
-            **extra,
+            "secrets_masked": outcome.secrets_masked, **extra,
         }  # fmt: skip
         event = conflicts.lifecycle_event(
             operation, found, source=SOURCE, state=self.state, actor=self.actor,
@@ -557,7 +556,10 @@ class Resolver:
                             f"the request failed: {type(answer.error).__name__}: "
                             f"{' '.join(str(answer.error).split())[:300]}"))
                         continue
-                    for rest in items[items.index(item):]:
+                    report.outcomes.append(Outcome(
+                        item.path, item.kind, "error", fatal.message, list(answer.request_ids),
+                        secrets_masked=answer.mask.count if answer.mask else 0))
+                    for rest in items[items.index(item) + 1:]:
                         report.outcomes.append(Outcome(
                             rest.path, rest.kind, "skipped" if rest.skip else "not_asked",
                             rest.skip or "the run ended before this file was resolved"))
@@ -684,7 +686,7 @@ class Resolver:
         outcome = Outcome(item.path, item.kind, "resolved", None, list(answer.request_ids),
                           checks, secrets_masked=secrets, diff=diff)
         report.outcomes.append(outcome)
-        extra: dict[str, Any] = {"action": "resolve"}
+        extra: dict[str, Any] = {"action": "resolve", "concluded_by": "gitaudit.resolve"}
         explanation = self._explanation(answer)
         if explanation:
             extra["explanation"] = explanation

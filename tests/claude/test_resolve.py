@@ -447,12 +447,13 @@ def test_rate_limited_after_the_sdk_retries_ends_the_run(sandbox: GitSandbox) ->
     assert "hint: wait a little" in done.stderr
     assert len(fake.bodies) == 3  # the first attempt and the SDK's two retries
     report = json.loads(done.stdout)
-    assert report["files"] == [{
-        "path": "a.txt", "kind": "content", "status": "not_asked",
-        "reason": "the run ended before this file was resolved", "claude_request_ids": [],
-        "checks": [], "event_id": None, "secrets_masked": 0}]
-    assert (stop.repo / "a.txt").read_bytes() == before
     requests = of(sandbox, "claude.request")
+    assert report["files"] == [{
+        "path": "a.txt", "kind": "content", "status": "error", "reason": report["error"],
+        "claude_request_ids": [requests[0]["id"]], "checks": [], "event_id": None,
+        "secrets_masked": 0}]
+    assert "rate limited" in report["error"]
+    assert (stop.repo / "a.txt").read_bytes() == before
     assert [(e["outcome"], e["details"].get("status_code")) for e in requests] == [
         ("failure", 429)]
 
