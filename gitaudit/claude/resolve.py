@@ -453,7 +453,8 @@ class Resolver:
         """The stop as the capture paths describe it (their correlation id when they saw it)."""
         saved = gitstate.load_conflict_state(gitstate.conflict_state_path(self.layout))
         correlation = None
-        if saved is not None and saved.get("detected_id") == self.detected_id:
+        self.saved = saved is not None and saved.get("detected_id") == self.detected_id
+        if saved is not None and self.saved:
             correlation = saved.get("correlation_id")
         if not isinstance(correlation, str) or not correlation:
             correlation = context.correlation_id(self.environ, catalog.uuid7)
@@ -627,7 +628,9 @@ class Resolver:
 
     def _note_staged(self, path: str) -> None:
         """Tell the stop's saved state which blob Claude's proposal became (see
-        :func:`gitaudit.capture.conflicts.note_claude`)."""
+        :func:`gitaudit.capture.conflicts.note_claude`), when a capture path saved it."""
+        if not self.saved:
+            return
         staged = gitcmd.run(self.git, ["rev-parse", f":0:{path}"], cwd=self.worktree,
                             environ=self.environ, check=False)
         blob = staged.stdout.decode("ascii", "replace").strip()
