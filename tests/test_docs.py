@@ -34,6 +34,7 @@ def test_every_setting_is_documented(field: config.Field) -> None:
         "gitaudit demo",
         "gitaudit watch",
         "gitaudit resolve",
+        "gitaudit claude usage",
     ],
 )
 def test_every_command_is_documented(command: str) -> None:

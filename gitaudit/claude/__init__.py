@@ -22,6 +22,9 @@ Contract (README "Claude API calls")::
   :mod:`gitaudit.claude.record` for its details. Recording never changes what
   the call returns or raises; a recording failure is reported once on stderr.
 - :func:`flush` waits until every recorded event was delivered (done at exit).
+- anthropic 2.x runs on ``httpx2``: a fake endpoint is injected with
+  ``http_client=httpx2.Client(transport=httpx2.MockTransport(handler))`` (the SDK
+  refuses ``httpx`` objects); ``tests/claude/fake.py`` has one ready.
 - Cost: :mod:`gitaudit.claude.prices` (versioned table, ``GITAUDIT_PRICE_TABLE``).
 
 Only this package imports ``anthropic``, and only when the client classes are
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gitaudit.claude.record import flush
+from gitaudit.claude.delivery import flush
 
 if TYPE_CHECKING:
     from gitaudit.claude.client import AsyncAuditedAnthropic, AuditedAnthropic

@@ -23,6 +23,8 @@ Other endpoints (``count_tokens``, ``models``, ``beta``) are the SDK's, unaudite
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import anthropic
 from anthropic.resources.messages import AsyncMessages, Messages
 
+from gitaudit.capture.hookrun import one_line
+from gitaudit.claude.delivery import report_once
 from gitaudit.claude.record import CLIENT_REQUEST_HEADER, CallRecord, Recorder
 
 if TYPE_CHECKING:
@@ -56,21 +60,24 @@ def _body(kwargs: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _on_result(call: CallRecord, result: Any) -> bool:
-    """Take a non-stream result; True when the call is over (False: a stream to observe)."""
+def _take_result(call: CallRecord, result: Any) -> None:
+    """What a non-stream result says: a Message, or a raw response wrapping one."""
     http_response = getattr(result, "http_response", None)
     if http_response is None:
         call.on_message(result)
-        return True
+        return
+    call.ended = time.perf_counter()
+    call.complete = True
     # with_raw_response: the body was read, so parsing it (cached by the SDK) costs nothing
     # new; with_streaming_response: the caller has not read it yet, so it is left alone.
     if getattr(http_response, "is_closed", False):
-        call.on_message(result.parse(), http_response.headers.get("request-id"))
-    else:
-        call.on_response_headers(http_response.headers)
-        call.ended = time.perf_counter()
-    call.complete = True
-    return True
+        parsed = result.parse()
+        if inspect.iscoroutine(parsed):  # the async raw response parses when awaited
+            parsed.close()
+        else:
+            call.on_message(parsed, http_response.headers.get("request-id"))
+            return
+    call.on_response_headers(http_response.headers)
 
 
 class _Watch:
@@ -91,7 +98,8 @@ class _Watch:
         self._end()
 
     def __del__(self) -> None:
-        self._end(closed_early=True)
+        with contextlib.suppress(Exception):  # at interpreter exit, modules may be gone
+            self._end(closed_early=True)
 
 
 class _Observed(_Watch):
@@ -167,11 +175,15 @@ def _failed(recorder: Recorder, call: CallRecord, exc: BaseException) -> None:
 
 
 def _returned(recorder: Recorder, call: CallRecord, result: Any, asynchronous: bool) -> None:
-    """The SDK returned ``result``: record it now, or when its stream ends."""
-    if call.streaming and hasattr(result, "_iterator") and hasattr(result, "response"):
-        _observe_stream(result, call, recorder, asynchronous)
-    elif _on_result(call, result):
-        recorder.finish(call)
+    """The SDK returned ``result``: record it now, or when its stream ends. Never raises."""
+    try:
+        if call.streaming and hasattr(result, "_iterator") and hasattr(result, "response"):
+            _observe_stream(result, call, recorder, asynchronous)
+            return
+        _take_result(call, result)
+    except Exception as exc:  # noqa: BLE001 - the caller gets the SDK's result regardless
+        report_once("measure", f"a Claude call could not be measured: {one_line(exc)}")
+    recorder.finish(call)
 
 
 class _AuditedMessages(Messages):
@@ -244,7 +256,10 @@ class _Audit:
 
     def copy(self, *args: Any, **kwargs: Any) -> Any:
         """The SDK's copy, recording with the same settings, ids and callback."""
-        client = super().copy(*args, **kwargs)  # type: ignore[misc]
+        # The SDK builds the copy with self.__class__(...): hand it our settings so that it
+        # does not load them again, then share this client's recorder (ids, callback).
+        extra = {"audit_settings": self._audit_recorder.settings, **kwargs.pop("_extra_kwargs", {})}
+        client = super().copy(*args, _extra_kwargs=extra, **kwargs)  # type: ignore[misc]
         client._audit_recorder = self._audit_recorder
         return client
 

@@ -5,10 +5,8 @@ with what it sees of one call (the request as sent on each attempt, the
 message or the stream events, or the exception) and hands it to
 :meth:`Recorder.finish`, which builds the event, runs it through the normal
 pipeline (:class:`gitaudit.pipeline.Pipeline`: policy, then the sanitizer and
-the size limits) in the caller's thread, then hands it to transport
-(daemon socket, else spool) on a background thread, so the fsync of a spool
-or the daemon's acknowledgement never delays what the caller gets. That
-thread is drained at interpreter exit (:func:`flush`). ``on_record`` is called
+the size limits) in the caller's thread, then hands it to transport on a
+background thread (:mod:`gitaudit.claude.delivery`). ``on_record`` is called
 with the sanitized event right after it is queued.
 
 Recording never raises into the caller: a failure is reported once per
@@ -38,19 +36,17 @@ Nothing here imports ``anthropic``: the SDK's objects are read by attribute.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import json
 import os
-import queue
-import sys
-import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
 
 from gitaudit import catalog
 from gitaudit.capture import context
+from gitaudit.capture.hookrun import one_line
+from gitaudit.claude.delivery import enqueue, report_once
 from gitaudit.claude.prices import PriceTable, Usage, load_table
 from gitaudit.errors import GitauditError
 
@@ -63,125 +59,6 @@ if TYPE_CHECKING:
 OPERATION: Final = "claude.request"
 SOURCE: Final = "claude"
 CLIENT_REQUEST_HEADER: Final = "X-Client-Request-Id"
-_FLUSH_AT_EXIT: Final = 10.0  # seconds the exit handler waits for queued events
-
-
-# --- reporting, once per process --------------------------------------------------------
-
-_reported: set[str] = set()
-_report_lock = threading.Lock()
-
-
-def report_once(kind: str, text: str) -> None:
-    """One ``gitaudit: ...`` line on stderr per kind of problem and process."""
-    with _report_lock:
-        if kind in _reported:
-            return
-        _reported.add(kind)
-    try:
-        sys.stderr.write(f"gitaudit: {' '.join(text.split())}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass  # stderr closed: the caller's call must still go on
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, GitauditError):
-        return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-    return f"{type(exc).__name__}: {exc}"
-
-
-# --- background delivery ------------------------------------------------------------------
-
-
-class _Deliverer:
-    """One daemon thread per process handing queued events to transport, in order."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[tuple[dict[str, Any], Settings]] = queue.Queue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
-
-    def put(self, event: dict[str, Any], settings: Settings) -> None:
-        if self._thread is None or self._pid != os.getpid():
-            self._start()
-        self._queue.put((event, settings))
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._pid == os.getpid():
-                return
-            if self._pid != os.getpid():  # a forked child: the parent's thread is not here
-                self._queue = queue.Queue()
-                self._pid = os.getpid()
-            self._thread = threading.Thread(
-                target=self._run, name="gitaudit-claude-delivery", daemon=True
-            )
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while True:  # what piled up meanwhile goes in one delivery per settings
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self._deliver(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-
-    @staticmethod
-    def _deliver(batch: list[tuple[dict[str, Any], Settings]]) -> None:
-        from gitaudit.transport import deliver
-
-        groups: dict[int, tuple[Settings, list[dict[str, Any]]]] = {}
-        for event, settings in batch:
-            groups.setdefault(id(settings), (settings, []))[1].append(event)
-        for settings, events in groups.values():
-            try:
-                delivery = deliver(events, settings)
-            except Exception as exc:  # noqa: BLE001 - nothing may escape the delivery thread
-                report_once(
-                    "delivery",
-                    f"{len(events)} claude.request event(s) could not be recorded: "
-                    f"{_one_line(exc)}",
-                )
-                continue
-            if delivery.warning:
-                report_once("delivery-warning", delivery.warning)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every queued event was handed over; False if ``timeout`` ran out."""
-        if self._thread is None or self._pid != os.getpid():
-            return True
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._queue.all_tasks_done.wait(remaining)
-        return True
-
-
-_DELIVERER = _Deliverer()
-
-
-def flush(timeout: float | None = None) -> bool:
-    """Block until every recorded event was delivered (socket or spool); False on timeout."""
-    return _DELIVERER.flush(timeout)
-
-
-def _flush_at_exit() -> None:
-    if not _DELIVERER.flush(_FLUSH_AT_EXIT):
-        report_once("exit", "claude.request events still queued at exit were not recorded")
-
-
-atexit.register(_flush_at_exit)
 
 
 # --- one call -------------------------------------------------------------------------------
@@ -534,7 +411,7 @@ class Recorder:
                 self._prices = load_table(self.settings.price_table)
             except GitauditError as exc:
                 self._price_problem = "price_table_unreadable"
-                report_once("prices", _one_line(exc))
+                report_once("prices", one_line(exc))
         return self._prices
 
     def place(self) -> tuple[dict[str, Any], Any]:
@@ -547,7 +424,7 @@ class Recorder:
             try:
                 found = _where(cwd, self.environ, self.settings.git)
             except Exception as exc:  # noqa: BLE001 - who and where are best effort
-                report_once("place", f"repository of a Claude call not found: {_one_line(exc)}")
+                report_once("place", f"repository of a Claude call not found: {one_line(exc)}")
                 found = (_plain_actor(self.environ), None)
             self._places[cwd] = found
         return found
@@ -567,7 +444,7 @@ class Recorder:
             if call is not None:
                 call.on_request(request)
         except Exception as exc:  # noqa: BLE001 - recording never breaks the call
-            report_once("build", f"a Claude call could not be measured: {_one_line(exc)}")
+            report_once("build", f"a Claude call could not be measured: {one_line(exc)}")
 
     def finish(self, call: CallRecord) -> None:
         """Build, sanitize and queue the call's event; never raises."""
@@ -577,24 +454,25 @@ class Recorder:
         self.calls.pop(call.client_request_id, None)
         if not self.settings.enabled:
             return
+        raw: dict[str, Any] | None
         try:
             raw = self.build(call)
         except Exception as exc:  # noqa: BLE001 - a minimal event still records the call
-            report_once("build", f"claude.request recorded without details: {_one_line(exc)}")
+            report_once("build", f"claude.request recorded without details: {one_line(exc)}")
             raw = self._minimal(call, exc)
         try:
-            event = self.pipeline().process(raw)
+            event = self.pipeline().process(raw) if raw is not None else None
         except Exception as exc:  # noqa: BLE001 - nothing unsanitized is ever written
-            report_once("sanitize", f"claude.request not recorded: {_one_line(exc)}")
+            report_once("sanitize", f"claude.request not recorded: {one_line(exc)}")
             return
         if event is None:
             return
-        _DELIVERER.put(event, self.settings)
+        enqueue(event, self.settings)
         if self.on_record is not None:
             try:
                 self.on_record(event)
             except Exception as exc:  # noqa: BLE001 - the caller's callback must not break it
-                report_once("on_record", f"on_record callback failed: {_one_line(exc)}")
+                report_once("on_record", f"on_record callback failed: {one_line(exc)}")
 
     def _envelope(self, call: CallRecord, details: dict[str, Any]) -> dict[str, Any]:
         actor, repo = self.place()
@@ -658,12 +536,16 @@ class Recorder:
             handle.write(data)
         return {"name": name, "sha256": _sha256(data)}
 
-    def _minimal(self, call: CallRecord, problem: BaseException) -> dict[str, Any]:
+    def _minimal(self, call: CallRecord, problem: BaseException) -> dict[str, Any] | None:
         details = {
             "model": call.model,
             "client_request_id": call.client_request_id,
             "attempts": call.attempts,
             "streaming": call.streaming,
-            "audit_error": _one_line(problem),
+            "audit_error": one_line(problem),
         }
-        return self._envelope(call, details)
+        try:
+            return self._envelope(call, details)
+        except Exception as exc:  # noqa: BLE001 - nothing left to record the call with
+            report_once("build-minimal", f"claude.request not recorded: {one_line(exc)}")
+            return None

@@ -416,3 +416,91 @@ def test_async_client_create_and_stream(tmp_path: Path) -> None:
     assert first["details"]["request_id"] == "req_a" and first["outcome"] == "success"
     assert second["details"]["streaming"] is True and second["outcome"] == "success"
     assert second["details"]["time_to_first_token_ms"] is not None
+
+
+def test_a_price_table_file_prices_the_event(tmp_path: Path) -> None:
+    table = tmp_path / "prices.toml"
+    table.write_text(
+        'version = "team-2027"\n[[model]]\npatterns = ["claude-sonnet-*"]\ninput = 1\n'
+        "output = 1\ncache_write_5m = 0\ncache_write_1h = 0\ncache_read = 0\n"
+    )
+    audit = fake.settings(tmp_path, price_table=str(table))
+    fake.client(Endpoint(), audit).messages.create(**ask())
+    details = _only(audit)["details"]
+    assert details["price_table"] == "team-2027"
+    assert details["cost_usd"] == pytest.approx(1500 / 1e6)
+
+
+def test_an_unreadable_price_table_is_reported_once_and_the_call_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit = fake.settings(tmp_path, price_table=str(tmp_path / "missing.toml"))
+    client = fake.client(Endpoint(), audit)
+    client.messages.create(**ask())
+    client.messages.create(**ask())
+    assert capsys.readouterr().err.count("cannot read price table") == 1
+    events = fake.stored(audit)
+    assert [event["details"]["cost_source"] for event in events] == ["price_table_unreadable"] * 2
+    assert all(event["details"]["cost_usd"] is None for event in events)
+
+
+def test_a_stream_dropped_unread_is_still_recorded(tmp_path: Path) -> None:
+    audit = fake.settings(tmp_path)
+    client = fake.client(Endpoint(fake.streamed(fake.sse_events())), audit)
+    stream = client.messages.create(**ask(), stream=True)
+    stream.close()
+    del stream
+    event = _only(audit)
+    assert event["outcome"] == "success"
+    assert event["details"]["stream_closed_early"] is True
+    assert event["details"]["request_id"] == "req_stream"
+
+
+def test_an_event_that_cannot_be_built_is_recorded_minimal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitaudit.claude.record import CallRecord
+
+    def broken(self: CallRecord, *args: Any) -> dict[str, Any]:
+        raise ValueError("details bug")
+
+    monkeypatch.setattr(CallRecord, "details", broken)
+    audit = fake.settings(tmp_path)
+    reply = fake.client(Endpoint(), audit).messages.create(**ask())
+    assert reply.stop_reason == "end_turn"
+    assert "details bug" in capsys.readouterr().err
+    event = _only(audit)
+    assert event["details"]["audit_error"] == "ValueError: details bug"
+    assert event["details"]["client_request_id"]
+
+
+def test_async_raw_response_and_cut_stream(tmp_path: Path) -> None:
+    audit = fake.settings(tmp_path)
+    chunks = fake.sse_events(("a", "b", "c"))
+
+    async def handler(request: httpx2.Request) -> httpx2.Response:
+        await request.aread()
+        if b'"stream":true' not in request.content.replace(b" ", b""):
+            return fake.ok(request_id="req_raw_async")
+
+        async def body() -> Any:
+            for chunk in chunks[:4]:
+                yield chunk
+            raise httpx2.ReadError("connection reset by peer")
+
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    async def main() -> list[str]:
+        client = fake.async_client(handler, audit)
+        raw = await client.messages.with_raw_response.create(**ask())
+        assert (await raw.parse()).stop_reason == "end_turn"
+        got: list[str] = []
+        with pytest.raises(Exception):  # noqa: B017 - whatever the SDK raises, unchanged
+            async with client.messages.stream(**ask()) as stream:
+                got.extend([part async for part in stream.text_stream])
+        return got
+
+    asyncio.run(main())
+    first, second = fake.stored(audit)
+    assert first["details"]["request_id"] == "req_raw_async" and first["outcome"] == "success"
+    assert second["outcome"] == "failure" and second["details"]["streaming"] is True

@@ -52,6 +52,9 @@ HOT_PATH = (
     "gitaudit.claude",
     "gitaudit.claude.prices",
     "gitaudit.claude.record",
+    "gitaudit.claude.delivery",
+    "gitaudit.claude.usage",
+    "gitaudit.cli.claude",
 )
 
 

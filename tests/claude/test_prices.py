@@ -22,6 +22,10 @@ def test_packaged_table_is_versioned_and_prices_current_models() -> None:
         "claude-haiku-4-5": (1.0, 5.0),
         "claude-3-5-haiku-20241022": (0.8, 4.0),
         "claude-3-haiku-20240307": (0.25, 1.25),
+        "claude-fable-5-2": (8.0, 40.0),
+        "claude-fable-5-20260115": (10.0, 50.0),
+        "claude-sonnet-5-20260630": (2.0, 10.0),
+        "claude-sonnet-5-5": (2.0, 10.0),
     }.items():
         entry = table.find(model)
         assert entry is not None, model
@@ -68,3 +72,9 @@ def test_a_bad_file_says_what_to_fix(tmp_path: Path) -> None:
 
 def test_the_table_ships_in_the_package() -> None:
     assert Path(DEFAULT_TABLE).is_file()
+
+
+def test_public_surface_of_gitaudit_claude() -> None:
+    import gitaudit.claude
+
+    assert sorted(gitaudit.claude.__all__) == ["AsyncAuditedAnthropic", "AuditedAnthropic", "flush"]

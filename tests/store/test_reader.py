@@ -150,3 +150,14 @@ def test_filters_compare_in_utc(store: Store) -> None:
     moment = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
     store.append([make_record(0, occurred_at="2026-03-29T02:30:00+02:00")])
     assert len(store.query(EventFilter(since=moment, until=moment + timedelta(seconds=1)))) == 1
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [EventFilter(), EventFilter(operations=("git.push",)), EventFilter(limit=5)],
+    ids=["all", "filtered", "limit"],
+)
+def test_iter_query_streams_what_query_returns(filled: Store, flt: EventFilter) -> None:
+    stream = filled.iter_query(flt)
+    assert not isinstance(stream, list)  # rows come from the cursor as they are read
+    assert list(stream) == filled.query(flt)
