@@ -250,6 +250,7 @@ FIELDS: tuple[Field, ...] = (
             "ref-delete",
             "conflict.*",
             "claude.request",
+            "validation.failed",
             "audit.*",
         ),
         "Events kept whatever level, exclusions and sampling say: operation globs and the "
@@ -380,6 +381,20 @@ FIELDS: tuple[Field, ...] = (
         "RFC 5424 syslog target: udp://host:port, tcp://host:port or unix:///dev/log.",
     ),
     Field("sink_backlog", _int, 10000, "Events a sink may hold while its target is down."),
+    # --- gitaudit resolve (gitaudit/claude/resolve.py) -------------------------------------
+    Field(
+        "claude_model",
+        _str,
+        "claude-sonnet-5-5",
+        "Claude model gitaudit resolve asks (overridden by --model).",
+    ),
+    Field(
+        "resolve_max_bytes",
+        _int,
+        65536,
+        "Largest conflicted file (any index stage, bytes) gitaudit resolve sends; larger files "
+        "are skipped, as the answer must hold the whole file.",
+    ),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
@@ -387,7 +402,7 @@ FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
 _POSITIVE = (
     "error_max_chars", "spool_segment_bytes", "buffer_flush_interval", "buffer_max_size",
     "socket_timeout", "max_message_bytes", "shutdown_timeout", "subscriber_queue_size",
-    "trace2_max_bytes", "sink_backlog", "watch_window",
+    "trace2_max_bytes", "sink_backlog", "watch_window", "resolve_max_bytes",
 )  # fmt: skip
 
 
@@ -435,6 +450,8 @@ class Settings:
     http_sink_token_header: str
     syslog_address: str | None
     sink_backlog: int
+    claude_model: str
+    resolve_max_bytes: int
 
     def __init__(self, values: Mapping[str, Any] | None = None) -> None:
         values = values or {}

@@ -33,6 +33,7 @@ def test_every_setting_is_documented(field: config.Field) -> None:
         "gitaudit config show",
         "gitaudit demo",
         "gitaudit watch",
+        "gitaudit resolve",
         "gitaudit claude usage",
     ],
 )

@@ -126,9 +126,15 @@ def index_conflicts(layout: gitstate.Layout) -> list[dict[str, Any]]:
 
 
 def resolution(stages: dict[str, str | None], result: str | None) -> str:
-    """How one file was resolved: the result blob (None: absent) against the saved stages."""
+    """How one file was resolved: the result blob (None: absent) against the saved stages.
+
+    ``stages["claude"]``, when ``gitaudit resolve`` staged a proposal for the file
+    (:func:`note_claude`), is the blob it staged: a result that kept it is ``claude``.
+    """
     if result is None:
         return "deleted"
+    if result == stages.get("claude"):
+        return "claude"
     if result == stages.get("ours"):
         return "ours"
     if result == stages.get("theirs"):
@@ -157,6 +163,24 @@ def resolved_files(repo: Any, files: list[dict[str, Any]], result: str | None
         found.append({"path": item["path"], "kind": item["kind"],
                       "resolution": resolution(item.get("stages") or {}, blob)})
     return found
+
+
+def note_claude(layout: gitstate.Layout, detected_id: str, path: str, blob: str) -> bool:
+    """Remember in the saved conflict state that ``gitaudit resolve`` staged ``blob`` for
+    ``path``, so the stop's ``conflict.resolved`` says ``claude`` for it when the commit
+    keeps it. False when no capture path saved this stop (nothing to update)."""
+    state = gitstate.load_conflict_state(gitstate.conflict_state_path(layout))
+    if state is None or state.get("detected_id") != detected_id:
+        return False
+    files = state.get("files")
+    for item in files if isinstance(files, list) else []:
+        if isinstance(item, dict) and item.get("path") == path:
+            stages = item.setdefault("stages", {})
+            if isinstance(stages, dict):
+                stages["claude"] = blob
+                gitstate.save_conflict_state(layout, state)
+                return True
+    return False
 
 
 # --- recovering the conflicts of a stop nobody saw happen ----------------------------------

@@ -17,6 +17,7 @@ from gitaudit.cli import hooks as hooks_cli
 from gitaudit.cli import ingest as ingest_cli
 from gitaudit.cli import log as log_cli
 from gitaudit.cli import redact as redact_cli
+from gitaudit.cli import resolve as resolve_cli
 from gitaudit.cli import shim as shim_cli
 from gitaudit.cli import tail as tail_cli
 from gitaudit.cli import trace2 as trace2_cli
@@ -54,6 +55,7 @@ app.command("verify")(verify_cli.verify_command)
 app.command("demo")(demo_cli.demo_command)
 app.command("daemon")(daemon_cli.daemon_command)
 app.command("watch")(watch_cli.watch_command)
+app.command("resolve")(resolve_cli.resolve_command)
 
 shim_app = typer.Typer(help="Install a `git` shim so plain `git` is audited.", no_args_is_help=True)
 app.add_typer(shim_app, name="shim")

@@ -101,6 +101,12 @@ def test_resolution(result: str | None, resolution: str) -> None:
     assert conflicts.resolution(stages, result) == resolution
 
 
+def test_resolution_kept_from_gitaudit_resolve_is_claude() -> None:
+    stages: dict[str, str | None] = {"base": "b", "ours": "o", "theirs": "t", "claude": "c"}
+    assert conflicts.resolution(stages, "c") == "claude"
+    assert conflicts.resolution(stages, "m") == "manual"  # edited again after Claude's proposal
+
+
 def test_resolution_of_a_one_sided_conflict() -> None:
     assert conflicts.resolution({"base": "b", "ours": None, "theirs": "t"}, "t") == "theirs"
     assert conflicts.resolution({"base": "b", "ours": None, "theirs": "t"}, None) == "deleted"
