@@ -9,7 +9,7 @@ Pure functions over text, so they are tested without git or a model:
   (a marker-like line that one side already had, such as an ``=======``
   heading underline, is not a marker), the file still parses where its type
   is known (Python with :mod:`ast`, JSON, TOML with :mod:`tomllib`, YAML with
-  PyYAML when installed) unless no side parsed before either, and not empty
+  PyYAML) unless no side parsed before either, and not empty
   unless a side was empty.
 
 Each check reports ``{"check", "ok", "detail"}``; the list is what the
@@ -117,14 +117,6 @@ def _parses(parse: Any, text: str) -> str | None:
     return None
 
 
-def _yaml_available() -> bool:
-    try:
-        import yaml  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def syntax_check(path: str, proposal: str, sides: list[str]) -> dict[str, Any] | None:
     """The parse check for ``path``'s type, or None when no parser knows the type."""
     known = PARSERS.get(os.path.splitext(path)[1].lower())
@@ -132,8 +124,6 @@ def syntax_check(path: str, proposal: str, sides: list[str]) -> dict[str, Any] |
         return None
     name, parse = known
     check = f"syntax:{name}"
-    if name == "yaml" and not _yaml_available():
-        return {"check": check, "ok": True, "detail": "skipped: PyYAML is not installed"}
     problem = _parses(parse, proposal)
     if problem is None:
         return {"check": check, "ok": True, "detail": None}
