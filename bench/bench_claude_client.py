@@ -112,19 +112,37 @@ def overhead(plain: anthropic.Anthropic, audited: AuditedAnthropic, calls: int) 
           f"target < {TARGET_MS} ms: {verdict}")  # fmt: skip
 
 
-def growth(client: anthropic.Anthropic, calls: int, steps: int = 5) -> list[int]:
+def clear_bounded_caches() -> None:
+    """Empty the sanitizer's bounded caches (at most 8,192 strings each, cleared when full)."""
+    from gitaudit.sanitize import Redactor
+
+    for obj in gc.get_objects():
+        if isinstance(obj, Redactor):
+            obj._text_cache.clear()
+            obj._key_cache.clear()
+
+
+def growth(
+    client: anthropic.Anthropic, calls: int, steps: int = 5, *, without_caches: bool = False
+) -> list[int]:
     """Traced bytes held at ``steps`` checkpoints over ``calls`` calls, relative to a warmed-up
-    start (queue flushed and garbage collected at each checkpoint)."""
+    start (queue flushed and garbage collected at each checkpoint; with ``without_caches``, the
+    sanitizer's bounded caches emptied too, so what is left is what calls keep)."""
     per_call(client, 2000)  # warm-up: bounded caches (the sanitizer's) fill to their limit
-    flush()
-    gc.collect()
-    before = tracemalloc.get_traced_memory()[0]
     marks = []
-    for _ in range(steps):
-        per_call(client, calls // steps)
+    before = 0
+    for step in range(steps + 1):
+        if step:
+            per_call(client, calls // steps)
         flush()
+        if without_caches:
+            clear_bounded_caches()
         gc.collect()
-        marks.append(tracemalloc.get_traced_memory()[0] - before)
+        held = tracemalloc.get_traced_memory()[0]
+        if step:
+            marks.append(held - before)
+        else:
+            before = held
     return marks
 
 
@@ -139,6 +157,7 @@ def main() -> None:
         tracemalloc.start()
         grown_plain = growth(plain, args.alloc_calls)
         grown_ours = growth(audited, args.alloc_calls)
+        kept_ours = growth(audited, args.alloc_calls, without_caches=True)
         tracemalloc.stop()
         lines = sum(
             len(path.read_bytes().splitlines())
@@ -154,6 +173,10 @@ def main() -> None:
     print(f"added growth over {args.alloc_calls} calls: {added / 1024:.1f} KiB "
           f"({added / args.alloc_calls:.1f} B per call; the sanitizer's string cache is bounded "
           "at 8192 entries and cleared when full, so the audited line is a sawtooth)")
+    kept = kept_ours[-1] - grown_plain[-1]
+    print(f"  audited, the sanitizer's bounded caches emptied at each mark: {kib(kept_ours)}")
+    print(f"added growth over {args.alloc_calls} calls without those caches: {kept / 1024:.1f} KiB "
+          f"({kept / args.alloc_calls:.1f} B per call)")
     print(f"events spooled by the audited client: {lines}")
 
 
