@@ -81,19 +81,20 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def open_store(
-    settings: Settings, *, ingest_first: bool = True
+    settings: Settings, *, ingest_first: bool = True, writer: bool = False
 ) -> tuple[Store, IngestReport | None]:
     """Open the store for a reader and, in embedded mode, drain the spool into it first.
 
     A reader creates nothing: no store and no spool means a StoreError. Ingesting is
     a write, so a spool waiting to be ingested creates the store when it is missing.
     A store this user cannot write (an archived copy) is read as it is: a spool
-    waiting then is left for later, with a warning.
+    waiting then is left for later, with a warning. ``writer`` (``gitaudit ingest``):
+    the store is opened, and created, as a writer opens it.
     """
     from gitaudit.store import Store, ingest, pending_segments
 
     pending = pending_segments(settings) if ingest_first else 0
-    store = Store.from_settings(settings, reader=True, create=pending > 0)
+    store = Store.from_settings(settings, reader=not writer, create=writer or pending > 0)
     report = None
     if store.read_only and pending:
         print(

@@ -170,7 +170,7 @@ def demo_command(
     repos = base / "repos"
     try:
         _scenario(repos, correlation_id)
-        store, _ = open_store(settings)
+        store, _ = open_store(settings, writer=True)
         with store:
             events = store.query(EventFilter(correlation_id=correlation_id))
             report = store.verify()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pwd
 import shutil
 import sqlite3
 import subprocess
@@ -134,6 +135,30 @@ def test_a_read_only_copy_is_read_and_verified(shared_dir: Path) -> None:
     status = gitaudit(env, "db", "status", as_nobody=True)
     assert status.returncode == 0 and "events: 4" in status.stdout
     assert _files(archive) == before  # no -wal, no -shm, not a byte changed
+
+    # a spool waiting to be ingested is left there, with a warning, and the copy is read
+    own_spool = shared_dir / "nobody-spool"
+    _spool_events({"XDG_STATE_HOME": str(shared_dir / "unused")}, 1)
+    shutil.move(shared_dir / "unused" / "gitaudit" / "spool", own_spool)
+    if os.geteuid() == 0:
+        for path in [own_spool, *own_spool.rglob("*")]:
+            os.chown(path, pwd.getpwnam("nobody").pw_uid, -1)
+    env["GITAUDIT_SPOOL_DIR"] = str(own_spool)
+    waiting = _files(own_spool)
+    log = gitaudit(env, "log", "--format", "json", as_nobody=True)
+    assert log.returncode == 0, log.stderr
+    assert len(json.loads(log.stdout)) == 4
+    assert "1 spool segment(s) not ingested" in log.stderr and "read-only" in log.stderr
+    assert _files(own_spool) == waiting and _files(archive) == before
+
+
+def test_gitaudit_ingest_still_creates_the_store(tmp_path: Path) -> None:
+    """`gitaudit ingest` is a writer: with an empty spool it makes an empty store."""
+    env = isolated_env(tmp_path)
+    result = gitaudit(env, "ingest", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ingested"] == 0
+    assert (tmp_path / "data" / "gitaudit" / "audit.db").is_file()
 
 
 def test_a_read_only_copy_with_an_unreadable_wal_is_refused_clearly(shared_dir: Path) -> None:
