@@ -235,15 +235,20 @@ def _sqlite_engine(parsed: URL) -> Engine:
 def _readonly_sqlite_engine(parsed: URL, path: Path) -> Engine:
     """An engine that only reads the SQLite file ``path`` (``mode=ro``).
 
-    Without a ``-shm`` file and without the right to create one (a copy in a
-    read-only directory), a WAL database can only be opened ``immutable=1``:
-    SQLite then reads the main file alone, so a non-empty ``-wal`` beside it
-    (commits not yet checkpointed into the file) is refused rather than ignored.
+    No ``-shm`` file means no process has the database open in WAL mode: with no
+    commits waiting in a ``-wal`` either, it is opened ``immutable=1`` and SQLite
+    reads the main file alone, creating nothing beside it (a WAL database could
+    not be opened otherwise in a read-only directory). A non-empty ``-wal``
+    without a ``-shm`` needs one created to be read: where the directory is
+    read-only that is impossible, and the store is refused rather than shown
+    without those commits.
     """
     where = redacted(parsed)
-    immutable = not Path(f"{path}-shm").exists() and not os.access(path.parent, os.W_OK)
     wal = Path(f"{path}-wal")
-    if immutable and wal.exists() and wal.stat().st_size > 0:
+    wal_pending = wal.exists() and wal.stat().st_size > 0
+    no_shm = not Path(f"{path}-shm").exists()
+    immutable = no_shm and not wal_pending
+    if no_shm and wal_pending and not os.access(path.parent, os.W_OK):
         raise StoreError(
             f"SQLite store {where} is read-only and its write-ahead log {wal} holds commits "
             "that cannot be read without a -shm file",
