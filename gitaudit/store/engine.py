@@ -427,7 +427,14 @@ def ensure_sqlite_directory(url: str) -> None:
         return
     folder = path.parent
     with translate_errors(f"creating the store directory {folder}", url):
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise StoreError(
+                f"cannot create the store directory {folder}: {exc.filename} is not a directory",
+                "point GITAUDIT_DATABASE_URL at a file in a directory, "
+                "e.g. sqlite:////var/lib/gitaudit/audit.db",
+            ) from exc
 
 
 def migrate(url: str) -> None:

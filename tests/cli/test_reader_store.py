@@ -190,3 +190,14 @@ def test_a_read_only_copy_with_an_unreadable_wal_is_refused_clearly(shared_dir: 
     result = gitaudit(env, "verify", "--no-ingest", as_nobody=True)
     assert result.returncode == 2, result.stderr
     assert "write-ahead log" in result.stderr and ".backup" in result.stderr
+
+
+def test_a_store_under_a_file_is_a_clear_error_for_a_writer(tmp_path: Path) -> None:
+    """Not "run gitaudit db upgrade" for `[Errno 17] File exists`: what is wrong, and the fix."""
+    (tmp_path / "plain").write_text("a file, not a directory\n")
+    env = isolated_env(tmp_path, GITAUDIT_DATABASE_URL=f"sqlite:///{tmp_path / 'plain' / 'a.db'}")
+    for command in (["ingest"], ["db", "status"]):
+        result = gitaudit(env, *command)
+        assert result.returncode == 2
+        assert f"{tmp_path / 'plain'} is not a directory" in result.stderr, result.stderr
+        assert "db upgrade`; otherwise" not in result.stderr
