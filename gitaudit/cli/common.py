@@ -81,14 +81,28 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def open_store(
-    settings: Settings, *, ingest_first: bool = True
+    settings: Settings, *, ingest_first: bool = True, writer: bool = False
 ) -> tuple[Store, IngestReport | None]:
-    """Open the store and, in embedded mode, drain the spool into it first."""
-    from gitaudit.store import Store, ingest
+    """Open the store for a reader and, in embedded mode, drain the spool into it first.
 
-    store = Store.from_settings(settings)
+    A reader creates nothing: no store and no spool means a StoreError. Ingesting is
+    a write, so a spool waiting to be ingested creates the store when it is missing.
+    A store this user cannot write (an archived copy) is read as it is: a spool
+    waiting then is left for later, with a warning. ``writer`` (``gitaudit ingest``):
+    the store is opened, and created, as a writer opens it.
+    """
+    from gitaudit.store import Store, ingest, pending_segments
+
+    pending = pending_segments(settings) if ingest_first else 0
+    store = Store.from_settings(settings, reader=not writer, create=writer or pending > 0)
     report = None
-    if ingest_first:
+    if store.read_only and pending:
+        print(
+            f"gitaudit: warning: {pending} spool segment(s) not ingested: the store "
+            f"{store.url} is read-only for this user; they stay in the spool",
+            file=sys.stderr,
+        )
+    if ingest_first and not store.read_only:
         try:
             with progress_bar("ingesting spool") as progress:
                 report = ingest(settings, store, progress)

@@ -28,7 +28,7 @@ def status_command(
     from gitaudit.store import Store
 
     settings = load_settings()
-    with Store.from_settings(settings) as store:
+    with Store.from_settings(settings, reader=True, create=False) as store:
         count = store.count()
     info = {"url": _display_url(settings.effective_database_url), "events": count}
     if fmt in (OutputFormat.json, OutputFormat.jsonl):

@@ -3,9 +3,15 @@
 It builds a local bare remote and two clones in a temporary directory, runs
 clone, commit, push, a pull --rebase that stops on a real conflict and is
 resolved, and a force-push, all through the audited wrapper, then prints the
-audit trail of that run and verifies the store. The events land in the
-configured store (by default the embedded SQLite store), under one correlation
-id, so they can be found again with `gitaudit log --correlation-id ...`.
+audit trail of that run and verifies the store.
+
+The store is append-only, so fictitious events must not land in the user's
+real one: the demo writes to a store of its own in that temporary directory
+(kept, and named at the end) unless ``--store URL`` names another. Its events
+travel through a spool of its own, never through a running daemon or the
+user's spool (whose events would otherwise be ingested into the demo's store).
+``GITAUDIT_DATABASE_URL`` is deliberately not honoured: it is how the real
+store is configured.
 """
 
 from __future__ import annotations
@@ -33,6 +39,25 @@ _IDENTITIES = {
 
 class DemoError(GitauditError):
     """A demo step did not do what it should have."""
+
+
+def _isolate(base: Path, store_url: str) -> str:
+    """Point this process and the audited git runs at the demo's own store and spool.
+
+    Returns the store URL. The emergency spool (under ``$TMPDIR``) moves too, so
+    ingesting never takes the user's spooled events into the demo's store.
+    """
+    for folder in ("spool", "run", "tmp"):
+        (base / folder).mkdir(mode=0o700, exist_ok=True)
+    os.environ.update(
+        {
+            "GITAUDIT_DATABASE_URL": store_url,
+            "GITAUDIT_SPOOL_DIR": str(base / "spool"),
+            "GITAUDIT_RUNTIME_DIR": str(base / "run"),  # no daemon socket there
+            "TMPDIR": str(base / "tmp"),
+        }
+    )
+    return store_url
 
 
 def _env(correlation_id: str, who: str) -> dict[str, str]:
@@ -74,6 +99,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _scenario(base: Path, correlation_id: str) -> None:
+    base.mkdir()
     alice, bob = _env(correlation_id, "alice"), _env(correlation_id, "bob")
     remote = base / "remote.git"
     subprocess.run(
@@ -121,32 +147,47 @@ def demo_command(
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the temporary repositories and print where.")
     ] = False,
+    store_url: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            metavar="URL",
+            help="Record into this store instead of a temporary one (it is append-only).",
+        ),
+    ] = None,
 ) -> None:
     """Run clone/commit/push/conflict/force-push through the wrapper and show the audit trail."""
-    from gitaudit.store import EventFilter
+    import shutil
 
-    settings = load_settings()
+    from gitaudit.store import EventFilter
+    from gitaudit.store.engine import redacted
+
     correlation_id = f"demo-{uuid7()}"
     base = Path(tempfile.mkdtemp(prefix="gitaudit-demo-"))
+    own_store = store_url is None
+    url = _isolate(base, store_url or f"sqlite:///{base / 'audit.db'}")
+    settings = load_settings()
+    repos = base / "repos"
     try:
-        _scenario(base, correlation_id)
+        _scenario(repos, correlation_id)
+        store, _ = open_store(settings, writer=True)
+        with store:
+            events = store.query(EventFilter(correlation_id=correlation_id))
+            report = store.verify()
     finally:
         if keep:
-            typer.echo(f"repositories kept in {base}", err=True)
+            typer.echo(f"repositories kept in {repos}", err=True)
         else:
-            import shutil
-
+            shutil.rmtree(repos, ignore_errors=True)
+        if not own_store and not keep:
             shutil.rmtree(base, ignore_errors=True)
-    store, _ = open_store(settings)
-    with store:
-        events = store.query(EventFilter(correlation_id=correlation_id))
-        report = store.verify()
     render(events, fmt)
+    shown = redacted(url)
+    read = f"GITAUDIT_DATABASE_URL={shown} gitaudit log" if own_store else "gitaudit log"
+    where = f"a temporary store of its own, kept: {shown}" if own_store else shown
+    typer.echo(f"demo events written to {where}", err=fmt is not OutputFormat.table)
     if fmt is OutputFormat.table:
-        typer.echo(f"\nstore: {settings.effective_database_url}")
-        typer.echo(
-            f"correlation id: {correlation_id}  (gitaudit log --correlation-id {correlation_id})"
-        )
+        typer.echo(f"correlation id: {correlation_id}  ({read} --correlation-id {correlation_id})")
         typer.echo(f"verify: {'ok' if report.ok else 'FAILED'}")
     if not report.ok:
         raise typer.Exit(1)

@@ -16,9 +16,9 @@ def ingest_command(
     ] = OutputFormat.table,
 ) -> None:
     """Drain the spool into the store (readers do this by themselves first)."""
-    store, report = open_store(load_settings())
+    store, report = open_store(load_settings(), writer=True)
     store.close()
-    assert report is not None  # noqa: S101 - open_store(ingest_first=True) always reports
+    assert report is not None  # noqa: S101 - open_store(writer=True) always ingests
     summary = {
         "ingested": report.ingested,
         "duplicates": report.duplicates,

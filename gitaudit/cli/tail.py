@@ -274,6 +274,7 @@ def _run(flt: EventFilter, printer: Printer, *, follow: bool, ingest_spool: bool
     feed = connect_live(settings, flt, printer.err) if follow else None  # before the query: no gap
     try:
         store, _ = open_store(settings, ingest_first=ingest_spool)
+        ingest_spool = ingest_spool and not store.read_only  # an archived copy: read only
         with store:
             heads = store.heads() if follow else {}
             recent = store.query(flt)

@@ -7,6 +7,7 @@ Public surface (everything else in this package is private)::
     store.query(EventFilter(operations=("git.push",), limit=20))
     store.verify()                              # -> VerifyReport, first_problem names the record
     ingest(settings, store)                     # drain the spool -> IngestReport
+    Store.from_settings(settings, reader=True, create=False)  # creates nothing; reads copies
     migrate(url)                                # `gitaudit db upgrade`
 
 Every failure is raised as :class:`gitaudit.errors.StoreError` or
@@ -16,7 +17,7 @@ Every failure is raised as :class:`gitaudit.errors.StoreError` or
 from __future__ import annotations
 
 from gitaudit.store.engine import Store, migrate
-from gitaudit.store.ingest import IngestReport, ingest
+from gitaudit.store.ingest import IngestReport, ingest, pending_segments
 from gitaudit.store.integrity import ChainReport, Problem, VerifyReport, load_chain_key
 from gitaudit.store.reader import EventFilter
 from gitaudit.store.writer import AppendResult
@@ -32,4 +33,5 @@ __all__ = [
     "ingest",
     "load_chain_key",
     "migrate",
+    "pending_segments",
 ]

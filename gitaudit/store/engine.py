@@ -16,6 +16,7 @@ hint, password hidden), raised from the original exception.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -193,6 +194,17 @@ def _on_sqlite_connect(dbapi_connection: sqlite3.Connection, _record: object) ->
         cursor.close()
 
 
+def _on_readonly_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    """A read-only connection: no journal mode switch, no write, not even by mistake."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA query_only = ON")
+    finally:
+        cursor.close()
+
+
 def _on_sqlite_begin(conn: Connection) -> None:
     immediate = conn.get_execution_options().get(BEGIN_OPTION) == "immediate"
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -220,6 +232,42 @@ def _sqlite_engine(parsed: URL) -> Engine:
     return engine
 
 
+def _readonly_sqlite_engine(parsed: URL, path: Path) -> Engine:
+    """An engine that only reads the SQLite file ``path`` (``mode=ro``).
+
+    No ``-shm`` file means no process has the database open in WAL mode: with no
+    commits waiting in a ``-wal`` either, it is opened ``immutable=1`` and SQLite
+    reads the main file alone, creating nothing beside it (a WAL database could
+    not be opened otherwise in a read-only directory). A non-empty ``-wal``
+    without a ``-shm`` needs one created to be read: where the directory is
+    read-only that is impossible, and the store is refused rather than shown
+    without those commits.
+    """
+    where = redacted(parsed)
+    wal = Path(f"{path}-wal")
+    wal_pending = wal.exists() and wal.stat().st_size > 0
+    no_shm = not Path(f"{path}-shm").exists()
+    immutable = no_shm and not wal_pending
+    if no_shm and wal_pending and not os.access(path.parent, os.W_OK):
+        raise StoreError(
+            f"SQLite store {where} is read-only and its write-ahead log {wal} holds commits "
+            "that cannot be read without a -shm file",
+            "copy the store, its -wal and -shm files to a writable directory, or make a "
+            f"consistent copy where it is written with `sqlite3 {path} '.backup copy.db'`",
+        )
+    uri = f"{path.absolute().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(
+            uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
+
+    engine = create_engine(parsed, creator=connect)
+    event.listen(engine, "connect", _on_readonly_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
 def _postgresql_engine(parsed: URL) -> Engine:
     args = {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
     return create_engine(parsed, pool_pre_ping=True, connect_args=args)
@@ -231,12 +279,16 @@ _ENGINES: Final[dict[str, Callable[[URL], Engine]]] = {
 }
 
 
-def create_store_engine(url: str) -> Engine:
+def create_store_engine(url: str, *, read_only: bool = False) -> Engine:
     """An Engine for ``url`` (SQLite or PostgreSQL) with gitaudit's connection settings.
 
     ``postgresql://`` means psycopg 3; a SQLite path starting with ``~`` is expanded.
+    ``read_only`` opens a SQLite file with ``mode=ro`` (see :func:`_readonly_sqlite_engine`).
     """
     parsed = _normalized_url(url)
+    path = sqlite_file(url) if read_only else None
+    if path is not None:
+        return _readonly_sqlite_engine(parsed, path)
     backend = parsed.get_backend_name()
     factory = _ENGINES.get(backend)
     if factory is None:
@@ -342,16 +394,47 @@ def ensure_schema(engine: Engine, url: str, *, upgrade: bool) -> None:
         _upgrade(engine)
 
 
-def ensure_sqlite_directory(url: str) -> None:
-    """Create the directory of a SQLite store file (mode 0700) if it is missing."""
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite store; None for PostgreSQL, ``:memory:`` or a SQLite URI filename."""
     parsed = _normalized_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
+        return None
     if str(parsed.database).startswith("file:"):
-        return  # a SQLite URI filename: left as given
-    folder = Path(str(parsed.database)).parent
+        return None  # a SQLite URI filename: left as given
+    return Path(str(parsed.database))
+
+
+def missing_store_error(path: Path, url: str) -> StoreError:
+    """Why a reader found no SQLite store at ``path``, and what to do."""
+    folder = path.parent
+    if not folder.exists():
+        why = f"its directory {folder} does not exist"
+    elif not folder.is_dir():
+        why = f"{folder} is not a directory"
+    else:
+        why = "the file does not exist"
+    return StoreError(
+        f"no audit store at {redacted(url)}: {why}",
+        "check GITAUDIT_DATABASE_URL (unset: $XDG_DATA_HOME/gitaudit/audit.db); nothing was "
+        "recorded there yet, or create an empty store with `gitaudit db upgrade`",
+    )
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the directory of a SQLite store file (mode 0700) if it is missing."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    folder = path.parent
     with translate_errors(f"creating the store directory {folder}", url):
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise StoreError(
+                f"cannot create the store directory {folder}: {exc.filename} is not a directory",
+                "point GITAUDIT_DATABASE_URL at a file in a directory, "
+                "e.g. sqlite:////var/lib/gitaudit/audit.db",
+            ) from exc
 
 
 def migrate(url: str) -> None:
@@ -395,31 +478,60 @@ class Store:
         self._quarantine_factory = quarantine
         self._quarantine: Quarantine | None = None
         self._writer = ChainWriter(chain_id, ChainHasher(chain_key), self._stand_in)
+        self.read_only = False
 
     @classmethod
     def open(
-        cls, url: str, *, chain_id: str, chain_key: bytes | None = None, migrate: bool = True
+        cls,
+        url: str,
+        *,
+        chain_id: str,
+        chain_key: bytes | None = None,
+        migrate: bool = True,
+        read_only: bool = False,
     ) -> Store:
-        """Connect to ``url``; migrate the schema to head first unless ``migrate`` is False."""
-        engine = create_store_engine(url)
+        """Connect to ``url``; migrate the schema to head first unless ``migrate`` is False.
+
+        ``read_only``: a SQLite file is opened ``mode=ro`` and never migrated (its schema
+        is only checked); :meth:`append` then fails.
+        """
+        engine = create_store_engine(url, read_only=read_only)
         try:
-            ensure_schema(engine, url, upgrade=migrate)
+            ensure_schema(engine, url, upgrade=migrate and not read_only)
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, url, chain_id, chain_key)
+        store = cls(engine, url, chain_id, chain_key)
+        store.read_only = read_only
+        return store
 
     @classmethod
-    def from_settings(cls, settings: Settings, source: str = "cli") -> Store:
-        """Open the configured store (creating the SQLite file's directory, mode 0700).
+    def from_settings(
+        cls, settings: Settings, source: str = "cli", *, reader: bool = False, create: bool = True
+    ) -> Store:
+        """Open the configured store; a missing SQLite file is created (and its directory,
+        mode 0700) unless ``create`` is False, then it is a StoreError and nothing is made.
+
+        ``reader``: a SQLite file this user cannot write (or whose directory it cannot
+        write: an archived copy) is opened read-only, its schema checked, not migrated.
 
         ``source`` is the source of the ``audit.rejected`` records it stores in place of
         records it cannot take (``daemon`` in the daemon's writer).
         """
         url = settings.effective_database_url
-        ensure_sqlite_directory(url)
+        path = sqlite_file(url)
+        read_only = False
+        if path is not None and path.is_file():
+            writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+            read_only = reader and not writable
+        elif path is not None and not create:
+            raise missing_store_error(path, url)
+        else:
+            ensure_sqlite_directory(url)
         key = load_chain_key(settings.chain_key_file)
-        store = cls.open(url, chain_id=settings.effective_chain_id, chain_key=key)
+        store = cls.open(
+            url, chain_id=settings.effective_chain_id, chain_key=key, read_only=read_only
+        )
 
         def quarantine() -> Quarantine:
             from gitaudit.quarantine import Quarantine

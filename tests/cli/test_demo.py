@@ -1,4 +1,4 @@
-"""`gitaudit demo`: the quickstart's main job, end to end on the embedded store."""
+"""`gitaudit demo`: the quickstart's main job, end to end on a store of its own."""
 
 from __future__ import annotations
 
@@ -49,9 +49,50 @@ def test_demo_records_the_whole_story(tmp_path: Path) -> None:
     assert [p["category"] for p in pushes if p["severity"] == "medium"] == ["delete"]
     assert all(len(str(e["hash"])) == 64 for e in events)
 
-    database = tmp_path / "data" / "gitaudit" / "audit.db"
-    assert database.exists()
+    # the user's append-only store never sees the fictitious events: the demo's own does
+    assert not (tmp_path / "data" / "gitaudit").exists()
+    marker = "demo events written to a temporary store of its own, kept: "
+    line = next(line for line in result.stderr.splitlines() if line.startswith(marker))
+    url = line.removeprefix(marker)
+    assert url.startswith(f"sqlite:///{tmp_path / 'tmp'}") and url.endswith("/audit.db")
     verify = subprocess.run(
-        [sys.executable, "-m", "gitaudit", "verify"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "gitaudit", "verify", "--format", "json"],
+        env={**env, "GITAUDIT_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
     )
     assert verify.returncode == 0, verify.stderr
+    assert json.loads(verify.stdout)["chains"][0]["records"] == len(events)
+
+
+def test_demo_records_into_the_store_it_is_told_and_leaves_the_spool_alone(
+    tmp_path: Path,
+) -> None:
+    """``--store URL`` is where the events go; GITAUDIT_DATABASE_URL (the real store) is not
+    written, and events already waiting in the user's spool stay there."""
+    real = tmp_path / "real.db"
+    chosen = tmp_path / "chosen" / "demo.db"
+    env = isolated_env(tmp_path, GITAUDIT_DATABASE_URL=f"sqlite:///{real}")
+    waiting = tmp_path / "state" / "gitaudit" / "spool"
+    waiting.mkdir(parents=True)
+    (waiting / "active.jsonl").write_text('{"not": "ingested by the demo"}\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "gitaudit", "demo", "--store", f"sqlite:///{chosen}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"demo events written to sqlite:///{chosen}" in result.stdout
+    assert "verify: ok" in result.stdout
+    assert chosen.is_file() and not real.exists()
+    assert (waiting / "active.jsonl").read_text() == '{"not": "ingested by the demo"}\n'
+    log = subprocess.run(
+        [sys.executable, "-m", "gitaudit", "log", "--no-ingest", "--format", "json"],
+        env={**env, "GITAUDIT_DATABASE_URL": f"sqlite:///{chosen}"},
+        capture_output=True,
+        text=True,
+    )
+    assert log.returncode == 0, log.stderr
+    assert len(json.loads(log.stdout)) == 20

@@ -27,6 +27,7 @@ def test_exported_names() -> None:
         "ingest",
         "load_chain_key",
         "migrate",
+        "pending_segments",
     ]
     for name in gitaudit.store.__all__:
         assert getattr(gitaudit.store, name) is not None

@@ -95,3 +95,24 @@ def test_plain_postgresql_scheme_uses_psycopg(pg_url: str) -> None:
 def test_bad_urls(url: str, message: str) -> None:
     with pytest.raises(StoreError, match=message):
         _open(url)
+
+
+def test_a_reader_finds_no_store_and_creates_nothing(tmp_path: Path) -> None:
+    from gitaudit.config import Settings
+
+    url = f"sqlite:///{tmp_path / 'missing' / 'audit.db'}"
+    with pytest.raises(StoreError, match="no audit store at") as caught:
+        Store.from_settings(Settings({"database_url": url}), reader=True, create=False)
+    assert "gitaudit db upgrade" in caught.value.hint
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_read_only_store_reads_and_refuses_to_write(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    with _open(url) as writer:
+        writer.append(make_records(3))
+    with Store.open(url, chain_id="c", read_only=True) as reader:
+        assert reader.read_only and reader.count() == 3 and reader.verify().ok
+        with pytest.raises(StoreError, match="read-only"):
+            reader.append(make_records(1, start=3))
+    assert sorted(p.name for p in tmp_path.glob("audit.db*")) == ["audit.db"]  # no -wal, -shm
