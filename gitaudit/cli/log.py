@@ -5,13 +5,17 @@ The filter options are declared once here and shared with `gitaudit tail`.
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gitaudit.catalog import OPERATIONS, OUTCOMES
 from gitaudit.cli.common import OutputFormat, load_settings, open_store, parse_when
 from gitaudit.cli.output import render
+from gitaudit.errors import UsageError
 
 if TYPE_CHECKING:
     from gitaudit.store import EventFilter
@@ -38,13 +42,48 @@ NoIngestOption = Annotated[
 ]
 
 
-def _when(value: str | None) -> datetime | None:
+# The largest row count a store takes (SQLite and PostgreSQL BIGINT).
+MAX_LIMIT = 2**63 - 1
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _when(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
     try:
         return parse_when(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    except UsageError as exc:
+        raise UsageError(f"{option}: {exc.message}", exc.hint) from None
+
+
+def check_operations(patterns: list[str] | None) -> tuple[str, ...]:
+    """``--op`` values, each an operation of the catalog or a glob matching one.
+
+    Raises UsageError naming the valid operations (and the closest for a near miss).
+    """
+    for pattern in patterns or ():
+        if _GLOB_CHARS.isdisjoint(pattern):
+            if pattern in OPERATIONS:
+                continue
+        elif fnmatch.filter(OPERATIONS, pattern):
+            continue
+        close = difflib.get_close_matches(pattern, OPERATIONS, n=1)
+        guess = f"did you mean {close[0]}? " if close else ""
+        raise UsageError(
+            f"--op: unknown operation {pattern!r}",
+            f"{guess}operations: {', '.join(OPERATIONS)} (globs like 'git.*' allowed)",
+        )
+    return tuple(patterns or ())
+
+
+def check_limit(limit: int | None) -> int | None:
+    """``limit`` if a store can take it; raises UsageError above :data:`MAX_LIMIT`."""
+    if limit is not None and limit > MAX_LIMIT:
+        raise UsageError(
+            f"--limit: {limit} is too large (at most {MAX_LIMIT})",
+            "use a smaller number; `gitaudit log` without --limit shows every event",
+        )
+    return limit
 
 
 def event_filter(
@@ -58,20 +97,28 @@ def event_filter(
     correlation_id: str | None = None,
     limit: int | None = None,
 ) -> EventFilter:
-    """The store filter of the shared reader options; raises typer.BadParameter."""
+    """The store filter of the shared reader options; raises UsageError for a value
+    out of range or unknown, and for ``--since`` later than ``--until``."""
     from gitaudit.store import EventFilter
 
-    if outcome is not None and outcome not in {"success", "failure"}:
-        raise typer.BadParameter("must be success or failure", param_hint="--outcome")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise UsageError(f"--outcome: unknown outcome {outcome!r}", f"use {' or '.join(OUTCOMES)}")
+    start, end = _when(since, "--since"), _when(until, "--until")
+    if start is not None and end is not None and start >= end:
+        raise UsageError(
+            f"--since {since} ({start:%Y-%m-%dT%H:%M:%SZ}) is not before "
+            f"--until {until} ({end:%Y-%m-%dT%H:%M:%SZ}): no event can match",
+            "swap the two values; a duration counts back from now (--since 3h --until 2h)",
+        )
     return EventFilter(
-        since=_when(since),
-        until=_when(until),
-        operations=tuple(op or ()),
+        since=start,
+        until=end,
+        operations=check_operations(op),
         actor=actor,
         repo=repo,
         outcome=outcome,
         correlation_id=correlation_id,
-        limit=limit,
+        limit=check_limit(limit),
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from gitaudit.cli.common import OutputFormat, parse_when
 from gitaudit.cli.output import CSV_COLUMNS, TABLE_COLUMNS, render, table_row
+from gitaudit.errors import UsageError
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ def test_parse_when(text: str, expected: datetime) -> None:
 
 @pytest.mark.parametrize("text", ["yesterday", "2x", "", "-3h"])
 def test_parse_when_rejects_with_accepted_forms(text: str) -> None:
-    with pytest.raises(ValueError, match="ISO 8601"):
+    with pytest.raises(UsageError, match="ISO 8601"):
         parse_when(text, NOW)
 
 

@@ -146,6 +146,39 @@ def test_log_rejects_bad_options_with_usage_error(populated: dict[str, str]) -> 
     assert result.returncode == 2 and "success or failure" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("log", "--since", "99999999d"), "out of range"),
+        (("tail", "--since", "99999999d"), "out of range"),
+        (("claude", "usage", "--since", "99999999d"), "out of range"),
+        (("claude", "usage", "--since", "1h", "--until", "2h"), "is not before"),
+        (("log", "--until", "0001-01-01T00:00:00+01:00"), "out of range"),
+        (("log", "--limit", "99999999999999999999999"), "too large"),
+        (("tail", "--limit", "99999999999999999999999"), "too large"),
+        (("log", "--op", "nope"), "operations: git.clone, git.fetch"),
+        (("log", "--op", "git.pushh"), "did you mean git.push?"),
+        (("tail", "--op", "git.pushh"), "did you mean git.push?"),
+        (("log", "--op", "nope.*"), "unknown operation 'nope.*'"),
+        (("log", "--since", "2h", "--until", "3h"), "is not before --until 3h"),
+    ],
+)
+def test_out_of_range_and_unknown_filters_are_usage_errors(
+    populated: dict[str, str], args: tuple[str, ...], expected: str
+) -> None:
+    result = gitaudit(populated, *args)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("gitaudit: error: ") and "  hint: " in result.stderr
+
+
+def test_globs_and_bounds_that_match_still_work(populated: dict[str, str]) -> None:
+    result = gitaudit(populated, "log", "--op", "git.*", "--since", "9000d", "--until", "1h")
+    assert result.returncode == 0, result.stderr
+    result = gitaudit(populated, "log", "--limit", str(2**63 - 1), "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+
+
 def test_ingest_then_verify_ok_and_json(populated: dict[str, str]) -> None:
     ingest = gitaudit(populated, "ingest", "--format", "json")
     assert ingest.returncode == 0, ingest.stderr
