@@ -20,6 +20,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def shown(value: Any) -> str:
+    """A setting as the table shows it: as written in the config file or its variable."""
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value) or "(none)"
+    return str(value)
+
+
 def show_command(
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="table or json.")
@@ -34,5 +45,7 @@ def show_command(
     if fmt in (OutputFormat.json, OutputFormat.jsonl):
         typer.echo(json.dumps(rows, indent=2))
         return
+    key_width = max(len(row["key"]) for row in rows)
+    env_width = max(len(row["env"]) for row in rows)
     for row in rows:
-        typer.echo(f"{row['key']:<20} {row['env']:<30} {row['value']!r}")
+        typer.echo(f"{row['key']:<{key_width}}  {row['env']:<{env_width}}  {shown(row['value'])}")

@@ -18,7 +18,8 @@ def daemon_command(
         ),
     ] = None,
     log_level: Annotated[
-        str, typer.Option(help="Lowest level logged to stderr: debug, info, warning, error.")
+        str, typer.Option(metavar="LEVEL",
+                          help="Lowest level logged to stderr: debug, info, warning, error.")
     ] = "info",
 ) -> None:
     """Run the daemon: event socket, trace2 socket, journal, batch writer, metrics.

@@ -19,7 +19,8 @@ hooks_app = typer.Typer(
 
 RepoOption = Annotated[
     str | None,
-    typer.Option("--repo", help="Repository to act on (default: $GIT_DIR or the current one)."),
+    typer.Option("--repo", metavar="PATH",
+                 help="Repository to act on (default: $GIT_DIR or the current one)."),
 ]
 GlobalOption = Annotated[
     bool,
@@ -76,7 +77,8 @@ def install_command(
     global_: GlobalOption = False,
     with_: Annotated[
         list[str] | None,
-        typer.Option("--with", help="Also install an optional hook: reference-transaction."),
+        typer.Option("--with", metavar="HOOK",
+                     help="Also install an optional hook: reference-transaction."),
     ] = None,
 ) -> None:
     """Install gitaudit's hooks; a hook already there is kept and still runs."""

@@ -21,20 +21,29 @@ if TYPE_CHECKING:
     from gitaudit.store import EventFilter
 
 SinceOption = Annotated[
-    str | None, typer.Option(help="Only events at or after this time: 2h, 7d, 2026-11-01, ...")
+    str | None,
+    typer.Option(metavar="TIME", help="Only events at or after this time: 2h, 7d, 2026-11-01, ..."),
 ]
-UntilOption = Annotated[str | None, typer.Option(help="Only events before this time.")]
+UntilOption = Annotated[
+    str | None, typer.Option(metavar="TIME", help="Only events before this time.")
+]
 OpOption = Annotated[
     list[str] | None,
-    typer.Option("--op", help="Operation or glob, repeatable: git.push, 'git.*', 'conflict.*'."),
+    typer.Option("--op", metavar="OP",
+                 help="Operation or glob, repeatable: git.push, 'git.*', 'conflict.*'."),
 ]
 ActorOption = Annotated[
-    str | None, typer.Option(help="OS user, git name or git email (glob allowed).")
+    str | None, typer.Option(metavar="ACTOR", help="OS user, git name or git email (glob allowed).")
 ]
-RepoOption = Annotated[str | None, typer.Option(help="Repository name or path (glob allowed).")]
-OutcomeOption = Annotated[str | None, typer.Option(help="success or failure.")]
+RepoOption = Annotated[
+    str | None, typer.Option(metavar="REPO", help="Repository name or path (glob allowed).")
+]
+OutcomeOption = Annotated[
+    str | None, typer.Option(metavar="success|failure", help="Only successes or only failures.")
+]
 CorrelationOption = Annotated[
-    str | None, typer.Option("--correlation-id", help="Everything one job or command did.")
+    str | None, typer.Option("--correlation-id", metavar="ID",
+                             help="Everything one job or command did.")
 ]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
 NoIngestOption = Annotated[
@@ -131,7 +140,7 @@ def log_command(
     outcome: OutcomeOption = None,
     correlation_id: CorrelationOption = None,
     limit: Annotated[
-        int | None, typer.Option(min=1, help="Newest N events (shown oldest first).")
+        int | None, typer.Option(min=1, metavar="N", help="Newest N events (shown oldest first).")
     ] = None,
     fmt: FormatOption = OutputFormat.table,
     no_ingest: NoIngestOption = False,

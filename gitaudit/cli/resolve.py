@@ -23,14 +23,17 @@ def _confirm(path: str, diff: str) -> bool:
 
 def resolve_command(
     paths: Annotated[
-        list[str] | None, typer.Argument(help="Conflicted files to resolve (default: all).")
+        list[str] | None, typer.Argument(metavar="FILE",
+                                         help="Conflicted files to resolve (default: all).")
     ] = None,
     model: Annotated[
-        str | None, typer.Option(help="Claude model (default: the claude_model setting).")
+        str | None, typer.Option(metavar="MODEL",
+                                 help="Claude model (default: the claude_model setting).")
     ] = None,
     check: Annotated[
         str | None,
-        typer.Option(help="Shell command run in the working tree with the proposal in place; "
+        typer.Option(metavar="COMMAND",
+                     help="Shell command run in the working tree with the proposal in place; "
                           "a non-zero exit rejects it (the file is put back)."),
     ] = None,
     dry_run: Annotated[

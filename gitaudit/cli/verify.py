@@ -50,9 +50,13 @@ def verify_command(
         for chain in chains:
             status = "ok" if chain["ok"] else "FAILED"
             quarantined = f", {chain['rejected']} audit.rejected" if chain["rejected"] else ""
+            seqs = (
+                f", seq {chain['first_seq']}..{chain['last_seq']}"
+                if chain["first_seq"] is not None
+                else ""
+            )
             typer.echo(
-                f"{chain['chain_id']}: {chain['records']} record(s){quarantined}, "
-                f"seq {chain['first_seq']}..{chain['last_seq']}: {status}"
+                f"{chain['chain_id']}: {chain['records']} record(s){quarantined}{seqs}: {status}"
             )
         if not chains:
             typer.echo("no records yet")
@@ -64,9 +68,11 @@ def verify_command(
             )
     problem = report.first_problem
     if problem is not None:
+        where = f" at seq {problem.seq}" if problem.seq is not None else ""
+        event = f" (event {problem.event_id})" if problem.event_id else ""
         typer.echo(
-            f"gitaudit: verify failed: {problem.kind} record in chain {problem.chain_id} "
-            f"at seq {problem.seq} (event {problem.event_id}): {problem.message}",
+            f"gitaudit: verify failed: {problem.kind} record in chain {problem.chain_id}"
+            f"{where}{event}: {problem.message}",
             err=True,
         )
         typer.echo(

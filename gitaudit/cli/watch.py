@@ -26,10 +26,12 @@ from gitaudit.transport import spool_dirs
 
 
 def watch_command(
-    paths: Annotated[list[str], typer.Argument(help="Repositories to watch (worktree or bare).")],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH",
+                                               help="Repositories to watch (worktree or bare).")],
     window: Annotated[
         float | None,
-        typer.Option(help="Seconds to wait for git's own event before recording a change "
+        typer.Option(metavar="SECONDS",
+                     help="Seconds to wait for git's own event before recording a change "
                           "(default: the watch_window setting)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per event.")] = False,

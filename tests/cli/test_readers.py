@@ -303,3 +303,49 @@ def test_an_oversized_spool_line_is_stored_as_audit_rejected_and_counted(
     assert text.returncode == 0
     assert "1 audit.rejected" in text.stdout
     assert "gitaudit log --op audit.rejected" in text.stdout
+
+
+def test_verify_of_an_emptied_chain_prints_no_python_values(populated: dict[str, str]) -> None:
+    assert gitaudit(populated, "ingest").returncode == 0
+    database = Path(populated["XDG_DATA_HOME"]) / "gitaudit" / "audit.db"
+    with sqlite3.connect(database) as conn:
+        for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DELETE FROM events")
+    result = gitaudit(populated, "verify", "--no-ingest")
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout
+    assert "None" not in result.stdout + result.stderr
+
+
+def test_config_show_prints_values_as_written_not_python_reprs(tmp_path: Path) -> None:
+    result = gitaudit(_env(tmp_path), "config", "show")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line.split(None, 2)[2] for line in result.stdout.splitlines()}
+    assert lines["level"] == "writes_only"
+    assert lines["sensitive_fields"].startswith("password,passwd,")
+    assert lines["database_url"] == "(not set)" and lines["enabled"] == "true"
+    assert "'" not in result.stdout and "[" not in result.stdout
+
+
+def test_version_and_help_read_well(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    result = gitaudit(_env(tmp_path), "--version")
+    assert result.returncode == 0 and result.stdout == f"gitaudit {version('gitaudit')}\n"
+    top = gitaudit(_env(tmp_path), "--help").stdout
+    assert "git      Run git with its arguments and record what it did.\n" in top
+    for command in (("log",), ("tail",), ("hooks", "install"), ("claude", "usage")):
+        text = gitaudit(_env(tmp_path), *command, "--help").stdout
+        assert "<str>" not in text and "list[str]" not in text and "int range" not in text
+
+
+def test_shim_uninstall_says_when_there_was_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    result = gitaudit(_env(tmp_path), "shim", "uninstall", str(folder))
+    assert result.returncode == 0
+    assert result.stdout == f"no gitaudit shim in {folder}; nothing removed\n"
+    assert gitaudit(_env(tmp_path), "shim", "install", str(folder)).returncode == 0
+    result = gitaudit(_env(tmp_path), "shim", "uninstall", str(folder))
+    assert result.stdout == f"removed the gitaudit shim from {folder}\n"
