@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from gitaudit import config
 from gitaudit.config import Settings
@@ -28,6 +30,18 @@ class OutputFormat(StrEnum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+
+
+class SummaryFormat(StrEnum):
+    """Formats of the commands that print a summary rather than events."""
+
+    table = "table"
+    json = "json"
+
+
+SummaryFormatOption = Annotated[
+    SummaryFormat, typer.Option("--format", help="table (text for people) or json.")
+]
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:

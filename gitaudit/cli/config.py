@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from gitaudit import config
-from gitaudit.cli.common import OutputFormat, load_settings
+from gitaudit.cli.common import SummaryFormat, SummaryFormatOption, load_settings
 
 
 def _plain(value: Any) -> Any:
@@ -32,9 +32,7 @@ def shown(value: Any) -> str:
 
 
 def show_command(
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.")
-    ] = OutputFormat.table,
+    fmt: SummaryFormatOption = SummaryFormat.table,
 ) -> None:
     """Print every setting with its value and the variable that overrides it."""
     settings = load_settings()
@@ -42,7 +40,7 @@ def show_command(
         {"key": field.name, "env": field.env, "value": _plain(getattr(settings, field.name))}
         for field in config.FIELDS
     ]
-    if fmt in (OutputFormat.json, OutputFormat.jsonl):
+    if fmt is SummaryFormat.json:
         typer.echo(json.dumps(rows, indent=2))
         return
     key_width = max(len(row["key"]) for row in rows)

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from gitaudit.cli.common import OutputFormat, load_settings, open_store, progress_bar
+from gitaudit.cli.common import (
+    SummaryFormat,
+    SummaryFormatOption,
+    load_settings,
+    open_store,
+    progress_bar,
+)
 
 
 def _chain_dict(chain: Any) -> dict[str, Any]:
@@ -31,9 +37,7 @@ def _chain_dict(chain: Any) -> dict[str, Any]:
 
 
 def verify_command(
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.")
-    ] = OutputFormat.table,
+    fmt: SummaryFormatOption = SummaryFormat.table,
     no_ingest: Annotated[
         bool, typer.Option("--no-ingest", help="Do not drain the spool into the store first.")
     ] = False,
@@ -43,7 +47,7 @@ def verify_command(
     with store, progress_bar("verifying") as progress:
         report = store.verify(progress)
     chains = [_chain_dict(chain) for chain in report.chains]
-    if fmt in (OutputFormat.json, OutputFormat.jsonl):
+    if fmt is SummaryFormat.json:
         summary = {"ok": report.ok, "rejected": report.rejected, "chains": chains}
         typer.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import sqlite3
 import subprocess
@@ -349,3 +351,32 @@ def test_shim_uninstall_says_when_there_was_nothing(tmp_path: Path) -> None:
     assert gitaudit(_env(tmp_path), "shim", "install", str(folder)).returncode == 0
     result = gitaudit(_env(tmp_path), "shim", "uninstall", str(folder))
     assert result.stdout == f"removed the gitaudit shim from {folder}\n"
+
+
+@pytest.mark.parametrize(
+    "command", [("verify",), ("db", "status"), ("config", "show"), ("ingest",), ("resolve",)]
+)
+def test_summary_commands_offer_only_table_and_json(
+    populated: dict[str, str], command: tuple[str, ...]
+) -> None:
+    assert "--format [table|json]" in gitaudit(populated, *command, "--help").stdout.replace(
+        "<table|json>", "[table|json]"
+    )
+    for fmt in ("jsonl", "csv"):
+        result = gitaudit(populated, *command, "--format", fmt)
+        assert result.returncode == 2 and "'table', 'json'" in result.stderr, result.stderr
+
+
+def test_csv_details_stay_readable_by_pythons_csv_reader(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    event = _event("git.other", when="2026-11-20T10:00:00Z")
+    event["details"] = {f"note{index}": "x" * 100 for index in range(2000)}
+    spool.append(Path(env["XDG_STATE_HOME"]) / "gitaudit" / "spool", [event], 1 << 22)
+    result = gitaudit(env, "log", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    header, row = list(csv.reader(io.StringIO(result.stdout)))
+    details = row[header.index("details")]
+    assert details.startswith('{"note0": "')
+    assert details.endswith("more characters: see --format jsonl]")
+    whole = json.loads(gitaudit(env, "log", "--format", "jsonl").stdout)
+    assert len(whole["details"]) == 2000
