@@ -48,7 +48,9 @@ def watch_command(
 
 
 def _say(event: str, **fields: Any) -> None:
-    detail = " ".join(f"{key}={value}" for key, value in fields.items())
+    detail = " ".join(  # no old (a created ref) or no new (a deleted one): (none), not None
+        f"{key}={'(none)' if value is None else value}" for key, value in fields.items()
+    )
     print(f"gitaudit watch: {event} {detail}".rstrip(), file=sys.stderr)
 
 

@@ -100,3 +100,15 @@ def test_table_summary_survives_odd_detail_shapes() -> None:
     for details in ({"refs": "main"}, {"refs": ["main", None]}, {"files": {"a": 1}}):
         for operation in ("git.push", "conflict.detected"):
             table_row({**EVENT, "operation": operation, "details": details})
+
+
+def test_watch_lines_show_a_missing_old_or_new_as_none_not_python_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gitaudit.cli.watch import _say
+
+    _say("recorded", repo="/r", ref="refs/heads/new", old=None, new="abc1234", to="spool")
+    line = capsys.readouterr().err
+    assert line == (
+        "gitaudit watch: recorded repo=/r ref=refs/heads/new old=(none) new=abc1234 to=spool\n"
+    )
