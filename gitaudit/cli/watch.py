@@ -11,6 +11,7 @@ its own activity log explains.
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 import sys
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ import typer
 from gitaudit.capture import watcher
 from gitaudit.cli.common import load_settings
 from gitaudit.config import Settings
-from gitaudit.errors import ConfigError, GitauditError
+from gitaudit.errors import GitauditError, UsageError
 from gitaudit.pipeline import Pipeline
 from gitaudit.transport import spool_dirs
 
@@ -38,8 +39,8 @@ def watch_command(
 ) -> None:
     """Record ref changes in PATHs that no hook, wrapper or trace2 event accounts for."""
     settings = load_settings()
-    if window is not None and window <= 0:
-        raise ConfigError(f"--window must be positive, got {window}",
+    if window is not None and not 0 < window < math.inf:
+        raise UsageError(f"--window must be a positive number of seconds, got {window}",
                           "give the seconds to wait, e.g. --window 1.0")
     repos = watcher.locate_all(paths)
     stats = asyncio.run(run(settings, repos, window or settings.watch_window, verbose))

@@ -380,3 +380,19 @@ def test_csv_details_stay_readable_by_pythons_csv_reader(tmp_path: Path) -> None
     assert details.endswith("more characters: see --format jsonl]")
     whole = json.loads(gitaudit(env, "log", "--format", "jsonl").stdout)
     assert len(whole["details"]) == 2000
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("watch", ".", "--window", "nan"), "--window must be a positive number"),
+        (("watch", ".", "--window", "1e400"), "--window must be a positive number"),
+        (("daemon", "--log-level", "nope"), "'debug', 'info', 'warning', 'error'"),
+    ],
+)
+def test_other_commands_refuse_out_of_range_values(
+    tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    result = gitaudit(_env(tmp_path), *args)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
