@@ -25,6 +25,10 @@ class GitauditError(Exception):
         return self.message
 
 
+class UsageError(GitauditError):
+    """A command-line option or argument is out of range or names an unknown value."""
+
+
 class ConfigError(GitauditError):
     """A setting is invalid: wrong type, unknown value, unreadable file."""
 

@@ -35,8 +35,39 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"gitaudit {package_version()}")
+        raise typer.Exit()
+
+
+def package_version() -> str:
+    """The installed distribution's version (the source tree's when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gitaudit")
+    except PackageNotFoundError:
+        from gitaudit import __version__
+
+        return __version__
+
+
+@app.callback()
+def main_options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Audit trail for Git operations: capture, store, search and verify."""
+
+
 @app.command(
     "git",
+    short_help="Run git with its arguments and record what it did.",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
 )
@@ -76,8 +107,10 @@ def shim_uninstall_command(
     directory: Annotated[Path, typer.Argument(help="Directory holding the shim.")],
 ) -> None:
     """Remove DIR/git if it is a gitaudit shim (anything else is left alone)."""
-    shim_cli.shim_uninstall(directory)
-    typer.echo(f"removed the gitaudit shim from {directory}")
+    if shim_cli.shim_uninstall(directory):
+        typer.echo(f"removed the gitaudit shim from {directory}")
+    else:
+        typer.echo(f"no gitaudit shim in {directory}; nothing removed")
 
 
 app.add_typer(hooks_cli.hooks_app, name="hooks")

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from gitaudit.cli.common import load_settings, open_store
+from gitaudit.cli.common import SummaryFormat, SummaryFormatOption, load_settings, open_store
 from gitaudit.cli.log import (
     ActorOption,
     NoIngestOption,
@@ -37,12 +37,6 @@ class GroupBy(StrEnum):
     day = "day"
 
 
-class UsageFormat(StrEnum):
-    """Formats of `claude usage`."""
-
-    table = "table"
-    json = "json"
-
 
 COLUMNS = (  # (UsageRow field, table header)
     ("requests", "requests"),
@@ -65,9 +59,7 @@ def usage_command(
     by: Annotated[GroupBy, typer.Option("--by", help="Sum per model, actor, repo or day.")] = (
         GroupBy.model
     ),
-    fmt: Annotated[UsageFormat, typer.Option("--format", help="table or json.")] = (
-        UsageFormat.table
-    ),
+    fmt: SummaryFormatOption = SummaryFormat.table,
     no_ingest: NoIngestOption = False,
 ) -> None:
     """Sum requests, tokens and estimated cost of recorded Claude calls."""
@@ -77,7 +69,7 @@ def usage_command(
     store, _ = open_store(load_settings(), ingest_first=not no_ingest)
     with store:
         rows, total = summarize(store.iter_query(flt), by.value)
-    if fmt is UsageFormat.json:
+    if fmt is SummaryFormat.json:
         payload = {
             "by": by.value,
             "rows": [row.as_dict() for row in rows],

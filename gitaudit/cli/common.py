@@ -8,10 +8,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from gitaudit import config
 from gitaudit.config import Settings
+from gitaudit.errors import UsageError
 
 if TYPE_CHECKING:
     from gitaudit.store import IngestReport, Store
@@ -29,25 +32,48 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
+class SummaryFormat(StrEnum):
+    """Formats of the commands that print a summary rather than events."""
+
+    table = "table"
+    json = "json"
+
+
+SummaryFormatOption = Annotated[
+    SummaryFormat, typer.Option("--format", help="table (text for people) or json.")
+]
+
+
 def parse_when(text: str, now: datetime | None = None) -> datetime:
     """Parse ``2h``/``7d``/``30m`` (ago) or an ISO 8601 date/time (naive means UTC).
 
-    Raises ValueError with the accepted forms.
+    Raises UsageError with the accepted forms, or when the time is out of range
+    (a duration reaching before year 1).
     """
     now = now or datetime.now(UTC)
     match = _RELATIVE.match(text)
     if match:
-        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+        try:
+            return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+        except OverflowError:
+            raise UsageError(
+                f"time {text!r} is out of range: it reaches before the year 1",
+                "use a shorter duration, or leave the option out for no bound",
+            ) from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(
-            f"cannot read time {text!r}: use a duration ago like 30m, 2h, 7d, 1w "
-            "or an ISO 8601 time like 2026-11-01 or 2026-11-01T12:00:00Z"
+        raise UsageError(
+            f"cannot read time {text!r}",
+            "use a duration ago like 30m, 2h, 7d, 1w "
+            "or an ISO 8601 time like 2026-11-01 or 2026-11-01T12:00:00Z",
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise UsageError(f"time {text!r} is out of range", "use a time after the year 1") from None
 
 
 def load_settings() -> Settings:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from gitaudit import config
-from gitaudit.cli.common import OutputFormat, load_settings
+from gitaudit.cli.common import SummaryFormat, SummaryFormatOption, load_settings
 
 
 def _plain(value: Any) -> Any:
@@ -20,10 +20,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def shown(value: Any) -> str:
+    """A setting as the table shows it: as written in the config file or its variable."""
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value) or "(none)"
+    return str(value)
+
+
 def show_command(
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.")
-    ] = OutputFormat.table,
+    fmt: SummaryFormatOption = SummaryFormat.table,
 ) -> None:
     """Print every setting with its value and the variable that overrides it."""
     settings = load_settings()
@@ -31,8 +40,10 @@ def show_command(
         {"key": field.name, "env": field.env, "value": _plain(getattr(settings, field.name))}
         for field in config.FIELDS
     ]
-    if fmt in (OutputFormat.json, OutputFormat.jsonl):
+    if fmt is SummaryFormat.json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    key_width = max(len(row["key"]) for row in rows)
+    env_width = max(len(row["env"]) for row in rows)
     for row in rows:
-        typer.echo(f"{row['key']:<20} {row['env']:<30} {row['value']!r}")
+        typer.echo(f"{row['key']:<{key_width}}  {row['env']:<{env_width}}  {shown(row['value'])}")

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+
+class LogLevel(StrEnum):
+    """Levels the daemon logs at (the lowest shown)."""
+
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
 
 
 def daemon_command(
@@ -18,8 +28,8 @@ def daemon_command(
         ),
     ] = None,
     log_level: Annotated[
-        str, typer.Option(help="Lowest level logged to stderr: debug, info, warning, error.")
-    ] = "info",
+        LogLevel, typer.Option(help="Lowest level logged to stderr.")
+    ] = LogLevel.info,
 ) -> None:
     """Run the daemon: event socket, trace2 socket, journal, batch writer, metrics.
 
@@ -27,4 +37,4 @@ def daemon_command(
     """
     from gitaudit.daemon.server import run
 
-    raise typer.Exit(run(str(config) if config is not None else None, log_level))
+    raise typer.Exit(run(str(config) if config is not None else None, log_level.value))

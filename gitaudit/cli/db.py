@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import typer
 
-from gitaudit.cli.common import OutputFormat, load_settings
+from gitaudit.cli.common import SummaryFormat, SummaryFormatOption, load_settings
 
 
 def upgrade_command() -> None:
@@ -20,9 +19,7 @@ def upgrade_command() -> None:
 
 
 def status_command(
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.")
-    ] = OutputFormat.table,
+    fmt: SummaryFormatOption = SummaryFormat.table,
 ) -> None:
     """Show which store is configured and how many events it holds."""
     from gitaudit.store import Store
@@ -31,7 +28,7 @@ def status_command(
     with Store.from_settings(settings, reader=True, create=False) as store:
         count = store.count()
     info = {"url": _display_url(settings.effective_database_url), "events": count}
-    if fmt in (OutputFormat.json, OutputFormat.jsonl):
+    if fmt is SummaryFormat.json:
         typer.echo(json.dumps(info, sort_keys=True))
     else:
         typer.echo(f"store: {info['url']}\nevents: {count}")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
 from gitaudit import hookinstall
-from gitaudit.cli.common import load_settings
+from gitaudit.cli.common import SummaryFormat, SummaryFormatOption, load_settings
 
 hooks_app = typer.Typer(
     help="Install git hooks that record pushes, commits, checkouts, merges and rebases.",
@@ -19,19 +18,14 @@ hooks_app = typer.Typer(
 
 RepoOption = Annotated[
     str | None,
-    typer.Option("--repo", help="Repository to act on (default: $GIT_DIR or the current one)."),
+    typer.Option("--repo", metavar="PATH",
+                 help="Repository to act on (default: $GIT_DIR or the current one)."),
 ]
 GlobalOption = Annotated[
     bool,
     typer.Option("--global", help="Act on the global core.hooksPath (every repository)."),
 ]
 
-
-class StatusFormat(StrEnum):
-    """Output formats of ``hooks status``."""
-
-    table = "table"
-    json = "json"
 
 
 _DONE = {
@@ -76,7 +70,8 @@ def install_command(
     global_: GlobalOption = False,
     with_: Annotated[
         list[str] | None,
-        typer.Option("--with", help="Also install an optional hook: reference-transaction."),
+        typer.Option("--with", metavar="HOOK",
+                     help="Also install an optional hook: reference-transaction."),
     ] = None,
 ) -> None:
     """Install gitaudit's hooks; a hook already there is kept and still runs."""
@@ -104,9 +99,7 @@ def uninstall_command(repo: RepoOption = None, global_: GlobalOption = False) ->
 def status_command(
     repo: RepoOption = None,
     global_: GlobalOption = False,
-    fmt: Annotated[
-        StatusFormat, typer.Option("--format", help="table or json.")
-    ] = StatusFormat.table,
+    fmt: SummaryFormatOption = SummaryFormat.table,
 ) -> None:
     """Show which gitaudit hooks are installed, their version and the hooks they chain to."""
     _check_scope(repo, global_)
@@ -115,7 +108,7 @@ def status_command(
         info = hookinstall.global_status(git, os.environ)
     else:
         info = hookinstall.repo_status(git, repo, os.environ)
-    if fmt == StatusFormat.json:
+    if fmt is SummaryFormat.json:
         typer.echo(json.dumps(info, indent=2, sort_keys=True))
     else:
         typer.echo(format_status(info))

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import typer
 
-from gitaudit.cli.common import OutputFormat, load_settings, open_store
+from gitaudit.cli.common import SummaryFormat, SummaryFormatOption, load_settings, open_store
 
 
 def ingest_command(
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.")
-    ] = OutputFormat.table,
+    fmt: SummaryFormatOption = SummaryFormat.table,
 ) -> None:
     """Drain the spool into the store (readers do this by themselves first)."""
     store, report = open_store(load_settings(), writer=True)
@@ -26,7 +23,7 @@ def ingest_command(
         "segments": report.segments,
         "rejected_files": [str(path) for path in report.rejected_files],
     }
-    if fmt in (OutputFormat.json, OutputFormat.jsonl):
+    if fmt is SummaryFormat.json:
         typer.echo(json.dumps(summary, sort_keys=True))
     else:
         typer.echo(

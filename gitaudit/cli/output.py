@@ -40,6 +40,12 @@ CSV_COLUMNS = (
 )
 
 
+# Python's csv reader refuses a field over csv.field_size_limit() (131,072
+# characters by default): a longer cell (a large `details`) is cut to this many
+# characters and marked; `--format jsonl` carries the event whole.
+CSV_CELL_MAX = 100_000
+
+
 def _get(event: dict[str, Any], dotted: str) -> Any:
     value: Any = event
     for part in dotted.split("."):
@@ -67,9 +73,15 @@ def write_jsonl(events: Sequence[dict[str, Any]], out: TextIO) -> None:
         out.write(json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def _capped(cell: str) -> str:
+    if len(cell) <= CSV_CELL_MAX:
+        return cell
+    return f"{cell[:CSV_CELL_MAX]}…[{len(cell) - CSV_CELL_MAX} more characters: see --format jsonl]"
+
+
 def csv_row(event: dict[str, Any]) -> list[str]:
-    """One event's cells under CSV_COLUMNS."""
-    return [_cell(_get(event, column)) for column in CSV_COLUMNS]
+    """One event's cells under CSV_COLUMNS, each at most about :data:`CSV_CELL_MAX` long."""
+    return [_capped(_cell(_get(event, column))) for column in CSV_COLUMNS]
 
 
 def write_csv(events: Sequence[dict[str, Any]], out: TextIO) -> None:

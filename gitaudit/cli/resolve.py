@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from gitaudit.cli.common import OutputFormat, load_settings
+from gitaudit.cli.common import SummaryFormat, SummaryFormatOption, load_settings
 
 
 def _confirm(path: str, diff: str) -> bool:
@@ -23,14 +23,17 @@ def _confirm(path: str, diff: str) -> bool:
 
 def resolve_command(
     paths: Annotated[
-        list[str] | None, typer.Argument(help="Conflicted files to resolve (default: all).")
+        list[str] | None, typer.Argument(metavar="FILE",
+                                         help="Conflicted files to resolve (default: all).")
     ] = None,
     model: Annotated[
-        str | None, typer.Option(help="Claude model (default: the claude_model setting).")
+        str | None, typer.Option(metavar="MODEL",
+                                 help="Claude model (default: the claude_model setting).")
     ] = None,
     check: Annotated[
         str | None,
-        typer.Option(help="Shell command run in the working tree with the proposal in place; "
+        typer.Option(metavar="COMMAND",
+                     help="Shell command run in the working tree with the proposal in place; "
                           "a non-zero exit rejects it (the file is put back)."),
     ] = None,
     dry_run: Annotated[
@@ -39,14 +42,12 @@ def resolve_command(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Accept every proposal that passes the checks.")
     ] = False,
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="table (lines) or json.")
-    ] = OutputFormat.table,
+    fmt: SummaryFormatOption = SummaryFormat.table,
 ) -> None:
     """Let Claude propose a resolution of each conflicted file; check, confirm and stage it."""
     from gitaudit.claude.resolve import Options, ResolveError, Resolver
 
-    as_json = fmt in (OutputFormat.json, OutputFormat.jsonl)
+    as_json = fmt is SummaryFormat.json
     options = Options(
         paths=list(paths or []), model=model, check=check, dry_run=dry_run, yes=yes,
         interactive=sys.stdin.isatty() and sys.stdout.isatty() and not as_json,

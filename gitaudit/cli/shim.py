@@ -94,12 +94,14 @@ def shim_install(directory: Path, force: bool = False) -> None:
         ) from exc
 
 
-def shim_uninstall(directory: Path) -> None:
-    """Remove ``DIR/git`` if it is our shim (and restore a kept original). No-op if absent."""
+def shim_uninstall(directory: Path) -> bool:
+    """Remove ``DIR/git`` if it is our shim (and restore a kept original); False if absent."""
     target = directory / SHIM_NAME
     backup = target.with_name(SHIM_NAME + BACKUP_SUFFIX)
+    removed = False
     try:
         if target.exists() or target.is_symlink():
+            removed = True
             if not is_shim(str(target)):
                 raise ShimError(
                     f"{target} is not a gitaudit shim; leaving it alone",
@@ -113,3 +115,4 @@ def shim_uninstall(directory: Path) -> None:
             f"cannot remove the shim from {directory}: {exc.strerror or exc}",
             "check the directory's permissions",
         ) from exc
+    return removed

@@ -300,7 +300,7 @@ def tail_command(
     repo: RepoOption = None,
     outcome: OutcomeOption = None,
     correlation_id: CorrelationOption = None,
-    limit: Annotated[int, typer.Option(min=1, help="Recent events shown first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="Recent events shown first.")] = 20,
     fmt: FormatOption = OutputFormat.table,
     no_ingest: NoIngestOption = False,
 ) -> None:

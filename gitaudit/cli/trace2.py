@@ -164,7 +164,8 @@ def enable_command(
     system: SystemOpt = False,
     global_: GlobalOpt = False,
     socket: Annotated[
-        str | None, typer.Option("--socket", help="trace2 socket path. Default: the daemon's.")
+        str | None, typer.Option("--socket", metavar="PATH",
+                                 help="trace2 socket path. Default: the daemon's.")
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace another trace2.eventTarget.")

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from gitaudit.cli.common import OutputFormat, load_settings, open_store, progress_bar
+from gitaudit.cli.common import (
+    SummaryFormat,
+    SummaryFormatOption,
+    load_settings,
+    open_store,
+    progress_bar,
+)
 
 
 def _chain_dict(chain: Any) -> dict[str, Any]:
@@ -31,9 +37,7 @@ def _chain_dict(chain: Any) -> dict[str, Any]:
 
 
 def verify_command(
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.")
-    ] = OutputFormat.table,
+    fmt: SummaryFormatOption = SummaryFormat.table,
     no_ingest: Annotated[
         bool, typer.Option("--no-ingest", help="Do not drain the spool into the store first.")
     ] = False,
@@ -43,16 +47,20 @@ def verify_command(
     with store, progress_bar("verifying") as progress:
         report = store.verify(progress)
     chains = [_chain_dict(chain) for chain in report.chains]
-    if fmt in (OutputFormat.json, OutputFormat.jsonl):
+    if fmt is SummaryFormat.json:
         summary = {"ok": report.ok, "rejected": report.rejected, "chains": chains}
         typer.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
         for chain in chains:
             status = "ok" if chain["ok"] else "FAILED"
             quarantined = f", {chain['rejected']} audit.rejected" if chain["rejected"] else ""
+            seqs = (
+                f", seq {chain['first_seq']}..{chain['last_seq']}"
+                if chain["first_seq"] is not None
+                else ""
+            )
             typer.echo(
-                f"{chain['chain_id']}: {chain['records']} record(s){quarantined}, "
-                f"seq {chain['first_seq']}..{chain['last_seq']}: {status}"
+                f"{chain['chain_id']}: {chain['records']} record(s){quarantined}{seqs}: {status}"
             )
         if not chains:
             typer.echo("no records yet")
@@ -64,9 +72,11 @@ def verify_command(
             )
     problem = report.first_problem
     if problem is not None:
+        where = f" at seq {problem.seq}" if problem.seq is not None else ""
+        event = f" (event {problem.event_id})" if problem.event_id else ""
         typer.echo(
-            f"gitaudit: verify failed: {problem.kind} record in chain {problem.chain_id} "
-            f"at seq {problem.seq} (event {problem.event_id}): {problem.message}",
+            f"gitaudit: verify failed: {problem.kind} record in chain {problem.chain_id}"
+            f"{where}{event}: {problem.message}",
             err=True,
         )
         typer.echo(

@@ -11,6 +11,7 @@ its own activity log explains.
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 import sys
 from typing import Annotated, Any
@@ -20,24 +21,26 @@ import typer
 from gitaudit.capture import watcher
 from gitaudit.cli.common import load_settings
 from gitaudit.config import Settings
-from gitaudit.errors import ConfigError, GitauditError
+from gitaudit.errors import GitauditError, UsageError
 from gitaudit.pipeline import Pipeline
 from gitaudit.transport import spool_dirs
 
 
 def watch_command(
-    paths: Annotated[list[str], typer.Argument(help="Repositories to watch (worktree or bare).")],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH",
+                                               help="Repositories to watch (worktree or bare).")],
     window: Annotated[
         float | None,
-        typer.Option(help="Seconds to wait for git's own event before recording a change "
+        typer.Option(metavar="SECONDS",
+                     help="Seconds to wait for git's own event before recording a change "
                           "(default: the watch_window setting)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per event.")] = False,
 ) -> None:
     """Record ref changes in PATHs that no hook, wrapper or trace2 event accounts for."""
     settings = load_settings()
-    if window is not None and window <= 0:
-        raise ConfigError(f"--window must be positive, got {window}",
+    if window is not None and not 0 < window < math.inf:
+        raise UsageError(f"--window must be a positive number of seconds, got {window}",
                           "give the seconds to wait, e.g. --window 1.0")
     repos = watcher.locate_all(paths)
     stats = asyncio.run(run(settings, repos, window or settings.watch_window, verbose))
@@ -46,7 +49,9 @@ def watch_command(
 
 
 def _say(event: str, **fields: Any) -> None:
-    detail = " ".join(f"{key}={value}" for key, value in fields.items())
+    detail = " ".join(  # no old (a created ref) or no new (a deleted one): (none), not None
+        f"{key}={'(none)' if value is None else value}" for key, value in fields.items()
+    )
     print(f"gitaudit watch: {event} {detail}".rstrip(), file=sys.stderr)
 
 

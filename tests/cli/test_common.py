@@ -11,6 +11,7 @@ import pytest
 
 from gitaudit.cli.common import OutputFormat, parse_when
 from gitaudit.cli.output import CSV_COLUMNS, TABLE_COLUMNS, render, table_row
+from gitaudit.errors import UsageError
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ def test_parse_when(text: str, expected: datetime) -> None:
 
 @pytest.mark.parametrize("text", ["yesterday", "2x", "", "-3h"])
 def test_parse_when_rejects_with_accepted_forms(text: str) -> None:
-    with pytest.raises(ValueError, match="ISO 8601"):
+    with pytest.raises(UsageError, match="ISO 8601"):
         parse_when(text, NOW)
 
 
@@ -99,3 +100,15 @@ def test_table_summary_survives_odd_detail_shapes() -> None:
     for details in ({"refs": "main"}, {"refs": ["main", None]}, {"files": {"a": 1}}):
         for operation in ("git.push", "conflict.detected"):
             table_row({**EVENT, "operation": operation, "details": details})
+
+
+def test_watch_lines_show_a_missing_old_or_new_as_none_not_python_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gitaudit.cli.watch import _say
+
+    _say("recorded", repo="/r", ref="refs/heads/new", old=None, new="abc1234", to="spool")
+    line = capsys.readouterr().err
+    assert line == (
+        "gitaudit watch: recorded repo=/r ref=refs/heads/new old=(none) new=abc1234 to=spool\n"
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import sqlite3
 import subprocess
@@ -146,6 +148,39 @@ def test_log_rejects_bad_options_with_usage_error(populated: dict[str, str]) -> 
     assert result.returncode == 2 and "success or failure" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("log", "--since", "99999999d"), "out of range"),
+        (("tail", "--since", "99999999d"), "out of range"),
+        (("claude", "usage", "--since", "99999999d"), "out of range"),
+        (("claude", "usage", "--since", "1h", "--until", "2h"), "is not before"),
+        (("log", "--until", "0001-01-01T00:00:00+01:00"), "out of range"),
+        (("log", "--limit", "99999999999999999999999"), "too large"),
+        (("tail", "--limit", "99999999999999999999999"), "too large"),
+        (("log", "--op", "nope"), "operations: git.clone, git.fetch"),
+        (("log", "--op", "git.pushh"), "did you mean git.push?"),
+        (("tail", "--op", "git.pushh"), "did you mean git.push?"),
+        (("log", "--op", "nope.*"), "unknown operation 'nope.*'"),
+        (("log", "--since", "2h", "--until", "3h"), "is not before --until 3h"),
+    ],
+)
+def test_out_of_range_and_unknown_filters_are_usage_errors(
+    populated: dict[str, str], args: tuple[str, ...], expected: str
+) -> None:
+    result = gitaudit(populated, *args)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("gitaudit: error: ") and "  hint: " in result.stderr
+
+
+def test_globs_and_bounds_that_match_still_work(populated: dict[str, str]) -> None:
+    result = gitaudit(populated, "log", "--op", "git.*", "--since", "9000d", "--until", "1h")
+    assert result.returncode == 0, result.stderr
+    result = gitaudit(populated, "log", "--limit", str(2**63 - 1), "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+
+
 def test_ingest_then_verify_ok_and_json(populated: dict[str, str]) -> None:
     ingest = gitaudit(populated, "ingest", "--format", "json")
     assert ingest.returncode == 0, ingest.stderr
@@ -270,3 +305,94 @@ def test_an_oversized_spool_line_is_stored_as_audit_rejected_and_counted(
     assert text.returncode == 0
     assert "1 audit.rejected" in text.stdout
     assert "gitaudit log --op audit.rejected" in text.stdout
+
+
+def test_verify_of_an_emptied_chain_prints_no_python_values(populated: dict[str, str]) -> None:
+    assert gitaudit(populated, "ingest").returncode == 0
+    database = Path(populated["XDG_DATA_HOME"]) / "gitaudit" / "audit.db"
+    with sqlite3.connect(database) as conn:
+        for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DELETE FROM events")
+    result = gitaudit(populated, "verify", "--no-ingest")
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout
+    assert "None" not in result.stdout + result.stderr
+
+
+def test_config_show_prints_values_as_written_not_python_reprs(tmp_path: Path) -> None:
+    result = gitaudit(_env(tmp_path), "config", "show")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line.split(None, 2)[2] for line in result.stdout.splitlines()}
+    assert lines["level"] == "writes_only"
+    assert lines["sensitive_fields"].startswith("password,passwd,")
+    assert lines["database_url"] == "(not set)" and lines["enabled"] == "true"
+    assert "'" not in result.stdout and "[" not in result.stdout
+
+
+def test_version_and_help_read_well(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    result = gitaudit(_env(tmp_path), "--version")
+    assert result.returncode == 0 and result.stdout == f"gitaudit {version('gitaudit')}\n"
+    top = gitaudit(_env(tmp_path), "--help").stdout
+    assert "git      Run git with its arguments and record what it did.\n" in top
+    for command in (("log",), ("tail",), ("hooks", "install"), ("claude", "usage")):
+        text = gitaudit(_env(tmp_path), *command, "--help").stdout
+        assert "<str>" not in text and "list[str]" not in text and "int range" not in text
+
+
+def test_shim_uninstall_says_when_there_was_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    result = gitaudit(_env(tmp_path), "shim", "uninstall", str(folder))
+    assert result.returncode == 0
+    assert result.stdout == f"no gitaudit shim in {folder}; nothing removed\n"
+    assert gitaudit(_env(tmp_path), "shim", "install", str(folder)).returncode == 0
+    result = gitaudit(_env(tmp_path), "shim", "uninstall", str(folder))
+    assert result.stdout == f"removed the gitaudit shim from {folder}\n"
+
+
+@pytest.mark.parametrize(
+    "command", [("verify",), ("db", "status"), ("config", "show"), ("ingest",), ("resolve",)]
+)
+def test_summary_commands_offer_only_table_and_json(
+    populated: dict[str, str], command: tuple[str, ...]
+) -> None:
+    assert "--format [table|json]" in gitaudit(populated, *command, "--help").stdout.replace(
+        "<table|json>", "[table|json]"
+    )
+    for fmt in ("jsonl", "csv"):
+        result = gitaudit(populated, *command, "--format", fmt)
+        assert result.returncode == 2 and "'table', 'json'" in result.stderr, result.stderr
+
+
+def test_csv_details_stay_readable_by_pythons_csv_reader(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    event = _event("git.other", when="2026-11-20T10:00:00Z")
+    event["details"] = {f"note{index}": "x" * 100 for index in range(2000)}
+    spool.append(Path(env["XDG_STATE_HOME"]) / "gitaudit" / "spool", [event], 1 << 22)
+    result = gitaudit(env, "log", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    header, row = list(csv.reader(io.StringIO(result.stdout)))
+    details = row[header.index("details")]
+    assert details.startswith('{"note0": "')
+    assert details.endswith("more characters: see --format jsonl]")
+    whole = json.loads(gitaudit(env, "log", "--format", "jsonl").stdout)
+    assert len(whole["details"]) == 2000
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("watch", ".", "--window", "nan"), "--window must be a positive number"),
+        (("watch", ".", "--window", "1e400"), "--window must be a positive number"),
+        (("daemon", "--log-level", "nope"), "'debug', 'info', 'warning', 'error'"),
+    ],
+)
+def test_other_commands_refuse_out_of_range_values(
+    tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    result = gitaudit(_env(tmp_path), *args)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
