@@ -88,3 +88,24 @@ def test_empty_environment_value_means_unset() -> None:
 def test_every_field_has_help_and_env_name() -> None:
     for field in config.FIELDS:
         assert field.help and field.env == "GITAUDIT_" + field.name.upper()
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [("x", "expected a number"), ("nan", "expected a finite number"), ("inf", "finite")],
+)
+def test_a_bad_number_is_named_without_python_text(value: str, said: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load(environ={"GITAUDIT_SAMPLE_RATE": value}, files=[])
+    assert said in str(caught.value)
+    assert "could not convert" not in str(caught.value)
+    assert "fix or unset GITAUDIT_SAMPLE_RATE" in str(caught.value)
+    assert "key in environment" not in str(caught.value)
+
+
+def test_a_bad_value_in_a_file_names_the_key_and_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "config.toml"
+    file.write_text('sample_rate = "lots"\n')
+    with pytest.raises(ConfigError) as caught:
+        config.load(environ={}, files=[file])
+    assert f"fix or remove the 'sample_rate' key in {file}" in str(caught.value)

@@ -74,8 +74,19 @@ def redacted(url: str | URL) -> str:
     """The URL as safe to show: password hidden."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<invalid database URL>"
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return _masked_userinfo(str(url))
+
+
+def _masked_userinfo(text: str) -> str:
+    """``text`` with any password between ``://user:`` and ``@`` hidden (for URLs that
+    SQLAlchemy cannot parse, whose own error message would repeat them in full)."""
+    scheme, sep, rest = text.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not (sep and at):
+        return text
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
 
 
 # --- error translation -------------------------------------------------------------------
@@ -213,9 +224,9 @@ def _on_sqlite_begin(conn: Connection) -> None:
 def _normalized_url(url: str) -> URL:
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise StoreError(
-            f"invalid database URL {redacted(url)!r}",
+            f"invalid database URL {redacted(url)!r}: not of the form dialect+driver://...",
             "use sqlite:////absolute/path/audit.db or postgresql+psycopg://user@host/db",
         ) from exc
     if parsed.drivername == "postgresql":

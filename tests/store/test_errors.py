@@ -54,7 +54,7 @@ def test_unwritable_parent_for_from_settings(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     settings = Settings({"database_url": f"sqlite:///{blocker / 'sub' / 'audit.db'}"})
-    with pytest.raises(StoreError, match="creating the store directory"):
+    with pytest.raises(StoreError, match=r"cannot create the store directory .* not a directory"):
         Store.from_settings(settings)
 
 
@@ -116,3 +116,12 @@ def test_a_read_only_store_reads_and_refuses_to_write(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match="read-only"):
             reader.append(make_records(1, start=3))
     assert sorted(p.name for p in tmp_path.glob("audit.db*")) == ["audit.db"]  # no -wal, -shm
+
+
+def test_an_unparsable_url_is_named_without_its_password() -> None:
+    """The URL is shown as given (not '<invalid database URL>'), its password hidden."""
+    with pytest.raises(StoreError) as caught:
+        _open("postgresql+psycopg://auditor:hunter2@db.example:notaport/audit")
+    message = str(caught.value)
+    assert "postgresql+psycopg://auditor:***@db.example:notaport/audit" in message
+    assert "hunter2" not in message and "<invalid database URL>" not in message
