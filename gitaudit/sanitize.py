@@ -72,7 +72,8 @@ _PSEUDONYM_PREFIX = "anon:"
 _ACTOR_ID_FIELDS = ("user", "git_name", "git_email")
 
 
-# Identifiers that are unique per event (event ids, object ids, timestamps) miss the cache.
+# Identifiers that are unique per event (event ids, object ids, timestamps, trace2 session
+# ids) miss the cache.
 # These exact shapes hold nothing any rule redacts, so they skip the rules: a canonical
 # UUID, lowercase hex of 7-64 characters with at least one letter (an all-digit string
 # may be a card number) and an RFC 3339 timestamp. tests/test_sanitize.py checks that the
@@ -101,9 +102,39 @@ def _is_timestamp(text: str) -> bool:
     )
 
 
+# git's trace2 session id, YYYYMMDDTHHMMSS.ffffffZ-H<host hash>-P<pid> (x: lowercase hex),
+# after the sids of its parents, '/'-separated (a parent may be a gitaudit event id, a UUID)
+_SID_SHAPE = "ddddddddTdddddd.ddddddZ-Hxxxxxxxx-Pxxxxxxxx"
+
+
+def _is_git_sid(text: str) -> bool:
+    if len(text) != len(_SID_SHAPE):
+        return False
+    for char, shape in zip(text, _SID_SHAPE, strict=True):
+        if shape == "d":
+            if char not in _DIGITS:
+                return False
+        elif shape == "x":
+            if char not in _HEX:
+                return False
+        elif char != shape:
+            return False
+    return True
+
+
+def _is_trace2_sid(text: str) -> bool:
+    *parents, own = text.split("/")
+    return _is_git_sid(own) and all(
+        _is_git_sid(part) or (len(part) == 36 and _inert(part)) for part in parents
+    )
+
+
 def _inert(text: str) -> bool:
-    """Whether ``text`` is a UUID, an object id or a timestamp (string methods only)."""
+    """Whether ``text`` is a UUID, an object id, a timestamp or a trace2 session id (string
+    methods only)."""
     size = len(text)
+    if size >= len(_SID_SHAPE) and text[-10:-8] == "-P":
+        return size <= 1024 and _is_trace2_sid(text)
     if 7 <= size <= 64 and not text.strip(_HEX):
         return not text.isdigit()
     if size == 36 and text[8] == text[13] == text[18] == text[23] == "-":

@@ -414,7 +414,7 @@ _TOKENS: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
     # gitleaks: aws-access-token
     ("aws-access-key",
      r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)(?<![A-Za-z0-9]....)[A-Z2-7]{16}(?![A-Za-z0-9])", 20,
-     ("akia", "asia", "abia", "acca", "a3t")),
+     ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")),  # upper case: exact, so hex ids wake no regex
     # gitleaks: slack-bot-token, slack-user-token, slack-app-token, slack-legacy-*,
     # slack-config-access-token, slack-config-refresh-token
     ("slack-token", r"xox[abposre](?:\.xox[bp])?-[A-Za-z0-9-]{10,}+|xapp-[0-9]-[A-Za-z0-9-]{10,}+",

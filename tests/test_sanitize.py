@@ -499,7 +499,7 @@ def _random_inert_strings(rng: random.Random, count: int) -> list[str]:
     digits, hexdigits = "0123456789", "0123456789abcdef"
     out: list[str] = []
     for index in range(count):
-        kind = index % 4
+        kind = index % 5
         if kind == 0:  # UUIDs, half of them all digits (the card rule's favourite food)
             alphabet = digits if index % 8 == 0 else hexdigits
             groups = ("".join(rng.choice(alphabet) for _ in range(n)) for n in (8, 4, 4, 4, 12))
@@ -511,6 +511,15 @@ def _random_inert_strings(rng: random.Random, count: int) -> list[str]:
             out.append(text + rng.choice("abcdef") if index % 3 else rng.choice("abcdef") + text)
         elif kind == 2:
             out.append("".join(rng.choice(hexdigits) for _ in range(rng.randint(7, 64))))
+        elif kind == 3:  # git's trace2 sids, under a parent: digits, then host hash and pid
+            sid = (
+                f"{rng.randint(20000101, 20991231)}T{rng.randint(0, 235959):06d}."
+                f"{rng.randint(0, 999999):06d}Z"
+                f"-H{rng.getrandbits(32):08x}-P{rng.getrandbits(32):08x}"
+            )
+            parent = "".join(rng.choice(hexdigits) for _ in range(32))
+            parent = f"{parent[:8]}-{parent[8:12]}-{parent[12:16]}-{parent[16:20]}-{parent[20:]}"
+            out.append(rng.choice([sid, f"{parent}/{sid}", f"{parent}/{sid}/{sid}"]))
         else:
             out.append(
                 f"{rng.randint(1970, 2099)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
@@ -531,6 +540,14 @@ def test_inert_identifiers_skip_the_rules_only_when_the_rules_would_keep_them() 
         assert redactor._fixed_point(text) == text, text
         assert redactor.redact_text(text) == text
     assert checked > 15_000
+
+
+def test_trace2_sids_are_inert_and_what_follows_one_is_not() -> None:
+    sid = "20261204T121802.592383Z-Hf07534fe-P003ab305"
+    assert sanitize._inert(sid)
+    assert sanitize._inert(f"6a8a43ef-2880-7790-be6c-6fe94c41d9c0/{sid}")
+    assert not sanitize._inert(f"token=ghp_{'a1' * 18}/{sid}")
+    assert not sanitize._inert(sid.replace("Z-H", "Z-X"))
 
 
 @pytest.mark.parametrize(
