@@ -38,7 +38,7 @@ import re
 import shlex
 import stat
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -362,13 +362,18 @@ def add_hooks(document: dict[str, Any], command: str,
             first.update(wanted)
             action = UPDATED
         if extra:
-            _drop_entries(hooks, event, lambda entry, keep=first: entry is not keep
-                          and is_ours(entry))
+            _drop_entries(hooks, event, _among(extra))
         actions[event] = action
     return actions
 
 
-def _drop_entries(hooks: dict[str, Any], event: str, drop: Any) -> bool:
+def _among(entries: Sequence[Any]) -> Callable[[Any], bool]:
+    """Picks exactly these objects (not equal copies of them)."""
+    chosen = {id(entry) for entry in entries}
+    return lambda entry: id(entry) in chosen
+
+
+def _drop_entries(hooks: dict[str, Any], event: str, drop: Callable[[Any], bool]) -> bool:
     """Remove the entries ``drop`` picks from ``hooks[event]``, and what that empties."""
     groups = hooks[event]
     changed = False
@@ -641,7 +646,7 @@ def _write_installed(target: Target, raw: bytes | None, data: bytes, state: Stat
         if state is None:
             state = State(had_file=raw is not None)
             state.created_dirs = _make_dirs(real.parent)
-            if raw is not None:
+            if raw is not None and not had_ours:  # else it would restore our entries
                 paths.replace_file(str(target.backup), raw, mode)
                 state.backup = True
         elif raw is None or _sha256(raw) != state.written_sha256:
@@ -685,7 +690,8 @@ def uninstall(target: Target) -> Outcome:
     outcome.env = remove_env(document, state.env if state else {})
     created = False  # the file is gitaudit's own, and nothing of anyone else's is in it
     with _reported(f"cannot restore {target.path}"):
-        if state is not None and _sha256(raw) == state.written_sha256 and state.backup:
+        if (state is not None and _sha256(raw) == state.written_sha256 and state.backup
+                and target.backup.is_file()):
             original = target.backup.read_bytes()
             paths.replace_file(str(target.real), original, _file_mode(target.real))
             outcome.restored = outcome.written = True

@@ -270,6 +270,31 @@ def test_an_outdated_interpreter_is_replaced_in_place(sandbox: GitSandbox) -> No
     assert len(after["hooks"]["PostToolUse"]) == 1
 
 
+def test_a_file_that_already_held_our_hook_is_never_restored_with_it(
+        sandbox: GitSandbox) -> None:
+    """Copied from another machine (or its state file lost): there is no original without
+    gitaudit's entries to go back to, so uninstall removes them from what is there."""
+    path = settings(sandbox)
+    document = json.loads(FOREIGN)
+    document["hooks"]["Stop"] = [{"hooks": [{"type": "command",
+                                             "command": cc.hook_command("/gone/python3")}]}]
+    write(path, json.dumps(document, indent=2))
+    gitaudit(sandbox, "claude-code", "install")
+    assert not (path.parent / (path.name + cc.BACKUP_SUFFIX)).exists()
+    gitaudit(sandbox, "claude-code", "uninstall")
+    assert json.loads(path.read_bytes()) == json.loads(FOREIGN)
+
+
+def test_a_lost_backup_falls_back_to_removing_our_entries(sandbox: GitSandbox) -> None:
+    path = settings(sandbox)
+    write(path, FOREIGN)
+    gitaudit(sandbox, "claude-code", "install")
+    (path.parent / (path.name + cc.BACKUP_SUFFIX)).unlink()
+    gitaudit(sandbox, "claude-code", "uninstall")
+    assert json.loads(path.read_bytes()) == json.loads(FOREIGN)
+    assert leftovers(path) == []
+
+
 def test_a_symlinked_settings_file_stays_a_link(sandbox: GitSandbox) -> None:
     dotfiles = sandbox.root / "dotfiles" / "claude-settings.json"
     raw = write(dotfiles, FOREIGN)
@@ -501,3 +526,15 @@ def test_real_claude_code_exports_to_the_telemetry_endpoint(sandbox: GitSandbox)
     assert logs, collector.received
     assert {kind for kind, _ in logs} == {"application/x-protobuf"}
     assert any(session.encode() in body and b"claude_code." in body for _, body in logs)
+
+
+def test_a_second_entry_of_ours_is_dropped() -> None:
+    document = json.loads(FOREIGN)
+    twice = [{"hooks": [{"type": "command", "command": OURS, "timeout": 10}]},
+             {"matcher": "*", "hooks": [{"type": "command", "command": "notify"},
+                                        {"type": "command", "command": OURS, "timeout": 10}]}]
+    document["hooks"]["Stop"] = twice
+    assert cc.add_hooks(document, OURS)["Stop"] == cc.UPDATED
+    assert document["hooks"]["Stop"] == [
+        {"hooks": [{"type": "command", "command": OURS, "timeout": 10}]},
+        {"matcher": "*", "hooks": [{"type": "command", "command": "notify"}]}]
