@@ -45,10 +45,12 @@ def _cache() -> Path:
 def _version(binary: Path) -> subprocess.CompletedProcess[str] | None:
     if not binary.exists():
         return None
+    home = _cache() / "home"  # whatever it writes there, never into the real HOME
+    home.mkdir(exist_ok=True)
     try:
         return subprocess.run([str(binary), "--version"], capture_output=True, text=True,
                               check=False, timeout=120,
-                              env={**os.environ, "DISABLE_AUTOUPDATER": "1"})
+                              env={**os.environ, "HOME": str(home), "DISABLE_AUTOUPDATER": "1"})
     except (OSError, subprocess.TimeoutExpired):
         return None
 
@@ -58,14 +60,20 @@ def _works(binary: Path) -> bool:
     return result is not None and result.returncode == 0 and "Claude Code" in result.stdout
 
 
+_FOUND: list[Path] = []  # this process found it working already
+
+
 def claude_binary() -> Path:
     """``claude`` of the npm package (installed on first use), or skip saying why."""
+    if _FOUND:
+        return _FOUND[0]
     cache = _cache()
     binary = cache / "node_modules" / ".bin" / "claude"
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers: one installs, the others wait
         if _works(binary):
+            _FOUND.append(binary)
             return binary
         npm, node = shutil.which("npm"), shutil.which("node")
         if npm is None or node is None:
@@ -86,6 +94,7 @@ def claude_binary() -> Path:
             found = _version(binary)
             why = (found.stderr or found.stdout).strip()[-400:] if found else "no binary"
             pytest.skip(f"{PACKAGE} installed but `claude --version` fails: {why}")
+    _FOUND.append(binary)
     return binary
 
 

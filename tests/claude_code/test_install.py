@@ -538,3 +538,14 @@ def test_a_second_entry_of_ours_is_dropped() -> None:
     assert document["hooks"]["Stop"] == [
         {"hooks": [{"type": "command", "command": OURS, "timeout": 10}]},
         {"matcher": "*", "hooks": [{"type": "command", "command": "notify"}]}]
+
+
+def test_without_npm_the_cli_tests_skip_saying_why(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.claude_code import cli
+
+    monkeypatch.setattr(cli, "_cache", lambda: tmp_path)
+    monkeypatch.setattr(cli, "_FOUND", [])
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    with pytest.raises(pytest.skip.Exception, match="npm/node are not installed"):
+        cli.claude_binary()
