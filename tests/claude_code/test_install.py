@@ -549,3 +549,14 @@ def test_without_npm_the_cli_tests_skip_saying_why(tmp_path: Path,
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
     with pytest.raises(pytest.skip.Exception, match="npm/node are not installed"):
         cli.claude_binary()
+
+
+def test_claude_config_dir_moves_the_user_file(sandbox: GitSandbox) -> None:
+    """As for Claude Code itself (2.1.197 reads $CLAUDE_CONFIG_DIR/settings.json)."""
+    folder = sandbox.root / "claude-config"
+    out = gitaudit(sandbox, "claude-code", "install", CLAUDE_CONFIG_DIR=str(folder)).stdout
+    assert f"(user): {folder / 'settings.json'}" in out
+    assert set(ours_by_event(folder / "settings.json")) == set(cc.HOOK_EVENTS)
+    assert not settings(sandbox).exists()
+    gitaudit(sandbox, "claude-code", "uninstall", CLAUDE_CONFIG_DIR=str(folder))
+    assert not folder.exists()
