@@ -367,16 +367,8 @@ def conflicts(steps: Sequence[Step]) -> list[str]:
 
 
 def _write_hook(path: Path, content: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o755)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.chmod(temporary, 0o755)  # noqa: S103 - a hook must be executable, or git skips it
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    # a hook must be executable, or git skips it
+    paths.replace_file(str(path), content, 0o755)
 
 
 def _put_back(folder: Path, name: str, path: Path) -> bool:

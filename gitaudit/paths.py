@@ -85,6 +85,28 @@ def events_socket(configured: str | None = None) -> str | None:
     return None
 
 
+def replace_file(path: str, data: bytes, mode: int) -> None:
+    """Replace ``path`` atomically with ``data`` and file mode ``mode``.
+
+    Written to a temporary file in the same directory, then renamed over ``path``: a
+    reader sees the old content or the new, never a part; on failure nothing is left.
+    """
+    directory, name = os.path.split(path)
+    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, mode)  # exactly ``mode``, whatever the umask
+        os.replace(temporary, path)
+    except BaseException:
+        try:  # noqa: SIM105 - contextlib costs milliseconds to import: not on the hot path
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
 def default_journal_dir() -> str:
     """The daemon's journal (spool-format segments)."""
     return os.path.join(state_home(), "gitaudit", "journal")

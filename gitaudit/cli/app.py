@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from gitaudit.cli import claude as claude_cli
+from gitaudit.cli import claude_code as claude_code_cli
 from gitaudit.cli import config as config_cli
 from gitaudit.cli import daemon as daemon_cli
 from gitaudit.cli import db as db_cli
@@ -130,6 +131,7 @@ config_app.command("show")(config_cli.show_command)
 app.add_typer(config_app, name="config")
 
 app.add_typer(claude_cli.claude_app, name="claude")
+app.add_typer(claude_code_cli.claude_code_app, name="claude-code")
 
 
 def report_error(exc: GitauditError) -> int:

@@ -10,10 +10,10 @@ A foreign ``git`` already in DIR is never clobbered: install refuses unless
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
+from gitaudit import paths
 from gitaudit.capture.wrapper import SHIM_MARKER, is_shim
 from gitaudit.errors import GitauditError
 
@@ -58,16 +58,8 @@ def _package_root() -> str:
 
 
 def _write_atomically(target: Path, text: str) -> None:
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o755)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        temporary.chmod(0o755)  # an executable on PATH: world-readable and executable
-        temporary.replace(target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    # an executable on PATH: world-readable and executable
+    paths.replace_file(str(target), text.encode("utf-8"), 0o755)
 
 
 def shim_install(directory: Path, force: bool = False) -> None:
