@@ -1,7 +1,8 @@
 """Claude Code hook payloads exactly as Claude Code 2.1.197 sends them on stdin.
 
 Shapes copied from what the real CLI sent to a hook (key order included);
-PostToolUseFailure's (``error``, ``is_interrupt``) from the hooks reference.
+PostToolUseFailure's too (``error``: ``Exit code N`` and the command's output,
+``is_interrupt``, ``duration_ms``; no ``tool_response``).
 Each function returns one payload for the session ``SESSION`` in ``cwd``.
 """
 
@@ -64,6 +65,7 @@ def post_tool_use_failure(cwd: str, command: str, tool_use_id: str = "toolu_01FA
         "tool_use_id": tool_use_id,
         "error": "Exit code 1\nerror: failed to push some refs",
         "is_interrupt": False,
+        "duration_ms": 89,
     }
 
 
