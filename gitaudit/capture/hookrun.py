@@ -582,7 +582,7 @@ def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool
     return os.access(settings.effective_spool_dir, os.W_OK | os.X_OK)
 
 
-def detach(work: Callable[[], object]) -> bool:
+def detach(work: Callable[[], object], wait_parent: bool = True) -> bool:
     """Run ``work`` in a detached process; False (nothing started) if that cannot be done.
 
     Fork; the child starts a new session (``setsid``: no controlling terminal,
@@ -598,6 +598,8 @@ def detach(work: Callable[[], object]) -> bool:
     The same pipeline runs as inline (policy, sanitizer, daemon or spool, the
     emergency spool if the spool cannot be written); what the detached
     process cannot report (no stderr left) is lost, the event is not.
+    ``wait_parent=False`` skips the wait for the parent (the Claude Code hook:
+    its parent is a shell, or Claude Code itself, which outlives it).
     """
     for stream in (sys.stdout, sys.stderr):
         try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
@@ -626,7 +628,8 @@ def detach(work: Callable[[], object]) -> bool:
             os.nice(_DETACHED_NICENESS)  # git, still running, comes first for the CPU
         except OSError:
             pass  # cannot lower the priority: run at git's
-        wait_for_exit(git, _GIT_EXIT_WAIT)
+        if wait_parent:
+            wait_for_exit(git, _GIT_EXIT_WAIT)
         work()
     finally:
         os._exit(0)

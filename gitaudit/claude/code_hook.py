@@ -45,8 +45,14 @@ falls back to ``CLAUDE_CODE_SESSION_ID``, which Claude Code sets for hooks.
 Never in the agent's way: the exit status is always 0, nothing is written on
 stdout (Claude Code would read it as the hook's answer), at most one line goes
 to stderr, no traceback. The stdin read is bounded in size and time
-(:data:`STDIN_TIMEOUT`). Hot path, as for git hooks: stdlib C modules and
-gitaudit's lean capture modules only (no ``json``, ``re``, ``typing``,
+(:data:`STDIN_TIMEOUT`). Claude Code waits for its hooks, so as a git hook
+does (setting ``hook_detach``, :func:`gitaudit.capture.hookrun.detach_wanted`)
+the hook hands the pipeline and the delivery to a detached process once the
+event is built, and returns (a problem that process meets cannot be reported:
+it has no stderr; the event still reaches the spool or the emergency spool).
+
+Hot path, as for git hooks: stdlib C modules and gitaudit's lean capture
+modules only (no ``json``, ``re``, ``typing``,
 ``uuid``, ``hashlib``, pydantic); ``tests/capture/test_wrapper_imports.py``
 guards the module set.
 """
@@ -711,12 +717,24 @@ def record(stdin: Stdin, environ: Mapping[str, str], settings: Settings) -> list
         outcome = "recorded with details.malformed" if events else "nothing recorded"
         report.insert(0, f"Claude Code hook payload: {', '.join(found[:3])}; {outcome}")
     if events:
-        from gitaudit.pipeline import Pipeline
+        from gitaudit.capture import hookrun
 
-        delivery = Pipeline(settings).emit(events)
-        if delivery is not None and delivery.warning:
-            report.append(delivery.warning)
+        if hookrun.detach_wanted(settings, environ):
+            try:
+                if hookrun.detach(lambda: deliver(events, settings), wait_parent=False):
+                    return report
+            except Exception as exc:  # noqa: BLE001 - no child: deliver here instead
+                report.append(f"could not detach ({hookrun.one_line(exc)})")
+        report += deliver(events, settings)
     return report
+
+
+def deliver(events: list[dict[str, Any]], settings: Settings) -> list[str]:
+    """The pipeline and transport, as for a git hook's events; the warning, if any."""
+    from gitaudit.pipeline import Pipeline
+
+    delivery = Pipeline(settings).emit(events)
+    return [delivery.warning] if delivery is not None and delivery.warning else []
 
 
 def main(argv: Sequence[str]) -> int:

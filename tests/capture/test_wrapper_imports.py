@@ -48,11 +48,11 @@ def unlisted(added: set[str]) -> set[str]:
     return added - HOT_PATH - STDLIB
 
 
-def imported(argv: list[str], sandbox: GitSandbox, cwd: object, stdin: str | None = None
-             ) -> set[str]:
+def imported(argv: list[str], sandbox: GitSandbox, cwd: object, stdin: str | None = None,
+             env: dict[str, str] | None = None) -> set[str]:
     """Names of the modules a Python command imports (``python -X importtime``)."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", *argv], cwd=cwd, env=sandbox.environ(),
+        [sys.executable, "-X", "importtime", *argv], cwd=cwd, env=sandbox.environ(env),
         capture_output=True, text=True, check=True, input=stdin,
     )
     return {
@@ -107,6 +107,9 @@ NEVER_ON_THE_HOOK = frozenset({
 })  # fmt: skip
 
 
+INLINE = {"GITAUDIT_HOOK_DETACH": "never"}  # the whole path in one process (no detached child)
+
+
 def test_the_claude_code_hook_imports_only_the_listed_modules(
     sandbox: GitSandbox, tmp_path: Path
 ) -> None:
@@ -125,7 +128,7 @@ def test_the_claude_code_hook_imports_only_the_listed_modules(
         p.session_end(cwd),
     ):
         modules = imported(["-m", "gitaudit", "claude-code-hook"], sandbox, repo,
-                           stdin=json.dumps(payload))
+                           stdin=json.dumps(payload), env=INLINE)
         added = modules - bare
         assert "gitaudit.claude.code_hook" in added  # the probe saw the hook run
         assert modules & NEVER_ON_THE_HOOK == set(), payload["hook_event_name"]

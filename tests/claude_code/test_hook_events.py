@@ -41,6 +41,17 @@ def hook(sandbox: GitSandbox, payload: Any, *, cwd: Path | None = None,
                           env=sandbox.environ(env), check=False, timeout=60)
 
 
+def spooled(sandbox: GitSandbox, count: int) -> list[dict[str, Any]]:
+    """The spooled events once there are ``count`` (a detached child delivers them)."""
+
+    def enough() -> list[dict[str, Any]] | None:
+        found = sandbox.events()
+        return found if len(found) >= count else None
+
+    found: list[dict[str, Any]] = wait_for(enough, f"{count} events spooled")
+    return found
+
+
 def quiet(result: subprocess.CompletedProcess[bytes]) -> None:
     """Exit 0, nothing on stdout, nothing on stderr."""
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
@@ -248,7 +259,7 @@ def test_a_session_through_the_hook_command_lands_in_the_spool(sandbox: GitSandb
     repo = sandbox.repo()
     for payload in session_trail(str(repo), "git commit -qm change && git push origin main"):
         quiet(hook(sandbox, payload, cwd=repo))
-    trail = sandbox.events()
+    trail = sorted(spooled(sandbox, 6), key=lambda event: event["occurred_at"])
     assert [(e["operation"], e["details"].get("phase")) for e in trail] == [
         ("claude.session", "start"), ("claude.prompt", "submit"), ("claude.tool_use", "result"),
         ("claude.tool_use", "result"), ("claude.prompt", "stop"), ("claude.session", "end"),
@@ -273,15 +284,14 @@ def test_secrets_in_a_prompt_and_a_command_land_nowhere_in_clear(
     trail = session_trail(str(repo), command, prompt)
     for payload in trail:  # to the spool, text capture on: the sanitizer still redacts
         quiet(hook(sandbox, payload, cwd=repo, env={"GITAUDIT_CAPTURE_PROMPTS": "true"}))
-    spooled = sandbox.events()
-    submitted = next(e for e in spooled if e["operation"] == "claude.prompt")
+    submitted = next(e for e in spooled(sandbox, 6) if e["operation"] == "claude.prompt"
+                     and e["details"]["phase"] == "submit")
     assert "[REDACTED:github-token]" in submitted["details"]["text"]
     run = daemons().start()
     daemon_env = {"GITAUDIT_RUNTIME_DIR": str(run.runtime), "GITAUDIT_CAPTURE_PROMPTS": "true"}
     for payload in trail:
         quiet(hook(sandbox, payload, cwd=repo, env=daemon_env))
-    stored = run.wait_stored([ids.prompt_event_id(p.SESSION, p.PROMPT_ID),
-                              ids.tool_use_event_id(p.SESSION, p.TOOL_USE_ID)])
+    stored = stored_session(run, 6)
     used = next(e for e in stored if e["id"] == ids.tool_use_event_id(p.SESSION, p.TOOL_USE_ID))
     assert "[REDACTED:anthropic-key]" in used["details"]["input"]["command"]
     run.stop()
@@ -334,7 +344,7 @@ def test_a_broken_payload_exits_0_says_one_line_and_is_still_recorded(
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gitaudit: Claude Code hook payload: "), lines
     assert problem in lines[0] and "Traceback" not in lines[0]
-    event = sandbox.last_event()
+    event = spooled(sandbox, 1)[0]
     assert event["details"]["malformed"] is True
     assert event["operation"] in {"claude.session", "claude.prompt"}
 
@@ -342,7 +352,7 @@ def test_a_broken_payload_exits_0_says_one_line_and_is_still_recorded(
 def test_an_unparsable_payload_keeps_the_ids_it_can_find(sandbox: GitSandbox) -> None:
     data = json.dumps(p.post_tool_use("/w", "git push")).encode()[:-1]  # cut short
     assert hook(sandbox, data).returncode == 0
-    event = sandbox.last_event()
+    event = spooled(sandbox, 1)[0]
     assert (event["operation"], event["details"]["tool_use_id"]) == ("claude.tool_use",
                                                                      p.TOOL_USE_ID)
     assert event["id"] == ids.tool_use_event_id(p.SESSION, p.TOOL_USE_ID)
@@ -353,7 +363,7 @@ def test_an_oversized_payload_is_cut_hashed_and_still_recorded(sandbox: GitSandb
     data = json.dumps(payload).encode()
     result = hook(sandbox, data)
     assert (result.returncode, result.stdout) == (0, b"")
-    event = sandbox.last_event()
+    event = spooled(sandbox, 1)[0]
     assert event["id"] == ids.tool_use_event_id(p.SESSION, p.TOOL_USE_ID)  # id from the tail
     assert event["details"]["truncated"] == [{
         "field": "stdin", "bytes": len(data),
@@ -387,7 +397,8 @@ def test_fuzzed_stdin_never_breaks_the_entry_and_a_canary_still_lands(
     tmp_path: Path, data: bytes
 ) -> None:
     spool = tmp_path / "spool"
-    settings_ = config.Settings({"spool_dir": str(spool), "runtime_dir": str(tmp_path / "run")})
+    settings_ = config.Settings({"spool_dir": str(spool), "runtime_dir": str(tmp_path / "run"),
+                                 "hook_detach": "never"})  # no fork inside pytest
     stdin = code_hook.Stdin(data, len(data))
     code_hook.record(stdin, {}, settings_)  # must not raise
     canary = json.dumps(p.session_start("/w", session="canary")).encode()
