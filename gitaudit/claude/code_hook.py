@@ -238,7 +238,8 @@ def tool_input(tool: str | None, given: Mapping[Any, Any], capture: bool) -> dic
     short scalar value (:data:`INPUT_VALUE_MAX_CHARS`) or a container's size.
     """
     if tool == "Bash":
-        kept = {key: given[key] for key in ("command", "description") if key in given}
+        kept = {key: given[key] if isinstance(given[key], str) else _scalar(given[key])
+                for key in ("command", "description") if key in given}
         kept.update({key: given[key] for key in ("timeout", "run_in_background")
                      if isinstance(given.get(key), bool | int | float)})
         return kept
@@ -273,9 +274,15 @@ def _edit_input(given: Mapping[Any, Any], capture: bool) -> dict[str, Any]:
         if isinstance(given.get(key), bool | str | int):
             found[key] = _scalar(given[key])
     if capture:
-        for key in ("old_string", "new_string", "content", "new_source", "edits"):
-            if key in given:
+        for key in ("old_string", "new_string", "content", "new_source"):
+            if isinstance(given.get(key), str):
                 found[key] = given[key]
+        if isinstance(edits, list):
+            found["edits_text"] = [
+                {key: edit[key] for key in ("old_string", "new_string")
+                 if isinstance(edit.get(key), str)}
+                for edit in edits if isinstance(edit, dict)
+            ]
     return found
 
 

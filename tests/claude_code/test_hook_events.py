@@ -235,6 +235,21 @@ def test_a_malformed_payload_is_recorded_with_what_could_be_read(payload: Any, p
         assert event["details"]["session_from_env"] is True
 
 
+def test_deeply_nested_values_never_reach_the_event() -> None:
+    deep: Any = "x"
+    for _ in range(200):
+        deep = [deep]
+    payload = p.post_tool_use("/w", "git status")
+    payload["tool_input"] = {"command": deep, "description": {"a": deep}}
+    payload["tool_response"] = deep
+    event = only(payload)
+    assert event["details"]["input"] == {"command": "[list: 1 items]",
+                                         "description": "[object: 1 keys]"}
+    editing = p.post_tool_use_of("/w", "MultiEdit", {"file_path": "/w/a", "edits": [deep]},
+                                 deep, "toolu_e")
+    assert only(editing, capture=True)["details"]["input"]["edits_text"] == []
+
+
 PAYLOAD_KEYS = ["session_id", "transcript_path", "cwd", "hook_event_name", "source", "reason",
                 "prompt_id", "prompt", "permission_mode", "tool_name", "tool_input",
                 "tool_response", "tool_use_id", "duration_ms", "error", "is_interrupt",
