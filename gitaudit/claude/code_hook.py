@@ -47,9 +47,11 @@ stdout (Claude Code would read it as the hook's answer), at most one line goes
 to stderr, no traceback. The stdin read is bounded in size and time
 (:data:`STDIN_TIMEOUT`). Claude Code waits for its hooks, so as a git hook
 does (setting ``hook_detach``, :func:`gitaudit.capture.hookrun.detach_wanted`)
-the hook hands the pipeline and the delivery to a detached process once the
-event is built, and returns (a problem that process meets cannot be reported:
-it has no stderr; the event still reaches the spool or the emergency spool).
+the hook builds the event and reads the repository's HEAD (what may change once
+Claude Code goes on), then hands the rest (the repository's config: identity and
+remote; the pipeline; the delivery) to a detached process, and returns (a
+problem that process meets cannot be reported: it has no stderr; the event
+still reaches the spool or the emergency spool).
 
 Hot path, as for git hooks: stdlib C modules and gitaudit's lean capture
 modules only (no ``json``, ``re``, ``typing``,
@@ -669,27 +671,38 @@ def _value_at(text: str, index: int) -> str | float | None:
 # --- the I/O shell ---------------------------------------------------------------------------
 
 
-def gather(payload: Any, environ: Mapping[str, str]
-           ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(actor, repo) of the hook: the local user, and the repository at the payload's ``cwd``
-    (found from files as git hooks do: no git process, no pygit2)."""
-    from gitaudit.capture import context, gitstate
+def locate(payload: Any, environ: Mapping[str, str]) -> tuple[Any, Any]:
+    """(layout, HEAD) of the repository at the payload's ``cwd`` ((None, None) outside one),
+    read from files as git hooks do (no git process, no pygit2): what may change once
+    Claude Code goes on, so read before the hook returns."""
+    from gitaudit.capture import gitstate
 
     cwd = payload.get("cwd") if isinstance(payload, dict) else None
     if not isinstance(cwd, str) or not cwd.startswith("/"):
-        cwd = None
+        return None, None
+    layout = gitstate.discover(cwd, environ)
+    if layout is None:
+        return None, None
+    try:
+        return layout, gitstate.read_head(layout)
+    except (gitstate.UnusualLayout, OSError):
+        return layout, gitstate.Head(None, None)
+
+
+def describe(located: tuple[Any, Any], environ: Mapping[str, str]
+             ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(actor, repo) of the events: the local user with the repository's git identity, and
+    the ``repo`` object (remote from its config files)."""
+    from gitaudit.capture import context
+
+    layout, head = located
     params: dict[str, str] = {}
     repo = None
-    layout = gitstate.discover(cwd, environ) if cwd else None
     if layout is not None:
         from gitaudit.capture import hooks
         from gitaudit.capture.record import repo_object
 
         params = hooks.read_config_params(layout, environ) or {}
-        try:
-            head = gitstate.read_head(layout)
-        except (gitstate.UnusualLayout, OSError):
-            head = gitstate.Head(None, None)
         repo = repo_object(os.path.realpath(layout.worktree or layout.git_dir), params,
                            branch=head.ref, head_after=head.oid)
     name, email = context.git_identity(environ, params)
@@ -702,7 +715,8 @@ def gather(payload: Any, environ: Mapping[str, str]
 
 
 def record(stdin: Stdin, environ: Mapping[str, str], settings: Settings) -> list[str]:
-    """Parse, build and deliver one payload; the problems to report (one stderr line)."""
+    """Parse and build one payload's event, then complete and deliver it (in a detached
+    process when ``hook_detach`` says so); the problems to report (one stderr line)."""
     import time
 
     now = time.time()
@@ -711,29 +725,39 @@ def record(stdin: Stdin, environ: Mapping[str, str], settings: Settings) -> list
     payload, problems, truncated = parse(stdin)
     report: list[str] = []
     try:
-        actor, repo = gather(payload, environ)
-    except Exception as exc:  # noqa: BLE001 - the event is still recorded, without them
-        from gitaudit.capture.hookrun import one_line
-
-        actor, repo = None, None
-        report.append(f"actor and repository not read ({one_line(exc)})")
-    facts = Facts(actor=actor, repo=repo, now=now, truncated=truncated, problems=problems)
+        located = locate(payload, environ)
+    except Exception as exc:  # noqa: BLE001 - the event is still recorded, without it
+        located = (None, None)
+        report.append(f"repository not read ({_one_line(exc)})")
+    facts = Facts(now=now, truncated=truncated, problems=problems)
     events = events_from_payload(payload, environ, settings, facts)
     found = events[0]["details"].get("problems") if events else problems
     if found:
         outcome = "recorded with details.malformed" if events else "nothing recorded"
         report.insert(0, f"Claude Code hook payload: {', '.join(found[:3])}; {outcome}")
-    if events:
-        from gitaudit.capture import hookrun
+    if not events:
+        return report
 
-        if hookrun.detach_wanted(settings, environ):
-            try:
-                if hookrun.detach(lambda: deliver(events, settings), wait_parent=False):
-                    return report
-            except Exception as exc:  # noqa: BLE001 - no child: deliver here instead
-                report.append(f"could not detach ({hookrun.one_line(exc)})")
-        report += deliver(events, settings)
-    return report
+    def work() -> list[str]:
+        said: list[str] = []
+        try:
+            actor, repo = describe(located, environ)
+        except Exception as exc:  # noqa: BLE001 - the event is still delivered, without them
+            said.append(f"actor and repository not read ({_one_line(exc)})")
+        else:
+            for event in events:
+                event["actor"], event["repo"] = actor, repo
+        return said + deliver(events, settings)
+
+    from gitaudit.capture import hookrun
+
+    if hookrun.detach_wanted(settings, environ):
+        try:
+            if hookrun.detach(work, wait_parent=False):
+                return report
+        except Exception as exc:  # noqa: BLE001 - no child: deliver here instead
+            report.append(f"could not detach ({_one_line(exc)})")
+    return report + work()
 
 
 def deliver(events: list[dict[str, Any]], settings: Settings) -> list[str]:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from gitaudit.cli.shim import shim_install
+from tests.daemon.daemon_harness import wait_for
 from tests.gitfixtures import GitSandbox, gitaudit_command
 
 # every gitaudit module a recorded command loads (no daemon: the spool takes the event);
@@ -134,3 +135,20 @@ def test_the_claude_code_hook_imports_only_the_listed_modules(
         assert modules & NEVER_ON_THE_HOOK == set(), payload["hook_event_name"]
         assert added - HOT_PATH - STDLIB - CLAUDE_CODE_HOOK == set(), payload["hook_event_name"]
     assert len(sandbox.events()) == 6
+
+
+def test_a_detached_claude_code_hook_leaves_the_pipeline_to_its_child(
+    sandbox: GitSandbox,
+) -> None:
+    from tests.claude_code import payloads as p
+
+    repo = sandbox.repo()
+    sandbox.spool.mkdir(mode=0o700)  # a writable spool: hook_detach=auto detaches
+    payload = p.post_tool_use(str(repo), "git commit -qm change")
+    modules = imported(["-m", "gitaudit", "claude-code-hook"], sandbox, repo,
+                       stdin=json.dumps(payload))
+    assert "gitaudit.claude.code_hook" in modules
+    # what Claude Code waits for: the event built and HEAD read, nothing more
+    assert {"gitaudit.pipeline", "gitaudit.sanitize", "gitaudit.capture.hooks"} & modules == set()
+    wait_for(lambda: sandbox.events() or None, "the detached child's event")
+    assert sandbox.events()[0]["repo"]["branch"] == "main"
