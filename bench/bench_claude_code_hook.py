@@ -62,14 +62,28 @@ def payload(cwd: Path, index: int) -> bytes:
     }).encode()
 
 
-def timed_stdin(argv: list[str], cwd: Path, env: dict[str, str], data: bytes) -> float:
-    """Wall seconds of one run of ``argv`` with ``data`` on stdin (its output must be empty)."""
+def run_once(argv: list[str], cwd: Path, env: dict[str, str], data: bytes = b""
+             ) -> tuple[float, float]:
+    """(wall s, CPU s) of one run of ``argv`` with ``data`` on stdin: user + system time of
+    the process and of the children it waited for (not a detached child). It must succeed
+    and say nothing."""
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=env, input=data, capture_output=True, check=True)
-    seconds = time.perf_counter() - start
-    if done.stdout or done.stderr:
-        raise SystemExit(f"the hook said something: {done.stdout!r} {done.stderr!r}")
-    return seconds
+    process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdin.write(data)
+    process.stdin.close()
+    said = process.stdout.read() + process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    process.stdout.close()
+    process.stderr.close()
+    if process.returncode or said:
+        raise SystemExit(f"{argv} failed ({process.returncode}) or said {said!r}")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def make_repo(git: str, path: Path, env: dict[str, str]) -> Path:
@@ -94,38 +108,45 @@ def main() -> int:
         bare = ["/bin/sh", "-c", f"{python} -c pass"]
         hook = ["/bin/sh", "-c", f"{python} -m gitaudit claude-code-hook"]
         commit = [git, "commit", "-q", "--allow-empty", "-m", "x"]
-        timed(bare, tmp, env)  # warm up caches and byte-code once
-        timed_stdin(hook, repo, env, payload(repo, 0))
         inline = {**env, "GITAUDIT_HOOK_DETACH": "never"}
+        run_once(bare, tmp, env)  # warm up caches and byte-code once
+        run_once(hook, repo, env, payload(repo, 0))
         samples: dict[str, list[float]] = {"bare": [], "hook": [], "inline": [], "plain": [],
                                            "hooked": []}
+        cpu: dict[str, list[float]] = {"bare": [], "hook": [], "inline": []}
         for index in range(1, args.runs + 1):
-            samples["bare"].append(timed(bare, tmp, env))
-            expected = spooled(env) + 1
-            samples["hook"].append(timed_stdin(hook, repo, env, payload(repo, index)))
-            settle(env, expected)  # the detached child's delivery is not counted
-            expected = spooled(env) + 1
-            samples["inline"].append(timed_stdin(hook, repo, inline, payload(repo, -index)))
-            if spooled(env) != expected:
-                raise SystemExit("the hook did not spool its event")
+            for label, argv, cwd, run_env, data in (
+                ("bare", bare, tmp, env, b""),
+                ("hook", hook, repo, env, payload(repo, index)),
+                ("inline", hook, repo, inline, payload(repo, -index)),
+            ):
+                expected = spooled(env) + (label != "bare")
+                wall, used = run_once(argv, cwd, run_env, data)
+                samples[label].append(wall)
+                cpu[label].append(used)
+                settle(env, expected)  # a detached child's delivery is not counted
             samples["plain"].append(timed(commit, plain, env))
             expected = spooled(env) + 1
             samples["hooked"].append(timed(commit, hooked, env))
             settle(env, expected)
         median = {label: statistics.median(values) * 1000 for label, values in samples.items()}
-        base = median["bare"]
+        cpu_ms = {label: statistics.median(values) * 1000 for label, values in cpu.items()}
+        base, base_cpu = median["bare"], cpu_ms["bare"]
         git_hook = median["hooked"] - median["plain"]
         print(f"python: {sys.executable}   runs: {args.runs}")
         print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
               "(higher: noisier figures)")
-        print(f"{'sh -c python -c pass':44s} {base:8.2f} ms   1.00x")
+        print(f"{'':44s} {'wall ms':>8s} {'x bare':>7s} {'cpu ms':>7s} {'cpu x':>6s}")
+        rows = (("sh -c python -c pass", "bare", ""),
+                ("sh -c python -m gitaudit claude-code-hook", "hook",
+                 "one PostToolUse payload, spooled; default settings"),
+                ("  the same, GITAUDIT_HOOK_DETACH=never", "inline", "all in the hook process"))
+        for title, label, note in rows:
+            print(f"{title:44s} {median[label]:8.2f} {median[label] / base:6.2f}x "
+                  f"{cpu_ms[label]:7.2f} {cpu_ms[label] / base_cpu:5.2f}x   {note}")
+        print(f"{'git hook (post-commit) added to git commit':44s} {git_hook:8.2f} "
+              f"{git_hook / base:6.2f}x   (reference, wall)")
         ratio = median["hook"] / base
-        print(f"{'sh -c python -m gitaudit claude-code-hook':44s} {median['hook']:8.2f} ms "
-              f"{ratio:6.2f}x   (one PostToolUse payload, spooled; default settings)")
-        print(f"{'  the same, GITAUDIT_HOOK_DETACH=never':44s} {median['inline']:8.2f} ms "
-              f"{median['inline'] / base:6.2f}x   (sanitizer and spool in the hook process)")
-        print(f"{'git hook (post-commit) added to git commit':44s} {git_hook:8.2f} ms "
-              f"{git_hook / base:6.2f}x   (reference)")
         verdict = "within" if ratio <= TARGET_RATIO else "OVER"
         print(f"\nhook command {ratio:.2f}x a bare start: {verdict} the {TARGET_RATIO}x target")
         if args.importtime:

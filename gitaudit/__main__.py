@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return wrapper_main(args[1:])
     if args and args[0] == "claude-code-hook":  # every Claude Code hook event: hot path too
         if argv is None:
-            run_alone("gitaudit.claude.code_hook", args[1:])
+            run_alone("gitaudit.claude.code_hook", args[1:], sync_spool=False)
         from gitaudit.claude.code_hook import main as hook_main
 
         return hook_main(args[1:])
@@ -63,16 +63,18 @@ def wrap_git(argv: list[str]) -> NoReturn:
     run_alone("gitaudit.capture.wrapper", argv)
 
 
-def run_alone(module: str, argv: list[str]) -> NoReturn:
+def run_alone(module: str, argv: list[str], *, sync_spool: bool = True) -> NoReturn:
     """``module.main(argv)`` in a process that exists for it alone, then end the process with
-    its status: no cyclic garbage collection, no wait for the spool's fsync, no interpreter
-    teardown (see the module docstring). The git wrapper and the Claude Code hook entry."""
+    its status: no cyclic garbage collection, no wait for the spool's fsync (``sync_spool``),
+    no interpreter teardown (see the module docstring). The git wrapper and the Claude Code
+    hook entry (which normally spools from a detached child: nobody waits for its fsync)."""
     import gc
 
     gc.disable()
-    from gitaudit.transport import spool
+    if sync_spool:
+        from gitaudit.transport import spool
 
-    spool.sync_in_background()
+        spool.sync_in_background()
     code = __import__(module, fromlist=["main"]).main(argv)
     for stream in (sys.stdout, sys.stderr):
         try:  # noqa: SIM105 - contextlib costs milliseconds to import: not on the hot path

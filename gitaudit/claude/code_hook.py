@@ -68,10 +68,15 @@ from gitaudit.claude import ids
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
+    import signal as _signal
     from collections.abc import Mapping, Sequence
     from typing import Any, Final
 
     from gitaudit.config import Settings
+else:
+    # The C half of `signal` (loaded at every interpreter start): without the enums that
+    # `import signal` builds (~1 ms), as in the wrapper and the git hooks.
+    import _signal
 
 SOURCE: Final = "claude_code"
 STDIN_MAX_BYTES: Final = 1024 * 1024  # a payload is read (and parsed) up to this size
@@ -529,51 +534,54 @@ class Stdin:
 def read_stdin(fd: int = 0, limit: int = STDIN_MAX_BYTES, timeout: float = STDIN_TIMEOUT
                ) -> Stdin:
     """The payload on ``fd``: bounded in size (the rest hashed, its tail kept) and in time
-    (what came within ``timeout`` seconds); nothing from a terminal."""
-    import time
-
+    (what came within ``timeout`` seconds: a SIGALRM ends the wait; no ``select`` to
+    import); nothing from a terminal."""
     try:
         if os.isatty(fd):
             return Stdin(b"", 0)
     except OSError:
         return Stdin(b"", 0)
-    import select
-
-    deadline = time.monotonic() + timeout
+    previous = _signal.signal(_signal.SIGALRM, _timed_out)
+    _signal.setitimer(_signal.ITIMER_REAL, timeout)
     kept = bytearray()
     tail = b""
     hasher: Any = None
     total = 0
-    while True:
-        left = deadline - time.monotonic()
-        try:
-            ready = left > 0 and bool(select.select([fd], [], [], left)[0])
-        except (OSError, ValueError):
-            ready = True  # not pollable (a regular file): read it
-        if not ready:
-            return _stdin(kept, total, tail, hasher, timed_out=True)
-        try:
-            chunk = os.read(fd, 65536)
-        except InterruptedError:
-            continue
-        except OSError:
-            break
-        if not chunk:
-            break
-        total += len(chunk)
-        if hasher is None and total > limit:
-            from gitaudit.limits import sha256_hasher
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            total += len(chunk)
+            if hasher is None and total > limit:
+                from gitaudit.limits import sha256_hasher
 
-            hasher = sha256_hasher(bytes(kept))
-        if hasher is not None:
-            hasher.update(chunk)
-            room = limit - len(kept)
-            if room > 0:
-                kept += chunk[:room]
-            tail = (tail + chunk)[-STDIN_TAIL_BYTES:]
-        else:
-            kept += chunk
+                hasher = sha256_hasher(bytes(kept))
+            if hasher is not None:
+                hasher.update(chunk)
+                room = limit - len(kept)
+                if room > 0:
+                    kept += chunk[:room]
+                tail = (tail + chunk)[-STDIN_TAIL_BYTES:]
+            else:
+                kept += chunk
+    except _StdinTimeout:
+        return _stdin(kept, total, tail, hasher, timed_out=True)
+    finally:
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        _signal.signal(_signal.SIGALRM, previous)
     return _stdin(kept, total, tail, hasher)
+
+
+class _StdinTimeout(Exception):  # noqa: N818 - a signal to stop reading, not an error
+    """The payload did not end within :data:`STDIN_TIMEOUT`."""
+
+
+def _timed_out(signum: int, frame: Any) -> None:
+    raise _StdinTimeout
 
 
 def _stdin(kept: bytearray, total: int, tail: bytes, hasher: Any, timed_out: bool = False

@@ -303,7 +303,8 @@ def test_secrets_in_a_prompt_and_a_command_land_nowhere_in_clear(
                      and e["details"]["phase"] == "submit")
     assert "[REDACTED:github-token]" in submitted["details"]["text"]
     run = daemons().start()
-    daemon_env = {"GITAUDIT_RUNTIME_DIR": str(run.runtime), "GITAUDIT_CAPTURE_PROMPTS": "true"}
+    daemon_env = {"GITAUDIT_RUNTIME_DIR": str(run.runtime), "GITAUDIT_CAPTURE_PROMPTS": "true",
+                  "GITAUDIT_SOCKET_TIMEOUT": "30"}
     for payload in trail:
         quiet(hook(sandbox, payload, cwd=repo, env=daemon_env))
     stored = stored_session(run, 6)
@@ -332,7 +333,8 @@ def stored_session(run: DaemonRun, count: int) -> list[dict[str, Any]]:
 def test_the_hook_delivers_to_a_running_daemon(sandbox: GitSandbox, daemons: Daemons) -> None:
     repo = sandbox.repo()
     run = daemons().start()
-    env = {"GITAUDIT_RUNTIME_DIR": str(run.runtime)}
+    # a busy machine must not make the client give up on the daemon and spool instead
+    env = {"GITAUDIT_RUNTIME_DIR": str(run.runtime), "GITAUDIT_SOCKET_TIMEOUT": "30"}
     for payload in session_trail(str(repo), "git status"):
         quiet(hook(sandbox, payload, cwd=repo, env=env))
     mine = stored_session(run, 6)
@@ -385,6 +387,33 @@ def test_an_oversized_payload_is_cut_hashed_and_still_recorded(sandbox: GitSandb
         "sha256": hashlib.sha256(data).hexdigest(),
     }]
     assert event["details"]["malformed"] is True
+
+
+def test_a_payload_that_never_ends_is_recorded_after_the_read_timeout(
+    sandbox: GitSandbox,
+) -> None:
+    data = json.dumps(p.session_start("/w")).encode()
+    process = subprocess.Popen(HOOK, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=sandbox.environ(), cwd=sandbox.root)
+    assert process.stdin is not None
+    process.stdin.write(data)
+    process.stdin.flush()  # and never closed: the writer hangs
+    try:
+        process.wait(timeout=120)  # not communicate(): it would close stdin
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    finally:
+        process.stdin.close()
+    assert process.stdout is not None
+    out = process.stdout.read()
+    process.stdout.close()
+    if process.stderr is not None:
+        process.stderr.close()
+    event = spooled(sandbox, 1)[0]
+    assert (process.returncode, out) == (0, b"")
+    assert event["details"]["problems"] == ["payload incomplete (stdin not closed in time)"]
+    assert event["id"] == ids.session_event_id(p.SESSION)  # what came was read
 
 
 def test_no_payload_records_nothing_and_says_so(sandbox: GitSandbox) -> None:

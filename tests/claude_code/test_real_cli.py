@@ -80,6 +80,7 @@ def test_a_claude_code_session_commits_and_pushes_on_record(
             **claude_env(sandbox.home, api.port),
             "PATH": f"{shims}:{sandbox.env['PATH']}",
             "GITAUDIT_RUNTIME_DIR": str(run.runtime),
+            "GITAUDIT_SOCKET_TIMEOUT": "30",  # a busy machine: still to the daemon, not spooled
         })
         done = subprocess.run(
             [str(claude), "-p", PROMPT, "--allowedTools", "Bash", "--output-format", "json"],
