@@ -451,3 +451,20 @@ def test_fuzzed_stdin_never_breaks_the_entry_and_a_canary_still_lands(
     for line in lines:
         events.validate_event(json.loads(line))
     assert json.loads(lines[-1])["correlation_id"] == "canary"
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow,
+                                                  HealthCheck.function_scoped_fixture],
+          deadline=None)
+@given(st.binary(max_size=200)
+       | st.dictionaries(st.sampled_from(PAYLOAD_KEYS), JSON | HOOK_NAMES, max_size=8).map(
+           lambda value: json.dumps(value).encode()))
+def test_fuzzed_payloads_through_the_command_exit_0_quietly(sandbox: GitSandbox,
+                                                            data: bytes) -> None:
+    result = hook(sandbox, data, env={"GITAUDIT_HOOK_DETACH": "never"})
+    assert (result.returncode, result.stdout) == (0, b"")
+    assert len(result.stderr.splitlines()) <= 1
+    assert b"Traceback" not in result.stderr
+    canary = p.session_start("/w", session=f"canary-{len(sandbox.events())}")
+    quiet(hook(sandbox, canary, env={"GITAUDIT_HOOK_DETACH": "never"}))
+    assert sandbox.events()[-1]["correlation_id"] == canary["session_id"]
