@@ -110,9 +110,11 @@ _WHITESPACE: Final = " \t\n\r"
 class Facts:
     """What the I/O shell read of the world for one payload (all optional for tests).
 
-    ``actor`` and ``repo`` are the event's objects; ``now`` the time the hook
-    ran (epoch seconds); ``truncated`` the ``details.truncated`` entries of an
-    oversized payload; ``problems`` what was wrong with the payload as read.
+    ``actor`` and ``repo`` are the event's objects (the shell itself sets them
+    on the built event later, possibly in the detached process: see
+    :func:`record`); ``now`` the time the hook ran (epoch seconds);
+    ``truncated`` the ``details.truncated`` entries of an oversized payload;
+    ``problems`` what was wrong with the payload as read.
     """
 
     __slots__ = ("actor", "now", "problems", "repo", "truncated")
@@ -355,25 +357,11 @@ def events_from_payload(
     hook = read.text("hook_event_name")
     if hook is not None and hook not in HOOK_EVENTS:
         return []  # a hook event gitaudit does not record (PreToolUse, Notification, ...)
+    if hook is None:
+        problems.append("no hook_event_name")
     operation, phase = HOOK_EVENTS.get(hook or "", ("claude.session", None))
-    session = read.text("session_id")
-    from_env = session is None and bool(env.get(SESSION_ENV, "").strip())
-    if session is None:
-        problems.append("no session_id")
-        session = env.get(SESSION_ENV, "").strip() or None
+    session, details = _common_details(read, env, hook, phase)
     prompt_id = read.text("prompt_id")
-    details: dict[str, Any] = {"hook_event": hook, "session_id": session}
-    if phase is not None:
-        details["phase"] = phase
-    if from_env:
-        details["session_from_env"] = True
-    for key in ("cwd", "transcript_path", "permission_mode"):
-        value = read.text(key)
-        if value is not None:
-            details[key] = value
-    version = agent_version(env)
-    if version:
-        details["claude_code_version"] = version
     builder = _Builder(session, env, facts)
     if operation == "claude.session":
         event = builder.session(read, details, phase)
@@ -387,6 +375,29 @@ def events_from_payload(
     if facts.truncated:
         event["details"]["truncated"] = list(facts.truncated)
     return [event]
+
+
+def _common_details(read: _Reader, env: Mapping[str, str], hook: str | None,
+                    phase: str | None) -> tuple[str | None, dict[str, Any]]:
+    """(session id, the details every event of a payload has)."""
+    session = read.text("session_id")
+    from_env = session is None and bool(env.get(SESSION_ENV, "").strip())
+    if session is None:
+        read.problems.append("no session_id")
+        session = env.get(SESSION_ENV, "").strip() or None
+    details: dict[str, Any] = {"hook_event": hook, "session_id": session}
+    if phase is not None:
+        details["phase"] = phase
+    if from_env:
+        details["session_from_env"] = True
+    for key in ("cwd", "transcript_path", "permission_mode"):
+        value = read.text(key)
+        if value is not None:
+            details[key] = value
+    version = agent_version(env)
+    if version:
+        details["claude_code_version"] = version
+    return session, details
 
 
 class _Builder:

@@ -221,6 +221,7 @@ def test_edit_contents_are_kept_only_with_capture_prompts() -> None:
         ({"hook_event_name": "UserPromptSubmit", "session_id": p.SESSION, "prompt": "x"},
          "no prompt_id"),
         ({"hook_event_name": "SessionStart"}, "no session_id"),
+        ({"session_id": p.SESSION, "cwd": "/w"}, "no hook_event_name"),
     ],
 )
 def test_a_malformed_payload_is_recorded_with_what_could_be_read(payload: Any, problem: str
