@@ -733,16 +733,19 @@ def describe(located: tuple[Any, Any], environ: Mapping[str, str]
     return actor, repo
 
 
-def record(stdin: Stdin, environ: Mapping[str, str], settings: Settings) -> list[str]:
+def record(stdin: Stdin, environ: Mapping[str, str], settings: Settings,
+           earlier: Sequence[str] = ()) -> list[str]:
     """Parse and build one payload's event, then complete and deliver it (in a detached
-    process when ``hook_detach`` says so); the problems to report (one stderr line)."""
+    process when ``hook_detach`` says so); the problems left to report (one stderr line),
+    ``earlier`` ones included. Before detaching, everything known is said on stderr: this
+    process then hands its standard streams over and returns at once."""
     import time
 
     now = time.time()
     if not stdin.total:
-        return ["no Claude Code hook payload on stdin; nothing recorded"]
+        return [*earlier, "no Claude Code hook payload on stdin; nothing recorded"]
     payload, problems, truncated = parse(stdin)
-    report: list[str] = []
+    report: list[str] = list(earlier)
     try:
         located = locate(payload, environ)
     except Exception as exc:  # noqa: BLE001 - the event is still recorded, without it
@@ -753,7 +756,8 @@ def record(stdin: Stdin, environ: Mapping[str, str], settings: Settings) -> list
     found = events[0]["details"].get("problems") if events else problems
     if found:
         outcome = "recorded with details.malformed" if events else "nothing recorded"
-        report.insert(0, f"Claude Code hook payload: {', '.join(found[:3])}; {outcome}")
+        report.insert(len(earlier),
+                      f"Claude Code hook payload: {', '.join(found[:3])}; {outcome}")
     if not events:
         return report
 
@@ -771,9 +775,11 @@ def record(stdin: Stdin, environ: Mapping[str, str], settings: Settings) -> list
     from gitaudit.capture import hookrun
 
     if hookrun.detach_wanted(settings, environ):
+        hookrun.warn(report)  # now: this process keeps no stderr once it has detached
+        report = []
         try:
-            if hookrun.detach(work, wait_parent=False):
-                return report
+            if hookrun.detach(work, wait_parent=False, quiet_first=True):
+                return []
         except Exception as exc:  # noqa: BLE001 - no child: deliver here instead
             report.append(f"could not detach ({_one_line(exc)})")
     return report + work()
@@ -801,7 +807,7 @@ def main(argv: Sequence[str]) -> int:
             problems.append(f"claude-code-hook takes no arguments (ignored: {' '.join(argv)})")
         stdin = read_stdin()
         if settings.enabled:
-            problems += record(stdin, environ, settings)
+            problems = record(stdin, environ, settings, problems)
     except BaseException as exc:  # noqa: BLE001 - never a traceback, never a failed hook
         problems.append(f"Claude Code hook not recorded ({_one_line(exc)})")
     try:
