@@ -26,18 +26,14 @@ daemon), at level all.
 
 from __future__ import annotations
 
-import argparse
-import compileall
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import ROOT, isolated_env, print_importtime, timed  # bench/common.py
+from common import ROOT, isolated_env, print_importtime, runs_and_git, settle, spooled, timed
 
 TARGET_RATIO = 1.5
 COMMANDS = ("commit", "checkout -b", "push")
@@ -60,25 +56,6 @@ def make_repo(git: str, tmp: Path, name: str, env: dict[str, str]) -> Path:
                  ["push", "-q", "origin", "HEAD:main"]):
         subprocess.run([git, *args], cwd=repo, env=env, check=True)
     return repo
-
-
-def spooled(env: dict[str, str]) -> int:
-    """Events in the spool so far (lines of its active segment)."""
-    try:
-        with open(os.path.join(env["GITAUDIT_SPOOL_DIR"], "active.jsonl"), "rb") as handle:
-            return handle.read().count(b"\n")
-    except FileNotFoundError:
-        return 0
-
-
-def settle(env: dict[str, str], expected: int) -> None:
-    """Wait (untimed) until ``expected`` events are spooled: a hook that detached its
-    delivery (GITAUDIT_HOOK_DETACH) must not lend its background work to the next command."""
-    deadline = time.monotonic() + 10
-    while spooled(env) < expected:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"only {spooled(env)} of {expected} events spooled after 10 s")
-        time.sleep(0.001)
 
 
 def one_round(git: str, repo: Path, env: dict[str, str], index: int,
@@ -113,12 +90,7 @@ def importtime(repo: Path, env: dict[str, str]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--importtime", action="store_true", help="also show import costs")
-    args = parser.parse_args()
-    git = shutil.which("git") or "git"
-    compileall.compile_dir(str(ROOT / "gitaudit"), quiet=1)
+    args, git = runs_and_git(__doc__)
     with tempfile.TemporaryDirectory(prefix="gitaudit-bench-hooks-") as name:
         tmp = Path(name)
         env = environment(tmp)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import compileall
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -56,3 +59,33 @@ def print_importtime(argv: list[str], cwd: Path, env: dict[str, str], title: str
     print(f"\nheaviest imports on {title} (-X importtime, one run):")
     for cumulative, self_us, name in sorted(rows, reverse=True)[:top]:
         print(f"  {cumulative / 1000:7.2f} ms cumulative {self_us / 1000:6.2f} ms self  {name}")
+
+
+def spooled(env: dict[str, str]) -> int:
+    """Events in the spool so far (lines of its active segment)."""
+    try:
+        with open(os.path.join(env["GITAUDIT_SPOOL_DIR"], "active.jsonl"), "rb") as handle:
+            return handle.read().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def settle(env: dict[str, str], expected: int) -> None:
+    """Wait (untimed) until ``expected`` events are spooled: a hook that detached its
+    delivery (GITAUDIT_HOOK_DETACH) must not lend its background work to the next command."""
+    deadline = time.monotonic() + 10
+    while spooled(env) < expected:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {spooled(env)} of {expected} events spooled after 10 s")
+        time.sleep(0.001)
+
+
+def runs_and_git(doc: str) -> tuple[argparse.Namespace, str]:
+    """``--runs N`` and ``--importtime`` from the command line, and the git to run; the
+    package is byte-compiled first, as an installed one is."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--importtime", action="store_true", help="also show import costs")
+    args = parser.parse_args()
+    compileall.compile_dir(str(ROOT / "gitaudit"), quiet=1)
+    return args, shutil.which("git") or "git"

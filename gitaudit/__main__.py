@@ -1,7 +1,9 @@
 """Entry point of the ``gitaudit`` command.
 
 ``gitaudit git ...`` is the hot path: it goes straight to the wrapper without
-importing Typer, rich or pydantic. Everything else goes to the Typer app.
+importing Typer, rich or pydantic; so does ``gitaudit claude-code-hook`` (the
+command Claude Code runs for each of its hook events, see
+:mod:`gitaudit.claude.code_hook`). Everything else goes to the Typer app.
 
 When ``gitaudit git`` is a process of its own (the console script, the shim),
 :func:`wrap_git` runs it: a process that lives for one git command needs
@@ -40,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         from gitaudit.capture.wrapper import main as wrapper_main
 
         return wrapper_main(args[1:])
+    if args and args[0] == "claude-code-hook":  # every Claude Code hook event: hot path too
+        if argv is None:
+            run_alone("gitaudit.claude.code_hook", args[1:], sync_spool=False)
+        from gitaudit.claude.code_hook import main as hook_main
+
+        return hook_main(args[1:])
     from gitaudit.cli.app import run
 
     return run(args)
@@ -52,15 +60,22 @@ def wrap_git(argv: list[str]) -> NoReturn:
     docstring): no cyclic garbage collection, no wait for the spool's fsync, no
     interpreter teardown.
     """
+    run_alone("gitaudit.capture.wrapper", argv)
+
+
+def run_alone(module: str, argv: list[str], *, sync_spool: bool = True) -> NoReturn:
+    """``module.main(argv)`` in a process that exists for it alone, then end the process with
+    its status: no cyclic garbage collection, no wait for the spool's fsync (``sync_spool``),
+    no interpreter teardown (see the module docstring). The git wrapper and the Claude Code
+    hook entry (which normally spools from a detached child: nobody waits for its fsync)."""
     import gc
 
     gc.disable()
-    from gitaudit.transport import spool
+    if sync_spool:
+        from gitaudit.transport import spool
 
-    spool.sync_in_background()
-    from gitaudit.capture.wrapper import main as wrapper_main
-
-    code = wrapper_main(argv)
+        spool.sync_in_background()
+    code = __import__(module, fromlist=["main"]).main(argv)
     for stream in (sys.stdout, sys.stderr):
         try:  # noqa: SIM105 - contextlib costs milliseconds to import: not on the hot path
             stream.flush()

@@ -203,7 +203,8 @@ FIELDS: tuple[Field, ...] = (
         "capture_prompts",
         _bool,
         False,
-        "Keep the prompt and response text of claude.request events (after the sanitizer). "
+        "Keep the prompt and response text of claude.request events, and the prompt and "
+        "answer text and edited file contents of Claude Code sessions (after the sanitizer). "
         "false: only their SHA-256, sizes and token counts.",
     ),
     Field(
@@ -310,9 +311,10 @@ FIELDS: tuple[Field, ...] = (
         "hook_detach",
         _choice("auto", "always", "never"),
         "auto",
-        "When a git hook hands the sanitizing and delivery of its event to a detached "
-        "background process so git goes on at once: auto (not in CI jobs, and only when the "
-        "daemon socket or a writable spool directory is there), always, never.",
+        "When a git hook (or the Claude Code hook) hands the sanitizing and delivery of its "
+        "event to a detached background process so git (or Claude Code) goes on at once: auto "
+        "(not in CI jobs, and only when the daemon socket or a writable spool directory is "
+        "there), always, never.",
     ),
     Field(
         "max_message_bytes",

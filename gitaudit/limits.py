@@ -83,6 +83,11 @@ _DUMPS = compact_encoder(ensure_ascii=True)
 
 def sha256_hex(data: bytes) -> str:
     """SHA-256 of ``data`` in hex, without importing :mod:`hashlib` (which loads OpenSSL, ~2 ms)."""
+    return str(sha256_hasher(data).hexdigest())
+
+
+def sha256_hasher(data: bytes = b"") -> Any:
+    """A SHA-256 object fed with ``data`` (``update``/``hexdigest``), as :func:`sha256_hex`."""
     if not _SHA256:
         try:
             from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore] # 3.11
@@ -92,7 +97,7 @@ def sha256_hex(data: bytes) -> str:
             except ImportError:
                 from hashlib import sha256  # type: ignore[assignment,unused-ignore]
         _SHA256.append(sha256)
-    return str(_SHA256[0](data).hexdigest())
+    return _SHA256[0](data)
 
 
 _SHA256: list[Any] = []  # the constructor, imported on first use

@@ -254,8 +254,11 @@ class _KeyedRules:
         return True
 
     def apply(self, text: str, lowered: str) -> str:
+        assigns = "=" in text or ":" in text or " " in text  # key=value, key: value, "key is v"
+        if not (assigns or "--" in text or "</" in text):
+            return text  # a bare word (`claude.session`, `SessionStart`): no pattern, no `re`
         kv, named, flag, xml = self._patterns()
-        if "=" in text or ":" in text or " " in text:  # key=value, key: value, "key is value"
+        if assigns:
             redacted = self._assignments(kv, text, self._key_starts(text, lowered))
             if "value" in lowered:  # no marker holds "value": the old lower case tells
                 if redacted is not text:

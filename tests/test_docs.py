@@ -38,6 +38,7 @@ def test_every_setting_is_documented(field: config.Field) -> None:
         "gitaudit claude-code install",
         "gitaudit claude-code uninstall",
         "gitaudit claude-code status",
+        "gitaudit claude-code-hook",
     ],
 )
 def test_every_command_is_documented(command: str) -> None:

@@ -71,7 +71,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at runtime
     import signal as _signal
     from collections.abc import Callable, Mapping, Sequence
-    from typing import Any
+    from typing import Any, NoReturn
 
     from gitaudit import pipeline
     from gitaudit.capture import gitcmd, hooks
@@ -582,7 +582,8 @@ def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool
     return os.access(settings.effective_spool_dir, os.W_OK | os.X_OK)
 
 
-def detach(work: Callable[[], object]) -> bool:
+def detach(work: Callable[[], object], wait_parent: bool = True,
+           quiet_first: bool = False) -> bool:
     """Run ``work`` in a detached process; False (nothing started) if that cannot be done.
 
     Fork; the child starts a new session (``setsid``: no controlling terminal,
@@ -598,6 +599,13 @@ def detach(work: Callable[[], object]) -> bool:
     The same pipeline runs as inline (policy, sanitizer, daemon or spool, the
     emergency spool if the spool cannot be written); what the detached
     process cannot report (no stderr left) is lost, the event is not.
+
+    ``wait_parent=False`` skips the wait for the parent (the Claude Code hook:
+    its parent is a shell, or Claude Code itself, which outlives it).
+    ``quiet_first=True``: this process puts its own stdin, stdout and stderr
+    on ``/dev/null`` before the fork and returns at once, without waiting for
+    the child to be scheduled (it has nothing left to say: the caller reported
+    before; and nothing of the caller's to hand over but those three).
     """
     for stream in (sys.stdout, sys.stderr):
         try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
@@ -605,6 +613,17 @@ def detach(work: Callable[[], object]) -> bool:
         except (OSError, ValueError):
             pass
     git = os.getppid()  # the process that runs this hook and waits for it
+    if quiet_first:
+        null = _null_stdio()
+        if null > 2:
+            os.close(null)
+        try:
+            pid = os.fork()
+        except OSError:
+            return False
+        if pid:
+            return True  # init reaps the child once we are gone
+        _detached(work, git, wait_parent)
     released, release = os.pipe()  # EOF once the child holds none of our descriptors
     try:
         pid = os.fork()
@@ -619,14 +638,21 @@ def detach(work: Callable[[], object]) -> bool:
         finally:
             os.close(released)
         return True  # init reaps the child once we are gone
+    _detached(work, git, wait_parent)  # also closes `release`
+    return False  # not reached: the child ends in _detached
+
+
+def _detached(work: Callable[[], object], git: int, wait_parent: bool) -> NoReturn:
+    """The detached child: own session, quiet descriptors, low priority, ``work``, exit."""
     try:
         os.setsid()
-        _quiet_stdio()  # also closes `release`
+        _quiet_stdio()
         try:  # noqa: SIM105 - contextlib costs ~3 ms to import: not on the hot path
             os.nice(_DETACHED_NICENESS)  # git, still running, comes first for the CPU
         except OSError:
             pass  # cannot lower the priority: run at git's
-        wait_for_exit(git, _GIT_EXIT_WAIT)
+        if wait_parent:
+            wait_for_exit(git, _GIT_EXIT_WAIT)
         work()
     finally:
         os._exit(0)
@@ -662,12 +688,18 @@ def wait_for_exit(pid: int, timeout: float) -> None:
         time.sleep(0.005)
 
 
-def _quiet_stdio() -> None:
-    """stdin, stdout and stderr on /dev/null; every other descriptor closed."""
+def _null_stdio() -> int:
+    """stdin, stdout and stderr on /dev/null; the descriptor of /dev/null."""
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         if null != fd:
             os.dup2(null, fd)
+    return null
+
+
+def _quiet_stdio() -> None:
+    """stdin, stdout and stderr on /dev/null; every other descriptor closed."""
+    _null_stdio()
     os.closerange(3, _MAX_FD)
 
 

@@ -30,16 +30,21 @@ Contract (README "Claude API calls")::
 Only this package imports ``anthropic``, and only when the client classes are
 first used (``gitaudit.claude.prices`` and the readers never load the SDK);
 the git wrapper and hooks never import anything from here.
+
+This package is lazy: importing it imports nothing (not even :mod:`typing`),
+because the Claude Code hook entry (:mod:`gitaudit.claude.code_hook`, run for
+every tool call of a Claude Code session) lives in it; ``flush`` and the client
+classes load on first access.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds to import: not on the Claude Code hook path
+    from typing import Any
 
-from gitaudit.claude.delivery import flush
-
-if TYPE_CHECKING:
     from gitaudit.claude.client import AsyncAuditedAnthropic, AuditedAnthropic
+    from gitaudit.claude.delivery import flush
 
 __all__ = ["AsyncAuditedAnthropic", "AuditedAnthropic", "flush"]
 
@@ -49,4 +54,8 @@ def __getattr__(name: str) -> Any:
         from gitaudit.claude import client
 
         return getattr(client, name)
+    if name == "flush":
+        from gitaudit.claude import delivery
+
+        return delivery.flush
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
