@@ -5,18 +5,41 @@ case-sensitive) and are translated to SQL so the database does the filtering:
 a pattern without wildcards becomes ``=``; on SQLite a pattern becomes ``GLOB``
 (same syntax, case-sensitive, can use indexes); on PostgreSQL ``*``/``?``
 patterns become ``LIKE`` and bracket patterns a regular expression (``~``).
+
+This is the one query layer of every reader (``log``, ``tail``'s backlog,
+``stats``, ``trace``, ``claude usage``, reports): a filter means the same thing
+everywhere and every documented filter has an index that serves it in time
+order (revision 0005). Results are streams: :func:`iter_events` hands rows from
+the cursor to the caller (server-side cursor on PostgreSQL), whatever the
+limit, so memory stays constant however many events match.
+
+Order is ``(occurred_at, chain_id, seq)`` everywhere; keyset pages
+(``after_id`` / ``before_id``) continue from an event's position in it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
 
+from gitaudit.errors import UsageError
+from gitaudit.store.search import grep_clause
 from gitaudit.store.tables import events
 
 _WILDCARDS: Final = frozenset("*?[")
@@ -44,6 +67,16 @@ class EventFilter:
     correlation_id: str | None = None
     limit: int | None = None
     after: tuple[tuple[str, int], ...] | None = None
+    severity: str | None = None
+    source: str | None = None
+    host: str | None = None
+    branch: str | None = None
+    agent: str | None = None
+    session: str | None = None
+    grep: str | None = None
+    grep_raw: bool = False
+    after_id: str | None = None
+    before_id: str | None = None
 
 
 def _like_pattern(pattern: str) -> str:
@@ -139,37 +172,114 @@ def _conditions(flt: EventFilter, dialect: str) -> list[ColumnElement[bool]]:
         listed = [chain for chain, _ in flt.after]
         later = (and_(events.c.chain_id == chain, events.c.seq > seq) for chain, seq in flt.after)
         where.append(or_(*later, events.c.chain_id.not_in(listed)))
+    return where + _more_conditions(flt, dialect)
+
+
+def _more_conditions(flt: EventFilter, dialect: str) -> list[ColumnElement[bool]]:
+    """The filters of ``log``'s second row of options (severity ... grep)."""
+    where: list[ColumnElement[bool]] = []
+    for column, value in ((events.c.severity, flt.severity), (events.c.source, flt.source)):
+        if value is not None:
+            where.append(column == value)
+    if flt.host is not None:
+        where.append(glob_clause(events.c.actor_host, flt.host, dialect))
+    if flt.branch is not None:
+        where.append(glob_clause(events.c.repo_branch, flt.branch, dialect))
+    if flt.agent is not None:
+        where.append(glob_clause(agent_field(dialect, "tool"), flt.agent, dialect))
+    if flt.session is not None:
+        where.append(
+            or_(
+                events.c.correlation_id == flt.session,
+                agent_field(dialect, "session_id") == flt.session,
+            )
+        )
+    if flt.grep is not None:
+        where.append(grep_clause(dialect, flt.grep, raw=flt.grep_raw))
     return where
 
 
-def build_query(flt: EventFilter, dialect: str) -> Select[Any]:
-    """The SELECT of bodies for ``flt``; newest first when a limit applies, else oldest first."""
-    query = select(events.c.body).where(*_conditions(flt, dialect))
-    order = (events.c.occurred_at, events.c.chain_id, events.c.seq)
+def agent_field(dialect: str, name: str) -> ColumnElement[Any]:
+    """``actor.agent.<name>`` of the body, spelled as revision 0005 indexes it."""
+    if dialect == "sqlite":
+        return literal_column(f"json_extract(body, '$.actor.agent.{name}')")
+    return literal_column(f"(gitaudit_body(body) #>> '{{actor,agent,{name}}}')")
+
+
+ORDER: Final = (events.c.occurred_at, events.c.chain_id, events.c.seq)
+Position = tuple[Any, str, int]
+
+
+def position_of(conn: Connection, event_id: str, option: str) -> Position:
+    """Where event ``event_id`` sits in the time order; UsageError when no event has that id."""
+    row = conn.execute(select(*ORDER).where(events.c.id == event_id)).first()
+    if row is None:
+        raise UsageError(
+            f"{option}: no event has the id {event_id!r}",
+            "use an id printed by `gitaudit log --format jsonl` (the `id` field)",
+        )
+    return (row[0], str(row[1]), int(row[2]))
+
+
+def _keyset(after: Position | None, before: Position | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if after is not None:
+        where += [events.c.occurred_at >= after[0], tuple_(*ORDER) > tuple_(*after)]
+    if before is not None:
+        where += [events.c.occurred_at <= before[0], tuple_(*ORDER) < tuple_(*before)]
+    return where
+
+
+def build_query(
+    flt: EventFilter,
+    dialect: str,
+    after: Position | None = None,
+    before: Position | None = None,
+    columns: tuple[ColumnElement[Any], ...] = (events.c.body,),
+) -> Select[Any]:
+    """The SELECT of ``columns`` for ``flt`` in the order it is read from the indexes: oldest
+    first, except newest first for a limit without ``after`` (the newest N are wanted)."""
+    query = select(*columns).where(*_conditions(flt, dialect), *_keyset(after, before))
     if flt.limit is None:
-        return query.order_by(*order)
+        return query.order_by(*ORDER)
     if flt.limit <= 0:
         return query.where(false())
-    return query.order_by(*(column.desc() for column in order)).limit(flt.limit)
+    if after is not None:
+        return query.order_by(*ORDER).limit(flt.limit)
+    return query.order_by(*(column.desc() for column in ORDER)).limit(flt.limit)
+
+
+def ordered_query(conn: Connection, flt: EventFilter) -> Select[Any]:
+    """The SELECT of bodies matching ``flt``, oldest first (keyset ids resolved here)."""
+    after = position_of(conn, flt.after_id, "--after") if flt.after_id else None
+    before = position_of(conn, flt.before_id, "--before") if flt.before_id else None
+    query = build_query(flt, conn.dialect.name, after, before, (events.c.body, *ORDER))
+    if flt.limit is None or after is not None:
+        return query.with_only_columns(events.c.body)
+    page = query.subquery("page")  # the newest N, read newest first, shown oldest first
+    return select(page.c.body).order_by(page.c.occurred_at, page.c.chain_id, page.c.seq)
 
 
 def query_events(conn: Connection, flt: EventFilter) -> list[dict[str, Any]]:
     """Full event dicts (integrity fields included) matching ``flt``, oldest first."""
-    bodies = conn.scalars(build_query(flt, conn.dialect.name)).all()
-    if flt.limit is not None:
-        bodies = list(reversed(bodies))
-    return [json.loads(body) for body in bodies]
+    return list(iter_events(conn, flt))
 
 
 def iter_events(conn: Connection, flt: EventFilter, batch: int = 500) -> Iterator[dict[str, Any]]:
     """:func:`query_events` as a stream: rows go from the cursor to the caller, ``batch`` at a
-    time (a ``limit`` needs the newest rows first, so that case is read whole and reversed)."""
-    if flt.limit is not None:
-        yield from query_events(conn, flt)
-        return
-    query = build_query(flt, conn.dialect.name)
+    time, in constant memory whatever the limit."""
+    query = ordered_query(conn, flt)
     for body in conn.execution_options(yield_per=batch).scalars(query):
         yield json.loads(body)
+
+
+def count_matching(conn: Connection, flt: EventFilter) -> int:
+    """How many events match ``flt`` (its limit ignored; ``after_id``/``before_id`` kept)."""
+    after = position_of(conn, flt.after_id, "--after") if flt.after_id else None
+    before = position_of(conn, flt.before_id, "--before") if flt.before_id else None
+    unlimited = replace(flt, limit=None)
+    query = build_query(unlimited, conn.dialect.name, after, before, (func.count(),))
+    return int(conn.scalar(query.order_by(None)) or 0)
 
 
 def chain_after(conn: Connection, chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@
 (on SQLite with ``BEGIN IMMEDIATE``, which takes the database's write lock up
 front); on PostgreSQL it locks the chain's row with ``SELECT ... FOR UPDATE``.
 Either way, one writer at a time reads the chain head and extends it, so
-several processes can append to the same chain without forking it.
+several processes can append to the same chain without forking it. On SQLite
+the appended rows enter the full-text index in that same transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from gitaudit.catalog import canonical_json
 from gitaudit.errors import ConfigError
 from gitaudit.store.integrity import GENESIS_HASH, ChainHasher, payload_of
+from gitaudit.store.search import sqlite_index_rows
 from gitaudit.store.tables import chains, checkpoints, denormalize, events
 
 # Ids per "which of these are stored already?" query: well under SQLite's
@@ -115,6 +117,8 @@ class ChainWriter:
                 rows.append(row)
             if rows:
                 conn.execute(events.insert(), rows)
+                if conn.dialect.name == "sqlite":  # PostgreSQL indexes the body itself
+                    sqlite_index_rows(conn, self.chain_id, int(rows[0]["seq"]), seq)
                 conn.execute(
                     checkpoints.insert(),
                     {"chain_id": self.chain_id, "seq": seq, "hash": prev_hash, "created_at": now},
