@@ -19,7 +19,9 @@ from gitaudit.cli import log as log_cli
 from gitaudit.cli import redact as redact_cli
 from gitaudit.cli import resolve as resolve_cli
 from gitaudit.cli import shim as shim_cli
+from gitaudit.cli import stats as stats_cli
 from gitaudit.cli import tail as tail_cli
+from gitaudit.cli import trace as trace_cli
 from gitaudit.cli import trace2 as trace2_cli
 from gitaudit.cli import verify as verify_cli
 from gitaudit.cli import watch as watch_cli
@@ -82,6 +84,8 @@ app.command("redact")(redact_cli.redact_command)
 app.command("ingest")(ingest_cli.ingest_command)
 app.command("log")(log_cli.log_command)
 app.command("tail")(tail_cli.tail_command)
+app.command("stats")(stats_cli.stats_command)
+app.command("trace")(trace_cli.trace_command)
 app.command("verify")(verify_cli.verify_command)
 app.command("demo")(demo_cli.demo_command)
 app.command("daemon")(daemon_cli.daemon_command)

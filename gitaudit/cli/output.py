@@ -282,7 +282,7 @@ def fit(text: str, width: int) -> str:
         return "…"[:width]
     head = text[: width - 1]
     cut = max(head.rfind(sep) for sep in " /,;:")
-    return (head[: cut + 1] if cut >= width // 2 else head).rstrip() + "…"
+    return (head[: cut + 1] if cut >= width // 3 else head).rstrip() + "…"
 
 
 def _line(cells: dict[str, str], names: Sequence[str], width: int) -> str:

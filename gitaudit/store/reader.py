@@ -239,7 +239,8 @@ def build_query(
 ) -> Select[Any]:
     """The SELECT of ``columns`` for ``flt`` in the order it is read from the indexes: oldest
     first, except newest first for a limit without ``after`` (the newest N are wanted)."""
-    query = select(*columns).where(*_conditions(flt, dialect), *_keyset(after, before))
+    query = select(*columns).select_from(events)
+    query = query.where(*_conditions(flt, dialect), *_keyset(after, before))
     if flt.limit is None:
         return query.order_by(*ORDER)
     if flt.limit <= 0:
@@ -273,13 +274,18 @@ def iter_events(conn: Connection, flt: EventFilter, batch: int = 500) -> Iterato
         yield json.loads(body)
 
 
-def count_matching(conn: Connection, flt: EventFilter) -> int:
-    """How many events match ``flt`` (its limit ignored; ``after_id``/``before_id`` kept)."""
+def matching(conn: Connection, flt: EventFilter, *columns: ColumnElement[Any]) -> Select[Any]:
+    """SELECT ``columns`` of every event matching ``flt``, unordered and without its limit
+    (``after_id``/``before_id`` kept): what aggregating readers (count, stats) build on."""
     after = position_of(conn, flt.after_id, "--after") if flt.after_id else None
     before = position_of(conn, flt.before_id, "--before") if flt.before_id else None
     unlimited = replace(flt, limit=None)
-    query = build_query(unlimited, conn.dialect.name, after, before, (func.count(),))
-    return int(conn.scalar(query.order_by(None)) or 0)
+    return build_query(unlimited, conn.dialect.name, after, before, columns).order_by(None)
+
+
+def count_matching(conn: Connection, flt: EventFilter) -> int:
+    """How many events match ``flt`` (its limit ignored; ``after_id``/``before_id`` kept)."""
+    return int(conn.scalar(matching(conn, flt, func.count())) or 0)
 
 
 def chain_after(conn: Connection, chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:

@@ -27,7 +27,16 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, literal_column, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    column,
+    literal_column,
+    text,
+)
 
 from gitaudit.errors import UsageError
 
@@ -95,7 +104,7 @@ def grep_clause(dialect: str, user_text: str, *, raw: bool) -> ColumnElement[boo
         query = user_text if raw else fts5_query(user_text)
         matched = text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :grep")  # noqa: S608 - constant
         return literal_column("events.rowid").in_(
-            matched.bindparams(bindparam("grep", query)).columns()
+            matched.bindparams(bindparam("grep", query)).columns(column("rowid", Integer))
         )
     document: ColumnElement[Any] = literal_column(PG_DOCUMENT)
     if raw:
