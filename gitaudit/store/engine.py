@@ -710,7 +710,9 @@ class Store:
     def _optimize(self) -> None:
         with contextlib.suppress(SQLAlchemyError, sqlite3.Error), self._engine.connect() as conn:
             stale = self._appended >= ANALYZE_AFTER or conn.exec_driver_sql(
-                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first() is None
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first() is None or (
+                conn.exec_driver_sql("SELECT 1 FROM sqlite_stat1 WHERE tbl = 'events'").first()
+                is None)
             if stale:
                 conn.exec_driver_sql(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
                 conn.exec_driver_sql("ANALYZE")

@@ -19,6 +19,7 @@ Order is ``(occurred_at, chain_id, seq)`` everywhere; keyset pages
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -36,6 +37,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union,
 )
 
 from gitaudit.errors import UsageError
@@ -150,20 +152,31 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _alternatives(flt: EventFilter, dialect: str) -> list[list[ColumnElement[bool]]]:
+    """The filters that hold when any one of several conditions does (one list each): the
+    actor's three columns, the repository's two, a session's two ways, several ``--op``."""
+    groups: list[list[ColumnElement[bool]]] = []
+    if flt.operations:
+        groups.append([glob_clause(events.c.operation, op, dialect) for op in flt.operations])
+    if flt.actor is not None:
+        actors = (events.c.actor_user, events.c.actor_git_name, events.c.actor_git_email)
+        groups.append([glob_clause(column, flt.actor, dialect) for column in actors])
+    if flt.repo is not None:
+        repos = (events.c.repo_name, events.c.repo_path)
+        groups.append([glob_clause(column, flt.repo, dialect) for column in repos])
+    if flt.session is not None:
+        groups.append([events.c.correlation_id == flt.session,
+                       agent_field(dialect, "session_id") == flt.session])  # fmt: skip
+    return groups
+
+
 def _conditions(flt: EventFilter, dialect: str) -> list[ColumnElement[bool]]:
+    """Every condition of ``flt`` except :func:`_alternatives`."""
     where: list[ColumnElement[bool]] = []
     if flt.since is not None:
         where.append(events.c.occurred_at >= _utc(flt.since))
     if flt.until is not None:
         where.append(events.c.occurred_at < _utc(flt.until))
-    if flt.operations:
-        where.append(or_(*(glob_clause(events.c.operation, op, dialect) for op in flt.operations)))
-    if flt.actor is not None:
-        actors = (events.c.actor_user, events.c.actor_git_name, events.c.actor_git_email)
-        where.append(or_(*(glob_clause(column, flt.actor, dialect) for column in actors)))
-    if flt.repo is not None:
-        repos = (events.c.repo_name, events.c.repo_path)
-        where.append(or_(*(glob_clause(column, flt.repo, dialect) for column in repos)))
     if flt.outcome is not None:
         where.append(events.c.outcome == flt.outcome)
     if flt.correlation_id is not None:
@@ -187,13 +200,6 @@ def _more_conditions(flt: EventFilter, dialect: str) -> list[ColumnElement[bool]
         where.append(glob_clause(events.c.repo_branch, flt.branch, dialect))
     if flt.agent is not None:
         where.append(glob_clause(agent_field(dialect, "tool"), flt.agent, dialect))
-    if flt.session is not None:
-        where.append(
-            or_(
-                events.c.correlation_id == flt.session,
-                agent_field(dialect, "session_id") == flt.session,
-            )
-        )
     if flt.grep is not None:
         where.append(grep_clause(dialect, flt.grep, raw=flt.grep_raw))
     return where
@@ -238,25 +244,51 @@ def build_query(
     columns: tuple[ColumnElement[Any], ...] = (events.c.body,),
 ) -> Select[Any]:
     """The SELECT of ``columns`` for ``flt`` in the order it is read from the indexes: oldest
-    first, except newest first for a limit without ``after`` (the newest N are wanted)."""
-    query = select(*columns).select_from(events)
-    query = query.where(*_conditions(flt, dialect), *_keyset(after, before))
-    if flt.limit is None:
-        return query.order_by(*ORDER)
-    if flt.limit <= 0:
-        return query.where(false())
-    if after is not None:
-        return query.order_by(*ORDER).limit(flt.limit)
-    return query.order_by(*(column.desc() for column in ORDER)).limit(flt.limit)
+    first, except newest first for a limit without ``after`` (the newest N are wanted).
+
+    A limited query whose filters have alternatives (``--actor`` is the user, git name or
+    git email) becomes a UNION of one arm per combination, each read from its own index
+    with the limit pushed down, merged and cut again; otherwise the alternatives are ORed.
+    """
+    where = [*_conditions(flt, dialect), *_keyset(after, before)]
+    groups = _alternatives(flt, dialect)
+    if flt.limit is not None and flt.limit <= 0:
+        return select(*columns).select_from(events).where(false())
+    newest = flt.limit is not None and after is None
+    order = [column.desc() for column in ORDER] if newest else list(ORDER)
+    arms = list(itertools.product(*groups))
+    if flt.limit is None or len(arms) < 2:
+        alternatives = [or_(*group) if len(group) > 1 else group[0] for group in groups]
+        query = select(*columns).select_from(events).where(*where, *alternatives)
+        query = query.order_by(*order)
+        return query if flt.limit is None else query.limit(flt.limit)
+    names = [f"c{index}" for index in range(len(columns))]
+    labelled = [column.label(name) for column, name in zip(columns, names, strict=True)]
+    keys = [column.label(f"k_{column.name}") for column in ORDER]
+    merged = union(*(
+        select(select(*labelled, *keys).select_from(events).where(*where, *arm)
+               .order_by(*order).limit(flt.limit).subquery(f"arm{index}"))
+        for index, arm in enumerate(arms)
+    )).subquery("merged")  # fmt: skip
+    merged_keys = [merged.c[f"k_{column.name}"] for column in ORDER]
+    merged_order = [key.desc() for key in merged_keys] if newest else merged_keys
+    return (
+        select(*(merged.c[name].label(column.key or name)
+                 for column, name in zip(columns, names, strict=True)))
+        .order_by(*merged_order)
+        .limit(flt.limit)
+    )  # fmt: skip
 
 
 def ordered_query(conn: Connection, flt: EventFilter) -> Select[Any]:
     """The SELECT of bodies matching ``flt``, oldest first (keyset ids resolved here)."""
     after = position_of(conn, flt.after_id, "--after") if flt.after_id else None
     before = position_of(conn, flt.before_id, "--before") if flt.before_id else None
-    query = build_query(flt, conn.dialect.name, after, before, (events.c.body, *ORDER))
-    if flt.limit is None or after is not None:
-        return query.with_only_columns(events.c.body)
+    newest = flt.limit is not None and after is None
+    columns = (events.c.body, *ORDER) if newest else (events.c.body,)
+    query = build_query(flt, conn.dialect.name, after, before, columns)
+    if not newest:
+        return query
     page = query.subquery("page")  # the newest N, read newest first, shown oldest first
     return select(page.c.body).order_by(page.c.occurred_at, page.c.chain_id, page.c.seq)
 
