@@ -1,7 +1,8 @@
 """Entry point of the ``gitaudit`` command.
 
 ``gitaudit git ...`` is the hot path: it goes straight to the wrapper without
-importing Typer, rich or pydantic. Everything else goes to the Typer app.
+importing Typer, rich or pydantic. The readers run as one-command apps
+(:mod:`gitaudit.cli.runner`); everything else goes to the full Typer app.
 
 When ``gitaudit git`` is a process of its own (the console script, the shim),
 :func:`wrap_git` runs it: a process that lives for one git command needs
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         from gitaudit.capture.wrapper import main as wrapper_main
 
         return wrapper_main(args[1:])
+    if args and args[0] in ("log", "tail", "stats", "trace"):  # gitaudit.cli.runner.READERS
+        from gitaudit.cli.runner import run_reader
+
+        return run_reader(args)
     from gitaudit.cli.app import run
 
     return run(args)
