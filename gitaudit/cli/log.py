@@ -289,6 +289,6 @@ def _table(events: Iterator[dict[str, Any]], flt: EventFilter, *, paged: bool) -
         table.write(event)
     note = ""
     if paged and table.count == flt.limit:
-        note = (f" (the newest {flt.limit}; earlier: --before {first_id}, "
-                "every one: --all or --limit N)")  # fmt: skip
+        note = (f", the newest {flt.limit} (--all: every one)\n"
+                f"earlier ones: gitaudit log --before {first_id}")  # fmt: skip
     table.close(note)
