@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 
 from gitaudit.errors import UsageError
-from gitaudit.store.search import grep_clause
+from gitaudit.store.search import grep_clause, is_common
 from gitaudit.store.tables import events
 
 _WILDCARDS: Final = frozenset("*?[")
@@ -77,6 +77,7 @@ class EventFilter:
     session: str | None = None
     grep: str | None = None
     grep_raw: bool = False
+    grep_common: bool = False  # set by the query layer: see search.grep_clause
     after_id: str | None = None
     before_id: str | None = None
 
@@ -201,7 +202,7 @@ def _more_conditions(flt: EventFilter, dialect: str) -> list[ColumnElement[bool]
     if flt.agent is not None:
         where.append(glob_clause(agent_field(dialect, "tool"), flt.agent, dialect))
     if flt.grep is not None:
-        where.append(grep_clause(dialect, flt.grep, raw=flt.grep_raw))
+        where.append(grep_clause(dialect, flt.grep, raw=flt.grep_raw, common=flt.grep_common))
     return where
 
 
@@ -282,6 +283,8 @@ def build_query(
 
 def ordered_query(conn: Connection, flt: EventFilter) -> Select[Any]:
     """The SELECT of bodies matching ``flt``, oldest first (keyset ids resolved here)."""
+    if flt.grep is not None and conn.dialect.name == "sqlite":
+        flt = replace(flt, grep_common=is_common(conn, flt.grep, raw=flt.grep_raw))
     after = position_of(conn, flt.after_id, "--after") if flt.after_id else None
     before = position_of(conn, flt.before_id, "--before") if flt.before_id else None
     newest = flt.limit is not None and after is None

@@ -34,6 +34,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     column,
+    exists,
     literal_column,
     text,
 )
@@ -56,6 +57,8 @@ PG_DOCUMENT: Final = (
     "'strict $.**?(@.type() == \"string\")')::text, '[^[:alnum:]]+', ' ', 'g'))"
 )
 PG_INDEX: Final = "ix_events_search"
+# Matches from which a search is "common" on SQLite (see grep_clause).
+COMMON: Final = 5000
 # The body as jsonb for PostgreSQL's expression indexes: a body jsonb refuses (a lone
 # surrogate or NUL escaped in it) is indexed as {} instead of failing the append. The
 # exception block (a subtransaction) is entered only for bodies holding an escape.
@@ -98,10 +101,38 @@ def fts5_query(user_text: str) -> str:
     return " ".join('"' + " ".join(runs) + '"' for runs in phrases(user_text))
 
 
-def grep_clause(dialect: str, user_text: str, *, raw: bool) -> ColumnElement[bool]:
-    """Events whose searchable text matches ``user_text`` (``raw``: in the engine's syntax)."""
+def match_text(user_text: str, *, raw: bool) -> str:
+    """The FTS5 MATCH text for ``user_text``."""
+    return user_text if raw else fts5_query(user_text)
+
+
+def is_common(conn: Connection, user_text: str, *, raw: bool) -> bool:
+    """Whether at least :data:`COMMON` events match (SQLite): reads at most that many."""
+    found = conn.execute(
+        text(f"SELECT count(*) FROM (SELECT rowid FROM {FTS_TABLE} "  # noqa: S608 - constants
+             f"WHERE {FTS_TABLE} MATCH :grep LIMIT {COMMON})"),
+        {"grep": match_text(user_text, raw=raw)},
+    ).scalar()
+    return int(found or 0) >= COMMON
+
+
+def grep_clause(
+    dialect: str, user_text: str, *, raw: bool, common: bool = False
+) -> ColumnElement[bool]:
+    """Events whose searchable text matches ``user_text`` (``raw``: in the engine's syntax).
+
+    On SQLite a text that few events hold is looked up in the FTS index first (its
+    matches are then read and put in time order); one that many hold (``common``, see
+    :func:`is_common`) is checked event by event while the time index is read, so the
+    newest page is found after a few probes instead of sorting every match.
+    """
     if dialect == "sqlite":
-        query = user_text if raw else fts5_query(user_text)
+        query = match_text(user_text, raw=raw)
+        if common:
+            probe = text(f"SELECT 1 FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :grep "  # noqa: S608 - constants
+                         f"AND {FTS_TABLE}.rowid = events.rowid")
+            return exists(probe.bindparams(bindparam("grep", query)).columns(
+                column("one", Integer)))
         matched = text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :grep")  # noqa: S608 - constant
         return literal_column("events.rowid").in_(
             matched.bindparams(bindparam("grep", query)).columns(column("rowid", Integer))

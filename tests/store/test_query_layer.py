@@ -234,3 +234,15 @@ def test_time_window_and_filters_combine(mixed: tuple[Store, list[dict[str, Any]
     since = BASE_TIME + timedelta(minutes=11)
     assert _ids(store, session=SESSION, since=since, limit=2) == [records[11]["id"],
                                                                   records[12]["id"]]
+
+
+def test_common_words_are_probed_along_the_time_index_with_the_same_results(
+    mixed: tuple[Store, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitaudit.store import search
+
+    store, records = mixed
+    rare = {text: _ids(store, grep=text, limit=3) for text in ("zebracorn", "example", "fix")}
+    monkeypatch.setattr(search, "COMMON", 1)  # every word counts as common now
+    assert {text: _ids(store, grep=text, limit=3) for text in rare} == rare
+    assert rare["example"] == [record["id"] for record in records[-3:]]
