@@ -2,9 +2,10 @@
 
 Built on the query layer's :func:`~gitaudit.store.reader.matching` (the same filters
 as ``log``). The database aggregates: counts and failures with ``GROUP BY``
-everywhere; percentiles with ``percentile_cont`` on PostgreSQL, and on SQLite
-(which has none) with one more pass over ``(group, duration)`` ordered by the
-database, read as a stream: only one group's position is held, never the events.
+everywhere; percentiles with ``percentile_cont`` on PostgreSQL; on SQLite (which
+has no percentile function) one pass over ``(group, outcome, duration)`` ordered
+by group by the database, read as a stream: one group's durations are held at a
+time, never the events.
 Percentiles interpolate linearly between the two nearest ranks, as
 ``percentile_cont`` does, so both engines give the same figures.
 """
@@ -71,63 +72,50 @@ def group_stats(conn: Connection, flt: EventFilter, by: str) -> list[StatsRow]:
     """One :class:`StatsRow` per value of ``by`` among the events matching ``flt``, by key."""
     dialect = conn.dialect.name
     key = GROUPS[by](dialect).label("key")
+    if dialect != "postgresql":
+        return _sqlite_stats(conn, flt, key)
     failures = func.sum(case((events.c.outcome == "failure", 1), else_=0))
-    figures: list[ColumnElement[Any]] = [func.count(), failures, func.count(events.c.duration_ms)]
-    if dialect == "postgresql":
-        figures += [
-            func.percentile_cont(q).within_group(events.c.duration_ms) for q in QUANTILES
-        ]
-    query = matching(conn, flt, key, *figures).group_by(key).order_by(key)
-    rows = [
+    percentiles = [func.percentile_cont(q).within_group(events.c.duration_ms) for q in QUANTILES]
+    query = matching(conn, flt, key, func.count(), failures, func.count(events.c.duration_ms),
+                     *percentiles).group_by(key).order_by(key)  # fmt: skip
+    return [
         StatsRow(row[0], int(row[1]), int(row[2] or 0), int(row[3]), *row[4:])
         for row in conn.execute(query)
     ]
-    if dialect != "postgresql":
-        _sqlite_percentiles(conn, flt, key, rows)
+
+
+def percentile(ordered: list[float], quantile: float) -> float:
+    """``quantile`` of sorted values, interpolated linearly as ``percentile_cont`` does."""
+    position = quantile * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _sqlite_stats(conn: Connection, flt: EventFilter, key: ColumnElement[Any]) -> list[StatsRow]:
+    """SQLite has no percentile function: one pass over (key, outcome, duration) ordered by
+    key (the database sorts, spilling to disk), holding one group's durations at a time."""
+    query = matching(conn, flt, key, events.c.outcome, events.c.duration_ms).order_by(key)
+    rows: list[StatsRow] = []
+    current: StatsRow | None = None
+    durations: list[float] = []
+    stream: Iterable[Any] = conn.execution_options(yield_per=5000).execute(query)
+    for group, outcome, duration in stream:
+        if current is None or group != current.key:
+            _close(current, durations)
+            current, durations = StatsRow(group, 0, 0, 0), []
+            rows.append(current)
+        current.count += 1
+        current.failures += outcome == "failure"
+        if duration is not None:
+            durations.append(float(duration))
+    _close(current, durations)
     return rows
 
 
-def _ranks(count: int) -> dict[int, list[tuple[int, float]]]:
-    """rank -> [(quantile index, weight)]: the ranks each quantile of ``count`` values
-    interpolates between."""
-    needs: dict[int, list[tuple[int, float]]] = {}
-    for index, quantile in enumerate(QUANTILES):
-        position = quantile * (count - 1)
-        low = int(position)
-        fraction = position - low
-        needs.setdefault(low, []).append((index, 1.0 - fraction))
-        if fraction:
-            needs.setdefault(low + 1, []).append((index, fraction))
-    return needs
-
-
-def _sqlite_percentiles(
-    conn: Connection, flt: EventFilter, key: ColumnElement[Any], rows: list[StatsRow]
-) -> None:
-    """Fill p50/p95 of ``rows`` from one ordered stream of (key, duration)."""
-    by_key = {row.key: row for row in rows if row.timed}
-    query = (
-        matching(conn, flt, key, events.c.duration_ms)
-        .where(events.c.duration_ms.is_not(None))
-        .order_by(key, events.c.duration_ms)
-    )
-    current: Any = object()
-    rank = 0
-    sums = [0.0] * len(QUANTILES)
-    needs: dict[int, list[tuple[int, float]]] = {}
-    stream: Iterable[Any] = conn.execution_options(yield_per=2000).execute(query)
-    for group, duration in stream:
-        if group != current:
-            _finish(by_key.get(current), sums)
-            current, rank, sums = group, 0, [0.0] * len(QUANTILES)
-            row = by_key.get(group)
-            needs = _ranks(row.timed) if row else {}
-        for index, weight in needs.get(rank, ()):
-            sums[index] += weight * float(duration)
-        rank += 1
-    _finish(by_key.get(current), sums)
-
-
-def _finish(row: StatsRow | None, sums: list[float]) -> None:
-    if row is not None:
-        row.p50_ms, row.p95_ms = sums
+def _close(row: StatsRow | None, durations: list[float]) -> None:
+    if row is None or not durations:
+        return
+    durations.sort()
+    row.timed = len(durations)
+    row.p50_ms, row.p95_ms = (percentile(durations, q) for q in QUANTILES)
