@@ -274,6 +274,9 @@ def log_command(
                 typer.echo(store.count_matching(flt))
             elif fmt is OutputFormat.table:
                 _table(store.iter_query(flt), flt, paged=paged)
+            elif fmt is OutputFormat.jsonl:  # the stored canonical JSON, neither parsed nor
+                # re-encoded (a reader that must change what it shows goes through iter_query)
+                sys.stdout.writelines(body + "\n" for body in store.iter_bodies(flt))
             else:
                 render(store.iter_query(flt), fmt)
     except BrokenPipeError:  # `gitaudit log | head`: the reader is gone

@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 from gitaudit.store.engine import Store, migrate
 from gitaudit.store.integrity import ChainReport, Problem, VerifyReport, load_chain_key
+from gitaudit.store.pending import pending_segments
 from gitaudit.store.reader import EventFilter
 from gitaudit.store.writer import AppendResult
 
 if TYPE_CHECKING:
-    from gitaudit.store.ingest import IngestReport, ingest, pending_segments
+    from gitaudit.store.ingest import IngestReport, ingest
 
 # Imported on first use: ingesting validates records (pydantic, ~40 ms), which a reader
-# run with --no-ingest, or reading a store alone, never needs.
-_LAZY = frozenset({"IngestReport", "ingest", "pending_segments"})
+# with nothing in the spool (or run with --no-ingest) never needs.
+_LAZY = frozenset({"IngestReport", "ingest"})
 
 
 def __getattr__(name: str) -> Any:

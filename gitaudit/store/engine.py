@@ -44,6 +44,7 @@ from gitaudit.store.reader import (
     chain_heads,
     count_events,
     count_matching,
+    iter_bodies,
     iter_events,
     query_events,
 )
@@ -658,6 +659,12 @@ class Store:
         """:meth:`query` as a stream (one snapshot throughout, constant memory)."""
         with self.reading(flt) as conn:
             yield from iter_events(conn, flt)
+
+    def iter_bodies(self, flt: EventFilter) -> Iterator[str]:
+        """:meth:`iter_query` as the stored canonical JSON text (``log --format jsonl``
+        writes it through without parsing and re-encoding each event)."""
+        with self.reading(flt) as conn:
+            yield from iter_bodies(conn, flt)
 
     def count_matching(self, flt: EventFilter) -> int:
         """How many events match ``flt`` (its limit ignored)."""

@@ -304,9 +304,14 @@ def query_events(conn: Connection, flt: EventFilter) -> list[dict[str, Any]]:
 def iter_events(conn: Connection, flt: EventFilter, batch: int = 500) -> Iterator[dict[str, Any]]:
     """:func:`query_events` as a stream: rows go from the cursor to the caller, ``batch`` at a
     time, in constant memory whatever the limit."""
-    query = ordered_query(conn, flt)
-    for body in conn.execution_options(yield_per=batch).scalars(query):
+    for body in iter_bodies(conn, flt, batch):
         yield json.loads(body)
+
+
+def iter_bodies(conn: Connection, flt: EventFilter, batch: int = 500) -> Iterator[str]:
+    """The stored bodies (canonical JSON text) of :func:`iter_events`, unparsed."""
+    query = ordered_query(conn, flt)
+    yield from conn.execution_options(yield_per=batch).scalars(query)
 
 
 def matching(conn: Connection, flt: EventFilter, *columns: ColumnElement[Any]) -> Select[Any]:
