@@ -162,6 +162,20 @@ def sqlite_index_rows(conn: Connection, chain_id: str, first_seq: int, last_seq:
     )
 
 
+def sqlite_unindex_rows(conn: Connection, chain_id: str, upto_seq: int) -> None:
+    """Take the rows of chain ``chain_id`` up to ``upto_seq`` out of the SQLite FTS index:
+    retention calls it in its transaction, before it deletes those rows (a contentless
+    index forgets a row only when told what it held; a row id left behind could
+    otherwise be matched by a later row that reuses it)."""
+    conn.execute(
+        text(
+            f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, doc) SELECT 'delete', events.rowid, "  # noqa: S608 - constants
+            f"{SQLITE_DOCUMENT} FROM events WHERE chain_id = :chain AND seq <= :upto"
+        ),
+        {"chain": chain_id, "upto": upto_seq},
+    )
+
+
 def is_syntax_error(exc: BaseException) -> bool:
     """Whether a database error is the engine rejecting ``--grep-syntax`` text."""
     message = str(getattr(exc, "orig", None) or exc).lower()

@@ -246,3 +246,29 @@ def test_common_words_are_probed_along_the_time_index_with_the_same_results(
     monkeypatch.setattr(search, "COMMON", 1)  # every word counts as common now
     assert {text: _ids(store, grep=text, limit=3) for text in rare} == rare
     assert rare["example"] == [record["id"] for record in records[-3:]]
+
+
+def test_retention_takes_deleted_rows_out_of_the_sqlite_search_index(sqlite_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from gitaudit.store.search import sqlite_unindex_rows
+
+    with Store.open(sqlite_url, chain_id="c") as store:
+        store.append([make_record(i, details={"argv": ["git", "fetch", "kept"]})
+                      for i in range(4)])  # fmt: skip
+        engine = create_store_engine(sqlite_url)
+        try:
+            with write_transaction(engine) as conn:
+                conn.execute(text("INSERT INTO retention_grants VALUES ('c', 2, :now, 'test')"),
+                             {"now": datetime.now(UTC)})  # fmt: skip
+                sqlite_unindex_rows(conn, "c", 2)
+                conn.execute(text("DELETE FROM events WHERE chain_id = 'c' AND seq <= 2"))
+            with engine.connect() as conn:
+                left = conn.execute(text(
+                    "SELECT count(*) FROM events_fts WHERE events_fts MATCH 'kept'")).scalar()
+        finally:
+            engine.dispose()
+        assert left == 2
+        assert len(_ids(store, grep="kept")) == 2
