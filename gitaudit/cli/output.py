@@ -267,7 +267,7 @@ def claude_row(event: dict[str, Any]) -> tuple[str, ...]:
 # word boundary with "…" (never wrapped mid-word). Below WIDE columns the summary (and the
 # branch and severity) go on an indented second line.
 WIDE = 120
-_FIXED: Final = {"time (UTC)": 19, "operation": 16, "outcome": 7, "sev": 6, "actor": 14,
+_FIXED: Final = {"time (UTC)": 19, "operation": 17, "outcome": 7, "sev": 6, "actor": 14,
                  "repo": 16, "branch": 14, "ms": 7, "model": 28, "in": 8, "out": 8,
                  "cache r/w": 13, "cost $": 9}  # fmt: skip
 _RIGHT: Final = frozenset({"ms", "in", "out", "cost $", "cache r/w"})

@@ -107,7 +107,7 @@ def stats_command(
 
 def _table(rows: list[dict[str, object]], by: str) -> None:
     width = max([len(by), *(len(str(row["key"])) for row in rows)])
-    width = min(width, 40)
+    width = min(width, 30)  # the row stays within 80 columns
     print(f"{by:<{width}} {'count':>9} {'failed':>7} {'fail %':>7} {'p50 ms':>9} {'p95 ms':>9}")
     for row in rows:
         key = "(none)" if row["key"] is None else str(row["key"])
