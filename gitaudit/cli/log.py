@@ -100,7 +100,7 @@ TTY_LIMIT = 50
 READER_SOURCES = tuple(dict.fromkeys((*SOURCES, "claude_code")))
 # AI agents named in actor.agent.tool.
 AGENTS = ("claude-code",)
-_NOUNS = {"--op": "operation"}
+_NOUNS = {"--op": ("operation", "operations"), "--severity": ("severity", "severities")}
 
 
 def _when(value: str | None, option: str) -> datetime | None:
@@ -124,10 +124,10 @@ def check_values(
             continue
         close = difflib.get_close_matches(value, valid, n=1)
         guess = f"did you mean {close[0]}? " if close else ""
-        noun = _NOUNS.get(option, option.lstrip("-"))
+        noun, nouns = _NOUNS.get(option, (option.lstrip("-"), option.lstrip("-") + "s"))
         allowed = f" (globs like {globs} allowed)" if globs else ""
         raise UsageError(
-            f"{option}: unknown {noun} {value!r}", f"{guess}{noun}s: {', '.join(valid)}{allowed}"
+            f"{option}: unknown {noun} {value!r}", f"{guess}{nouns}: {', '.join(valid)}{allowed}"
         )
     return tuple(values or ())
 

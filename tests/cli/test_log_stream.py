@@ -100,7 +100,7 @@ def test_pages_with_after_and_before(env: dict[str, str]) -> None:
     [
         (("log", "--after", "no-such-id"), "--after: no event has the id 'no-such-id'"),
         (("log", "--before", "x"), "--before: no event has the id 'x'"),
-        (("log", "--severity", "urgent"), "severitys: low, medium, high"),
+        (("log", "--severity", "urgent"), "severities: low, medium, high"),
         (("log", "--source", "wraper"), "did you mean wrapper?"),
         (("log", "--agent", "claude"), "did you mean claude-code?"),
         (("log", "--all", "--limit", "3"), "--all and --limit contradict"),
