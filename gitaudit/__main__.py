@@ -3,7 +3,8 @@
 ``gitaudit git ...`` is the hot path: it goes straight to the wrapper without
 importing Typer, rich or pydantic; so does ``gitaudit claude-code-hook`` (the
 command Claude Code runs for each of its hook events, see
-:mod:`gitaudit.claude.code_hook`). Everything else goes to the Typer app.
+:mod:`gitaudit.claude.code_hook`). The readers run as one-command apps
+(:mod:`gitaudit.cli.runner`); everything else goes to the full Typer app.
 
 When ``gitaudit git`` is a process of its own (the console script, the shim),
 :func:`wrap_git` runs it: a process that lives for one git command needs
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         from gitaudit.claude.code_hook import main as hook_main
 
         return hook_main(args[1:])
+    if args and args[0] in ("log", "tail", "stats", "trace"):  # gitaudit.cli.runner.READERS
+        from gitaudit.cli.runner import run_reader
+
+        return run_reader(args)
     from gitaudit.cli.app import run
 
     return run(args)

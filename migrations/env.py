@@ -13,7 +13,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from gitaudit.store.tables import metadata
+from gitaudit.store.tables import include_object, metadata
 
 config = context.config
 
@@ -25,6 +25,7 @@ def _configure(connection: Connection) -> None:
         # SQLite cannot ALTER most things: later revisions use batch operations there.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
 
 

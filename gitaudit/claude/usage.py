@@ -7,12 +7,18 @@ asked for), ``actor`` (OS user, else git email), ``repo`` (repository name)
 and ``day`` (UTC date of ``occurred_at``). ``cost_usd`` sums the recorded
 estimates; calls without one (unknown model, no usage) are counted in
 ``unpriced`` so a total is never silently short.
+
+Requests Claude Code made (``claude.request`` from its OpenTelemetry events,
+``cost_source = "claude_code"``, source ``claude_code``) count like the SDK's;
+``sessions`` is the number of distinct Claude Code sessions (``details.session_id``,
+else the correlation id) among a group's Claude Code requests, and
+``claude_code`` how many of its requests came from Claude Code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 TOKEN_FIELDS: Final = (
@@ -76,10 +82,22 @@ class UsageRow:
     cache_read_input_tokens: int = 0
     cost_usd: float = 0.0
     unpriced: int = 0
+    claude_code: int = 0
+    session_ids: set[str] = field(default_factory=set)
+
+    @property
+    def sessions(self) -> int:
+        """Distinct Claude Code sessions seen in this group."""
+        return len(self.session_ids)
 
     def add(self, event: dict[str, Any]) -> None:
         details = _details(event)
         self.requests += 1
+        if is_claude_code(event):
+            self.claude_code += 1
+            session = details.get("session_id") or event.get("correlation_id")
+            if isinstance(session, str) and session:
+                self.session_ids.add(session)
         self.failures += event.get("outcome") == "failure"
         for name in TOKEN_FIELDS:
             value = details.get(name)
@@ -93,8 +111,16 @@ class UsageRow:
 
     def as_dict(self) -> dict[str, Any]:
         row = asdict(self)
+        del row["session_ids"]
+        row["sessions"] = self.sessions
         row["cost_usd"] = round(self.cost_usd, 6)
         return row
+
+
+def is_claude_code(event: dict[str, Any]) -> bool:
+    """Whether a ``claude.request`` came from Claude Code (not the audited SDK client)."""
+    return event.get("source") == "claude_code" or _details(event).get(
+        "cost_source") == "claude_code"
 
 
 def summarize(events: Iterable[dict[str, Any]], by: str) -> tuple[list[UsageRow], UsageRow]:

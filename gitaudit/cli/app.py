@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,15 +15,15 @@ from gitaudit.cli import db as db_cli
 from gitaudit.cli import demo as demo_cli
 from gitaudit.cli import hooks as hooks_cli
 from gitaudit.cli import ingest as ingest_cli
-from gitaudit.cli import log as log_cli
 from gitaudit.cli import redact as redact_cli
 from gitaudit.cli import resolve as resolve_cli
 from gitaudit.cli import shim as shim_cli
-from gitaudit.cli import tail as tail_cli
 from gitaudit.cli import trace2 as trace2_cli
 from gitaudit.cli import verify as verify_cli
 from gitaudit.cli import watch as watch_cli
-from gitaudit.errors import GitauditError
+from gitaudit.cli.runner import READERS, reader_command, report_error, run_app
+
+__all__ = ["app", "package_version", "report_error", "run"]
 
 app = typer.Typer(
     name="gitaudit",
@@ -81,8 +80,8 @@ def git_command(ctx: typer.Context) -> None:
 
 app.command("redact")(redact_cli.redact_command)
 app.command("ingest")(ingest_cli.ingest_command)
-app.command("log")(log_cli.log_command)
-app.command("tail")(tail_cli.tail_command)
+for _reader in READERS:  # also run alone, without this app (gitaudit.cli.runner)
+    app.command(_reader)(reader_command(_reader))
 app.command("verify")(verify_cli.verify_command)
 app.command("demo")(demo_cli.demo_command)
 app.command("daemon")(daemon_cli.daemon_command)
@@ -134,26 +133,6 @@ app.add_typer(claude_cli.claude_app, name="claude")
 app.add_typer(claude_code_cli.claude_code_app, name="claude-code")
 
 
-def report_error(exc: GitauditError) -> int:
-    """Print an operator-facing error (what went wrong, what to do); return its exit code."""
-    print(f"gitaudit: error: {exc.message}", file=sys.stderr)
-    if exc.hint:
-        print(f"  hint: {exc.hint}", file=sys.stderr)
-    return exc.exit_code
-
-
 def run(args: list[str]) -> int:
     """Run the CLI with ``args``; returns the exit code."""
-    try:
-        app(args=args, prog_name="gitaudit")
-    except GitauditError as exc:
-        return report_error(exc)
-    except SystemExit as exc:
-        code = exc.code
-        if code is None:
-            return 0
-        return code if isinstance(code, int) else 1
-    except KeyboardInterrupt:
-        print("gitaudit: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_app(app, args)

@@ -24,7 +24,7 @@ from gitaudit.cli.log import (
 )
 
 claude_app = typer.Typer(
-    help="Claude API calls recorded by the audited client.", no_args_is_help=True
+    help="Claude API calls recorded by the audited client and Claude Code.", no_args_is_help=True
 )
 
 
@@ -47,6 +47,8 @@ COLUMNS = (  # (UsageRow field, table header)
     ("cache_read_input_tokens", "cache read"),
     ("cost_usd", "cost USD"),
     ("unpriced", "unpriced"),
+    ("claude_code", "claude code"),
+    ("sessions", "sessions"),
 )
 
 
@@ -62,7 +64,8 @@ def usage_command(
     fmt: SummaryFormatOption = SummaryFormat.table,
     no_ingest: NoIngestOption = False,
 ) -> None:
-    """Sum requests, tokens and estimated cost of recorded Claude calls."""
+    """Sum requests, tokens and estimated cost of recorded Claude calls (SDK and Claude Code),
+    with the number of Claude Code sessions."""
     from gitaudit.claude.usage import summarize
 
     flt = event_filter(since=since, until=until, op=["claude.request"], actor=actor, repo=repo)

@@ -117,7 +117,7 @@ def open_store(
     waiting then is left for later, with a warning. ``writer`` (``gitaudit ingest``):
     the store is opened, and created, as a writer opens it.
     """
-    from gitaudit.store import Store, ingest, pending_segments
+    from gitaudit.store import Store, pending_segments
 
     pending = pending_segments(settings) if ingest_first else 0
     store = Store.from_settings(settings, reader=not writer, create=writer or pending > 0)
@@ -128,7 +128,10 @@ def open_store(
             f"{store.url} is read-only for this user; they stay in the spool",
             file=sys.stderr,
         )
-    if ingest_first and not store.read_only:
+    # a reader with nothing waiting skips the ingest path (and its imports); `ingest` runs it
+    if ingest_first and (pending or writer) and not store.read_only:
+        from gitaudit.store import ingest
+
         try:
             with progress_bar("ingesting spool") as progress:
                 report = ingest(settings, store, progress)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import (
     ArgumentError,
     InterfaceError,
@@ -42,15 +43,22 @@ from gitaudit.store.reader import (
     chain_after,
     chain_heads,
     count_events,
+    count_matching,
+    iter_bodies,
     iter_events,
     query_events,
 )
+from gitaudit.store.search import is_syntax_error, syntax_error
 from gitaudit.store.writer import AppendResult, ChainWriter
 
 if TYPE_CHECKING:
     from gitaudit.quarantine import Quarantine
 
 BUSY_TIMEOUT_MS: Final = 30_000
+# SQLite planner statistics: re-ANALYZE on close after this many appended rows, sampling
+# about this many rows per index (PRAGMA analysis_limit), so it takes milliseconds.
+ANALYZE_AFTER: Final = 10_000
+ANALYSIS_LIMIT: Final = 1000
 PG_CONNECT_TIMEOUT_S: Final = 10
 # Execution option read by the SQLite "begin" hook: "immediate" for writers.
 BEGIN_OPTION: Final = "gitaudit_begin"
@@ -357,8 +365,33 @@ def _alembic_config(conn: Connection | None = None) -> Any:
     return cfg
 
 
+_REVISION_LINE: Final = re.compile(
+    r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:\"([^\"]*)\"|'([^']*)'|None)", re.MULTILINE
+)
+
+
 def head_revision() -> str | None:
-    """The newest revision this version of gitaudit ships."""
+    """The newest revision this version of gitaudit ships.
+
+    Read from the revision files' ``revision`` / ``down_revision`` lines without
+    importing Alembic (~60 ms): every reader checks the schema on start. Anything
+    unusual there (several heads, a tuple of down revisions) asks Alembic.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (migrations_dir() / "versions").glob("*.py"):
+        found = {m.group(1): m.group(2) or m.group(3) for m in _REVISION_LINE.finditer(
+            path.read_text(encoding="utf-8"))}
+        if "revision" not in found or not found["revision"]:
+            return _alembic_head()
+        revisions.add(found["revision"])
+        if found.get("down_revision"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else _alembic_head()
+
+
+def _alembic_head() -> str | None:
     from alembic.script import ScriptDirectory
 
     head: str | None = ScriptDirectory.from_config(_alembic_config()).get_current_head()
@@ -366,11 +399,11 @@ def head_revision() -> str | None:
 
 
 def current_revision(conn: Connection) -> str | None:
-    """The revision the database is at (None: never migrated)."""
-    from alembic.runtime.migration import MigrationContext
-
-    revision: str | None = MigrationContext.configure(conn).get_current_revision()
-    return revision
+    """The revision the database is at (None: never migrated), read with one SELECT."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return str(versions[0]) if len(versions) == 1 else None
 
 
 def _upgrade(engine: Engine) -> None:
@@ -489,6 +522,7 @@ class Store:
         self._quarantine_factory = quarantine
         self._quarantine: Quarantine | None = None
         self._writer = ChainWriter(chain_id, ChainHasher(chain_key), self._stand_in)
+        self._appended = 0
         self.read_only = False
 
     @classmethod
@@ -584,7 +618,9 @@ class Store:
 
     def _append_once(self, records: Sequence[dict[str, Any]]) -> AppendResult:
         with write_transaction(self._engine) as conn:
-            return self._writer.append(conn, records)
+            result = self._writer.append(conn, records)
+        self._appended += result.inserted
+        return result
 
     def _append_isolating(self, records: list[dict[str, Any]]) -> AppendResult:
         try:
@@ -616,13 +652,37 @@ class Store:
 
     def query(self, flt: EventFilter) -> list[dict[str, Any]]:
         """Events matching ``flt`` as full dicts, ordered by occurred_at, chain_id, seq."""
-        with translate_errors("querying events", self._url), snapshot(self._engine) as conn:
+        with self.reading(flt) as conn:
             return query_events(conn, flt)
 
     def iter_query(self, flt: EventFilter) -> Iterator[dict[str, Any]]:
-        """:meth:`query` as a stream, for readers that aggregate (one snapshot throughout)."""
-        with translate_errors("querying events", self._url), snapshot(self._engine) as conn:
+        """:meth:`query` as a stream (one snapshot throughout, constant memory)."""
+        with self.reading(flt) as conn:
             yield from iter_events(conn, flt)
+
+    def iter_bodies(self, flt: EventFilter) -> Iterator[str]:
+        """:meth:`iter_query` as the stored canonical JSON text (``log --format jsonl``
+        writes it through without parsing and re-encoding each event)."""
+        with self.reading(flt) as conn:
+            yield from iter_bodies(conn, flt)
+
+    def count_matching(self, flt: EventFilter) -> int:
+        """How many events match ``flt`` (its limit ignored)."""
+        with self.reading(flt) as conn:
+            return count_matching(conn, flt)
+
+    @contextlib.contextmanager
+    def reading(self, flt: EventFilter | None = None) -> Iterator[Connection]:
+        """A snapshot connection for the query layer (stats, trace, reports); database errors
+        become StoreError, and ``--grep-syntax`` text the engine rejects a UsageError."""
+        with translate_errors("querying events", self._url):
+            try:
+                with snapshot(self._engine) as conn:
+                    yield conn
+            except (SQLAlchemyError, sqlite3.Error) as exc:
+                if flt is not None and flt.grep_raw and flt.grep and is_syntax_error(exc):
+                    raise syntax_error(flt.grep, exc, self.dialect) from exc
+                raise
 
     def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
         """Recompute every hash chain; ``progress(done, total)`` is called along the way."""
@@ -645,8 +705,25 @@ class Store:
             return count_events(conn)
 
     def close(self) -> None:
-        """Release every connection."""
-        self._engine.dispose()
+        """Release every connection; a SQLite store written through gets its planner
+        statistics refreshed first (``PRAGMA optimize``, and a quick sampled ``ANALYZE``
+        after :data:`ANALYZE_AFTER` appended rows or when it has none yet)."""
+        try:
+            if self._appended and self.dialect == "sqlite" and not self.read_only:
+                self._optimize()
+        finally:
+            self._engine.dispose()
+
+    def _optimize(self) -> None:
+        with contextlib.suppress(SQLAlchemyError, sqlite3.Error), self._engine.connect() as conn:
+            stale = self._appended >= ANALYZE_AFTER or conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first() is None or (
+                conn.exec_driver_sql("SELECT 1 FROM sqlite_stat1 WHERE tbl = 'events'").first()
+                is None)
+            if stale:
+                conn.exec_driver_sql(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
+                conn.exec_driver_sql("ANALYZE")
+            conn.exec_driver_sql("PRAGMA optimize")
 
     def __enter__(self) -> Store:
         return self

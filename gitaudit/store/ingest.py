@@ -18,7 +18,6 @@ file already there does not write it twice).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,18 +145,6 @@ class _Drain:
         if not target.exists():  # else a run killed before removing the segment wrote it
             spool.quarantine(spool_dir, bad)
         self.report.rejected_files.append(target)
-
-
-def pending_segments(settings: Settings) -> int:
-    """Spool segments waiting to be ingested (the active one counts when it holds data)."""
-    count = 0
-    for spool_dir in spool_dirs(settings):
-        active = spool_dir / spool.ACTIVE_NAME
-        with contextlib.suppress(OSError):
-            count += active.stat().st_size > 0
-        with contextlib.suppress(OSError):
-            count += len(spool.sealed_segments(spool_dir))
-    return count
 
 
 def ingest(

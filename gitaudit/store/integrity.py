@@ -34,8 +34,11 @@ from sqlalchemy import Connection, Row, func, select, union
 
 from gitaudit.catalog import canonical_json
 from gitaudit.errors import ConfigError
-from gitaudit.quarantine import OPERATION as REJECTED_OPERATION
 from gitaudit.store.tables import DENORMALIZED, chains, checkpoints, denormalize, events
+
+# gitaudit.quarantine.OPERATION (a test checks they agree): importing that module pulls in
+# pydantic, which no reader needs.
+REJECTED_OPERATION: Final = "audit.rejected"
 
 GENESIS_HASH: Final = "0" * 64
 PROBLEM_KINDS: Final = ("modified", "missing", "inserted", "reordered", "mismatch")

@@ -5,18 +5,43 @@ case-sensitive) and are translated to SQL so the database does the filtering:
 a pattern without wildcards becomes ``=``; on SQLite a pattern becomes ``GLOB``
 (same syntax, case-sensitive, can use indexes); on PostgreSQL ``*``/``?``
 patterns become ``LIKE`` and bracket patterns a regular expression (``~``).
+
+This is the one query layer of every reader (``log``, ``tail``'s backlog,
+``stats``, ``trace``, ``claude usage``, reports): a filter means the same thing
+everywhere and every documented filter has an index that serves it in time
+order (revision 0005). Results are streams: :func:`iter_events` hands rows from
+the cursor to the caller (server-side cursor on PostgreSQL), whatever the
+limit, so memory stays constant however many events match.
+
+Order is ``(occurred_at, chain_id, seq)`` everywhere; keyset pages
+(``after_id`` / ``before_id``) continue from an event's position in it.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    union,
+)
 
+from gitaudit.errors import UsageError
+from gitaudit.store.search import grep_clause, is_common
 from gitaudit.store.tables import events
 
 _WILDCARDS: Final = frozenset("*?[")
@@ -44,6 +69,17 @@ class EventFilter:
     correlation_id: str | None = None
     limit: int | None = None
     after: tuple[tuple[str, int], ...] | None = None
+    severity: str | None = None
+    source: str | None = None
+    host: str | None = None
+    branch: str | None = None
+    agent: str | None = None
+    session: str | None = None
+    grep: str | None = None
+    grep_raw: bool = False
+    grep_common: bool = False  # set by the query layer: see search.grep_clause
+    after_id: str | None = None
+    before_id: str | None = None
 
 
 def _like_pattern(pattern: str) -> str:
@@ -117,20 +153,31 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _alternatives(flt: EventFilter, dialect: str) -> list[list[ColumnElement[bool]]]:
+    """The filters that hold when any one of several conditions does (one list each): the
+    actor's three columns, the repository's two, a session's two ways, several ``--op``."""
+    groups: list[list[ColumnElement[bool]]] = []
+    if flt.operations:
+        groups.append([glob_clause(events.c.operation, op, dialect) for op in flt.operations])
+    if flt.actor is not None:
+        actors = (events.c.actor_user, events.c.actor_git_name, events.c.actor_git_email)
+        groups.append([glob_clause(column, flt.actor, dialect) for column in actors])
+    if flt.repo is not None:
+        repos = (events.c.repo_name, events.c.repo_path)
+        groups.append([glob_clause(column, flt.repo, dialect) for column in repos])
+    if flt.session is not None:
+        groups.append([events.c.correlation_id == flt.session,
+                       agent_field(dialect, "session_id") == flt.session])  # fmt: skip
+    return groups
+
+
 def _conditions(flt: EventFilter, dialect: str) -> list[ColumnElement[bool]]:
+    """Every condition of ``flt`` except :func:`_alternatives`."""
     where: list[ColumnElement[bool]] = []
     if flt.since is not None:
         where.append(events.c.occurred_at >= _utc(flt.since))
     if flt.until is not None:
         where.append(events.c.occurred_at < _utc(flt.until))
-    if flt.operations:
-        where.append(or_(*(glob_clause(events.c.operation, op, dialect) for op in flt.operations)))
-    if flt.actor is not None:
-        actors = (events.c.actor_user, events.c.actor_git_name, events.c.actor_git_email)
-        where.append(or_(*(glob_clause(column, flt.actor, dialect) for column in actors)))
-    if flt.repo is not None:
-        repos = (events.c.repo_name, events.c.repo_path)
-        where.append(or_(*(glob_clause(column, flt.repo, dialect) for column in repos)))
     if flt.outcome is not None:
         where.append(events.c.outcome == flt.outcome)
     if flt.correlation_id is not None:
@@ -139,37 +186,146 @@ def _conditions(flt: EventFilter, dialect: str) -> list[ColumnElement[bool]]:
         listed = [chain for chain, _ in flt.after]
         later = (and_(events.c.chain_id == chain, events.c.seq > seq) for chain, seq in flt.after)
         where.append(or_(*later, events.c.chain_id.not_in(listed)))
+    return where + _more_conditions(flt, dialect)
+
+
+def _more_conditions(flt: EventFilter, dialect: str) -> list[ColumnElement[bool]]:
+    """The filters of ``log``'s second row of options (severity ... grep)."""
+    where: list[ColumnElement[bool]] = []
+    for column, value in ((events.c.severity, flt.severity), (events.c.source, flt.source)):
+        if value is not None:
+            where.append(column == value)
+    if flt.host is not None:
+        where.append(glob_clause(events.c.actor_host, flt.host, dialect))
+    if flt.branch is not None:
+        where.append(glob_clause(events.c.repo_branch, flt.branch, dialect))
+    if flt.agent is not None:
+        where.append(glob_clause(agent_field(dialect, "tool"), flt.agent, dialect))
+    if flt.grep is not None:
+        where.append(grep_clause(dialect, flt.grep, raw=flt.grep_raw, common=flt.grep_common))
     return where
 
 
-def build_query(flt: EventFilter, dialect: str) -> Select[Any]:
-    """The SELECT of bodies for ``flt``; newest first when a limit applies, else oldest first."""
-    query = select(events.c.body).where(*_conditions(flt, dialect))
-    order = (events.c.occurred_at, events.c.chain_id, events.c.seq)
-    if flt.limit is None:
-        return query.order_by(*order)
-    if flt.limit <= 0:
-        return query.where(false())
-    return query.order_by(*(column.desc() for column in order)).limit(flt.limit)
+def agent_field(dialect: str, name: str) -> ColumnElement[Any]:
+    """``actor.agent.<name>`` of the body, spelled as revision 0005 indexes it."""
+    if dialect == "sqlite":
+        return literal_column(f"json_extract(body, '$.actor.agent.{name}')")
+    return literal_column(f"(gitaudit_body(body) #>> '{{actor,agent,{name}}}')")
+
+
+ORDER: Final = (events.c.occurred_at, events.c.chain_id, events.c.seq)
+Position = tuple[Any, str, int]
+
+
+def position_of(conn: Connection, event_id: str, option: str) -> Position:
+    """Where event ``event_id`` sits in the time order; UsageError when no event has that id."""
+    row = conn.execute(select(*ORDER).where(events.c.id == event_id)).first()
+    if row is None:
+        raise UsageError(
+            f"{option}: no event has the id {event_id!r}",
+            "use an id printed by `gitaudit log --format jsonl` (the `id` field)",
+        )
+    return (row[0], str(row[1]), int(row[2]))
+
+
+def _keyset(after: Position | None, before: Position | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if after is not None:
+        where += [events.c.occurred_at >= after[0], tuple_(*ORDER) > tuple_(*after)]
+    if before is not None:
+        where += [events.c.occurred_at <= before[0], tuple_(*ORDER) < tuple_(*before)]
+    return where
+
+
+def build_query(
+    flt: EventFilter,
+    dialect: str,
+    after: Position | None = None,
+    before: Position | None = None,
+    columns: tuple[ColumnElement[Any], ...] = (events.c.body,),
+) -> Select[Any]:
+    """The SELECT of ``columns`` for ``flt`` in the order it is read from the indexes: oldest
+    first, except newest first for a limit without ``after`` (the newest N are wanted).
+
+    A limited query whose filters have alternatives (``--actor`` is the user, git name or
+    git email) becomes a UNION of one arm per combination, each read from its own index
+    with the limit pushed down, merged and cut again; otherwise the alternatives are ORed.
+    """
+    where = [*_conditions(flt, dialect), *_keyset(after, before)]
+    groups = _alternatives(flt, dialect)
+    if flt.limit is not None and flt.limit <= 0:
+        return select(*columns).select_from(events).where(false())
+    newest = flt.limit is not None and after is None
+    order = [column.desc() for column in ORDER] if newest else list(ORDER)
+    arms = list(itertools.product(*groups))
+    if flt.limit is None or len(arms) < 2:
+        alternatives = [or_(*group) if len(group) > 1 else group[0] for group in groups]
+        query = select(*columns).select_from(events).where(*where, *alternatives)
+        query = query.order_by(*order)
+        return query if flt.limit is None else query.limit(flt.limit)
+    names = [f"c{index}" for index in range(len(columns))]
+    labelled = [column.label(name) for column, name in zip(columns, names, strict=True)]
+    keys = [column.label(f"k_{column.name}") for column in ORDER]
+    merged = union(*(
+        select(select(*labelled, *keys).select_from(events).where(*where, *arm)
+               .order_by(*order).limit(flt.limit).subquery(f"arm{index}"))
+        for index, arm in enumerate(arms)
+    )).subquery("merged")  # fmt: skip
+    merged_keys = [merged.c[f"k_{column.name}"] for column in ORDER]
+    merged_order = [key.desc() for key in merged_keys] if newest else merged_keys
+    return (
+        select(*(merged.c[name].label(column.key or name)
+                 for column, name in zip(columns, names, strict=True)))
+        .order_by(*merged_order)
+        .limit(flt.limit)
+    )  # fmt: skip
+
+
+def ordered_query(conn: Connection, flt: EventFilter) -> Select[Any]:
+    """The SELECT of bodies matching ``flt``, oldest first (keyset ids resolved here)."""
+    if flt.grep is not None and conn.dialect.name == "sqlite":
+        flt = replace(flt, grep_common=is_common(conn, flt.grep, raw=flt.grep_raw))
+    after = position_of(conn, flt.after_id, "--after") if flt.after_id else None
+    before = position_of(conn, flt.before_id, "--before") if flt.before_id else None
+    newest = flt.limit is not None and after is None
+    columns = (events.c.body, *ORDER) if newest else (events.c.body,)
+    query = build_query(flt, conn.dialect.name, after, before, columns)
+    if not newest:
+        return query
+    page = query.subquery("page")  # the newest N, read newest first, shown oldest first
+    return select(page.c.body).order_by(page.c.occurred_at, page.c.chain_id, page.c.seq)
 
 
 def query_events(conn: Connection, flt: EventFilter) -> list[dict[str, Any]]:
     """Full event dicts (integrity fields included) matching ``flt``, oldest first."""
-    bodies = conn.scalars(build_query(flt, conn.dialect.name)).all()
-    if flt.limit is not None:
-        bodies = list(reversed(bodies))
-    return [json.loads(body) for body in bodies]
+    return list(iter_events(conn, flt))
 
 
 def iter_events(conn: Connection, flt: EventFilter, batch: int = 500) -> Iterator[dict[str, Any]]:
     """:func:`query_events` as a stream: rows go from the cursor to the caller, ``batch`` at a
-    time (a ``limit`` needs the newest rows first, so that case is read whole and reversed)."""
-    if flt.limit is not None:
-        yield from query_events(conn, flt)
-        return
-    query = build_query(flt, conn.dialect.name)
-    for body in conn.execution_options(yield_per=batch).scalars(query):
+    time, in constant memory whatever the limit."""
+    for body in iter_bodies(conn, flt, batch):
         yield json.loads(body)
+
+
+def iter_bodies(conn: Connection, flt: EventFilter, batch: int = 500) -> Iterator[str]:
+    """The stored bodies (canonical JSON text) of :func:`iter_events`, unparsed."""
+    query = ordered_query(conn, flt)
+    yield from conn.execution_options(yield_per=batch).scalars(query)
+
+
+def matching(conn: Connection, flt: EventFilter, *columns: ColumnElement[Any]) -> Select[Any]:
+    """SELECT ``columns`` of every event matching ``flt``, unordered and without its limit
+    (``after_id``/``before_id`` kept): what aggregating readers (count, stats) build on."""
+    after = position_of(conn, flt.after_id, "--after") if flt.after_id else None
+    before = position_of(conn, flt.before_id, "--before") if flt.before_id else None
+    unlimited = replace(flt, limit=None)
+    return build_query(unlimited, conn.dialect.name, after, before, columns).order_by(None)
+
+
+def count_matching(conn: Connection, flt: EventFilter) -> int:
+    """How many events match ``flt`` (its limit ignored; ``after_id``/``before_id`` kept)."""
+    return int(conn.scalar(matching(conn, flt, func.count())) or 0)
 
 
 def chain_after(conn: Connection, chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@
 (on SQLite with ``BEGIN IMMEDIATE``, which takes the database's write lock up
 front); on PostgreSQL it locks the chain's row with ``SELECT ... FOR UPDATE``.
 Either way, one writer at a time reads the chain head and extends it, so
-several processes can append to the same chain without forking it.
+several processes can append to the same chain without forking it. On SQLite
+the appended rows enter the full-text index in that same transaction.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from gitaudit.catalog import canonical_json
 from gitaudit.errors import ConfigError
 from gitaudit.store.integrity import GENESIS_HASH, ChainHasher, payload_of
+from gitaudit.store.search import sqlite_index_rows
 from gitaudit.store.tables import chains, checkpoints, denormalize, events
 
 # Ids per "which of these are stored already?" query: well under SQLite's
@@ -115,6 +116,8 @@ class ChainWriter:
                 rows.append(row)
             if rows:
                 conn.execute(events.insert(), rows)
+                if conn.dialect.name == "sqlite":  # PostgreSQL indexes the body itself
+                    sqlite_index_rows(conn, self.chain_id, int(rows[0]["seq"]), seq)
                 conn.execute(
                     checkpoints.insert(),
                     {"chain_id": self.chain_id, "seq": seq, "hash": prev_hash, "created_at": now},
@@ -130,9 +133,16 @@ class ChainWriter:
 
     def _lock_chain(self, conn: Connection) -> None:
         """Register the chain if new, lock its row (PostgreSQL) and check the key fits."""
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        if conn.dialect.name == "postgresql":  # imported here: ~100 ms no reader needs
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement: Any = pg_insert(chains)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(chains)
         conn.execute(
-            insert(chains)
+            statement
             .values(
                 chain_id=self.chain_id,
                 created_at=datetime.now(UTC),

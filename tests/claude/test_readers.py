@@ -63,7 +63,7 @@ def _old_event() -> dict[str, Any]:
 def test_log_shows_model_tokens_and_cost_columns(recorded: dict[str, str]) -> None:
     done = _gitaudit(recorded, "log", "--op", "claude.request")
     assert done.returncode == 0, done.stderr
-    header = done.stdout.splitlines()[1]
+    header = done.stdout.splitlines()[0]
     for column in ("model", "in", "out", "cost $"):
         assert column in header
     assert "claude-sonnet-4-5-20250929" in done.stdout and OPUS in done.stdout

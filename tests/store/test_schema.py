@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from gitaudit.errors import StoreError
 from gitaudit.store import Store, migrate
 from gitaudit.store.engine import create_store_engine, head_revision, translate_errors
-from gitaudit.store.tables import metadata
+from gitaudit.store.tables import include_object, metadata
 from tests.store.helpers import finish, make_records, wait_until_ready, worker
 
 
@@ -27,7 +27,8 @@ def test_migrated_schema_matches_tables(store_url: str) -> None:
     engine = _engine(store_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            opts = {"compare_type": True, "include_object": include_object}
+            context = MigrationContext.configure(conn, opts=opts)
             assert compare_metadata(context, metadata) == []
             assert context.get_current_revision() == head_revision()
     finally:
