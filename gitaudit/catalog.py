@@ -36,6 +36,9 @@ OPERATIONS: Final = (
     "conflict.resolved",
     "conflict.aborted",
     "claude.request",
+    "claude.session",
+    "claude.prompt",
+    "claude.tool_use",
     "validation.failed",
     "audit.config_changed",
     "audit.verify",
@@ -45,7 +48,9 @@ OPERATIONS: Final = (
 CATEGORIES: Final = ("read", "create", "update", "delete")
 OUTCOMES: Final = ("success", "failure")
 SEVERITIES: Final = ("low", "medium", "high")
-SOURCES: Final = ("wrapper", "hook", "trace2", "claude", "watcher", "daemon", "cli")
+SOURCES: Final = (
+    "wrapper", "hook", "trace2", "claude", "claude_code", "watcher", "daemon", "cli",
+)  # fmt: skip
 INTEGRITY_FIELDS: Final = ("chain_id", "seq", "prev_hash", "hash")
 
 # git subcommand -> operation; anything else is git.other.
@@ -64,6 +69,12 @@ SUBCOMMAND_OPERATIONS: Final[Mapping[str, str]] = {
     "tag": "git.tag",
     "branch": "git.branch",
 }
+
+# Claude Code tools that only look (claude.tool_use of these is a read, like `git status`).
+CLAUDE_CODE_READ_TOOLS: Final = frozenset(
+    {"Read", "Glob", "Grep", "LS", "WebFetch", "WebSearch", "TodoRead", "NotebookRead",
+     "BashOutput", "ListMcpResourcesTool", "ReadMcpResourceTool"}
+)  # fmt: skip
 
 # Local inspection commands: reads that a writes_only level drops.
 READ_SUBCOMMANDS: Final = frozenset(
@@ -122,6 +133,8 @@ _FIXED_CATEGORY: Final[Mapping[str, str]] = {
     "conflict.resolved": "update",
     "conflict.aborted": "update",
     "claude.request": "create",
+    "claude.session": "create",
+    "claude.prompt": "create",
     "validation.failed": "read",
     "audit.config_changed": "update",
     "audit.verify": "read",
@@ -200,6 +213,8 @@ def category_for(
         return fixed
     if operation == "git.push":
         return _push_category(details)
+    if operation == "claude.tool_use":
+        return "read" if details.get("tool") in CLAUDE_CODE_READ_TOOLS else "update"
     if operation in {"git.branch", "git.tag"} and deletes_ref(operation, details):
         return "delete"
     if operation == "git.branch":
