@@ -52,6 +52,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any, Final
 
 import h11
@@ -435,7 +436,9 @@ class OtlpReceiver:
         if close:
             headers.append(("Connection", "close"))
         try:
-            writer.write(conn.send(h11.Response(status_code=status, headers=headers)))
+            reason = HTTPStatus(status).phrase.encode()
+            writer.write(conn.send(h11.Response(status_code=status, headers=headers,
+                                                reason=reason)))
             writer.write(conn.send(h11.Data(data=data)))
             writer.write(conn.send(h11.EndOfMessage()))
         except h11.LocalProtocolError:

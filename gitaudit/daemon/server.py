@@ -470,6 +470,7 @@ class Server:
         passed = systemd.listen_fds()
         runtime = paths.daemon_runtime_dir(self.settings.runtime_dir)
         os.makedirs(runtime, mode=RUNTIME_DIR_MODE, exist_ok=True)
+        await self._start_otlp()  # before the event socket: a client that got in finds it up
         await self._listen(passed, runtime, "events", paths.EVENTS_SOCKET, EVENTS_MODE,
                            self._handle_events)  # fmt: skip
         self._receiver = Trace2Receiver(self.active_intake(), self.settings, self.metrics,
@@ -478,7 +479,6 @@ class Server:
                            self._tracked(self._receiver.handle))  # fmt: skip
         await self._listen(passed, runtime, "subscribe", paths.SUBSCRIBE_SOCKET,
                            SUBSCRIBE_MODE, self._tracked(self.publisher.serve))  # fmt: skip
-        await self._start_otlp()
 
     async def _start_otlp(self) -> None:
         """Listen for Claude Code's OTLP/HTTP logs when ``otlp_address`` is set."""
