@@ -272,17 +272,15 @@ class OtlpReceiver:
         ``state.busy`` is true while a request is being answered."""
         state = state or ConnectionState()
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=HEADER_MAX_BYTES)
-        peer: Peer | None = None
-        peer_known = False
+        peer: tuple[Peer | None, dict[str, Any]] | None = None
         try:
             while True:
                 event = await self._next(conn, reader, IDLE_TIMEOUT)
                 if not isinstance(event, h11.Request):
                     return  # closed, or nothing more to read
                 state.busy = True
-                if not peer_known:
+                if peer is None:
                     peer = await asyncio.to_thread(self._peer, writer)
-                    peer_known = True
                 try:
                     keep = await self._serve(conn, reader, writer, event, peer)
                 finally:
@@ -300,16 +298,20 @@ class OtlpReceiver:
         finally:
             writer.close()
 
-    def _peer(self, writer: asyncio.StreamWriter) -> Peer | None:
-        """The sender's uid from the kernel's socket table (None: unverified)."""
+    def _peer(self, writer: asyncio.StreamWriter) -> tuple[Peer | None, dict[str, Any]]:
+        """The sender's uid from the kernel's socket table (None: unverified), and the
+        actor's host: this one for a loopback peer, else the peer's address."""
         try:
             remote = writer.get_extra_info("peername")
             local = writer.get_extra_info("sockname")
-            uid = tcp_peer_uid(remote, local) if remote and local else None
+            loopback = bool(remote) and ipaddress.ip_address(
+                str(remote[0]).split("%", 1)[0]).is_loopback
+            uid = tcp_peer_uid(remote, local) if loopback and local else None
         except Exception:  # no proof is an unverified record, not a failure
             log.exception("otlp_peer_lookup_failed")
-            return None
-        return None if uid is None else Peer(pid=0, uid=uid, gid=-1)
+            return None, {"host": self.host}
+        actor = {"host": self.host if loopback else str(remote[0])}
+        return (None if uid is None else Peer(pid=0, uid=uid, gid=-1)), actor
 
     async def _next(self, conn: h11.Connection, reader: asyncio.StreamReader,
                     timeout: float) -> Any:
@@ -323,7 +325,7 @@ class OtlpReceiver:
 
     async def _serve(self, conn: h11.Connection, reader: asyncio.StreamReader,
                      writer: asyncio.StreamWriter, request: h11.Request,
-                     peer: Peer | None) -> bool:
+                     peer: tuple[Peer | None, dict[str, Any]]) -> bool:
         """Answer one request; False when the connection must close afterwards."""
         headers = {name.decode("latin-1").lower(): value.decode("latin-1")
                    for name, value in request.headers}  # fmt: skip
@@ -389,8 +391,10 @@ class OtlpReceiver:
         body = b"".join(parts)
         return gunzip(body, limit) if encoding == "gzip" else body
 
-    async def _export(self, body: bytes, media: str, peer: Peer | None) -> tuple[int, bytes]:
+    async def _export(self, body: bytes, media: str,
+                      sender: tuple[Peer | None, dict[str, Any]]) -> tuple[int, bytes]:
         """Decode, map, hand to the intake; (status, response body)."""
+        peer, actor = sender
         try:
             if len(body) > INLINE_DECODE_BYTES:
                 records = await asyncio.to_thread(otel_map.decode, body, media)
@@ -399,7 +403,6 @@ class OtlpReceiver:
         except otel_map.OtlpDecodeError as exc:
             raise HttpError(400, _INVALID_ARGUMENT, str(exc)[:300], exc.reason) from exc
         received = time.time()
-        actor = {"host": self.host}
         events: list[dict[str, Any]] = []
         skipped: Counter[str] = Counter()
         for record in records:
