@@ -72,6 +72,8 @@ READ_CHUNK: Final = 64 * 1024
 HEADER_MAX_BYTES: Final = 64 * 1024
 IDLE_TIMEOUT: Final = 300.0  # a kept-alive connection with no request for this long is closed
 READ_TIMEOUT: Final = 60.0  # a request whose next bytes take longer is abandoned
+LINGER_SECONDS: Final = 2.0  # reading what a refused client still sends, before closing
+LINGER_BYTES: Final = 8 * 1024 * 1024
 RETRY_AFTER: Final = "5"  # seconds an exporter waits after a 503
 INLINE_DECODE_BYTES: Final = 256 * 1024  # larger bodies are decoded off the event loop
 # google.rpc.Code values used in error bodies
@@ -286,6 +288,7 @@ class OtlpReceiver:
                 finally:
                     state.busy = False
                 if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    await _linger(reader, writer, conn.their_state is not h11.DONE)
                     return
                 conn.start_next_cycle()
         except h11.RemoteProtocolError as exc:
@@ -293,6 +296,7 @@ class OtlpReceiver:
             if conn.our_state in {h11.IDLE, h11.SEND_RESPONSE}:
                 await self._answer(conn, writer, exc.error_status_hint, b"bad HTTP request\n",
                                    "text/plain; charset=utf-8", close=True)  # fmt: skip
+                await _linger(reader, writer, True)
         except (TimeoutError, ConnectionError, OSError):
             return
         finally:
@@ -447,6 +451,24 @@ class OtlpReceiver:
         except h11.LocalProtocolError:
             return
         await writer.drain()
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  unread: bool) -> None:
+    """Before closing on a client still sending (a refused body): say we are done writing,
+    then read and drop what comes for a moment. Closing with unread bytes would reset the
+    connection, and the client could lose the answer explaining the refusal."""
+    if not unread:
+        return
+    try:
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(LINGER_SECONDS):
+            dropped = 0
+            while dropped < LINGER_BYTES and (data := await reader.read(READ_CHUNK)):
+                dropped += len(data)
+    except (TimeoutError, ConnectionError, OSError):
+        return
 
 
 def _transient(ack: api.Ack) -> bool:

@@ -474,3 +474,34 @@ def test_fixture_files_are_what_the_cli_sent() -> None:
         "claude_code.user_prompt", "claude_code.tool_decision", "claude_code.api_request",
         "claude_code.tool_result", "claude_code.api_request", "claude_code.assistant_response",
     ]  # fmt: skip
+
+
+def test_store_down_with_reject_mode_answers_503_retry_after_then_recovers(
+    daemons: Daemons, pg_server: PgServer, pg_fresh_url: str
+) -> None:
+    port = free_port()
+    run = daemons(database_url=pg_fresh_url,
+                  config={"otlp_address": f"127.0.0.1:{port}", "on_store_failure": "reject"}
+                  ).start()  # fmt: skip
+    session, prompt = new_session()
+    client = OtlpClient(port)
+    sequence = iter(range(1_000_000))
+
+    def send() -> Any:
+        body = export_request([api_request(session, next(sequence), prompt)])
+        return client.post(body.SerializeToString())
+
+    assert send().status == 200
+    Receiver(run, port).stored_session(session, 1)
+    _pg_stop(pg_server)
+    try:
+        refused = wait_for(lambda: (answer := send()).status == 503 and answer,
+                           "a 503 while the store is down")  # fmt: skip
+        assert refused.headers["retry-after"] == "5"
+        assert refused.body.startswith(b"\x08\x0e")  # google.rpc.Status code 14, UNAVAILABLE
+        assert run.metrics()['gitaudit_otlp_bad_requests_total{reason="unavailable"}'] >= 1
+    finally:
+        _pg_start(pg_server)
+    wait_for(lambda: send().status == 200, "200 again once the store is back")
+    client.close()
+    assert run.stop() == 0
