@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import gzip
+import json
 import os
 import socket
 import subprocess
@@ -31,6 +32,7 @@ from tests.claude_code.otlp_client import (
     post_once,
     to_json,
 )
+from tests.cli.helpers import isolated_env
 from tests.daemon.daemon_harness import DaemonRun, Daemons, free_port, wait_for
 from tests.daemon.test_faults import _pg_start, _pg_stop, _store_down
 from tests.pg import PgServer
@@ -408,7 +410,7 @@ _shapes = st.one_of(
                                      "kvlistValue", "arrayValue", "values", "timeUnixNano"]),
                                     inner, max_size=4)),
         max_leaves=20,
-    ).map(lambda value: __import__("json").dumps(value).encode()),
+    ).map(lambda value: json.dumps(value).encode()),
 )
 
 
@@ -505,3 +507,29 @@ def test_store_down_with_reject_mode_answers_503_retry_after_then_recovers(
     wait_for(lambda: send().status == 200, "200 again once the store is back")
     client.close()
     assert run.stop() == 0
+
+
+def test_claude_usage_sums_requests_recorded_from_telemetry(daemons: Daemons,
+                                                             tmp_path: Path) -> None:
+
+    receiver_run = start_receiver(daemons)
+    session, prompt = new_session()
+    body = export_request([
+        api_request(session, 1, prompt, model="claude-haiku-5-5", input_tokens=1000,
+                    output_tokens=100, cost_usd=0.25),
+        api_request(session, 2, prompt, model="claude-haiku-5-5", input_tokens=500,
+                    output_tokens=50, cost_usd=0.125),
+    ])  # fmt: skip
+    assert receiver_run.post(body.SerializeToString()).status == 200
+    receiver_run.stored_session(session, 2)
+    env = isolated_env(tmp_path, GITAUDIT_DATABASE_URL=receiver_run.run.database_url)
+    done = subprocess.run(
+        [sys.executable, "-m", "gitaudit", "claude", "usage", "--by", "model", "--format",
+         "json", "--no-ingest"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    row = {row["key"]: row for row in json.loads(done.stdout)["rows"]}[
+        "claude-haiku-5-5"]
+    assert row["requests"] == 2 and row["input_tokens"] == 1500 and row["unpriced"] == 0
+    assert row["cost_usd"] == pytest.approx(0.375)
