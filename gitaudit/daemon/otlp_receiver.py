@@ -400,12 +400,28 @@ class OtlpReceiver:
         """Decode, map, hand to the intake; (status, response body)."""
         peer, actor = sender
         try:
-            if len(body) > INLINE_DECODE_BYTES:
-                records = await asyncio.to_thread(otel_map.decode, body, media)
+            if len(body) > INLINE_DECODE_BYTES:  # a big batch is read off the event loop
+                events, skipped = await asyncio.to_thread(self._events, body, media, actor)
             else:
-                records = otel_map.decode(body, media)
+                events, skipped = self._events(body, media, actor)
         except otel_map.OtlpDecodeError as exc:
             raise HttpError(400, _INVALID_ARGUMENT, str(exc)[:300], exc.reason) from exc
+        refused: list[str] = []
+        if events:
+            acks = await self.intake.accept(events, peer=peer, source=SOURCE)
+            if any(_transient(ack) for ack in acks):
+                raise HttpError(503, _UNAVAILABLE,
+                                "the audit journal cannot take events now; retry later",
+                                "unavailable", headers=[("Retry-After", RETRY_AFTER)])
+            refused = [ack.error or "rejected" for ack in acks if ack.status == api.REJECTED]
+        rejected = sum(skipped.values()) + len(refused)
+        message = _partial_message(skipped, refused)
+        return 200, success_body(rejected, message, media)
+
+    def _events(self, body: bytes, media: str, actor: dict[str, Any]
+                ) -> tuple[list[dict[str, Any]], Counter[str]]:
+        """The events of a body and the records skipped, by event name (counted)."""
+        records = otel_map.decode(body, media)
         received = time.time()
         events: list[dict[str, Any]] = []
         skipped: Counter[str] = Counter()
@@ -423,17 +439,7 @@ class OtlpReceiver:
             else:
                 events.append(mapped.event)
                 self.metrics.otlp_records.labels(label, "mapped").inc()
-        refused: list[str] = []
-        if events:
-            acks = await self.intake.accept(events, peer=peer, source=SOURCE)
-            if any(_transient(ack) for ack in acks):
-                raise HttpError(503, _UNAVAILABLE,
-                                "the audit journal cannot take events now; retry later",
-                                "unavailable", headers=[("Retry-After", RETRY_AFTER)])
-            refused = [ack.error or "rejected" for ack in acks if ack.status == api.REJECTED]
-        rejected = sum(skipped.values()) + len(refused)
-        message = _partial_message(skipped, refused)
-        return 200, success_body(rejected, message, media)
+        return events, skipped
 
     async def _answer(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int,
                       data: bytes, content_type: str, *, close: bool = False,

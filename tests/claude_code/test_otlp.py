@@ -227,6 +227,16 @@ def test_gzip_bodies_are_read(receiver: Receiver) -> None:
     receiver.stored_session(json_session, 1)
 
 
+def test_a_large_batch_is_read_whole(receiver: Receiver) -> None:
+    session, prompt = new_session()
+    body = export_request([api_request(session, n, prompt) for n in range(2000)])
+    data = body.SerializeToString()
+    assert 256 * 1024 < len(data) < 4 * 1024 * 1024  # decoded off the event loop
+    assert receiver.post(data).status == 200
+    events = receiver.stored_session(session, 2000)
+    assert len({e["details"]["event_sequence"] for e in events}) == 2000
+
+
 def test_keep_alive_connection_serves_many_requests(receiver: Receiver) -> None:
     session, prompt = new_session()
     client = OtlpClient(receiver.port)
