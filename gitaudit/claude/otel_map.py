@@ -46,7 +46,7 @@ import hashlib
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -372,13 +372,26 @@ def _occurred(record: LogRecord, received: float) -> tuple[str, int]:
     return catalog.now_rfc3339(received), int(received * 1000)
 
 
-def _claude_user(record: LogRecord) -> dict[str, Any] | None:
+# The account Claude Code names: (details key, attribute, personal: pseudonymized with
+# hash_user_ids like the actor's names).
+_ACCOUNT: Final = (
+    ("id", "user.id", True), ("email", "user.email", True),
+    ("account_uuid", "user.account_uuid", True), ("organization_id", "organization.id", False),
+)  # fmt: skip
+
+
+def _claude_user(record: LogRecord, pseudonym: Callable[[str], str] | None
+                 ) -> dict[str, Any] | None:
     attrs, resource = record.attributes, record.resource
-    names = {"id": "user.id", "email": "user.email", "account_uuid": "user.account_uuid",
-             "organization_id": "organization.id"}  # fmt: skip
-    found = {key: _text(attrs.get(name, resource.get(name))) for key, name in names.items()}
-    kept = {key: value for key, value in found.items() if value is not None}
-    return kept or None
+    found: dict[str, Any] = {}
+    for key, name, personal in _ACCOUNT:
+        value = _text(attrs.get(name, resource.get(name)))
+        if value is None:
+            continue
+        if personal and pseudonym is not None:
+            value = pseudonym(value.strip().lower() if key == "email" else value.strip())
+        found[key] = value
+    return found or None
 
 
 def map_record(
@@ -387,11 +400,13 @@ def map_record(
     actor: Mapping[str, Any],
     received: float,
     error_max_chars: int = 2000,
+    pseudonym: Callable[[str], str] | None = None,
 ) -> Mapped:
     """The raw (not yet sanitized) event of one record, or why it is skipped.
 
     ``actor`` is who sent it as far as the receiver can tell (host, and the
-    uid when proven); ``received`` (epoch seconds) dates a record without a time.
+    uid when proven); ``received`` (epoch seconds) dates a record without a time;
+    ``pseudonym`` (with ``hash_user_ids``) replaces the account's personal ids.
     """
     if record.name not in MAPPED:
         return Mapped(None, "not_mapped")
@@ -411,7 +426,7 @@ def map_record(
     terminal = _text(attrs.get("terminal.type", record.resource.get("terminal.type")), 100)
     if terminal is not None:
         common["terminal_type"] = terminal
-    user = _claude_user(record)
+    user = _claude_user(record, pseudonym)
     if user is not None:
         common["claude_user"] = user
     if record.name == "claude_code.tool_decision":

@@ -51,7 +51,7 @@ import sys
 import time
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -262,9 +262,11 @@ class OtlpReceiver:
         self.settings = settings
         self.metrics = metrics
         self.host = host or os.uname().nodename
+        self.pseudonym = _pseudonym(settings)
 
     def reconfigure(self, settings: Settings) -> None:
-        """Reloaded settings (the size limit applies to the next request)."""
+        """Reloaded settings (the size limit and user id hashing apply to the next request)."""
+        self.pseudonym = _pseudonym(settings)
         self.settings = settings
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -429,7 +431,8 @@ class OtlpReceiver:
             label = record.label
             try:
                 mapped = otel_map.map_record(record, actor=actor, received=received,
-                                             error_max_chars=self.settings.error_max_chars)
+                                             error_max_chars=self.settings.error_max_chars,
+                                             pseudonym=self.pseudonym)
             except Exception:  # one odd record is skipped, not the batch
                 log.exception("otlp_record_unmappable", event=label)
                 mapped = otel_map.Mapped(None, "unmappable")
@@ -475,6 +478,17 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                 dropped += len(data)
     except (TimeoutError, ConnectionError, OSError):
         return
+
+
+def _pseudonym(settings: Settings) -> Callable[[str], str] | None:
+    """With ``hash_user_ids``: the keyed pseudonym the sanitizer gives actor names."""
+    from gitaudit.pipeline import user_id_key
+    from gitaudit.sanitize import pseudonymize
+
+    key = user_id_key(settings)
+    if key is None:
+        return None
+    return lambda value: pseudonymize(value, key)
 
 
 def _transient(ack: api.Ack) -> bool:

@@ -543,3 +543,24 @@ def test_claude_usage_sums_requests_recorded_from_telemetry(daemons: Daemons,
         "claude-haiku-5-5"]
     assert row["requests"] == 2 and row["input_tokens"] == 1500 and row["unpriced"] == 0
     assert row["cost_usd"] == pytest.approx(0.375)
+
+
+def test_hash_user_ids_pseudonymizes_the_claude_account(daemons: Daemons,
+                                                         tmp_path: Path) -> None:
+    from gitaudit.sanitize import pseudonymize
+
+    key_file = tmp_path / "user-id.key"
+    key_file.write_bytes(b"k" * 32)
+    hashed = start_receiver(daemons, hash_user_ids=True, user_id_key_file=str(key_file))
+    session, prompt = new_session()
+    request = export_request([api_request(session, 1, prompt)],
+                             **{"user.email": "Dev@Example.com", "organization.id": "org-7",
+                                "user.account_uuid": "acc-7"})  # fmt: skip
+    assert hashed.post(request.SerializeToString()).status == 200
+    (event,) = hashed.stored_session(session, 1)
+    account = event["details"]["claude_user"]
+    assert account["email"] == pseudonymize("dev@example.com", b"k" * 32)
+    assert account["account_uuid"] == pseudonymize("acc-7", b"k" * 32)
+    assert account["id"].startswith("anon:")
+    assert account["organization_id"] == "org-7"
+    assert b"Example.com" not in (hashed.run.root / "audit.db").read_bytes()
