@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import gzip
+import http.client
 import json
 import os
 import socket
@@ -332,6 +333,31 @@ def test_wrong_content_type_path_and_method(receiver: Receiver) -> None:
     assert metrics['gitaudit_otlp_bad_requests_total{reason="method"}'] >= 1
 
 
+def test_off_unless_configured(daemons: Daemons) -> None:
+    run = daemons().start()
+    assert '"otlp"' not in run.log()
+    assert "gitaudit_otlp_requests_total" not in str(run.metrics())
+    assert run.stop() == 0
+
+
+def test_ipv6_loopback_with_the_uid_from_tcp6(daemons: Daemons) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    port = free_port()
+    run = daemons(config={"otlp_address": f"[::1]:{port}"}).start()
+    session, prompt = new_session()
+    conn = http.client.HTTPConnection("::1", port, timeout=30)
+    conn.request("POST", "/v1/logs", headers={"Content-Type": PROTOBUF},
+                 body=export_request([api_request(session, 1, prompt)]).SerializeToString())
+    assert conn.getresponse().status == 200
+    conn.close()
+    (event,) = Receiver(run, port).stored_session(session, 1)
+    assert event["actor"]["uid"] == os.getuid() and event["actor"]["verified"] is True
+
+
 def test_non_loopback_address_is_refused_at_start(daemons: Daemons) -> None:
     run = daemons(config={"otlp_address": f"0.0.0.0:{free_port()}"})
     run.start(wait=False)
@@ -408,8 +434,21 @@ def test_secrets_in_attributes_are_redacted(receiver: Receiver) -> None:
 
 # --- fuzz -----------------------------------------------------------------------------------------
 
+_CAPTURED = CLI_SESSION_PB.read_bytes()
+_mutated = st.lists(st.tuples(st.integers(0, len(_CAPTURED) - 1), st.integers(0, 255)),
+                    min_size=1, max_size=8).map(
+    lambda edits: bytes(_apply(bytearray(_CAPTURED), edits)))  # fmt: skip
+
+
+def _apply(data: bytearray, edits: list[tuple[int, int]]) -> bytearray:
+    for index, value in edits:
+        data[index] = value
+    return data
+
+
 _shapes = st.one_of(
     st.binary(max_size=300),
+    _mutated,
     st.recursive(
         st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20),
                   st.floats(allow_nan=False)),
@@ -430,6 +469,8 @@ def test_fuzzed_bodies_never_break_the_receiver(receiver: Receiver, body: bytes,
                                                 content_type: str, gzipped: bool) -> None:
     answer = receiver.post(body, content_type, gzipped=gzipped)
     assert answer.status in {200, 400}, (answer.status, answer.body)
+    if answer.status == 200 and content_type == PROTOBUF:
+        answer.response()  # a well-formed ExportLogsServiceResponse
 
 
 def test_canary_lands_after_the_fuzz(receiver: Receiver) -> None:
