@@ -32,8 +32,9 @@ events to the intake (policy, sanitizer, limits, journal), like any other.
   ``user.email``, ``user.account_uuid``, ``organization.id``) is a claim, kept
   under ``details.claude_user``; who sent the record is the receiver's to say.
 - Event ids are derived from the record (session, sequence number, time,
-  event name): an exporter's retry of a batch gives the same ids, which the
-  intake and the store keep once.
+  event name; all its attributes when it has no sequence number): an
+  exporter's retry of a batch gives the same ids, which the intake and the
+  store keep once.
 
 Nothing here does I/O or reads a clock.
 """
@@ -366,10 +367,11 @@ def _int(value: Any) -> int | None:
 
 
 def _occurred(record: LogRecord, received: float) -> tuple[str, int]:
-    """(RFC 3339 time, epoch milliseconds) of the record: its own time, else ``received``."""
+    """(RFC 3339 time, milliseconds for the event id) of the record: its own time; else
+    ``received``, and 0 in the id (a resent record must get the same id)."""
     if record.time_ns:
         return catalog.now_rfc3339(record.time_ns / 1e9), record.time_ns // 1_000_000
-    return catalog.now_rfc3339(received), int(received * 1000)
+    return catalog.now_rfc3339(received), 0
 
 
 # The account Claude Code names: (details key, attribute, personal: pseudonymized with
@@ -436,8 +438,12 @@ def map_record(
         operation, outcome, found, error = _request(record.name, attrs)
         duration = found.get("latency_ms")
     details = {**common, **found}
+    # what tells this record from every other of the session; without a sequence number,
+    # everything it says (a resent record is the same record, anything else is not)
+    which = str(sequence) if sequence is not None else json.dumps(
+        attrs, sort_keys=True, default=str)
     seed = hashlib.sha256(
-        f"otlp\0{session_id}\0{record.name}\0{sequence}\0{record.time_ns}\0"
+        f"otlp\0{session_id}\0{record.name}\0{which}\0{record.time_ns}\0"
         f"{attrs.get('tool_use_id')}\0{attrs.get('request_id')}".encode("utf-8", "replace")
     ).digest()
     if error is not None and len(error) > error_max_chars:

@@ -146,3 +146,13 @@ def test_unknown_event_names_share_one_label() -> None:
     record = claude_record("brand_new", "s", 1)
     (decoded,) = otel_map.decode(export_request([record]).SerializeToString(), PROTOBUF)
     assert decoded.name == "claude_code.brand_new" and decoded.label == "other"
+
+
+def test_records_without_sequence_numbers_keep_distinct_ids() -> None:
+    def record(tokens: int) -> otel_map.LogRecord:
+        return otel_map.LogRecord("claude_code.api_request", 0,
+                                  {"session.id": "s", "input_tokens": tokens})  # fmt: skip
+
+    first, other = (_map(record(n))["id"] for n in (1, 2))
+    again = otel_map.map_record(record(1), actor={}, received=1_900_000_000.0).event
+    assert again is not None and first == again["id"] != other  # resent later: same id
