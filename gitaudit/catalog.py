@@ -36,6 +36,9 @@ OPERATIONS: Final = (
     "conflict.resolved",
     "conflict.aborted",
     "claude.request",
+    # A Claude Code session (source claude_code; details: gitaudit.claude.code_hook, README
+    # "What a Claude Code session records"): session start/end, each user prompt (phase
+    # submit) and the end of its turn (phase stop), each tool call's result.
     "claude.session",
     "claude.prompt",
     "claude.tool_use",

@@ -46,12 +46,12 @@ import binascii
 import hashlib
 import json
 import math
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gitaudit import catalog
+from gitaudit.claude.ids import prompt_event_id, session_event_id
 from gitaudit.claude.record import request_details
 
 SOURCE: Final = "claude_code"
@@ -66,21 +66,6 @@ KNOWN_EVENTS: Final = frozenset({
 MAPPED: Final = frozenset(
     {"claude_code.api_request", "claude_code.api_error", "claude_code.tool_decision"}
 )
-
-# Same namespace and names as gitaudit.claude.ids (the hooks' anchors): a copy until
-# the branches meet, checked against uuid.uuid5 in the tests.
-_ID_NAMESPACE: Final = uuid.UUID("6f1d3c2e-8a4b-5c6d-9e0f-1a2b3c4d5e6f")
-
-
-def session_event_id(session_id: str) -> str:
-    """Id of the ``claude.session`` start event of ``session_id``."""
-    return str(uuid.uuid5(_ID_NAMESPACE, f"claude-code/session/{session_id}/"))
-
-
-def prompt_event_id(session_id: str, prompt_id: str) -> str:
-    """Id of the ``claude.prompt`` event of ``prompt_id`` in ``session_id``."""
-    return str(uuid.uuid5(_ID_NAMESPACE, f"claude-code/prompt/{session_id}/{prompt_id}"))
-
 
 class OtlpDecodeError(ValueError):
     """The body is not an ``ExportLogsServiceRequest``; ``reason`` labels the metric."""

@@ -31,13 +31,6 @@ def _map(record: otel_map.LogRecord) -> dict[str, Any]:
     return mapped.event
 
 
-def test_anchor_ids_are_the_contracts_uuid5() -> None:
-    assert otel_map.session_event_id("s-1") == str(
-        uuid.uuid5(NAMESPACE, "claude-code/session/s-1/"))
-    assert otel_map.prompt_event_id("s-1", "p-2") == str(
-        uuid.uuid5(NAMESPACE, "claude-code/prompt/s-1/p-2"))
-
-
 def test_json_and_protobuf_captures_decode_to_the_same_records() -> None:
     from_pb = otel_map.decode((FIXTURES / "cli-2.1.197-session.pb").read_bytes(), PROTOBUF)
     request = export_request([])
