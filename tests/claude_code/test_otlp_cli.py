@@ -14,7 +14,6 @@ the registry or a working binary, the test is skipped saying why.
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,21 +49,18 @@ def test_real_cli_telemetry_lands_in_the_store(protocol: str, daemons: Daemons,
     repo = sandbox.repo()
     port = free_port()
     run = daemons(config={"otlp_address": f"127.0.0.1:{port}"}).start()
+    telemetry = {
+        "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": f"http://127.0.0.1:{port}/v1/logs",
+        "OTEL_LOGS_EXPORT_INTERVAL": "500",
+    }
     with fake_stream.FakeStream("git status --short") as api:
-        env = sandbox.environ({
-            **cli.claude_env(sandbox.home, api.port),
-            "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
-            "OTEL_LOGS_EXPORTER": "otlp",
-            "OTEL_METRICS_EXPORTER": "none",
-            "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": protocol,
-            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": f"http://127.0.0.1:{port}/v1/logs",
-            "OTEL_LOGS_EXPORT_INTERVAL": "500",
-        })  # fmt: skip
-        done = subprocess.run(
-            [str(claude), "-p", "check the status", "--allowedTools", "Bash",
-             "--output-format", "json"],
-            cwd=repo, env=env, capture_output=True, text=True, check=False, timeout=300,
-        )  # fmt: skip
+        env = cli.claude_env(sandbox.home, f"http://127.0.0.1:{api.port}",
+                             base=sandbox.environ(), **telemetry)  # fmt: skip
+        done = cli.run_claude(claude, repo, env, "check the status")
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
     session = json.loads(done.stdout)["session_id"]
 
