@@ -88,13 +88,14 @@ def _read_ack(reader: Any, sent_at: list[float], latencies: list[float]) -> int:
     return sum(ack["status"] == "accepted" for ack in answer["acks"])
 
 
-def _start_daemon(work: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+def _start_daemon(work: Path, extra_config: str = "") -> tuple[subprocess.Popen[bytes], str, Path]:
     database = work / "daemon.db"
     url = f"sqlite:///{database}"
     config = work / "config.toml"
     config.write_text(
         f'runtime_dir = "{work / "run"}"\njournal_dir = "{work / "journal"}"\n'
         f'database_url = "{url}"\nmetrics_address = ""\nlevel = "all"\nchain_id = "bench"\n'
+        + extra_config
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITAUDIT_")}
     env.update(GITAUDIT_CONFIG=str(work / "none.toml"), PYTHONPATH=str(REPO_ROOT))

@@ -366,6 +366,27 @@ FIELDS: tuple[Field, ...] = (
         4 * 1024 * 1024,
         "Bytes of trace2 detail buffered per git process; past it detail is dropped, never git.",
     ),
+    # --- Claude Code telemetry (gitaudit/daemon/otlp_receiver.py) -----------------------------
+    Field(
+        "otlp_address",
+        _str,
+        None,
+        "host:port where the daemon receives Claude Code's OTLP/HTTP logs (POST /v1/logs); "
+        "unset: no receiver. Loopback only unless otlp_allow_remote is on.",
+    ),
+    Field(
+        "otlp_allow_remote",
+        _bool,
+        False,
+        "Let otlp_address be a non-loopback address (senders are then unauthenticated "
+        "network peers: their records stay unverified claims).",
+    ),
+    Field(
+        "otlp_max_bytes",
+        _int,
+        4 * 1024 * 1024,
+        "Largest OTLP request body, after gzip decompression too; larger ones get 413.",
+    ),
     # --- forwarding (gitaudit/daemon/sinks.py) ------------------------------------------------
     Field(
         "http_sink_url",
@@ -413,7 +434,7 @@ FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
 _POSITIVE = (
     "error_max_chars", "spool_segment_bytes", "buffer_flush_interval", "buffer_max_size",
     "socket_timeout", "max_message_bytes", "shutdown_timeout", "subscriber_queue_size",
-    "trace2_max_bytes", "sink_backlog", "watch_window", "resolve_max_bytes",
+    "trace2_max_bytes", "sink_backlog", "watch_window", "resolve_max_bytes", "otlp_max_bytes",
 )  # fmt: skip
 
 
@@ -456,6 +477,9 @@ class Settings:
     shutdown_timeout: float
     subscriber_queue_size: int
     trace2_max_bytes: int
+    otlp_address: str | None
+    otlp_allow_remote: bool
+    otlp_max_bytes: int
     http_sink_url: str | None
     http_sink_token_file: str | None
     http_sink_token_header: str

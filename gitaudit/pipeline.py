@@ -82,7 +82,8 @@ def _repair(value: Any) -> Any:
     return value
 
 
-def _read_key(settings: Settings) -> bytes | None:
+def user_id_key(settings: Settings) -> bytes | None:
+    """The key of ``hash_user_ids`` pseudonyms (None when they are off); raises ConfigError."""
     if not settings.hash_user_ids or settings.user_id_key_file is None:
         return None
     try:
@@ -108,7 +109,7 @@ class Pipeline:
         self.redactor = Redactor(
             sensitive_fields=settings.sensitive_fields,
             hash_user_ids=settings.hash_user_ids,
-            user_id_key=_read_key(settings),
+            user_id_key=user_id_key(settings),
         )
 
     def sanitize(self, raw: dict[str, Any], *, valid_text: bool = False) -> dict[str, Any]:

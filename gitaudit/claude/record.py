@@ -61,6 +61,35 @@ SOURCE: Final = "claude"
 CLIENT_REQUEST_HEADER: Final = "X-Client-Request-Id"
 
 
+# --- the details shape -----------------------------------------------------------------------
+
+TOKEN_FIELDS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+# Every claude.request has these details, in this order (None when unknown), whoever
+# measured the call: the audited SDK client here, Claude Code's telemetry
+# (gitaudit.claude.otel_map). Cost and failure fields follow them.
+REQUEST_FIELDS: Final = (
+    "provider", "operation_name", "model", "response_model", "response_id", "max_tokens",
+    "streaming", "stop_reason", "latency_ms", "request_id", "client_request_id", "attempts",
+    "server_address", "prompt_sha256", "prompt_bytes", "message_count", "response_sha256",
+    "response_chars", *TOKEN_FIELDS,
+)  # fmt: skip
+
+
+def request_details(**known: Any) -> dict[str, Any]:
+    """The ``details`` of a ``claude.request``: every :data:`REQUEST_FIELDS` key (None
+    unless given; provider ``anthropic``, operation ``chat``), then any other ``known``."""
+    found: dict[str, Any] = {"provider": "anthropic", "operation_name": "chat"}
+    for name in REQUEST_FIELDS[2:]:
+        found[name] = known.pop(name, None)
+    found.update(known)
+    return found
+
+
 # --- one call -------------------------------------------------------------------------------
 
 
@@ -238,35 +267,25 @@ class CallRecord:
         """``details`` of the event (text fields excluded, see :meth:`Recorder.build`)."""
         ended = self.ended if self.ended is not None else time.perf_counter()
         text = "".join(self.text)
-        found: dict[str, Any] = {
-            "provider": "anthropic",
-            "operation_name": "chat",
-            "model": self.model,
-            "response_model": self.response_model,
-            "response_id": self.response_id,
-            "max_tokens": self.max_tokens,
-            "streaming": self.streaming,
-            "stop_reason": self.stop_reason,
-            "latency_ms": round((ended - self.t0) * 1000.0, 3),
-            "request_id": self.request_id,
-            "client_request_id": self.client_request_id,
-            "attempts": self.attempts,
-            "server_address": self.server_address,
-            "prompt_sha256": self.prompt_sha256,
-            "prompt_bytes": self.prompt_bytes,
-            "message_count": _count(self.prompt),
-            "response_sha256": _sha256(text.encode("utf-8", "surrogatepass"))
-            if self.text
-            else None,
-            "response_chars": len(text) if self.text else None,
-        }
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-        ):
-            found[name] = self.usage.get(name) if self.got_usage else None
+        found = request_details(
+            model=self.model,
+            response_model=self.response_model,
+            response_id=self.response_id,
+            max_tokens=self.max_tokens,
+            streaming=self.streaming,
+            stop_reason=self.stop_reason,
+            latency_ms=round((ended - self.t0) * 1000.0, 3),
+            request_id=self.request_id,
+            client_request_id=self.client_request_id,
+            attempts=self.attempts,
+            server_address=self.server_address,
+            prompt_sha256=self.prompt_sha256,
+            prompt_bytes=self.prompt_bytes,
+            message_count=_count(self.prompt),
+            response_sha256=_sha256(text.encode("utf-8", "surrogatepass")) if self.text else None,
+            response_chars=len(text) if self.text else None,
+            **({name: self.usage.get(name) for name in TOKEN_FIELDS} if self.got_usage else {}),
+        )
         if self.cache_creation is not None:
             found["cache_creation"] = self.cache_creation
         if self.streaming:

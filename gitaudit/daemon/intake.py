@@ -86,7 +86,8 @@ def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
     details = raw.get("details")
     if details is None or isinstance(details, dict):
         details = {k: v for k, v in (details or {}).items() if k not in DAEMON_DETAILS}
-        details["peer_pid"] = peer.pid
+        if peer.pid > 0:  # 0: the uid is proven but not the process (OTLP over loopback TCP)
+            details["peer_pid"] = peer.pid
         if claimed and (claimed.get("uid", peer.uid), claimed.get("user", user)) != (
             peer.uid,
             user,

@@ -160,6 +160,20 @@ class Metrics:
             ["sink"],
             registry=r,
         )
+        self.otlp_requests = Counter(
+            "gitaudit_otlp_requests", "OTLP/HTTP requests answered, by status", ["status"],
+            registry=r,
+        )
+        self.otlp_records = Counter(
+            "gitaudit_otlp_records",
+            "OTLP log records received, by event name and outcome (mapped, skipped)",
+            ["event", "outcome"],
+            registry=r,
+        )
+        self.otlp_bad_requests = Counter(
+            "gitaudit_otlp_bad_requests", "OTLP/HTTP requests refused, by reason", ["reason"],
+            registry=r,
+        )
         self._http: _MetricsServer | None = None
 
     def serve(self, address: str) -> tuple[str, int]:

@@ -40,6 +40,7 @@ from gitaudit.daemon.intake import EventIntake
 from gitaudit.daemon.journal import GroupCommitter, Journal, Worker
 from gitaudit.daemon.logging import configure, get_logger
 from gitaudit.daemon.metrics import Metrics
+from gitaudit.daemon.otlp_receiver import ConnectionState, OtlpReceiver, listen_address
 from gitaudit.daemon.runtime import LISTEN_BACKLOG, somaxconn, tune_gc
 from gitaudit.daemon.sinks import StoreChainReader, build_sinks, check_sink_settings
 from gitaudit.daemon.spools import SpoolWatcher
@@ -61,7 +62,8 @@ PIPELINE_DEPTH: Final = 8  # reads of one event connection being answered at onc
 # Settings that only take effect on restart (they shape sockets, files and the store).
 RESTART_KEYS: Final = frozenset({
     "runtime_dir", "journal_dir", "database_url", "chain_id", "chain_key_file",
-    "metrics_address", "watch_spool_dirs", "subscriber_queue_size",
+    "metrics_address", "watch_spool_dirs", "subscriber_queue_size", "otlp_address",
+    "otlp_allow_remote",
 })  # fmt: skip
 # Settings whose change rebuilds the sinks on SIGHUP (a reload also re-reads the token file).
 SINK_KEYS: Final = frozenset({
@@ -304,11 +306,12 @@ class Server:
         self._stop_watching = asyncio.Event()
         self._servers: list[asyncio.base_events.Server] = []
         self._socket_files: list[str] = []
-        self._connections: dict[asyncio.Task[Any], EventConnection | None] = {}
+        self._connections: dict[asyncio.Task[Any], EventConnection | ConnectionState | None] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._sinks: list[Any] = []
         self._sink_reader: StoreChainReader | None = None
         self._receiver: Trace2Receiver | None = None
+        self._otlp: OtlpReceiver | None = None
         self._journal_worker: Worker | None = None
         self._journal: Journal | None = None
         self._committer: GroupCommitter | None = None
@@ -467,6 +470,7 @@ class Server:
         passed = systemd.listen_fds()
         runtime = paths.daemon_runtime_dir(self.settings.runtime_dir)
         os.makedirs(runtime, mode=RUNTIME_DIR_MODE, exist_ok=True)
+        await self._start_otlp()  # before the event socket: a client that got in finds it up
         await self._listen(passed, runtime, "events", paths.EVENTS_SOCKET, EVENTS_MODE,
                            self._handle_events)  # fmt: skip
         self._receiver = Trace2Receiver(self.active_intake(), self.settings, self.metrics,
@@ -475,6 +479,42 @@ class Server:
                            self._tracked(self._receiver.handle))  # fmt: skip
         await self._listen(passed, runtime, "subscribe", paths.SUBSCRIBE_SOCKET,
                            SUBSCRIBE_MODE, self._tracked(self.publisher.serve))  # fmt: skip
+
+    async def _start_otlp(self) -> None:
+        """Listen for Claude Code's OTLP/HTTP logs when ``otlp_address`` is set."""
+        address = self.settings.otlp_address or ""
+        try:
+            where = listen_address(self.settings)
+            if where is None:
+                return
+            receiver = OtlpReceiver(self.active_intake(), self.settings, self.metrics)
+            server = await asyncio.start_server(
+                self._otlp_handler(receiver), where[0], where[1], backlog=LISTEN_BACKLOG,
+                reuse_address=True,
+            )
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot receive OTLP logs on {address}: {exc}",
+                "set GITAUDIT_OTLP_ADDRESS to a free loopback host:port (127.0.0.1:4318), "
+                "set GITAUDIT_OTLP_ALLOW_REMOTE=true for another address, or unset it",
+            ) from exc
+        self._otlp = receiver
+        self._servers.append(server)
+        bound = [sock.getsockname()[:2] for sock in server.sockets]
+        self.log.info("listening", otlp=address, bound=bound)
+
+    def _otlp_handler(self, receiver: OtlpReceiver) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None  # noqa: S101 - always inside a task
+            state = ConnectionState()
+            self._connections[task] = state
+            try:
+                await receiver.handle(reader, writer, state)
+            finally:
+                self._connections.pop(task, None)
+
+        return handle
 
     async def _listen(
         self,
@@ -632,6 +672,8 @@ class Server:
         before, after = settings_diff(self.settings, new)
         self.settings = new
         self.active_intake().reconfigure(new)
+        if self._otlp is not None:
+            self._otlp.reconfigure(new)
         if {"watch_repos", "watch_window"} & set(after):
             await self._stop_watcher(self.settings.shutdown_timeout)
             self._start_watcher()
