@@ -18,6 +18,7 @@ from gitaudit.cli import ingest as ingest_cli
 from gitaudit.cli import log as log_cli
 from gitaudit.cli import redact as redact_cli
 from gitaudit.cli import resolve as resolve_cli
+from gitaudit.cli import retention as retention_cli
 from gitaudit.cli import shim as shim_cli
 from gitaudit.cli import tail as tail_cli
 from gitaudit.cli import trace2 as trace2_cli
@@ -130,6 +131,7 @@ config_app.command("show")(config_cli.show_command)
 app.add_typer(config_app, name="config")
 
 app.add_typer(claude_cli.claude_app, name="claude")
+app.add_typer(retention_cli.retention_app, name="retention")
 
 
 def report_error(exc: GitauditError) -> int:

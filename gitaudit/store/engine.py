@@ -49,6 +49,7 @@ from gitaudit.store.writer import AppendResult, ChainWriter
 
 if TYPE_CHECKING:
     from gitaudit.quarantine import Quarantine
+    from gitaudit.store.retention import Recorder, RetentionOptions, RetentionReport
 
 BUSY_TIMEOUT_MS: Final = 30_000
 PG_CONNECT_TIMEOUT_S: Final = 10
@@ -628,6 +629,19 @@ class Store:
         """Recompute every hash chain; ``progress(done, total)`` is called along the way."""
         with translate_errors("verifying the store", self._url), snapshot(self._engine) as conn:
             return verify_chains(conn, self._chain_key, progress)
+
+    def expire(
+        self,
+        options: RetentionOptions,
+        record: Recorder,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> RetentionReport:
+        """Run retention (see :mod:`gitaudit.store.retention`); ``record(phase, details)``
+        stores each ``audit.retention`` record (through :meth:`append`)."""
+        from gitaudit.store.retention import run_retention
+
+        with translate_errors("running retention", self._url):
+            return run_retention(self._engine, options, record, progress)
 
     def chain_after(self, chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
         """The next ``limit`` events of chain ``chain_id`` after ``seq``, oldest first."""

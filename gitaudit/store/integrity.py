@@ -35,13 +35,21 @@ from sqlalchemy import Connection, Row, func, select, union
 from gitaudit.catalog import canonical_json
 from gitaudit.errors import ConfigError
 from gitaudit.quarantine import OPERATION as REJECTED_OPERATION
-from gitaudit.store.tables import DENORMALIZED, chains, checkpoints, denormalize, events
+from gitaudit.store.tables import (
+    DENORMALIZED,
+    chains,
+    checkpoints,
+    denormalize,
+    events,
+    retention_grants,
+)
 
 GENESIS_HASH: Final = "0" * 64
 PROBLEM_KINDS: Final = ("modified", "missing", "inserted", "reordered", "mismatch")
 _UNHASHED: Final = frozenset({"prev_hash", "hash"})
 _FINGERPRINT_LABEL: Final = b"gitaudit chain key fingerprint v1"
 _PROGRESS_EVERY: Final = 2000
+RETENTION_OPERATION: Final = "audit.retention"
 
 Progress = Callable[[int, int], None]
 
@@ -164,14 +172,131 @@ class VerifyReport:
         return next((chain.problem for chain in self.chains if chain.problem), None)
 
 
+@dataclass(frozen=True)
+class _Cut:
+    """One chain's cut as an ``audit.retention`` record states it."""
+
+    upto_seq: int
+    archived: bool
+    archived_upto: int
+
+
+@dataclass
+class RetainedPrefix:
+    """What accounts for a chain that no longer starts at seq 1: retention.
+
+    A chain may start at seq F > 1 only when (1) a ``retention_grants`` row
+    ``(chain, F-1)`` exists, (2) an ``audit.retention`` record (not a dry run)
+    states a cut of that chain at or past F-1, with the records up to F-1
+    archived unless that run had archiving off, and (3) a checkpoint at F-1
+    holds the hash record F links to. Every grant must be accounted for by such
+    a record too: a grant no run stated lets anyone holding INSERT delete.
+    """
+
+    grants: dict[str, set[int]]
+    cuts: dict[str, list[_Cut]]
+
+    @classmethod
+    def load(cls, conn: Connection) -> RetainedPrefix:
+        """Read every grant and every ``audit.retention`` record's cuts."""
+        grants: dict[str, set[int]] = {}
+        for chain_id, upto in conn.execute(
+            select(retention_grants.c.chain_id, retention_grants.c.upto_seq)
+        ):
+            grants.setdefault(str(chain_id), set()).add(int(upto))
+        cuts: dict[str, list[_Cut]] = {}
+        query = select(events.c.body).where(events.c.operation == RETENTION_OPERATION)
+        for (text,) in conn.execute(query):
+            for chain_id, cut in _stated_cuts(text):
+                cuts.setdefault(chain_id, []).append(cut)
+        return cls(grants, cuts)
+
+    def _accounted(self, chain_id: str, upto: int) -> bool:
+        return any(
+            cut.upto_seq >= upto and (not cut.archived or cut.archived_upto >= upto)
+            for cut in self.cuts.get(chain_id, ())
+        )
+
+    def start(
+        self, chain_id: str, first_seq: int | None, marks: dict[int, str]
+    ) -> tuple[Problem | None, int | None]:
+        """``(problem, cut)``: the seq verification starts after (None: seq 1), or why not.
+
+        ``first_seq`` None: the chain has no records left.
+        """
+        granted = self.grants.get(chain_id, set())
+        if first_seq is None:
+            if not granted:
+                return None, None
+            cut = max(granted)
+        elif first_seq == 1:
+            return None, None
+        else:
+            cut = first_seq - 1
+        span = f"seq 1..{cut}" if cut > 1 else "seq 1"
+        why = None
+        if cut not in granted:
+            known = f" (grants up to {', '.join(map(str, sorted(granted)))})" if granted else ""
+            why = f"no retention grant ends at seq {cut}{known}"
+        elif not self._accounted(chain_id, cut):
+            why = (
+                f"no audit.retention record (with its archive, unless archiving was off) "
+                f"accounts for deleting up to seq {cut}"
+            )
+        elif cut not in marks:
+            why = f"no checkpoint at seq {cut}, the cut retention leaves behind"
+        if why is None:
+            return None, cut
+        message = f"records {span} of chain {chain_id} are missing: {why}"
+        return Problem("missing", chain_id, 1, None, message), None
+
+    def unaccounted_grant(self, chain_id: str) -> Problem | None:
+        """A grant past every cut an ``audit.retention`` record states, if any."""
+        stated = max((cut.upto_seq for cut in self.cuts.get(chain_id, ())), default=0)
+        beyond = sorted(upto for upto in self.grants.get(chain_id, ()) if upto > stated)
+        if not beyond:
+            return None
+        return Problem(
+            "inserted",
+            chain_id,
+            beyond[-1],
+            None,
+            f"a retention grant up to seq {beyond[-1]} of chain {chain_id} that no "
+            "audit.retention record accounts for: it lets its holder delete records",
+        )
+
+
+def _stated_cuts(text: str) -> Iterable[tuple[str, _Cut]]:
+    """The cuts an ``audit.retention`` body states (none for a dry run or a bad body)."""
+    body = _parse_body(text)
+    details = body.get("details") if body else None
+    if not isinstance(details, dict) or details.get("dry_run") is not False:
+        return
+    archived = details.get("archive") is True
+    for entry in details.get("chains") or ():
+        try:
+            chain_id = str(entry["chain_id"])
+            upto, archived_upto = int(entry["upto_seq"]), int(entry.get("archived_upto") or 0)
+        except (KeyError, TypeError, ValueError):
+            continue
+        yield chain_id, _Cut(upto, archived, archived_upto)
+
+
 class _ChainCheck:
     """Walks one chain's rows in seq order and keeps the first problem found."""
 
-    def __init__(self, chain_id: str, hasher: ChainHasher, marks: dict[int, str]) -> None:
+    def __init__(
+        self,
+        chain_id: str,
+        hasher: ChainHasher,
+        marks: dict[int, str],
+        retained: RetainedPrefix | None = None,
+    ) -> None:
         self.chain_id = chain_id
         self.hasher = hasher
         self.marks = marks
         self.newest_mark = max(marks, default=0)
+        self.retained = retained
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
         self.records = 0
@@ -185,6 +310,8 @@ class _ChainCheck:
         self.records += 1
         if row.operation == REJECTED_OPERATION:
             self.rejected += 1
+        if self.first_seq is None and self.retained is not None:
+            self._start_after_cut(self.retained, row.seq)
         self.first_seq = row.seq if self.first_seq is None else self.first_seq
         self.last_seq = row.seq
         if self.problem is None:
@@ -194,8 +321,12 @@ class _ChainCheck:
 
     def finish(self) -> ChainReport:
         """Check the tail against the newest checkpoint and report."""
-        if self.problem is None and (self.last_seq or 0) < self.newest_mark:
-            first = (self.last_seq or 0) + 1
+        if self.first_seq is None and self.retained is not None:
+            self._start_after_cut(self.retained, None)
+        if self.problem is None and self.retained is not None:
+            self.problem = self.retained.unaccounted_grant(self.chain_id)
+        if self.problem is None and self.expected_seq - 1 < self.newest_mark:
+            first = self.expected_seq
             self.problem = self._problem(
                 "missing",
                 first,
@@ -207,6 +338,15 @@ class _ChainCheck:
             self.chain_id, self.records, self.first_seq, self.last_seq, self.problem,
             self.rejected,
         )  # fmt: skip
+
+    def _start_after_cut(self, retained: RetainedPrefix, first_seq: int | None) -> None:
+        """Start the walk after the prefix retention deleted, if it accounts for one."""
+        found, cut = retained.start(self.chain_id, first_seq, self.marks)
+        if found is not None:
+            self.problem = self.problem or found
+        elif cut is not None:
+            self.expected_seq = cut + 1
+            self.prev_hash = self.marks[cut]
 
     def _problem(self, kind: str, seq: int | None, event_id: str | None, message: str) -> Problem:
         return Problem(kind, self.chain_id, seq, event_id, message)
@@ -351,6 +491,7 @@ def verify_chains(
 ) -> VerifyReport:
     """Recompute every chain on ``conn`` (one consistent snapshot) and report per chain."""
     registered = {row.chain_id: row for row in conn.execute(select(chains))}
+    retained = RetainedPrefix.load(conn)
     total = conn.scalar(select(func.count()).select_from(events)) or 0
     done = 0
     reports: list[ChainReport] = []
@@ -360,7 +501,7 @@ def verify_chains(
             reports.append(_unregistered(conn, chain_id))
             continue
         hasher = hasher_for_chain(chain_id, info.algorithm, info.key_fingerprint, key)
-        check = _ChainCheck(chain_id, hasher, _marks(conn, chain_id))
+        check = _ChainCheck(chain_id, hasher, _marks(conn, chain_id), retained)
         for row in _chain_rows(conn, chain_id):
             check.feed(row)
             done += 1
