@@ -36,7 +36,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from gitaudit.config import Settings
 from gitaudit.errors import GitauditError, StoreError
-from gitaudit.store.integrity import ChainHasher, VerifyReport, load_chain_key, verify_chains
+from gitaudit.store.integrity import (
+    ArchiveReport,
+    ChainHasher,
+    VerifyReport,
+    load_chain_key,
+    verify_archive,
+    verify_chains,
+)
 from gitaudit.store.reader import (
     EventFilter,
     chain_after,
@@ -629,6 +636,11 @@ class Store:
         """Recompute every hash chain; ``progress(done, total)`` is called along the way."""
         with translate_errors("verifying the store", self._url), snapshot(self._engine) as conn:
             return verify_chains(conn, self._chain_key, progress)
+
+    def verify_archive(self, directory: str | Path) -> list[ArchiveReport]:
+        """Verify retention's archived segments in ``directory`` against this store."""
+        with translate_errors("verifying the archive", self._url), snapshot(self._engine) as conn:
+            return verify_archive(conn, directory, self._chain_key)
 
     def expire(
         self,

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Row, func, select, union
 from gitaudit.catalog import canonical_json
 from gitaudit.errors import ConfigError
 from gitaudit.quarantine import OPERATION as REJECTED_OPERATION
+from gitaudit.store.archive import Archive, ArchiveError, file_sha256, segment_records
 from gitaudit.store.tables import (
     DENORMALIZED,
     chains,
@@ -511,3 +512,165 @@ def verify_chains(
     if progress is not None:
         progress(done, max(total, done))
     return VerifyReport(reports)
+
+
+# --- archived segments (`gitaudit verify --archive DIR`) ----------------------------------
+
+
+@dataclass(frozen=True)
+class ArchiveReport:
+    """Outcome of verifying one chain's archived segments."""
+
+    chain_id: str
+    segments: int
+    records: int
+    first_seq: int | None
+    last_seq: int | None
+    problem: Problem | None
+
+
+class _SegmentWalk:
+    """Walks one chain's segments in seq order: files, hashes, links, continuity."""
+
+    def __init__(self, chain_id: str, hasher: ChainHasher, watch: int) -> None:
+        self.chain_id = chain_id
+        self.hasher = hasher
+        self.watch = watch  # the seq whose archived hash the store's first record links to
+        self.watched: str | None = None
+        self.expected_seq = 1
+        self.prev_hash = GENESIS_HASH
+        self.records = 0
+        self.problem: Problem | None = None
+
+    def fail(self, kind: str, seq: int | None, message: str) -> None:
+        self.problem = Problem(kind, self.chain_id, seq, None, message)
+
+    def segment(self, manifest: dict[str, Any]) -> None:
+        """Check one segment against its manifest and its predecessor."""
+        name = f"segment {manifest.get('file')}"
+        if manifest.get("first_seq") != self.expected_seq:
+            first = manifest.get("first_seq")
+            self.fail(
+                "missing",
+                self.expected_seq,
+                f"{name} starts at seq {first}, not {self.expected_seq}: "
+                "the archive does not continue the previous segment",
+            )
+            return
+        if manifest.get("first_prev_hash") != self.prev_hash:
+            self.fail("inserted", self.expected_seq, f"{name} does not link to the one before")
+            return
+        digest = file_sha256(manifest)
+        if digest is None:
+            self.fail("missing", self.expected_seq, f"{name} is missing from the archive")
+            return
+        if digest != manifest.get("sha256"):
+            self.fail("modified", self.expected_seq, f"{name} differs from its manifest's SHA-256")
+            return
+        rows = 0
+        for _, record in segment_records(manifest):
+            rows += 1
+            if not self._record(name, record):
+                return
+        if rows != manifest.get("rows") or self.prev_hash != manifest.get("last_hash"):
+            self.fail("modified", self.expected_seq - 1, f"{name} disagrees with its manifest")
+
+    def _record(self, name: str, record: dict[str, Any] | None) -> bool:
+        seq = self.expected_seq
+        if record is None:
+            self.fail("modified", seq, f"{name}: a line is not an archived record")
+            return False
+        try:
+            ok = self.hasher.record_hash(record) == record.get("hash")
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            self.fail("modified", seq, f"{name}: the record's content does not match its hash")
+        elif record.get("seq") != seq or record.get("chain_id") != self.chain_id:
+            self.fail("reordered", seq, f"{name}: record seq {record.get('seq')} sits at {seq}")
+        elif record.get("prev_hash") != self.prev_hash:
+            self.fail("inserted", seq, f"{name}: the record does not link to seq {seq - 1}")
+        if self.problem is not None:
+            return False
+        self.records += 1
+        self.prev_hash = str(record["hash"])
+        if seq == self.watch:
+            self.watched = self.prev_hash
+        self.expected_seq = seq + 1
+        return True
+
+
+def _store_start(conn: Connection, chain_id: str) -> tuple[int, str] | None:
+    """``(cut, hash)``: the seq before the chain's first stored record and the hash that
+    record links to (for a chain with no records left: its newest checkpoint)."""
+    row = conn.execute(
+        select(events.c.seq, events.c.prev_hash)
+        .where(events.c.chain_id == chain_id)
+        .order_by(events.c.seq)
+        .limit(1)
+    ).first()
+    if row is not None:
+        return int(row.seq) - 1, str(row.prev_hash)
+    mark = conn.execute(
+        select(checkpoints.c.seq, checkpoints.c.hash)
+        .where(checkpoints.c.chain_id == chain_id)
+        .order_by(checkpoints.c.seq.desc())
+        .limit(1)
+    ).first()
+    return None if mark is None else (int(mark.seq), str(mark.hash))
+
+
+def verify_archive(
+    conn: Connection, directory: str | Path, key: bytes | None
+) -> list[ArchiveReport]:
+    """Verify every archived segment in ``directory`` and how each chain's archive meets
+    the store: the last archived hash before the first retained record must be the
+    hash that record links to. Raises ArchiveError when the directory cannot be read."""
+    archive = Archive(directory)
+    if not archive.directory.is_dir():
+        raise ArchiveError(
+            f"no archive directory {archive.directory}",
+            "give the directory retention archives into (GITAUDIT_ARCHIVE_DIR)",
+        )
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for manifest in archive.manifests():
+        grouped.setdefault(str(manifest.get("chain_id")), []).append(manifest)
+    registered = {row.chain_id: row for row in conn.execute(select(chains))}
+    reports = []
+    for chain_id, manifests in sorted(grouped.items()):
+        info = registered.get(chain_id)
+        first = manifests[0]
+        hasher = hasher_for_chain(
+            chain_id,
+            str(info.algorithm if info else first.get("algorithm")),
+            info.key_fingerprint if info else first.get("key_fingerprint"),
+            key,
+        )
+        start = _store_start(conn, chain_id) if info else None
+        walk = _SegmentWalk(chain_id, hasher, start[0] if start else -1)
+        for manifest in manifests:
+            walk.segment(manifest)
+            if walk.problem is not None:
+                break
+        if walk.problem is None and start is not None and start[0] > 0:
+            cut, linked = start
+            if walk.expected_seq - 1 < cut:
+                walk.fail(
+                    "missing",
+                    walk.expected_seq,
+                    f"the archive ends at seq {walk.expected_seq - 1} but the store starts after "
+                    f"seq {cut}: records seq {walk.expected_seq}..{cut} are in neither",
+                )
+            elif walk.watched != linked:
+                walk.fail(
+                    "modified",
+                    cut,
+                    f"the archived record seq {cut} is not the one the store's first retained "
+                    "record links to",
+                )
+        last = walk.expected_seq - 1
+        first_seq, last_seq = (1, last) if walk.records else (None, None)
+        reports.append(
+            ArchiveReport(chain_id, len(manifests), walk.records, first_seq, last_seq, walk.problem)
+        )
+    return reports
