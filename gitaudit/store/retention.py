@@ -38,6 +38,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -355,6 +356,7 @@ def _delete_chain(
         cut.deleted += deleted
         progress(deleted)
         if pause:
+            print(f"gitaudit: test: batch committed up to seq {upto}", file=sys.stderr, flush=True)
             time.sleep(pause)
         start = upto + 1
 
