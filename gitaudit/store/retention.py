@@ -39,6 +39,7 @@ import fnmatch
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -344,12 +345,13 @@ def _delete_chain(
     batch: int,
     reason: str,
     progress: Callable[[int], None],
+    stop: threading.Event | None,
 ) -> None:
     pause = float(os.environ.get(PAUSE_ENV) or 0)
     with engine.connect() as conn:
         first = conn.scalar(select(func.min(events.c.seq)).where(events.c.chain_id == cut.chain_id))
     start = int(first) if first is not None else cut.upto_seq + 1
-    while start <= cut.upto_seq:
+    while start <= cut.upto_seq and not (stop is not None and stop.is_set()):
         upto = min(cut.upto_seq, start + batch - 1)
         with write_transaction(engine) as conn:
             deleted = _expire_batch(conn, cut.chain_id, upto, reason)
@@ -404,15 +406,19 @@ class RetentionOptions:
     batch_size: int
     dry_run: bool = False
     now: datetime | None = None
+    stop: threading.Event | None = None  # set: stop after the current batch
 
     @classmethod
-    def from_settings(cls, settings: Any, *, dry_run: bool = False) -> RetentionOptions:
+    def from_settings(
+        cls, settings: Any, *, dry_run: bool = False, stop: threading.Event | None = None
+    ) -> RetentionOptions:
         """Options from the configured settings."""
         return cls(
             Policy.from_settings(settings),
             settings.effective_archive_dir if settings.archive else None,
             settings.cleanup_batch_size,
             dry_run,
+            stop=stop,
         )
 
 
@@ -463,7 +469,7 @@ def run_retention(
     record("started", report.as_dict())
     reason = f"gitaudit retention run at {now.isoformat()}"
     for cut in expiring:
-        _delete_chain(engine, cut, options.batch_size, reason, advance)
+        _delete_chain(engine, cut, options.batch_size, reason, advance, options.stop)
     report.duration_s = time.monotonic() - clock
     record("finished", report.as_dict())
     return report
