@@ -35,6 +35,7 @@ def test_every_setting_is_documented(field: config.Field) -> None:
         "gitaudit watch",
         "gitaudit resolve",
         "gitaudit claude usage",
+        "gitaudit retention run",
     ],
 )
 def test_every_command_is_documented(command: str) -> None:

@@ -118,6 +118,9 @@ def test_retention_table_and_variables_are_read(tmp_path: Path) -> None:
     settings = config.load({"GITAUDIT_CLEANUP_BATCH_SIZE": "100"}, [file])
     assert settings.retention_days == 30
     assert settings.retention == (("git.*", 90), ("audit.*", None))
+    from gitaudit.cli.config import shown
+
+    assert shown(settings.retention) == "git.*=90,audit.*=forever"  # as `config show` prints it
     assert settings.cleanup_batch_size == 100
     assert settings.archive is True
     env = {"GITAUDIT_RETENTION": "claude.*=365", "GITAUDIT_RETENTION_DAYS": "0"}
