@@ -66,6 +66,13 @@ SEGMENT_ROWS: Final = 100_000  # records per archive segment file
 MANIFEST_SUFFIX: Final = ".manifest.json"
 SEGMENT_SUFFIX: Final = ".jsonl.gz"
 _SCAN_CHUNK: Final = 5000
+# SQLite batches (see _delete_chain): how long one should hold the write lock, the first
+# batch's size, the smallest, and the shortest and longest pause after one
+_SQLITE_HOLD_S: Final = 0.05
+_SQLITE_FIRST_BATCH: Final = 500
+_SQLITE_MIN_BATCH: Final = 50
+_SQLITE_MIN_YIELD_S: Final = 0.03
+_MAX_YIELD_S: Final = 0.25
 # Test hook: seconds to sleep after each committed batch (lets a test kill a run between
 # batches without timing guesses: it waits for the batch's progress line, then kills).
 PAUSE_ENV: Final = "GITAUDIT_TEST_RETENTION_PAUSE"
@@ -347,20 +354,36 @@ def _delete_chain(
     progress: Callable[[int], None],
     stop: threading.Event | None,
 ) -> None:
+    """Delete ``cut``'s expired records in batches of at most ``batch``, one transaction each.
+
+    SQLite has one write lock, and its busy handler polls: a batch there is also
+    sized to hold the lock about :data:`_SQLITE_HOLD_S` (from the rate of the
+    batches before), and the next waits as long as this one held the lock, so
+    a waiting writer gets in between. PostgreSQL locks rows: writers of other
+    chains never wait, and batches are ``batch`` records.
+    """
     pause = float(os.environ.get(PAUSE_ENV) or 0)
+    sqlite_lock = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         first = conn.scalar(select(func.min(events.c.seq)).where(events.c.chain_id == cut.chain_id))
     start = int(first) if first is not None else cut.upto_seq + 1
+    size = min(batch, _SQLITE_FIRST_BATCH) if sqlite_lock else batch
     while start <= cut.upto_seq and not (stop is not None and stop.is_set()):
-        upto = min(cut.upto_seq, start + batch - 1)
+        upto = min(cut.upto_seq, start + size - 1)
+        began = time.monotonic()
         with write_transaction(engine) as conn:
             deleted = _expire_batch(conn, cut.chain_id, upto, reason)
+        held = time.monotonic() - began
         cut.deleted += deleted
         progress(deleted)
         if pause:
             print(f"gitaudit: test: batch committed up to seq {upto}", file=sys.stderr, flush=True)
             time.sleep(pause)
         start = upto + 1
+        if sqlite_lock and start <= cut.upto_seq:
+            rate = max(deleted, 1) / max(held, 1e-3)  # records per second
+            size = max(_SQLITE_MIN_BATCH, min(batch, int(rate * _SQLITE_HOLD_S)))
+            time.sleep(min(max(held, _SQLITE_MIN_YIELD_S), _MAX_YIELD_S))
 
 
 # --- the run -----------------------------------------------------------------------------
