@@ -15,6 +15,7 @@ archives are written once a day and read rarely, and every host can read gzip.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import json
@@ -70,6 +71,22 @@ class Archive:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold ``DIR/.lock`` (the directory is created, mode 0750); ArchiveError if another
+        process holds it. OSError when the directory cannot be written."""
+        self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
+        path = self.directory / ".lock"
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ArchiveError(
+                    f"another retention run holds {path}; nothing was done",
+                    "let it finish (the timer's or the daemon's run), then run again",
+                ) from None
+            yield
 
     def chain_dir(self, chain_id: str) -> Path:
         """The directory of ``chain_id``'s segments."""

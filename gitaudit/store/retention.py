@@ -35,6 +35,7 @@ up at the chain's first stored record.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -161,7 +162,16 @@ class ChainCut:
         return max(0, self.upto_seq - self.first_seq + 1)
 
     def summary(self) -> dict[str, Any]:
-        """This chain as recorded in ``audit.retention`` and printed by the command."""
+        """This chain as recorded in ``audit.retention`` and printed by the command
+        (a chain with nothing expiring now: only its cut, kept short so a store of
+        many chains fits one record)."""
+        if not self.count:
+            return {
+                "chain_id": self.chain_id,
+                "expired": 0,
+                "upto_seq": self.upto_seq,
+                "archived_upto": self.archived_upto,
+            }
         return {
             "chain_id": self.chain_id,
             "expired": self.count,
@@ -416,7 +426,7 @@ class RetentionReport:
             "duration_s": round(self.duration_s, 3),
             "expired": self.expired,
             "deleted": sum(cut.deleted for cut in self.chains),
-            "chains": [cut.summary() for cut in self.chains],
+            "chains": [cut.summary() for cut in self.chains if cut.upto_seq > 0],
         }
 
 
@@ -455,7 +465,24 @@ def run_retention(
     progress: Progress | None = None,
 ) -> RetentionReport:
     """Plan, archive, record, delete (see the module docstring); ``record(phase, details)``
-    appends an ``audit.retention`` record."""
+    appends an ``audit.retention`` record.
+
+    A run that archives holds the archive directory's lock throughout, so two runs
+    (the timer's and a daemon's, say) never archive the same records twice.
+    """
+    with contextlib.ExitStack() as stack:
+        if options.archive_dir is not None and not options.dry_run:
+            archive = Archive(options.archive_dir)
+            try:
+                stack.enter_context(archive.lock())
+            except OSError as exc:
+                raise _archive_error(exc, archive.directory) from exc
+        return _run(engine, options, record, progress)
+
+
+def _run(
+    engine: Engine, options: RetentionOptions, record: Recorder, progress: Progress | None
+) -> RetentionReport:
     clock = time.monotonic()
     now = options.now or datetime.now(UTC)
     with snapshot(engine) as conn:

@@ -180,7 +180,7 @@ def test_nothing_expires_without_a_policy(store: Store, tmp_path: Path) -> None:
     store.append(make_records(4))
     report = expire(store, tmp_path / "archive", later=10_000 * DAY)
     assert report.expired == 0
-    assert not (tmp_path / "archive").exists()
+    assert Archive(tmp_path / "archive").manifests() == []
 
 
 def test_zero_days_expires_everything_recorded_before_the_run(
@@ -248,6 +248,14 @@ def test_archive_off_deletes_without_archives(store: Store, tmp_path: Path) -> N
     assert report.expired == 4 and report.archive_dir is None
     verified = store.verify()
     assert verified.ok, verified.first_problem
+
+
+def test_two_runs_never_archive_at_once(store: Store, store_url: str, tmp_path: Path) -> None:
+    store.append(make_records(4))
+    with Archive(tmp_path / "archive").lock(), pytest.raises(ArchiveError, match="another"):
+        expire(store, tmp_path / "archive", days=0)
+    assert len(seqs(store_url)) == 4
+    assert expire(store, tmp_path / "archive", days=0).expired == 4
 
 
 # --- verify: what accounts for a missing prefix ----------------------------------------------
