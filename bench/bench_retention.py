@@ -1,7 +1,7 @@
 """Benchmark: retention expiring half of a store while a writer appends.
 
     python bench/bench_retention.py [--rows 100000] [--batch 5000] [--seconds 0]
-                                    [--url URL | --postgresql]
+                                    [--nice 10] [--url URL | --postgresql]
 
 Fills a fresh store (SQLite in a temporary directory; ``--url``: an empty
 PostgreSQL database; ``--postgresql``: a throw-away cluster started with
@@ -11,8 +11,9 @@ writer *process* (like the daemon: its own interpreter and connection) appends
 batches of 10 events to its own chain in a loop and times each append:
 
 1. baseline: the writer alone, for as long as the retention run will take
-   (``--seconds``; 0: the duration of a dry run of the same retention, at least 10 s);
-2. during retention: ``gitaudit retention`` with ``retention_days=0`` as of T
+   (``--seconds``; 0: three times a dry run of the same retention, at least 10 s);
+2. during retention (run at ``--nice``, 10 as gitaudit-retention.service runs it):
+   ``gitaudit retention`` with ``retention_days=0`` as of T
    (so exactly the first half expires), archiving to a temporary directory, in
    batches of ``--batch``, while the writer appends again.
 
@@ -143,6 +144,10 @@ def main() -> int:
     parser.add_argument("--url", default=None, help="an empty store (default: a SQLite file)")
     parser.add_argument("--postgresql", action="store_true", help="start a throw-away server")
     parser.add_argument("--seconds", type=float, default=0.0, help="baseline phase length")
+    parser.add_argument(
+        "--nice", type=int, default=10,
+        help="niceness of the retention run (gitaudit-retention.service: Nice=10)",
+    )  # fmt: skip
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-retention-")))
@@ -195,6 +200,7 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> None:
         alone = baseline.stop(since)
 
         during_writer = Writer(url, tmp, "during")
+        os.nice(args.nice)  # this process only: the writer was started before
         since = time.time()
         report, archive_s, total_s = expire(store, tmp / "archive", middle, args.batch, False)
         during = during_writer.stop(since, time.time())
