@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from gitaudit.store.retention import RetentionReport
 
 retention_app = typer.Typer(
-    help="Expire old records: archive them, delete them, leave a checkpoint.",
+    help="Expire old records: archive, delete, leave a checkpoint.",
     no_args_is_help=True,
 )
 
