@@ -89,8 +89,9 @@ class Archive:
             yield
 
     def chain_dir(self, chain_id: str) -> Path:
-        """The directory of ``chain_id``'s segments."""
-        return self.directory / quote(chain_id, safe="@._-")
+        """The directory of ``chain_id``'s segments (percent-quoted; never ``.`` or ``..``)."""
+        name = quote(chain_id, safe="@")
+        return self.directory / (f"%2E{name[1:]}" if name.startswith(".") else name)
 
     def manifests(self, chain_id: str | None = None) -> list[dict[str, Any]]:
         """Every manifest (of one chain), ordered by chain and first seq."""

@@ -250,6 +250,14 @@ def test_archive_off_deletes_without_archives(store: Store, tmp_path: Path) -> N
     assert verified.ok, verified.first_problem
 
 
+def test_chain_directories_stay_inside_the_archive(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    for chain_id in ("..", ".", "../x", "a/b", "daemon@build-01.example.com"):
+        assert archive.chain_dir(chain_id).parent == tmp_path
+        assert archive.chain_dir(chain_id).name not in {".", ".."}
+    assert archive.chain_dir("daemon@build-01").name == "daemon@build-01"
+
+
 def test_two_runs_never_archive_at_once(store: Store, store_url: str, tmp_path: Path) -> None:
     store.append(make_records(4))
     with Archive(tmp_path / "archive").lock(), pytest.raises(ArchiveError, match="another"):
@@ -486,3 +494,19 @@ def test_a_run_killed_between_batches_is_finished_by_the_next(
     assert archived_seqs(tmp_path / "archive") == list(range(1, 41))  # each once, none lost
     verified = gitaudit(env, "verify", "--archive", str(tmp_path / "archive"))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_only_granted_roles_may_call_the_expire_function(pg_fresh_url: str) -> None:
+    import psycopg
+    from sqlalchemy import make_url
+
+    Store.open(pg_fresh_url, chain_id="test-chain").close()
+    role = "gitaudit_test_someone"
+    _forge(pg_fresh_url, f"DROP ROLE IF EXISTS {role}", f"CREATE ROLE {role} LOGIN")
+    url = make_url(pg_fresh_url)
+    conninfo = f"host={url.host} port={url.port} user={role} dbname={url.database}"
+    try:
+        with psycopg.connect(conninfo) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT gitaudit_expire('test-chain', 999999999, 'anyone')")
+    finally:
+        _forge(pg_fresh_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
