@@ -4,7 +4,8 @@ Revision ID: 0003
 Revises: 0001
 Create Date: 2026-12-04
 
-A ``SECURITY DEFINER`` function that, in the caller's transaction, inserts the
+A ``SECURITY DEFINER`` function (it runs as its owner, ``search_path`` pinned
+to the store's schema) that, in the caller's transaction, inserts the
 ``retention_grants`` row, writes a checkpoint at ``upto_seq`` (the hash of the
 last record it deletes, unless one is there), deletes the chain's events with
 ``seq <= upto_seq`` and its older checkpoints, and returns the number of events
@@ -30,7 +31,7 @@ SIGNATURE = "gitaudit_expire(text, bigint, text)"
 
 PG_FUNCTION = """
 CREATE FUNCTION gitaudit_expire(text, bigint, text) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp AS $fn$
 DECLARE
     deleted bigint;
 BEGIN
@@ -63,8 +64,9 @@ def upgrade() -> None:
     """Create (or replace) the function on PostgreSQL; nothing on SQLite."""
     if op.get_bind().dialect.name != "postgresql":
         return
+    schema = op.get_bind().exec_driver_sql("SELECT quote_ident(current_schema())").scalar_one()
     op.execute(f"DROP FUNCTION IF EXISTS {SIGNATURE}")
-    op.execute(PG_FUNCTION)
+    op.execute(PG_FUNCTION.replace("{schema}", str(schema)))
     op.execute(f"REVOKE ALL ON FUNCTION {SIGNATURE} FROM PUBLIC")
     op.execute(GRANT_RETENTION)
 
