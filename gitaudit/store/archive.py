@@ -75,7 +75,8 @@ class Archive:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold ``DIR/.lock`` (the directory is created, mode 0750); ArchiveError if another
-        process holds it. OSError when the directory cannot be written."""
+        process holds it. OSError when the directory cannot be written. Temporary files
+        a killed run left are removed once the lock is held."""
         self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
         path = self.directory / ".lock"
         with path.open("a") as handle:
@@ -86,6 +87,8 @@ class Archive:
                     f"another retention run holds {path}; nothing was done",
                     "let it finish (the timer's or the daemon's run), then run again",
                 ) from None
+            for leftover in self.directory.glob("*/*.tmp-*"):  # of a run killed mid-segment
+                leftover.unlink(missing_ok=True)
             yield
 
     def chain_dir(self, chain_id: str) -> Path:

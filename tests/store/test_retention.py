@@ -260,10 +260,14 @@ def test_chain_directories_stay_inside_the_archive(tmp_path: Path) -> None:
 
 def test_two_runs_never_archive_at_once(store: Store, store_url: str, tmp_path: Path) -> None:
     store.append(make_records(4))
+    killed = tmp_path / "archive" / "test-chain" / "segment.tmp-123.jsonl.gz"
+    killed.parent.mkdir(parents=True)
+    killed.write_bytes(b"half a segment of a run killed while writing it")
     with Archive(tmp_path / "archive").lock(), pytest.raises(ArchiveError, match="another"):
         expire(store, tmp_path / "archive", days=0)
     assert len(seqs(store_url)) == 4
     assert expire(store, tmp_path / "archive", days=0).expired == 4
+    assert not killed.exists()
 
 
 # --- verify: what accounts for a missing prefix ----------------------------------------------
