@@ -62,10 +62,7 @@ if TYPE_CHECKING:
     from gitaudit.store.engine import Store
 
 OPERATION: Final = "audit.retention"
-ARCHIVE_FORMAT: Final = "gitaudit-archive/1"
 SEGMENT_ROWS: Final = 100_000  # records per archive segment file
-MANIFEST_SUFFIX: Final = ".manifest.json"
-SEGMENT_SUFFIX: Final = ".jsonl.gz"
 _SCAN_CHUNK: Final = 5000
 # SQLite batches (see _delete_chain): how long one should hold the write lock, the first
 # batch's size, the smallest, and the shortest and longest pause after one
