@@ -82,6 +82,42 @@ def _path(raw: object) -> str:
     return os.path.expanduser(text)
 
 
+def _days(raw: object) -> int | None:
+    """Days to keep records: a whole number >= 0, or ``forever`` (None: never expire)."""
+    if isinstance(raw, str) and raw.strip().lower() in {"forever", "never"}:
+        return None
+    try:
+        days = _int(raw)
+    except (ValueError, TypeError):
+        raise ValueError("expected a whole number of days (0 or more) or 'forever'") from None
+    if days < 0:
+        raise ValueError("expected a whole number of days (0 or more) or 'forever'")
+    return days
+
+
+def _policies(raw: object) -> tuple[tuple[str, int | None], ...]:
+    """Per-operation retention: a TOML table ``{"git.*" = 90}`` or ``git.*=90,claude.*=365``."""
+    if isinstance(raw, dict):
+        items = list(raw.items())
+    else:
+        items = []
+        for entry in _list(raw):
+            pattern, sep, days = entry.partition("=")
+            if not sep:
+                raise ValueError(f"expected PATTERN=DAYS, got {entry!r}")
+            items.append((pattern, days))
+    policies = []
+    for pattern, days in items:
+        name = str(pattern).strip()
+        if not name:
+            raise ValueError("an operation pattern is empty")
+        try:
+            policies.append((name, _days(days)))
+        except ValueError as exc:
+            raise ValueError(f"{name!r}: {exc}") from None
+    return tuple(policies)
+
+
 def _list(raw: object) -> tuple[str, ...]:
     items = [str(item) for item in raw] if isinstance(raw, list | tuple) else _str(raw).split(",")
     return tuple(item.strip() for item in items if item.strip())
@@ -413,6 +449,49 @@ FIELDS: tuple[Field, ...] = (
         "RFC 5424 syslog target: udp://host:port, tcp://host:port or unix:///dev/log.",
     ),
     Field("sink_backlog", _int, 10000, "Events a sink may hold while its target is down."),
+    # --- retention (gitaudit/store/retention.py) ----------------------------------------------
+    Field(
+        "retention_days",
+        _days,
+        None,
+        "Days a record is kept (counted from when the store recorded it) unless a [retention] "
+        "pattern says otherwise. Unset or 'forever': kept forever. 0: everything recorded "
+        "before a run expires (decommissioning).",
+    ),
+    Field(
+        "retention",
+        _policies,
+        (),
+        "Per-operation retention in days: a [retention] table in the config file "
+        '(\"git.*\" = 90, \"audit.*\" = 1095, a number or \"forever\"), or '
+        "git.*=90,claude.*=365 in the variable; the longest matching pattern wins.",
+    ),
+    Field(
+        "archive",
+        _bool,
+        True,
+        "Archive expired records before retention deletes them; off deletes without archives.",
+    ),
+    Field(
+        "archive_dir",
+        _path,
+        None,
+        "Directory of retention archives (gzip JSON-lines segments and manifests). Unset: "
+        "$XDG_DATA_HOME/gitaudit/archive.",
+    ),
+    Field(
+        "cleanup_batch_size",
+        _int,
+        5000,
+        "Records retention deletes per transaction (short transactions keep writers going).",
+    ),
+    Field(
+        "retention_interval",
+        _float,
+        0.0,
+        "Seconds between retention runs inside the daemon; 0 (default): off, the "
+        "gitaudit-retention.timer runs it daily.",
+    ),
     # --- gitaudit resolve (gitaudit/claude/resolve.py) -------------------------------------
     Field(
         "claude_model",
@@ -435,6 +514,7 @@ _POSITIVE = (
     "error_max_chars", "spool_segment_bytes", "buffer_flush_interval", "buffer_max_size",
     "socket_timeout", "max_message_bytes", "shutdown_timeout", "subscriber_queue_size",
     "trace2_max_bytes", "sink_backlog", "watch_window", "resolve_max_bytes", "otlp_max_bytes",
+    "cleanup_batch_size",
 )  # fmt: skip
 
 
@@ -487,6 +567,12 @@ class Settings:
     sink_backlog: int
     claude_model: str
     resolve_max_bytes: int
+    retention_days: int | None
+    retention: tuple[tuple[str, int | None], ...]
+    archive: bool
+    archive_dir: str | None
+    cleanup_batch_size: int
+    retention_interval: float
 
     def __init__(self, values: Mapping[str, Any] | None = None) -> None:
         values = values or {}
@@ -514,6 +600,11 @@ class Settings:
                 f"sample_rate must be between 0 and 1, got {self.sample_rate}",
                 "set GITAUDIT_SAMPLE_RATE to e.g. 0.1 to keep one sampled event in ten",
             )
+        if self.retention_interval < 0:
+            raise ConfigError(
+                f"retention_interval must be 0 (off) or positive, got {self.retention_interval}",
+                "set GITAUDIT_RETENTION_INTERVAL to e.g. 86400 for a daily run, or 0",
+            )
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, for `gitaudit config show` and the config-change record."""
@@ -528,6 +619,11 @@ class Settings:
     def effective_database_url(self) -> str:
         """The store URL, defaults applied."""
         return self.database_url or paths.default_database_url()
+
+    @property
+    def effective_archive_dir(self) -> str:
+        """The retention archive directory, defaults applied."""
+        return self.archive_dir or os.path.join(paths.data_home(), "gitaudit", "archive")
 
     @property
     def effective_chain_id(self) -> str:
@@ -590,6 +686,8 @@ def _read_file(path: str) -> dict[str, object]:
     section = data.get("gitaudit", data)
     if not isinstance(section, dict):
         raise ConfigError(f"config file {path}: [gitaudit] must be a table")
+    if section is not data and "retention" in data:  # [retention] beside [gitaudit]
+        section = {**section, "retention": data["retention"]}
     return section
 
 

@@ -39,6 +39,7 @@ def test_every_setting_is_documented(field: config.Field) -> None:
         "gitaudit claude-code uninstall",
         "gitaudit claude-code status",
         "gitaudit claude-code-hook",
+        "gitaudit retention run",
     ],
 )
 def test_every_command_is_documented(command: str) -> None:

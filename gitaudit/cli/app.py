@@ -17,6 +17,7 @@ from gitaudit.cli import hooks as hooks_cli
 from gitaudit.cli import ingest as ingest_cli
 from gitaudit.cli import redact as redact_cli
 from gitaudit.cli import resolve as resolve_cli
+from gitaudit.cli import retention as retention_cli
 from gitaudit.cli import shim as shim_cli
 from gitaudit.cli import trace2 as trace2_cli
 from gitaudit.cli import verify as verify_cli
@@ -131,6 +132,7 @@ app.add_typer(config_app, name="config")
 
 app.add_typer(claude_cli.claude_app, name="claude")
 app.add_typer(claude_code_cli.claude_code_app, name="claude-code")
+app.add_typer(retention_cli.retention_app, name="retention")
 
 
 def run(args: list[str]) -> int:

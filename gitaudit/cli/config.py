@@ -16,8 +16,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, tuple):
+        if value and all(isinstance(item, tuple) for item in value):
+            return dict(value)  # per-operation retention: {pattern: days}
         return list(value)
     return value
+
+
+def _item(item: Any) -> str:
+    if isinstance(item, tuple):  # a retention pattern and its days
+        pattern, days = item
+        return f"{pattern}={'forever' if days is None else days}"
+    return str(item)
 
 
 def shown(value: Any) -> str:
@@ -26,8 +35,10 @@ def shown(value: Any) -> str:
         return "(not set)"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict):
+        value = tuple(value.items())
     if isinstance(value, list | tuple):
-        return ",".join(str(item) for item in value) or "(none)"
+        return ",".join(_item(item) for item in value) or "(none)"
     return str(value)
 
 

@@ -41,6 +41,7 @@ from gitaudit.daemon.journal import GroupCommitter, Journal, Worker
 from gitaudit.daemon.logging import configure, get_logger
 from gitaudit.daemon.metrics import Metrics
 from gitaudit.daemon.otlp_receiver import ConnectionState, OtlpReceiver, listen_address
+from gitaudit.daemon.retention import retention_loop
 from gitaudit.daemon.runtime import LISTEN_BACKLOG, somaxconn, tune_gc
 from gitaudit.daemon.sinks import StoreChainReader, build_sinks, check_sink_settings
 from gitaudit.daemon.spools import SpoolWatcher
@@ -63,7 +64,7 @@ PIPELINE_DEPTH: Final = 8  # reads of one event connection being answered at onc
 RESTART_KEYS: Final = frozenset({
     "runtime_dir", "journal_dir", "database_url", "chain_id", "chain_key_file",
     "metrics_address", "watch_spool_dirs", "subscriber_queue_size", "otlp_address",
-    "otlp_allow_remote",
+    "otlp_allow_remote", "retention_interval",
 })  # fmt: skip
 # Settings whose change rebuilds the sinks on SIGHUP (a reload also re-reads the token file).
 SINK_KEYS: Final = frozenset({
@@ -346,6 +347,8 @@ class Server:
         interval = systemd.watchdog_interval()
         if interval is not None:
             self._spawn(self._watchdog(interval), "watchdog")
+        if self.settings.retention_interval > 0:
+            self._spawn(retention_loop(lambda: self.settings, self.log), "retention")
         tune_gc()
         systemd.notify("READY=1\nSTATUS=accepting events")
         self.log.info("ready", pid=os.getpid(), journal=str(self._journal_dir()))

@@ -37,7 +37,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from gitaudit.config import Settings
 from gitaudit.errors import GitauditError, StoreError
-from gitaudit.store.integrity import ChainHasher, VerifyReport, load_chain_key, verify_chains
+from gitaudit.store.integrity import (
+    ArchiveReport,
+    ChainHasher,
+    VerifyReport,
+    load_chain_key,
+    verify_archive,
+    verify_chains,
+)
 from gitaudit.store.reader import (
     EventFilter,
     chain_after,
@@ -53,6 +60,7 @@ from gitaudit.store.writer import AppendResult, ChainWriter
 
 if TYPE_CHECKING:
     from gitaudit.quarantine import Quarantine
+    from gitaudit.store.retention import Recorder, RetentionOptions, RetentionReport
 
 BUSY_TIMEOUT_MS: Final = 30_000
 # SQLite planner statistics: re-ANALYZE on close after this many appended rows, sampling
@@ -688,6 +696,24 @@ class Store:
         """Recompute every hash chain; ``progress(done, total)`` is called along the way."""
         with translate_errors("verifying the store", self._url), snapshot(self._engine) as conn:
             return verify_chains(conn, self._chain_key, progress)
+
+    def verify_archive(self, directory: str | Path) -> list[ArchiveReport]:
+        """Verify retention's archived segments in ``directory`` against this store."""
+        with translate_errors("verifying the archive", self._url), snapshot(self._engine) as conn:
+            return verify_archive(conn, directory, self._chain_key)
+
+    def expire(
+        self,
+        options: RetentionOptions,
+        record: Recorder,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> RetentionReport:
+        """Run retention (see :mod:`gitaudit.store.retention`); ``record(phase, details)``
+        stores each ``audit.retention`` record (through :meth:`append`)."""
+        from gitaudit.store.retention import run_retention
+
+        with translate_errors("running retention", self._url):
+            return run_retention(self._engine, options, record, progress)
 
     def chain_after(self, chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
         """The next ``limit`` events of chain ``chain_id`` after ``seq``, oldest first."""

@@ -34,7 +34,15 @@ from sqlalchemy import Connection, Row, func, select, union
 
 from gitaudit.catalog import canonical_json
 from gitaudit.errors import ConfigError
-from gitaudit.store.tables import DENORMALIZED, chains, checkpoints, denormalize, events
+from gitaudit.store.archive import Archive, ArchiveError, file_sha256, segment_records
+from gitaudit.store.tables import (
+    DENORMALIZED,
+    chains,
+    checkpoints,
+    denormalize,
+    events,
+    retention_grants,
+)
 
 # gitaudit.quarantine.OPERATION (a test checks they agree): importing that module pulls in
 # pydantic, which no reader needs.
@@ -45,6 +53,7 @@ PROBLEM_KINDS: Final = ("modified", "missing", "inserted", "reordered", "mismatc
 _UNHASHED: Final = frozenset({"prev_hash", "hash"})
 _FINGERPRINT_LABEL: Final = b"gitaudit chain key fingerprint v1"
 _PROGRESS_EVERY: Final = 2000
+RETENTION_OPERATION: Final = "audit.retention"
 
 Progress = Callable[[int, int], None]
 
@@ -167,14 +176,131 @@ class VerifyReport:
         return next((chain.problem for chain in self.chains if chain.problem), None)
 
 
+@dataclass(frozen=True)
+class _Cut:
+    """One chain's cut as an ``audit.retention`` record states it."""
+
+    upto_seq: int
+    archived: bool
+    archived_upto: int
+
+
+@dataclass
+class RetainedPrefix:
+    """What accounts for a chain that no longer starts at seq 1: retention.
+
+    A chain may start at seq F > 1 only when (1) a ``retention_grants`` row
+    ``(chain, F-1)`` exists, (2) an ``audit.retention`` record (not a dry run)
+    states a cut of that chain at or past F-1, with the records up to F-1
+    archived unless that run had archiving off, and (3) a checkpoint at F-1
+    holds the hash record F links to. Every grant must be accounted for by such
+    a record too: a grant no run stated lets anyone holding INSERT delete.
+    """
+
+    grants: dict[str, set[int]]
+    cuts: dict[str, list[_Cut]]
+
+    @classmethod
+    def load(cls, conn: Connection) -> RetainedPrefix:
+        """Read every grant and every ``audit.retention`` record's cuts."""
+        grants: dict[str, set[int]] = {}
+        for chain_id, upto in conn.execute(
+            select(retention_grants.c.chain_id, retention_grants.c.upto_seq)
+        ):
+            grants.setdefault(str(chain_id), set()).add(int(upto))
+        cuts: dict[str, list[_Cut]] = {}
+        query = select(events.c.body).where(events.c.operation == RETENTION_OPERATION)
+        for (text,) in conn.execute(query):
+            for chain_id, cut in _stated_cuts(text):
+                cuts.setdefault(chain_id, []).append(cut)
+        return cls(grants, cuts)
+
+    def _accounted(self, chain_id: str, upto: int) -> bool:
+        return any(
+            cut.upto_seq >= upto and (not cut.archived or cut.archived_upto >= upto)
+            for cut in self.cuts.get(chain_id, ())
+        )
+
+    def start(
+        self, chain_id: str, first_seq: int | None, marks: dict[int, str]
+    ) -> tuple[Problem | None, int | None]:
+        """``(problem, cut)``: the seq verification starts after (None: seq 1), or why not.
+
+        ``first_seq`` None: the chain has no records left.
+        """
+        granted = self.grants.get(chain_id, set())
+        if first_seq is None:
+            if not granted:
+                return None, None
+            cut = max(granted)
+        elif first_seq == 1:
+            return None, None
+        else:
+            cut = first_seq - 1
+        span = f"seq 1..{cut}" if cut > 1 else "seq 1"
+        why = None
+        if cut not in granted:
+            known = f" (grants up to {', '.join(map(str, sorted(granted)))})" if granted else ""
+            why = f"no retention grant ends at seq {cut}{known}"
+        elif not self._accounted(chain_id, cut):
+            why = (
+                f"no audit.retention record (with its archive, unless archiving was off) "
+                f"accounts for deleting up to seq {cut}"
+            )
+        elif cut not in marks:
+            why = f"no checkpoint at seq {cut}, the cut retention leaves behind"
+        if why is None:
+            return None, cut
+        message = f"records {span} of chain {chain_id} are missing: {why}"
+        return Problem("missing", chain_id, 1, None, message), None
+
+    def unaccounted_grant(self, chain_id: str) -> Problem | None:
+        """A grant past every cut an ``audit.retention`` record states, if any."""
+        stated = max((cut.upto_seq for cut in self.cuts.get(chain_id, ())), default=0)
+        beyond = sorted(upto for upto in self.grants.get(chain_id, ()) if upto > stated)
+        if not beyond:
+            return None
+        return Problem(
+            "inserted",
+            chain_id,
+            beyond[-1],
+            None,
+            f"a retention grant up to seq {beyond[-1]} of chain {chain_id} that no "
+            "audit.retention record accounts for: it lets its holder delete records",
+        )
+
+
+def _stated_cuts(text: str) -> Iterable[tuple[str, _Cut]]:
+    """The cuts an ``audit.retention`` body states (none for a dry run or a bad body)."""
+    body = _parse_body(text)
+    details = body.get("details") if body else None
+    if not isinstance(details, dict) or details.get("dry_run") is not False:
+        return
+    archived = details.get("archive") is True
+    for entry in details.get("chains") or ():
+        try:
+            chain_id = str(entry["chain_id"])
+            upto, archived_upto = int(entry["upto_seq"]), int(entry.get("archived_upto") or 0)
+        except (KeyError, TypeError, ValueError):
+            continue
+        yield chain_id, _Cut(upto, archived, archived_upto)
+
+
 class _ChainCheck:
     """Walks one chain's rows in seq order and keeps the first problem found."""
 
-    def __init__(self, chain_id: str, hasher: ChainHasher, marks: dict[int, str]) -> None:
+    def __init__(
+        self,
+        chain_id: str,
+        hasher: ChainHasher,
+        marks: dict[int, str],
+        retained: RetainedPrefix | None = None,
+    ) -> None:
         self.chain_id = chain_id
         self.hasher = hasher
         self.marks = marks
         self.newest_mark = max(marks, default=0)
+        self.retained = retained
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
         self.records = 0
@@ -188,6 +314,8 @@ class _ChainCheck:
         self.records += 1
         if row.operation == REJECTED_OPERATION:
             self.rejected += 1
+        if self.first_seq is None and self.retained is not None:
+            self._start_after_cut(self.retained, row.seq)
         self.first_seq = row.seq if self.first_seq is None else self.first_seq
         self.last_seq = row.seq
         if self.problem is None:
@@ -197,8 +325,12 @@ class _ChainCheck:
 
     def finish(self) -> ChainReport:
         """Check the tail against the newest checkpoint and report."""
-        if self.problem is None and (self.last_seq or 0) < self.newest_mark:
-            first = (self.last_seq or 0) + 1
+        if self.first_seq is None and self.retained is not None:
+            self._start_after_cut(self.retained, None)
+        if self.problem is None and self.retained is not None:
+            self.problem = self.retained.unaccounted_grant(self.chain_id)
+        if self.problem is None and self.expected_seq - 1 < self.newest_mark:
+            first = self.expected_seq
             self.problem = self._problem(
                 "missing",
                 first,
@@ -210,6 +342,15 @@ class _ChainCheck:
             self.chain_id, self.records, self.first_seq, self.last_seq, self.problem,
             self.rejected,
         )  # fmt: skip
+
+    def _start_after_cut(self, retained: RetainedPrefix, first_seq: int | None) -> None:
+        """Start the walk after the prefix retention deleted, if it accounts for one."""
+        found, cut = retained.start(self.chain_id, first_seq, self.marks)
+        if found is not None:
+            self.problem = self.problem or found
+        elif cut is not None:
+            self.expected_seq = cut + 1
+            self.prev_hash = self.marks[cut]
 
     def _problem(self, kind: str, seq: int | None, event_id: str | None, message: str) -> Problem:
         return Problem(kind, self.chain_id, seq, event_id, message)
@@ -354,6 +495,7 @@ def verify_chains(
 ) -> VerifyReport:
     """Recompute every chain on ``conn`` (one consistent snapshot) and report per chain."""
     registered = {row.chain_id: row for row in conn.execute(select(chains))}
+    retained = RetainedPrefix.load(conn)
     total = conn.scalar(select(func.count()).select_from(events)) or 0
     done = 0
     reports: list[ChainReport] = []
@@ -363,7 +505,7 @@ def verify_chains(
             reports.append(_unregistered(conn, chain_id))
             continue
         hasher = hasher_for_chain(chain_id, info.algorithm, info.key_fingerprint, key)
-        check = _ChainCheck(chain_id, hasher, _marks(conn, chain_id))
+        check = _ChainCheck(chain_id, hasher, _marks(conn, chain_id), retained)
         for row in _chain_rows(conn, chain_id):
             check.feed(row)
             done += 1
@@ -373,3 +515,165 @@ def verify_chains(
     if progress is not None:
         progress(done, max(total, done))
     return VerifyReport(reports)
+
+
+# --- archived segments (`gitaudit verify --archive DIR`) ----------------------------------
+
+
+@dataclass(frozen=True)
+class ArchiveReport:
+    """Outcome of verifying one chain's archived segments."""
+
+    chain_id: str
+    segments: int
+    records: int
+    first_seq: int | None
+    last_seq: int | None
+    problem: Problem | None
+
+
+class _SegmentWalk:
+    """Walks one chain's segments in seq order: files, hashes, links, continuity."""
+
+    def __init__(self, chain_id: str, hasher: ChainHasher, watch: int) -> None:
+        self.chain_id = chain_id
+        self.hasher = hasher
+        self.watch = watch  # the seq whose archived hash the store's first record links to
+        self.watched: str | None = None
+        self.expected_seq = 1
+        self.prev_hash = GENESIS_HASH
+        self.records = 0
+        self.problem: Problem | None = None
+
+    def fail(self, kind: str, seq: int | None, message: str) -> None:
+        self.problem = Problem(kind, self.chain_id, seq, None, message)
+
+    def segment(self, manifest: dict[str, Any]) -> None:
+        """Check one segment against its manifest and its predecessor."""
+        name = f"segment {manifest.get('file')}"
+        if manifest.get("first_seq") != self.expected_seq:
+            first = manifest.get("first_seq")
+            self.fail(
+                "missing",
+                self.expected_seq,
+                f"{name} starts at seq {first}, not {self.expected_seq}: "
+                "the archive does not continue the previous segment",
+            )
+            return
+        if manifest.get("first_prev_hash") != self.prev_hash:
+            self.fail("inserted", self.expected_seq, f"{name} does not link to the one before")
+            return
+        digest = file_sha256(manifest)
+        if digest is None:
+            self.fail("missing", self.expected_seq, f"{name} is missing from the archive")
+            return
+        if digest != manifest.get("sha256"):
+            self.fail("modified", self.expected_seq, f"{name} differs from its manifest's SHA-256")
+            return
+        rows = 0
+        for _, record in segment_records(manifest):
+            rows += 1
+            if not self._record(name, record):
+                return
+        if rows != manifest.get("rows") or self.prev_hash != manifest.get("last_hash"):
+            self.fail("modified", self.expected_seq - 1, f"{name} disagrees with its manifest")
+
+    def _record(self, name: str, record: dict[str, Any] | None) -> bool:
+        seq = self.expected_seq
+        if record is None:
+            self.fail("modified", seq, f"{name}: a line is not an archived record")
+            return False
+        try:
+            ok = self.hasher.record_hash(record) == record.get("hash")
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            self.fail("modified", seq, f"{name}: the record's content does not match its hash")
+        elif record.get("seq") != seq or record.get("chain_id") != self.chain_id:
+            self.fail("reordered", seq, f"{name}: record seq {record.get('seq')} sits at {seq}")
+        elif record.get("prev_hash") != self.prev_hash:
+            self.fail("inserted", seq, f"{name}: the record does not link to seq {seq - 1}")
+        if self.problem is not None:
+            return False
+        self.records += 1
+        self.prev_hash = str(record["hash"])
+        if seq == self.watch:
+            self.watched = self.prev_hash
+        self.expected_seq = seq + 1
+        return True
+
+
+def _store_start(conn: Connection, chain_id: str) -> tuple[int, str] | None:
+    """``(cut, hash)``: the seq before the chain's first stored record and the hash that
+    record links to (for a chain with no records left: its newest checkpoint)."""
+    row = conn.execute(
+        select(events.c.seq, events.c.prev_hash)
+        .where(events.c.chain_id == chain_id)
+        .order_by(events.c.seq)
+        .limit(1)
+    ).first()
+    if row is not None:
+        return int(row.seq) - 1, str(row.prev_hash)
+    mark = conn.execute(
+        select(checkpoints.c.seq, checkpoints.c.hash)
+        .where(checkpoints.c.chain_id == chain_id)
+        .order_by(checkpoints.c.seq.desc())
+        .limit(1)
+    ).first()
+    return None if mark is None else (int(mark.seq), str(mark.hash))
+
+
+def verify_archive(
+    conn: Connection, directory: str | Path, key: bytes | None
+) -> list[ArchiveReport]:
+    """Verify every archived segment in ``directory`` and how each chain's archive meets
+    the store: the last archived hash before the first retained record must be the
+    hash that record links to. Raises ArchiveError when the directory cannot be read."""
+    archive = Archive(directory)
+    if not archive.directory.is_dir():
+        raise ArchiveError(
+            f"no archive directory {archive.directory}",
+            "give the directory retention archives into (GITAUDIT_ARCHIVE_DIR)",
+        )
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for manifest in archive.manifests():
+        grouped.setdefault(str(manifest.get("chain_id")), []).append(manifest)
+    registered = {row.chain_id: row for row in conn.execute(select(chains))}
+    reports = []
+    for chain_id, manifests in sorted(grouped.items()):
+        info = registered.get(chain_id)
+        first = manifests[0]
+        hasher = hasher_for_chain(
+            chain_id,
+            str(info.algorithm if info else first.get("algorithm")),
+            info.key_fingerprint if info else first.get("key_fingerprint"),
+            key,
+        )
+        start = _store_start(conn, chain_id) if info else None
+        walk = _SegmentWalk(chain_id, hasher, start[0] if start else -1)
+        for manifest in manifests:
+            walk.segment(manifest)
+            if walk.problem is not None:
+                break
+        if walk.problem is None and start is not None and start[0] > 0:
+            cut, linked = start
+            if walk.expected_seq - 1 < cut:
+                walk.fail(
+                    "missing",
+                    walk.expected_seq,
+                    f"the archive ends at seq {walk.expected_seq - 1} but the store starts after "
+                    f"seq {cut}: records seq {walk.expected_seq}..{cut} are in neither",
+                )
+            elif walk.watched != linked:
+                walk.fail(
+                    "modified",
+                    cut,
+                    f"the archived record seq {cut} is not the one the store's first retained "
+                    "record links to",
+                )
+        last = walk.expected_seq - 1
+        first_seq, last_seq = (1, last) if walk.records else (None, None)
+        reports.append(
+            ArchiveReport(chain_id, len(manifests), walk.records, first_seq, last_seq, walk.problem)
+        )
+    return reports

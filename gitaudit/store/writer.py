@@ -183,13 +183,24 @@ class ChainWriter:
         return fresh
 
     def _head(self, conn: Connection) -> tuple[int, str]:
-        """The chain's last seq and hash (0 and the genesis hash for a new chain)."""
+        """The chain's last seq and hash (0 and the genesis hash for a new chain).
+
+        A chain whose every record retention deleted goes on from the checkpoint
+        retention left at its cut.
+        """
         row = conn.execute(
             select(events.c.seq, events.c.hash)
             .where(events.c.chain_id == self.chain_id)
             .order_by(events.c.seq.desc())
             .limit(1)
         ).first()
+        if row is None:
+            row = conn.execute(
+                select(checkpoints.c.seq, checkpoints.c.hash)
+                .where(checkpoints.c.chain_id == self.chain_id)
+                .order_by(checkpoints.c.seq.desc())
+                .limit(1)
+            ).first()
         return (0, GENESIS_HASH) if row is None else (int(row.seq), str(row.hash))
 
     def _seal(
