@@ -37,6 +37,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from gitaudit.config import Settings
 from gitaudit.errors import GitauditError, StoreError
 from gitaudit.store.integrity import ChainHasher, VerifyReport, load_chain_key, verify_chains
+from gitaudit.store.partitions import Partition, ensure_partitions, list_partitions
 from gitaudit.store.reader import (
     EventFilter,
     chain_after,
@@ -448,8 +449,9 @@ def ensure_sqlite_directory(url: str) -> None:
             ) from exc
 
 
-def migrate(url: str) -> None:
-    """Apply every pending Alembic revision to the store at ``url`` (``gitaudit db upgrade``).
+def migrate(url: str) -> list[str]:
+    """Apply every pending Alembic revision to the store at ``url`` (``gitaudit db upgrade``),
+    then create the PostgreSQL partitions ahead; returns the names of those created.
 
     A missing directory of a SQLite store is created (mode 0700).
     """
@@ -457,8 +459,16 @@ def migrate(url: str) -> None:
     engine = create_store_engine(url)
     try:
         ensure_schema(engine, url, upgrade=True)
+        return _ensure_partitions(engine, url)
     finally:
         engine.dispose()
+
+
+def _ensure_partitions(engine: Engine, url: str) -> list[str]:
+    if engine.dialect.name != "postgresql":
+        return []
+    with translate_errors("creating partitions", url), engine.begin() as conn:
+        return ensure_partitions(conn)
 
 
 # --- the Store handle --------------------------------------------------------------------
@@ -638,6 +648,16 @@ class Store:
         """The highest ``seq`` of every chain, for ``EventFilter(after=...)``."""
         with translate_errors("reading chain heads", self._url), snapshot(self._engine) as conn:
             return chain_heads(conn)
+
+    def ensure_partitions(self) -> list[str]:
+        """Create the PostgreSQL partitions of this month and the next ones that are missing
+        (the daemon: at start and daily); the names created. Nothing on SQLite."""
+        return _ensure_partitions(self._engine, self._url)
+
+    def partitions(self) -> list[Partition]:
+        """The partitions of ``events`` (PostgreSQL), in range order; [] on SQLite."""
+        with translate_errors("listing partitions", self._url), snapshot(self._engine) as conn:
+            return list_partitions(conn)
 
     def count(self) -> int:
         """Number of stored events (all chains)."""
