@@ -120,3 +120,17 @@ def wait_until_ready(ready: Path, process: subprocess.Popen[str], timeout: float
     deadline = time.monotonic() + timeout
     while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def scalar(url: str, statement: str) -> Any:
+    """The one value ``statement`` returns on the store at ``url`` (committed)."""
+    from sqlalchemy import text
+
+    from gitaudit.store.engine import create_store_engine
+
+    engine = create_store_engine(url)
+    try:
+        with engine.begin() as conn:
+            return conn.scalar(text(statement))
+    finally:
+        engine.dispose()

@@ -18,7 +18,7 @@ from gitaudit.store.engine import _alembic_config, create_store_engine, write_tr
 from gitaudit.store.integrity import ChainHasher
 from gitaudit.store.partitions import ensure_partitions, list_partitions, partition_name
 from gitaudit.store.writer import ChainWriter
-from tests.store.helpers import make_record
+from tests.store.helpers import make_record, scalar
 
 NOW = datetime.now(UTC)
 SKEWED = NOW + timedelta(days=5 * 366)  # a host whose clock is five years ahead
@@ -48,15 +48,6 @@ def _append(url: str, chain: str, records: list[dict[str, Any]]) -> None:
         engine.dispose()
 
 
-def _scalar(url: str, sql: str) -> Any:
-    engine = create_store_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.scalar(text(sql))
-    finally:
-        engine.dispose()
-
-
 def _rows_by_partition(conn: Connection) -> dict[str, int]:
     rows = conn.execute(text("SELECT tableoid::regclass::text, count(*) FROM events GROUP BY 1"))
     return {str(name): int(count) for name, count in rows}
@@ -67,7 +58,7 @@ def test_revision_0002_partitions_a_store_that_has_rows(pg_fresh_url: str) -> No
     old_months = [NOW - timedelta(days=70), NOW - timedelta(days=35), NOW]
     records = [_at(moment, i) for i, moment in enumerate(old_months)] + [_at(SKEWED, 3)]
     _append(pg_fresh_url, "host-a", records)
-    assert _scalar(pg_fresh_url, "SELECT relkind FROM pg_class WHERE relname = 'events'") == "r"
+    assert scalar(pg_fresh_url, "SELECT relkind FROM pg_class WHERE relname = 'events'") == "r"
 
     migrate(pg_fresh_url)
 
@@ -199,7 +190,7 @@ def test_sqlite_keeps_one_table_with_the_query_indexes(sqlite_url: str) -> None:
     with Store.open(sqlite_url, chain_id="c") as store:
         assert store.partitions() == []
         assert store.ensure_partitions() == []
-    names = _scalar(
+    names = scalar(
         sqlite_url,
         "SELECT group_concat(name) FROM sqlite_master WHERE tbl_name = 'events' "
         "AND type = 'index' AND name LIKE 'ix_events_%occurred_at'",
