@@ -12,6 +12,7 @@ PostgreSQL is part of the test matrix, never silently skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -27,7 +28,14 @@ from typing import Any
 
 import pytest
 
-__all__ = ["PASSWORD_GROUP", "PgServer", "pg_fresh_url", "pg_server", "pg_url"]
+__all__ = [
+    "PASSWORD_GROUP",
+    "PgServer",
+    "pg_fresh_url",
+    "pg_server",
+    "pg_url",
+    "throwaway_cluster",
+]
 
 _UNPRIVILEGED_USER = "nobody"
 _SUPERUSER = "postgres"
@@ -166,9 +174,9 @@ def _wait_ready(server: PgServer, timeout: float = 30.0) -> None:
             return
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    """A PostgreSQL cluster for this test session (one per xdist worker)."""
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[PgServer]:
+    """Run a new PostgreSQL cluster until the block ends (tests, and benchmarks too)."""
     _tool("initdb")
     run_as = _run_as()
     # Under root the cluster runs as nobody, who must reach the data directory:
@@ -182,13 +190,20 @@ def pg_server() -> Iterator[PgServer]:
         try:
             server = PgServer("127.0.0.1", port, data)
             _wait_ready(server)
-            server.admin(f"CREATE DATABASE {_TEST_DATABASE}")
-            server.admin(f"CREATE ROLE {PASSWORD_GROUP} NOLOGIN")
             yield server
         finally:
             _stop(base, data)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL cluster for this test session (one per xdist worker)."""
+    with throwaway_cluster() as server:
+        server.admin(f"CREATE DATABASE {_TEST_DATABASE}")
+        server.admin(f"CREATE ROLE {PASSWORD_GROUP} NOLOGIN")
+        yield server
 
 
 @pytest.fixture(scope="session")
