@@ -184,16 +184,16 @@ def test_foreign_keys_are_enforced(sqlite_url: str) -> None:
         engine.dispose()
 
 
-def test_alembic_env_works_with_a_url(sqlite_url: str) -> None:
+def test_alembic_env_works_with_a_url(store_url: str) -> None:
     """env.py also runs from a plain sqlalchemy.url (the `alembic` command during development)."""
     from alembic import command
 
     from gitaudit.store.engine import _alembic_config
 
     cfg = _alembic_config()
-    cfg.set_main_option("sqlalchemy.url", sqlite_url)
+    cfg.set_main_option("sqlalchemy.url", store_url)
     command.upgrade(cfg, "head")
-    engine = create_engine(sqlite_url)
+    engine = create_engine(store_url)
     try:
         with engine.connect() as conn:
             assert MigrationContext.configure(conn).get_current_revision() == head_revision()
