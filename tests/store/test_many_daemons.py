@@ -1,11 +1,12 @@
 """Many hosts, one store: daemons with their own chains write one PostgreSQL concurrently.
 
-Three real daemons (distinct ``chain_id``), each fed by a real socket client under
-load, start while PostgreSQL refuses connections (they journal, then catch up),
-write through a ``pg_ctl restart`` in the middle of their batches, and one of them
-runs on a clock a year ahead. Afterwards ``gitaudit verify`` passes for every chain;
-then a superuser with the triggers off (``session_replication_role = replica``)
-deletes one record and edits another, and verify names the chain and seq of each.
+Three real daemons (distinct ``chain_id``; one logged in as a ``gitaudit_writer``
+member), each fed by a real socket client under load, start while PostgreSQL
+refuses connections (they journal, then catch up), write through a ``pg_ctl
+restart`` in the middle of their batches, and one of them runs on a clock a year
+ahead. Afterwards ``gitaudit verify`` passes for every chain; then a superuser
+with the triggers off (``session_replication_role = replica``) deletes one record
+and edits another, and verify names the chain and seq of each.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.exc import DBAPIError
 
 from gitaudit.store import EventFilter, Store
@@ -65,12 +66,16 @@ def _accepted(senders: list[Sender], at_least: int) -> bool:
 def test_three_daemons_one_postgresql(
     daemons: Daemons, pg_server: PgServer, pg_fresh_url: str
 ) -> None:
-    Store.open(pg_fresh_url, chain_id="setup").close()  # schema in place
+    with Store.open(pg_fresh_url, chain_id="setup") as setup:  # schema in place
+        setup.init_roles()
+    # host-a logs in with the least privilege a daemon needs
+    writer = make_url(pg_fresh_url).set(username=pg_server.login_user("gitaudit_writer"))
+    urls = [writer.render_as_string(hide_password=False), pg_fresh_url, pg_fresh_url]
     _pg_stop(pg_server)  # connection refused at every daemon's start
     try:
         runs: list[DaemonRun] = [
-            daemons(database_url=pg_fresh_url, config={"chain_id": chain}).start()
-            for chain in CHAINS
+            daemons(database_url=url, config={"chain_id": chain}).start()
+            for chain, url in zip(CHAINS, urls, strict=True)
         ]
         senders = [Sender(run) for run in runs[:2]] + [Sender(runs[2], occurred_at=AHEAD)]
         for sender in senders:
@@ -91,6 +96,7 @@ def test_three_daemons_one_postgresql(
         sender.join()
         assert sender.failure is None, sender.failure
     for run, sender in zip(runs, senders, strict=True):
+        run.database_url = pg_fresh_url  # read back as superuser (the writer role cannot)
         stored = run.wait_stored(sender.accepted, timeout=180)
         counts = collections.Counter(event["id"] for event in stored)
         assert max(counts.values()) == 1  # no duplicate
@@ -165,3 +171,27 @@ def test_writers_of_different_chains_never_wait_for_each_other(pg_fresh_url: str
     finally:
         engine.dispose()
     assert scalar(pg_fresh_url, "SELECT count(*) FROM events") == 4
+
+
+def test_the_daemon_creates_the_partitions_ahead_at_start(
+    daemons: Daemons, pg_server: PgServer, pg_fresh_url: str
+) -> None:
+    with Store.open(pg_fresh_url, chain_id="setup") as setup:
+        setup.init_roles()
+        ahead = [part.name for part in setup.partitions() if part.start][-1]
+    engine = create_store_engine(pg_fresh_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE {ahead}"))  # as if made before that month was due
+    finally:
+        engine.dispose()
+    writer = make_url(pg_fresh_url).set(username=pg_server.login_user("gitaudit_writer"))
+    run = daemons(database_url=writer.render_as_string(hide_password=False)).start()
+
+    def made() -> bool:
+        with Store.open(pg_fresh_url, chain_id="reader", migrate=False) as store:
+            return ahead in {part.name for part in store.partitions()}
+
+    wait_for(made, f"the daemon to create {ahead}")
+    assert "partitions_created" in run.log()
+    assert run.stop() == 0

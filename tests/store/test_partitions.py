@@ -248,3 +248,15 @@ def test_verify_names_a_seq_stored_twice(pg_fresh_url: str) -> None:
     # whichever copy comes first: the forged one's columns disagree with its body, or the
     # second copy is named as a seq stored twice
     assert problem.kind == "mismatch" or "stored more than once" in problem.message
+
+
+def test_revision_0002_on_a_sqlite_store_with_rows(sqlite_url: str) -> None:
+    _upgrade_to(sqlite_url, "0001")
+    _append(sqlite_url, "host-a", [_at(NOW, 0), _at(SKEWED, 1)])
+    migrate(sqlite_url)
+    with Store.open(sqlite_url, chain_id="reader", migrate=False) as store:
+        assert store.count() == 2
+        assert store.verify().ok
+    assert scalar(
+        sqlite_url, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'ix_events_%occurred_at'"
+    ) == 5  # occurred_at, operation+occurred_at, and the three of 0002
