@@ -116,9 +116,18 @@ def _fresh(url: str, chain_rows: list[dict[str, Any]]) -> Engine:
 
 
 def _multirow(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    step = _MAX_PARAMETERS // len(events.columns)
-    for first in range(0, len(rows), step):
-        conn.execute(events.insert().values(rows[first : first + step]))
+    """``INSERT ... VALUES (...), (...), ...``: one statement per page of rows, through the
+    driver (SQLAlchemy would compile a new statement for every page)."""
+    names = [column.name for column in events.columns]
+    step = _MAX_PARAMETERS // len(names)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        for first in range(0, len(rows), step):
+            page = rows[first : first + step]
+            marks = ", ".join(["(" + ", ".join(["%s"] * len(names)) + ")"] * len(page))
+            sql = f"INSERT INTO events ({', '.join(names)}) VALUES {marks}"  # noqa: S608
+            cursor.execute(sql.encode(), [row[name] for row in page for name in names])
 
 
 def _executemany(conn: Connection, rows: list[dict[str, Any]]) -> None:
