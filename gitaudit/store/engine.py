@@ -716,8 +716,18 @@ class Store:
                 f"roles are a PostgreSQL feature; {self.url} is {self.dialect}",
                 "point GITAUDIT_DATABASE_URL (or --database-url) at the PostgreSQL store",
             )
-        with translate_errors("creating the roles", self._url), self._engine.begin() as conn:
-            init_roles(conn)
+        try:
+            with translate_errors("creating the roles", self._url), self._engine.begin() as conn:
+                init_roles(conn)
+        except StoreError as exc:
+            if "permission denied" not in exc.message and "must be owner" not in exc.message:
+                raise
+            raise StoreError(
+                exc.message,
+                "run it as the owner of the store's tables, with CREATEROLE (--database-url "
+                "postgresql+psycopg://OWNER@HOST/DB), or have a DBA apply "
+                "`gitaudit db init-roles --print-sql`",
+            ) from exc
 
     def count(self) -> int:
         """Number of stored events (all chains)."""

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from gitaudit.cli.app import app
+from gitaudit.errors import StoreError
 from gitaudit.store import EventFilter, Store, migrate
 from gitaudit.store.engine import create_store_engine
 from gitaudit.store.partitions import ensure_partitions, list_partitions
@@ -203,3 +204,15 @@ def test_init_roles_on_sqlite_says_it_is_a_postgresql_feature(
     result = CliRunner().invoke(app, ["db", "init-roles", "--database-url", sqlite_url])
     assert result.exit_code != 0
     assert "PostgreSQL" in str(result.exception) or "PostgreSQL" in result.output
+
+
+def test_init_roles_without_the_rights_says_who_may(
+    pg_server: PgServer, owned: tuple[str, str]
+) -> None:
+    superuser_url, _ = owned
+    nobody = _as(superuser_url, pg_server.login_user("gitaudit_reader"))
+    with Store.open(nobody, chain_id="x", migrate=False) as store, pytest.raises(
+        StoreError, match=r"permission denied|must be owner"
+    ) as caught:
+        store.init_roles()
+    assert "--print-sql" in caught.value.hint
