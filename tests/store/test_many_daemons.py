@@ -31,7 +31,7 @@ from gitaudit.store.writer import ChainWriter
 from tests.daemon.daemon_harness import DaemonRun, Daemons, wait_for
 from tests.daemon.test_faults import Sender, _pg_start, _pg_stop
 from tests.pg import PgServer
-from tests.store.helpers import REPO_ROOT, make_records, scalar
+from tests.store.helpers import REPO_ROOT, make_records, scalar, tamper
 
 CHAINS = ("host-a", "host-b", "host-c")
 AHEAD = (datetime.now(UTC) + timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -129,19 +129,12 @@ def test_three_daemons_one_postgresql(
     )
     assert {event["chain_id"] for event in newest} == {"host-c"}  # the clock-skewed host's
 
-    engine = create_store_engine(pg_fresh_url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
-            conn.execute(text("DELETE FROM events WHERE chain_id = 'host-a' AND seq = 5"))
-            conn.execute(
-                text(
-                    "UPDATE events SET body = replace(body, '\"someone\"', '\"mallory\"') "
-                    "WHERE chain_id = 'host-b' AND seq = 7"
-                )
-            )
-    finally:
-        engine.dispose()
+    tamper(
+        pg_fresh_url,
+        "DELETE FROM events WHERE chain_id = 'host-a' AND seq = 5",
+        "UPDATE events SET body = replace(body, '\"someone\"', '\"mallory\"') "
+        "WHERE chain_id = 'host-b' AND seq = 7",
+    )
     code, report = _verify(pg_fresh_url)
     assert code == 1
     problems = {chain["chain_id"]: chain["problem"] for chain in report["chains"]}

@@ -18,7 +18,7 @@ from gitaudit.store.engine import _alembic_config, create_store_engine, write_tr
 from gitaudit.store.integrity import ChainHasher
 from gitaudit.store.partitions import ensure_partitions, list_partitions, partition_name
 from gitaudit.store.writer import ChainWriter
-from tests.store.helpers import make_record, scalar
+from tests.store.helpers import make_record, scalar, tamper
 
 NOW = datetime.now(UTC)
 SKEWED = NOW + timedelta(days=5 * 366)  # a host whose clock is five years ahead
@@ -226,21 +226,14 @@ def test_verify_names_a_seq_stored_twice(pg_fresh_url: str) -> None:
     """The partitioned table's unique key holds occurred_at: verify checks (chain, seq) itself."""
     with Store.open(pg_fresh_url, chain_id="host-a") as store:
         store.append([_at(NOW, i) for i in range(3)])
-    engine = create_store_engine(pg_fresh_url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
-            conn.execute(
-                text(
-                    "INSERT INTO events SELECT id, chain_id, seq, occurred_at + interval '1 day', "
-                    "recorded_at, operation, category, outcome, severity, source, correlation_id, "
-                    "parent_id, actor_user, actor_uid, actor_git_name, actor_git_email, "
-                    "actor_host, repo_name, repo_path, repo_branch, duration_ms, body, "
-                    "prev_hash, hash FROM events WHERE seq = 2"
-                )
-            )
-    finally:
-        engine.dispose()
+    tamper(
+        pg_fresh_url,
+        "INSERT INTO events SELECT id, chain_id, seq, occurred_at + interval '1 day', "
+        "recorded_at, operation, category, outcome, severity, source, correlation_id, "
+        "parent_id, actor_user, actor_uid, actor_git_name, actor_git_email, actor_host, "
+        "repo_name, repo_path, repo_branch, duration_ms, body, prev_hash, hash "
+        "FROM events WHERE seq = 2",
+    )
     with Store.open(pg_fresh_url, chain_id="reader") as store:
         problem = store.verify().first_problem
     assert problem is not None
