@@ -88,25 +88,27 @@ def _read_ack(reader: Any, sent_at: list[float], latencies: list[float]) -> int:
     return sum(ack["status"] == "accepted" for ack in answer["acks"])
 
 
-def _start_daemon(work: Path, extra_config: str = "") -> tuple[subprocess.Popen[bytes], str, Path]:
-    database = work / "daemon.db"
-    url = f"sqlite:///{database}"
-    config = work / "config.toml"
+def start_daemon(
+    home: Path, url: str, chain_id: str = "bench", extra_config: str = ""
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start a daemon whose directories, config and log are in ``home``, storing into ``url``;
+    returns the process and its event socket once that answers."""
+    config = home / "config.toml"
     config.write_text(
-        f'runtime_dir = "{work / "run"}"\njournal_dir = "{work / "journal"}"\n'
-        f'database_url = "{url}"\nmetrics_address = ""\nlevel = "all"\nchain_id = "bench"\n'
-        + extra_config
+        f'runtime_dir = "{home / "run"}"\njournal_dir = "{home / "journal"}"\n'
+        f'database_url = "{url}"\nmetrics_address = ""\nlevel = "all"\n'
+        f'chain_id = "{chain_id}"\n' + extra_config
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITAUDIT_")}
-    env.update(GITAUDIT_CONFIG=str(work / "none.toml"), PYTHONPATH=str(REPO_ROOT))
-    log = (work / "daemon.log").open("wb")
+    env.update(GITAUDIT_CONFIG=str(home / "none.toml"), PYTHONPATH=str(REPO_ROOT))
+    log = (home / "daemon.log").open("wb")
     process = subprocess.Popen(
         # BENCH_PY_ARGS="-m cProfile -o daemon.prof" profiles the daemon's main thread
         [sys.executable, *os.environ.get("BENCH_PY_ARGS", "").split(),
          "-m", "gitaudit", "daemon", "--config", str(config)],
         env=env, stdout=log, stderr=log,
     )  # fmt: skip
-    path = work / "run" / "events.sock"
+    path = home / "run" / "events.sock"
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -115,8 +117,14 @@ def _start_daemon(work: Path, extra_config: str = "") -> tuple[subprocess.Popen[
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the daemon did not start; see {work / 'daemon.log'}") from None
+                raise SystemExit(f"the daemon did not start; see {home / 'daemon.log'}") from None
             time.sleep(0.05)
+    return process, path
+
+
+def _start_daemon(work: Path, extra_config: str = "") -> tuple[subprocess.Popen[bytes], str, Path]:
+    url = f"sqlite:///{work / 'daemon.db'}"
+    process, path = start_daemon(work, url, extra_config=extra_config)
     return process, url, path
 
 

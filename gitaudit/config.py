@@ -180,6 +180,13 @@ FIELDS: tuple[Field, ...] = (
         "PostgreSQL: postgresql+psycopg://user@host/db.",
     ),
     Field(
+        "database_password_file",
+        _path,
+        None,
+        "File holding the store's password (PostgreSQL), mode 0600 or stricter: used when "
+        "database_url carries none. Or use libpq's PGPASSFILE or a service (?service=NAME).",
+    ),
+    Field(
         "spool_dir",
         _path,
         None,
@@ -523,6 +530,7 @@ class Settings:
 
     enabled: bool
     database_url: str | None
+    database_password_file: str | None
     spool_dir: str | None
     chain_key_file: str | None
     chain_id: str | None

@@ -12,6 +12,7 @@ PostgreSQL is part of the test matrix, never silently skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -27,11 +28,19 @@ from typing import Any
 
 import pytest
 
-__all__ = ["pg_fresh_url", "pg_server", "pg_url"]
+__all__ = [
+    "PASSWORD_GROUP",
+    "PgServer",
+    "pg_fresh_url",
+    "pg_server",
+    "pg_url",
+    "throwaway_cluster",
+]
 
 _UNPRIVILEGED_USER = "nobody"
 _SUPERUSER = "postgres"
 _TEST_DATABASE = "gitaudit_test"
+PASSWORD_GROUP = "password_login"
 
 
 @dataclass(frozen=True)
@@ -42,9 +51,18 @@ class PgServer:
     port: int
     data_dir: Path
 
-    def url(self, database: str, driver: str = "postgresql+psycopg") -> str:
-        """SQLAlchemy URL of ``database`` on this server, as the superuser."""
-        return f"{driver}://{_SUPERUSER}@{self.host}:{self.port}/{database}"
+    def url(
+        self, database: str, driver: str = "postgresql+psycopg", user: str = _SUPERUSER
+    ) -> str:
+        """SQLAlchemy URL of ``database`` on this server, as ``user`` (the superuser)."""
+        return f"{driver}://{user}@{self.host}:{self.port}/{database}"
+
+    def login_user(self, *member_of: str, options: str = "") -> str:
+        """Create a new login user (a member of the roles ``member_of``); its name."""
+        name = f"u_{uuid.uuid4().hex[:12]}"
+        groups = f" IN ROLE {', '.join(member_of)}" if member_of else ""
+        self.admin(f"CREATE ROLE {name} LOGIN {options}{groups}")
+        return name
 
     def admin(self, sql: str, database: str = "postgres") -> None:
         """Run one statement as superuser in autocommit mode (CREATE DATABASE, ...)."""
@@ -113,6 +131,12 @@ def _init_cluster(base: Path) -> tuple[Path, int]:
     }
     with (data / "postgresql.conf").open("a") as conf:
         conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+    # Members of PASSWORD_GROUP must log in with a password (tests of the password file,
+    # PGPASSFILE and services); everyone else is trusted.
+    hba = data / "pg_hba.conf"
+    hba.write_text(
+        f"host all +{PASSWORD_GROUP} 127.0.0.1/32 scram-sha-256\n" + hba.read_text()
+    )
     return data, port
 
 
@@ -150,9 +174,9 @@ def _wait_ready(server: PgServer, timeout: float = 30.0) -> None:
             return
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    """A PostgreSQL cluster for this test session (one per xdist worker)."""
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[PgServer]:
+    """Run a new PostgreSQL cluster until the block ends (tests, and benchmarks too)."""
     _tool("initdb")
     run_as = _run_as()
     # Under root the cluster runs as nobody, who must reach the data directory:
@@ -166,12 +190,20 @@ def pg_server() -> Iterator[PgServer]:
         try:
             server = PgServer("127.0.0.1", port, data)
             _wait_ready(server)
-            server.admin(f"CREATE DATABASE {_TEST_DATABASE}")
             yield server
         finally:
             _stop(base, data)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL cluster for this test session (one per xdist worker)."""
+    with throwaway_cluster() as server:
+        server.admin(f"CREATE DATABASE {_TEST_DATABASE}")
+        server.admin(f"CREATE ROLE {PASSWORD_GROUP} NOLOGIN")
+        yield server
 
 
 @pytest.fixture(scope="session")

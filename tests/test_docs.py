@@ -30,6 +30,7 @@ def test_every_setting_is_documented(field: config.Field) -> None:
         "gitaudit verify",
         "gitaudit db upgrade",
         "gitaudit db status",
+        "gitaudit db init-roles",
         "gitaudit config show",
         "gitaudit demo",
         "gitaudit watch",

@@ -855,9 +855,10 @@ class StoreChainReader:
         with self._lock:
             if self._store is None:
                 from gitaudit.store import Store  # only when catching up: SQLAlchemy's cost
+                from gitaudit.store.engine import database_url
 
                 self._store = Store.open(
-                    self._settings.effective_database_url,
+                    database_url(self._settings),
                     chain_id=self._settings.effective_chain_id,
                     migrate=False,
                 )

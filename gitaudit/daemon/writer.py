@@ -37,6 +37,8 @@ from gitaudit.quarantine import OPERATION as QUARANTINE_OPERATION
 if TYPE_CHECKING:
     from gitaudit.store import AppendResult
 
+# How often the writer creates the PostgreSQL partitions ahead (and each time the store opens).
+PARTITIONS_EVERY: Final = 86_400.0
 BACKOFF_START: Final = 0.25
 BACKOFF_MAX: Final = 5.0
 # Records kept in memory for segments waiting on the store; past this, read them back from disk.
@@ -69,6 +71,7 @@ class BatchWriter:
         self._stopping = False
         self._backoff = 0.0
         self._next_retry = 0.0
+        self._partitions_due = 0.0
         self.log = get_logger(component="writer")
 
     # -- set-up -----------------------------------------------------------------------
@@ -83,6 +86,26 @@ class BatchWriter:
             self._mark_down(exc)
             return
         self._mark_up()
+        self._partitions_due = 0.0
+        await self.ensure_partitions()
+
+    async def ensure_partitions(self) -> None:
+        """Create the PostgreSQL partitions ahead, when due (at open, then daily).
+
+        A failure is logged and retried an hour later; meanwhile rows of months without
+        a partition land in the default partition, so writing goes on.
+        """
+        if self.store is None or time.monotonic() < self._partitions_due:
+            return
+        try:
+            created = await self.store_worker.run(self.store.ensure_partitions)
+        except GitauditError as exc:
+            self._partitions_due = time.monotonic() + PARTITIONS_EVERY / 24
+            self.log.error("partitions_failed", error=exc.message, hint=exc.hint)  # noqa: TRY400
+            return
+        self._partitions_due = time.monotonic() + PARTITIONS_EVERY
+        if created:
+            self.log.info("partitions_created", partitions=created)
 
     def replay(self, segments: Sequence[SealedSegment]) -> None:
         """Queue segments a previous run left in the journal (read from disk when due)."""
@@ -108,6 +131,7 @@ class BatchWriter:
             if self._backoff and not self._retry_due():
                 continue
             self._wake.clear()
+            await self.ensure_partitions()
             await self.flush()
 
     def _retry_due(self) -> bool:

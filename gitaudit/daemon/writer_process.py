@@ -4,8 +4,8 @@ The intake (sanitizer, validation, dedupe) and the store append both cost CPU
 per event; in one interpreter the GIL serializes them. :class:`StoreProcess`
 runs the store in a child (``python -m gitaudit.daemon.writer_process FD``)
 and talks to it over a socket pair with :mod:`multiprocessing.connection`
-framing: the parent sends ``("open", settings)``, ``("append", records)`` or
-``("close",)``; the child answers ``("ok", value)`` or ``("error", kind,
+framing: the parent sends ``("open", settings)``, ``("append", records)``,
+``("partitions",)`` or ``("close",)``; the child answers ``("ok", value)`` or ``("error", kind,
 message, hint)``. Its methods block, so the batch writer calls them from its
 store thread exactly as it called the in-process :class:`gitaudit.store.Store`.
 
@@ -83,6 +83,11 @@ class StoreProcess:
         """Append records in the child; returns its :class:`gitaudit.store.AppendResult`."""
         return self._call("append", records)
 
+    def ensure_partitions(self) -> list[str]:
+        """Create the PostgreSQL partitions ahead in the child; the names created."""
+        created: list[str] = self._call("partitions")
+        return created
+
     def close(self) -> None:
         """Close the store and end the child (killed if it does not end in time)."""
         with contextlib.suppress(OSError, EOFError, GitauditError):
@@ -129,6 +134,8 @@ def _handle(store: Store | None, request: Any) -> tuple[Store | None, Any]:
         return Store.from_settings(Settings(request[1]), source="daemon"), None
     if store is None:
         raise StoreError("the store is not open")
+    if request[0] == "partitions":
+        return store, store.ensure_partitions()
     return store, store.append(request[1])
 
 

@@ -8,7 +8,9 @@ Public surface (everything else in this package is private)::
     store.verify()                              # -> VerifyReport, first_problem names the record
     ingest(settings, store)                     # drain the spool -> IngestReport
     Store.from_settings(settings, reader=True, create=False)  # creates nothing; reads copies
-    migrate(url)                                # `gitaudit db upgrade`
+    migrate(url)                                # `gitaudit db upgrade` (+ partitions ahead)
+    store.partitions(); store.ensure_partitions()  # PostgreSQL monthly partitions of events
+    store.init_roles()                          # `gitaudit db init-roles` (PostgreSQL)
 
 Every failure is raised as :class:`gitaudit.errors.StoreError` or
 :class:`gitaudit.errors.ConfigError`.

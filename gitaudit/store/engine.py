@@ -36,7 +36,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from gitaudit.config import Settings
-from gitaudit.errors import GitauditError, StoreError
+from gitaudit.errors import ConfigError, GitauditError, StoreError
 from gitaudit.store.integrity import (
     ArchiveReport,
     ChainHasher,
@@ -45,6 +45,7 @@ from gitaudit.store.integrity import (
     verify_archive,
     verify_chains,
 )
+from gitaudit.store.partitions import Partition, ensure_partitions, list_partitions
 from gitaudit.store.reader import (
     EventFilter,
     chain_after,
@@ -136,10 +137,13 @@ def _sqlite_error(text_: str, where: str) -> StoreError | None:
 
 def _postgres_error(text_: str, where: str) -> StoreError | None:
     lowered = text_.lower()
-    if "password authentication failed" in lowered or "no pg_hba.conf entry" in lowered:
+    refused = ("password authentication failed", "no pg_hba.conf entry", "no password supplied")
+    if any(mark in lowered for mark in refused):
         return StoreError(
-            f"PostgreSQL at {where} refused the login",
-            "check the user and password in GITAUDIT_DATABASE_URL and the server's pg_hba.conf",
+            f"PostgreSQL at {where} refused the login ({text_})",
+            "check the user in GITAUDIT_DATABASE_URL, its password (in the file named by "
+            "GITAUDIT_DATABASE_PASSWORD_FILE, in PGPASSFILE or a libpq service) and the "
+            "server's pg_hba.conf",
         )
     if "database" in lowered and "does not exist" in lowered:
         return StoreError(
@@ -250,6 +254,51 @@ def _normalized_url(url: str) -> URL:
     if parsed.get_backend_name() == "sqlite" and (parsed.database or "").startswith("~"):
         parsed = parsed.set(database=str(Path(str(parsed.database)).expanduser()))
     return parsed
+
+
+def read_password_file(path: str) -> str:
+    """The password in ``path`` (surrounding whitespace dropped); ConfigError when the file is
+    readable by its group or others, unreadable, or empty."""
+    try:
+        mode = os.stat(path).st_mode
+        if mode & 0o077:
+            raise ConfigError(
+                f"database password file {path} is readable by its group or others "
+                f"(mode {mode & 0o777:04o}); gitaudit refuses to use it",
+                f"run `chmod 600 {path}` (owned by the user gitaudit runs as)",
+            )
+        with open(path, encoding="utf-8") as handle:
+            password = handle.read().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read database password file {path}: {exc.strerror or exc}",
+            "make it readable by this user or unset GITAUDIT_DATABASE_PASSWORD_FILE",
+        ) from exc
+    if not password:
+        raise ConfigError(
+            f"database password file {path} is empty",
+            "write the PostgreSQL password into it, or unset GITAUDIT_DATABASE_PASSWORD_FILE",
+        )
+    return password
+
+
+def database_url(settings: Settings) -> str:
+    """The configured store URL, with the password of ``database_password_file`` put in.
+
+    The result holds the password: show it only through :func:`redacted`. A URL that
+    already carries a password and a password file is a ConfigError (which one?).
+    """
+    url = settings.effective_database_url
+    if settings.database_password_file is None:
+        return url
+    parsed = _normalized_url(url)
+    if parsed.password is not None:
+        raise ConfigError(
+            "the database URL carries a password and database_password_file is set too",
+            "remove the password from GITAUDIT_DATABASE_URL (keep it in the file only)",
+        )
+    password = read_password_file(settings.database_password_file)
+    return parsed.set(password=password).render_as_string(hide_password=False)
 
 
 def _sqlite_engine(parsed: URL) -> Engine:
@@ -489,8 +538,9 @@ def ensure_sqlite_directory(url: str) -> None:
             ) from exc
 
 
-def migrate(url: str) -> None:
-    """Apply every pending Alembic revision to the store at ``url`` (``gitaudit db upgrade``).
+def migrate(url: str) -> list[str]:
+    """Apply every pending Alembic revision to the store at ``url`` (``gitaudit db upgrade``),
+    then create the PostgreSQL partitions ahead; returns the names of those created.
 
     A missing directory of a SQLite store is created (mode 0700).
     """
@@ -498,8 +548,16 @@ def migrate(url: str) -> None:
     engine = create_store_engine(url)
     try:
         ensure_schema(engine, url, upgrade=True)
+        return _ensure_partitions(engine, url)
     finally:
         engine.dispose()
+
+
+def _ensure_partitions(engine: Engine, url: str) -> list[str]:
+    if engine.dialect.name != "postgresql":
+        return []
+    with translate_errors("creating partitions", url), engine.begin() as conn:
+        return ensure_partitions(conn)
 
 
 # --- the Store handle --------------------------------------------------------------------
@@ -571,7 +629,7 @@ class Store:
         ``source`` is the source of the ``audit.rejected`` records it stores in place of
         records it cannot take (``daemon`` in the daemon's writer).
         """
-        url = settings.effective_database_url
+        url = database_url(settings)
         path = sqlite_file(url)
         read_only = False
         if path is not None and path.is_file():
@@ -724,6 +782,38 @@ class Store:
         """The highest ``seq`` of every chain, for ``EventFilter(after=...)``."""
         with translate_errors("reading chain heads", self._url), snapshot(self._engine) as conn:
             return chain_heads(conn)
+
+    def ensure_partitions(self) -> list[str]:
+        """Create the PostgreSQL partitions of this month and the next ones that are missing
+        (the daemon: at start and daily); the names created. Nothing on SQLite."""
+        return _ensure_partitions(self._engine, self._url)
+
+    def partitions(self) -> list[Partition]:
+        """The partitions of ``events`` (PostgreSQL), in range order; [] on SQLite."""
+        with translate_errors("listing partitions", self._url), snapshot(self._engine) as conn:
+            return list_partitions(conn)
+
+    def init_roles(self) -> None:
+        """Create the least-privilege roles (PostgreSQL; see :mod:`gitaudit.store.roles`)."""
+        from gitaudit.store.roles import init_roles
+
+        if self.dialect != "postgresql":
+            raise StoreError(
+                f"roles are a PostgreSQL feature; {self.url} is {self.dialect}",
+                "point GITAUDIT_DATABASE_URL (or --database-url) at the PostgreSQL store",
+            )
+        try:
+            with translate_errors("creating the roles", self._url), self._engine.begin() as conn:
+                init_roles(conn)
+        except StoreError as exc:
+            if "permission denied" not in exc.message and "must be owner" not in exc.message:
+                raise
+            raise StoreError(
+                exc.message,
+                "run it as the owner of the store's tables, with CREATEROLE (--database-url "
+                "postgresql+psycopg://OWNER@HOST/DB), or have a DBA apply "
+                "`gitaudit db init-roles --print-sql`",
+            ) from exc
 
     def count(self) -> int:
         """Number of stored events (all chains)."""

@@ -379,6 +379,14 @@ class _ChainCheck:
         )
 
     def _position(self, row: Row[Any], body: dict[str, Any]) -> Problem | None:
+        if row.seq < self.expected_seq:  # a partitioned PostgreSQL store cannot enforce this
+            return self._problem(
+                "inserted",
+                row.seq,
+                row.id,
+                f"seq {row.seq} is stored more than once: a record was inserted at a seq "
+                "the chain already holds",
+            )
         if row.seq > self.expected_seq:
             last = row.seq - 1
             span = str(self.expected_seq) if last == self.expected_seq else (

@@ -144,6 +144,15 @@ events = Table(
     Index(None, "parent_id"),
 )
 
+# On PostgreSQL ``events`` is range-partitioned by month on ``occurred_at`` (revision 0002,
+# gitaudit.store.partitions), and a key of a partitioned table must contain the partition
+# key: there the keys above are these instead (constraint name -> columns). The writer's
+# per-chain lock keeps (chain_id, seq) unique and gapless; ``gitaudit verify`` checks it.
+PARTITIONED_KEYS: Final = {
+    "pk_events": ("id", "occurred_at"),
+    "uq_events_chain_id_seq_occurred_at": ("chain_id", "seq", "occurred_at"),
+}
+
 checkpoints = Table(
     "checkpoints",
     metadata,

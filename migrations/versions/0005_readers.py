@@ -50,6 +50,10 @@ SUPERSEDED = (
     ("repo_name",),
     ("repo_path",),
     ("correlation_id",),
+    # revision 0002's query indexes: the time-ordered filter indexes above cover them
+    ("actor_user", "occurred_at"),
+    ("repo_name", "operation", "occurred_at"),
+    ("actor_host", "occurred_at"),
 )
 AGENT_FIELDS = ("tool", "session_id")
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -211,9 +212,10 @@ def _pg_start(server: PgServer) -> None:
 class Sender(threading.Thread):
     """Sends batches of 10 events until stopped, remembering every accepted id."""
 
-    def __init__(self, run: DaemonRun) -> None:
+    def __init__(self, run: DaemonRun, **overrides: Any) -> None:
         super().__init__()
         self.run_ = run
+        self.overrides = overrides
         self.accepted: list[str] = []
         self.stopping = threading.Event()
         self.failure: BaseException | None = None
@@ -222,7 +224,7 @@ class Sender(threading.Thread):
         try:
             client = self.run_.client()
             while not self.stopping.is_set():
-                acks = client.send([make_event(i) for i in range(10)])
+                acks = client.send([make_event(i, **self.overrides) for i in range(10)])
                 self.accepted += [ack["id"] for ack in acks if ack["status"] == "accepted"]
             client.close()
         except BaseException as exc:  # noqa: BLE001 - reported by the test

@@ -71,11 +71,16 @@ def tamper(
     params: dict[str, Any] | None = None,
     insert: dict[str, Any] | None = None,
 ) -> None:
-    """Run SQL on a SQLite store with every trigger dropped, as a forger with file access would.
+    """Run SQL on a store with the triggers out of the way, as a forger would: on SQLite
+    (file access) every trigger dropped, on PostgreSQL as superuser with
+    ``session_replication_role = replica``.
 
-    ``params`` are bound in every statement; ``insert`` is an events row (column -> value)
-    inserted after the statements.
+    ``params`` are bound in every statement; ``insert`` is an events row (column -> value,
+    times as UTC text) inserted after the statements.
     """
+    if not url.startswith("sqlite"):
+        _tamper_postgresql(url, statements, params or {}, insert)
+        return
     with closing(sqlite3.connect(sqlite_path(url), isolation_level=None)) as conn:
         triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
         conn.execute("PRAGMA foreign_keys = OFF")
@@ -90,6 +95,30 @@ def tamper(
             sql = f"INSERT INTO events ({names}) VALUES ({marks})"  # noqa: S608 - our own names
             conn.execute(sql, insert)
         conn.execute("COMMIT")
+
+
+def _tamper_postgresql(
+    url: str, statements: tuple[str, ...], params: dict[str, Any], insert: dict[str, Any] | None
+) -> None:
+    from sqlalchemy import text
+
+    from gitaudit.store.engine import create_store_engine
+    from gitaudit.store.tables import events, parse_utc
+
+    engine = create_store_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for statement in statements:
+                conn.execute(text(statement), params)
+            if insert is not None:
+                row = {
+                    name: parse_utc(value) if name.endswith("_at") else value
+                    for name, value in insert.items()
+                }
+                conn.execute(events.insert(), row)
+    finally:
+        engine.dispose()
 
 
 def worker(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -120,3 +149,17 @@ def wait_until_ready(ready: Path, process: subprocess.Popen[str], timeout: float
     deadline = time.monotonic() + timeout
     while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def scalar(url: str, statement: str) -> Any:
+    """The one value ``statement`` returns on the store at ``url`` (committed)."""
+    from sqlalchemy import text
+
+    from gitaudit.store.engine import create_store_engine
+
+    engine = create_store_engine(url)
+    try:
+        with engine.begin() as conn:
+            return conn.scalar(text(statement))
+    finally:
+        engine.dispose()

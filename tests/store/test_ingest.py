@@ -62,17 +62,17 @@ def test_ingest_opens_the_configured_store(tmp_path: Path) -> None:
         assert store.count() == 3
 
 
-def test_missing_spool_directory_is_nothing_to_do(sqlite_url: str, tmp_path: Path) -> None:
-    report = ingest(_settings(sqlite_url, tmp_path / "absent"))
+def test_missing_spool_directory_is_nothing_to_do(store_url: str, tmp_path: Path) -> None:
+    report = ingest(_settings(store_url, tmp_path / "absent"))
     assert (report.ingested, report.segments) == (0, 0)
     assert not (tmp_path / "absent").exists()
     assert not Path(fallback_spool_dir()).exists()
 
 
-def test_emergency_spool_is_drained_too(sqlite_url: str, tmp_path: Path) -> None:
+def test_emergency_spool_is_drained_too(store_url: str, tmp_path: Path) -> None:
     _spool(fallback_spool_dir(), make_records(2))
     _spool(tmp_path / "spool", make_records(1, start=2))
-    report = ingest(_settings(sqlite_url, tmp_path / "spool"))
+    report = ingest(_settings(store_url, tmp_path / "spool"))
     assert (report.ingested, report.segments) == (3, 2)
 
 
@@ -126,39 +126,39 @@ def test_bad_lines_are_set_aside_and_reported(store_url: str, tmp_path: Path) ->
     ]  # fmt: skip
 
 
-def test_rejected_lines_are_not_written_twice(sqlite_url: str, tmp_path: Path) -> None:
+def test_rejected_lines_are_not_written_twice(store_url: str, tmp_path: Path) -> None:
     """A run killed between setting lines aside and deleting the segment does not duplicate."""
     spool_dir = tmp_path / "spool"
     segment = _bad_segment(spool_dir, make_records(4))
     rejected = spool_dir / "rejected" / f"{segment.name}.rejected"
     rejected.parent.mkdir()
     rejected.write_bytes(b"{not json\n")
-    report = ingest(_settings(sqlite_url, spool_dir))
+    report = ingest(_settings(store_url, spool_dir))
     assert report.rejected == 4
     assert rejected.read_bytes() == b"{not json\n"
 
 
-def test_rerun_and_respooled_events_are_duplicates(sqlite_url: str, tmp_path: Path) -> None:
+def test_rerun_and_respooled_events_are_duplicates(store_url: str, tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     records = make_records(5)
     _spool(spool_dir, records)
-    first = ingest(_settings(sqlite_url, spool_dir))
-    again = ingest(_settings(sqlite_url, spool_dir))
+    first = ingest(_settings(store_url, spool_dir))
+    again = ingest(_settings(store_url, spool_dir))
     _spool(spool_dir, [*records[:2], make_record(9)])
-    third = ingest(_settings(sqlite_url, spool_dir))
+    third = ingest(_settings(store_url, spool_dir))
     assert (first.ingested, again.ingested, again.segments) == (5, 0, 0)
     assert (third.ingested, third.duplicates) == (1, 2)
 
 
 def test_batches_and_progress(
-    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest_module, "BATCH_SIZE", 7)
     spool_dir = tmp_path / "spool"
     _spool(spool_dir, make_records(30))
     calls: list[tuple[int, int]] = []
-    with Store.open(sqlite_url, chain_id="ingest") as store:
-        report = ingest(_settings(sqlite_url, spool_dir), store, lambda d, t: calls.append((d, t)))
+    with Store.open(store_url, chain_id="ingest") as store:
+        report = ingest(_settings(store_url, spool_dir), store, lambda d, t: calls.append((d, t)))
         assert report.ingested == 30
         assert store.verify().ok
     assert [done for done, _ in calls] == [7, 14, 21, 28, 30, 30]
@@ -204,12 +204,12 @@ def test_killed_ingest_loses_and_duplicates_nothing(
     assert rejected == b"{broken line\n"
 
 
-def test_spooled_lines_keep_their_content(sqlite_url: str, tmp_path: Path) -> None:
+def test_spooled_lines_keep_their_content(store_url: str, tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     record = make_record(3, details={"message": "fix ünïcode ✓", "n": [1, 2.5, None]})
     _spool(spool_dir, [record])
-    ingest(_settings(sqlite_url, spool_dir))
-    with Store.open(sqlite_url, chain_id="x") as store:
+    ingest(_settings(store_url, spool_dir))
+    with Store.open(store_url, chain_id="x") as store:
         (stored,) = store.query(EventFilter())
     for key in ("chain_id", "seq", "prev_hash", "hash"):
         stored.pop(key)

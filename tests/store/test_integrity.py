@@ -19,9 +19,9 @@ CHAIN = "test-chain"
 
 
 @pytest.fixture
-def chained(sqlite_url: str) -> Store:
-    """A SQLite store with 10 records in 3 appends (checkpoints at seq 4, 7, 10)."""
-    store = Store.open(sqlite_url, chain_id=CHAIN)
+def chained(store_url: str) -> Store:
+    """A store with 10 records in 3 appends (checkpoints at seq 4, 7, 10), on each engine."""
+    store = Store.open(store_url, chain_id=CHAIN)
     for start in (0, 4, 7):
         store.append(make_records(4 if start == 0 else 3, start=start))
     return store
@@ -76,19 +76,20 @@ def test_progress_is_reported(chained: Store) -> None:
     assert calls[-1] == (10, 10)
 
 
-def test_modified_body_is_detected(chained: Store, sqlite_url: str) -> None:
+def test_modified_body_is_detected(chained: Store, store_url: str) -> None:
     target = _event_id(chained, 5)
-    tamper(
-        sqlite_url,
-        "UPDATE events SET body = json_set(body, '$.actor.user', 'mallory'), "
-        "actor_user = 'mallory' WHERE seq = 5",
+    edited = (
+        "json_set(body, '$.actor.user', 'mallory')"
+        if store_url.startswith("sqlite")
+        else "jsonb_set(body::jsonb, '{actor,user}', '\"mallory\"')::text"
     )
+    tamper(store_url, f"UPDATE events SET body = {edited}, actor_user = 'mallory' WHERE seq = 5")  # noqa: S608 - ours
     assert _problem(chained) == ("modified", 5, target)
 
 
-def test_modified_column_only_is_a_mismatch(chained: Store, sqlite_url: str) -> None:
+def test_modified_column_only_is_a_mismatch(chained: Store, store_url: str) -> None:
     target = _event_id(chained, 6)
-    tamper(sqlite_url, "UPDATE events SET operation = 'git.fetch', repo_name = 'x' WHERE seq = 6")
+    tamper(store_url, "UPDATE events SET operation = 'git.fetch', repo_name = 'x' WHERE seq = 6")
     kind, seq, event_id = _problem(chained)
     assert (kind, seq, event_id) == ("mismatch", 6, target)
     problem = chained.verify().first_problem
@@ -97,25 +98,25 @@ def test_modified_column_only_is_a_mismatch(chained: Store, sqlite_url: str) -> 
     assert "repo_name" in problem.message
 
 
-def test_deleted_middle_record_is_missing(chained: Store, sqlite_url: str) -> None:
-    tamper(sqlite_url, "DELETE FROM events WHERE seq = 3")
+def test_deleted_middle_record_is_missing(chained: Store, store_url: str) -> None:
+    tamper(store_url, "DELETE FROM events WHERE seq = 3")
     assert _problem(chained) == ("missing", 3, None)
 
 
-def test_deleted_first_records_are_missing(chained: Store, sqlite_url: str) -> None:
-    tamper(sqlite_url, "DELETE FROM events WHERE seq <= 2")
+def test_deleted_first_records_are_missing(chained: Store, store_url: str) -> None:
+    tamper(store_url, "DELETE FROM events WHERE seq <= 2")
     assert _problem(chained) == ("missing", 1, None)
 
 
-def test_deleted_last_record_is_missing(chained: Store, sqlite_url: str) -> None:
-    tamper(sqlite_url, "DELETE FROM events WHERE seq = 10")
+def test_deleted_last_record_is_missing(chained: Store, store_url: str) -> None:
+    tamper(store_url, "DELETE FROM events WHERE seq = 10")
     assert _problem(chained) == ("missing", 10, None)
     report = chained.verify()
     assert (report.chains[0].records, report.chains[0].last_seq) == (9, 9)
 
 
-def test_truncated_tail_of_several_records_is_missing(chained: Store, sqlite_url: str) -> None:
-    tamper(sqlite_url, "DELETE FROM events WHERE seq >= 6")
+def test_truncated_tail_of_several_records_is_missing(chained: Store, store_url: str) -> None:
+    tamper(store_url, "DELETE FROM events WHERE seq >= 6")
     assert _problem(chained) == ("missing", 6, None)
 
 
@@ -133,38 +134,38 @@ def _forged_row(chain_id: str, seq: int, prev_hash: str) -> dict[str, Any]:
 
 
 def test_forged_record_appended_past_the_checkpoint_is_inserted(
-    chained: Store, sqlite_url: str
+    chained: Store, store_url: str
 ) -> None:
-    forged = _forged_row(CHAIN, 11, _body(sqlite_url, 10)["hash"])
-    tamper(sqlite_url, insert=forged)
+    forged = _forged_row(CHAIN, 11, _body(store_url, 10)["hash"])
+    tamper(store_url, insert=forged)
     assert _problem(chained) == ("inserted", 11, forged["id"])
 
 
 def test_forged_record_replacing_one_differs_from_checkpoint(
-    chained: Store, sqlite_url: str
+    chained: Store, store_url: str
 ) -> None:
     """Delete seq 4 and put a correctly hashed forgery there: seq 4 differs from its checkpoint."""
-    forged = _forged_row(CHAIN, 4, _body(sqlite_url, 3)["hash"])
-    tamper(sqlite_url, "DELETE FROM events WHERE seq = 4", insert=forged)
+    forged = _forged_row(CHAIN, 4, _body(store_url, 3)["hash"])
+    tamper(store_url, "DELETE FROM events WHERE seq = 4", insert=forged)
     assert _problem(chained) == ("modified", 4, forged["id"])
 
 
-def test_forged_record_that_does_not_link_is_inserted(chained: Store, sqlite_url: str) -> None:
+def test_forged_record_that_does_not_link_is_inserted(chained: Store, store_url: str) -> None:
     forged = _forged_row(CHAIN, 5, "ab" * 32)
-    tamper(sqlite_url, "DELETE FROM events WHERE seq = 5", insert=forged)
+    tamper(store_url, "DELETE FROM events WHERE seq = 5", insert=forged)
     assert _problem(chained) == ("inserted", 5, forged["id"])
 
 
-def test_forged_record_replacing_one_breaks_the_next_link(chained: Store, sqlite_url: str) -> None:
+def test_forged_record_replacing_one_breaks_the_next_link(chained: Store, store_url: str) -> None:
     """A forgery at seq 5 that links to seq 4 is only caught at seq 6, which no longer links."""
-    forged = _forged_row(CHAIN, 5, _body(sqlite_url, 4)["hash"])
-    tamper(sqlite_url, "DELETE FROM events WHERE seq = 5", insert=forged)
+    forged = _forged_row(CHAIN, 5, _body(store_url, 4)["hash"])
+    tamper(store_url, "DELETE FROM events WHERE seq = 5", insert=forged)
     assert _problem(chained)[:2] == ("inserted", 6)
 
 
-def test_records_of_an_unregistered_chain_are_inserted(chained: Store, sqlite_url: str) -> None:
+def test_records_of_an_unregistered_chain_are_inserted(chained: Store, store_url: str) -> None:
     forged = _forged_row("ghost", 1, "0" * 64)
-    tamper(sqlite_url, insert=forged)
+    tamper(store_url, insert=forged)
     report = chained.verify()
     assert [(c.chain_id, c.problem is None) for c in report.chains] == [
         ("ghost", False),
@@ -174,10 +175,10 @@ def test_records_of_an_unregistered_chain_are_inserted(chained: Store, sqlite_ur
     assert report.first_problem.kind == "inserted"
 
 
-def test_swapped_records_are_reordered(chained: Store, sqlite_url: str) -> None:
+def test_swapped_records_are_reordered(chained: Store, store_url: str) -> None:
     moved = _event_id(chained, 7)
     tamper(
-        sqlite_url,
+        store_url,
         "UPDATE events SET seq = -1 WHERE seq = 3",
         "UPDATE events SET seq = 3 WHERE seq = 7",
         "UPDATE events SET seq = 7 WHERE seq = -1",
@@ -185,31 +186,31 @@ def test_swapped_records_are_reordered(chained: Store, sqlite_url: str) -> None:
     assert _problem(chained) == ("reordered", 3, moved)
 
 
-def test_rewritten_keyed_chain_is_detected(sqlite_url: str) -> None:
+def test_rewritten_keyed_chain_is_detected(store_url: str) -> None:
     """A forger without the key who recomputes SHA-256 hashes still fails an HMAC chain."""
-    with Store.open(sqlite_url, chain_id=CHAIN, chain_key=b"secret") as store:
+    with Store.open(store_url, chain_id=CHAIN, chain_key=b"secret") as store:
         store.append(make_records(3))
-        body = _body(sqlite_url, 2)
+        body = _body(store_url, 2)
         body["actor"]["user"] = "mallory"
         payload = {k: v for k, v in body.items() if k not in ("prev_hash", "hash")}
         body["hash"] = hashlib.sha256(
             bytes.fromhex(body["prev_hash"]) + canonical_json(payload)
         ).hexdigest()
         tamper(
-            sqlite_url,
+            store_url,
             "UPDATE events SET body = :body, hash = :hash, actor_user = 'mallory' WHERE seq = 2",
             params={"body": canonical_json(body).decode(), "hash": body["hash"]},
         )
         assert _problem(store)[:2] == ("modified", 2)
 
 
-def test_only_the_tampered_chain_fails(sqlite_url: str) -> None:
-    with Store.open(sqlite_url, chain_id="a") as first, Store.open(
-        sqlite_url, chain_id=CHAIN
+def test_only_the_tampered_chain_fails(store_url: str) -> None:
+    with Store.open(store_url, chain_id="a") as first, Store.open(
+        store_url, chain_id=CHAIN
     ) as second:
         first.append(make_records(3))
         second.append(make_records(3, start=3))
-        tamper(sqlite_url, "DELETE FROM events WHERE chain_id = 'test-chain' AND seq = 2")
+        tamper(store_url, "DELETE FROM events WHERE chain_id = 'test-chain' AND seq = 2")
         report = first.verify()
     assert [(c.chain_id, c.problem is None) for c in report.chains] == [("a", True), (CHAIN, False)]
 

@@ -76,12 +76,12 @@ def test_a_batch_the_database_refuses_is_narrowed_to_the_bad_record(store_url: s
         assert store.verify().ok
 
 
-def test_a_fault_of_the_store_itself_is_raised_not_quarantined(sqlite_url: str) -> None:
-    with Store.open(sqlite_url, chain_id="keyed", chain_key=b"k" * 32) as store:
+def test_a_fault_of_the_store_itself_is_raised_not_quarantined(store_url: str) -> None:
+    with Store.open(store_url, chain_id="keyed", chain_key=b"k" * 32) as store:
         store.append(make_records(2))
-    with Store.open(sqlite_url, chain_id="keyed") as store, pytest.raises(ConfigError):
+    with Store.open(store_url, chain_id="keyed") as store, pytest.raises(ConfigError):
         store.append([*_unstorable(), make_record(5)])
-    with Store.open(sqlite_url, chain_id="keyed", chain_key=b"k" * 32) as store:
+    with Store.open(store_url, chain_id="keyed", chain_key=b"k" * 32) as store:
         assert store.count() == 2
 
 
@@ -131,7 +131,7 @@ def test_no_spool_line_is_skipped(store_url: str, tmp_path: Path) -> None:
     assert verified.rejected == len(rejected)
 
 
-def test_stand_ins_are_redacted_capped_and_always_storable(sqlite_url: str) -> None:
+def test_stand_ins_are_redacted_capped_and_always_storable(store_url: str) -> None:
     quarantine = Quarantine("daemon")
     secret = "ghp_" + "B" * 36
     raws: list[Any] = [
@@ -141,7 +141,7 @@ def test_stand_ins_are_redacted_capped_and_always_storable(sqlite_url: str) -> N
         ("x" * 5000 + secret).encode(),
         {"id": 1, "nested": [float("nan"), {"k": "\udcff"}], "correlation_id": "c" * 500},
     ]
-    with Store.open(sqlite_url, chain_id="q") as store:
+    with Store.open(store_url, chain_id="q") as store:
         for raw in raws:
             event = quarantine.event(raw, stage="journal", reason=f"because {secret}")
             text = json.dumps(event)

@@ -1,0 +1,67 @@
+"""Least-privilege PostgreSQL roles of the store (``gitaudit db init-roles``).
+
+Three ``NOLOGIN`` group roles; a DBA creates login users and grants them one::
+
+    gitaudit_writer     INSERT on events, chains, checkpoints; SELECT only of what
+                        appending reads (the chain's registration and head, the ids
+                        already stored, the schema revision); EXECUTE on
+                        gitaudit_ensure_partitions (the daemon creates partitions
+                        ahead through it). Nothing else: no UPDATE, DELETE, TRUNCATE.
+    gitaudit_reader     SELECT on the store's tables (log, verify, reports).
+    gitaudit_retention  EXECUTE on gitaudit_expire(chain_id, upto_seq, reason) only: it
+                        deletes through that SECURITY DEFINER function, which records the
+                        retention grant and deletes in one transaction. (The login that
+                        runs retention is a member of gitaudit_reader too, to read what
+                        it archives, and of gitaudit_writer, to record audit.retention.)
+
+The statements are idempotent (roles are created only when missing; GRANT is a
+no-op when granted), refer to tables by name in the current schema, and are what
+``--print-sql`` prints for DBAs who apply them themselves. Revision 0002 must be
+applied first (the functions and partitions exist from then on).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import Connection, text
+
+WRITER: Final = "gitaudit_writer"
+READER: Final = "gitaudit_reader"
+RETENTION: Final = "gitaudit_retention"
+ROLES: Final = (WRITER, READER, RETENTION)
+
+READ_TABLES: Final = ("events", "chains", "checkpoints", "retention_grants", "alembic_version")
+
+
+def _create_role(role: str) -> str:
+    return (
+        "DO $$ BEGIN "  # noqa: S608 - our own role names, no input
+        f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN "
+        f"CREATE ROLE {role} NOLOGIN; "
+        "END IF; END $$;"
+    )
+
+
+def roles_sql() -> list[str]:
+    """The idempotent statements creating the three roles and their privileges."""
+    everyone = ", ".join(ROLES)
+    return [
+        *(_create_role(role) for role in ROLES),
+        "DO $$ BEGIN EXECUTE format("
+        f"'GRANT USAGE ON SCHEMA %I TO {everyone}', current_schema()); END $$;",
+        # appending: register the chain, insert rows and the checkpoint of the new head
+        f"GRANT INSERT ON events, chains, checkpoints TO {WRITER};",
+        f"GRANT SELECT (chain_id, algorithm, key_fingerprint) ON chains TO {WRITER};",
+        f"GRANT SELECT (id, chain_id, seq, hash) ON events TO {WRITER};",
+        f"GRANT SELECT ON alembic_version TO {WRITER}, {RETENTION};",
+        f"GRANT EXECUTE ON FUNCTION gitaudit_ensure_partitions(timestamptz, integer) TO {WRITER};",
+        f"GRANT SELECT ON {', '.join(READ_TABLES)} TO {READER};",
+        f"GRANT EXECUTE ON FUNCTION gitaudit_expire(text, bigint, text) TO {RETENTION};",
+    ]
+
+
+def init_roles(conn: Connection) -> None:
+    """Apply :func:`roles_sql` in the caller's transaction (needs CREATEROLE and ownership)."""
+    for statement in roles_sql():
+        conn.execute(text(statement))
