@@ -54,6 +54,8 @@ def roles_sql() -> list[str]:
         f"GRANT INSERT ON events, chains, checkpoints TO {WRITER};",
         f"GRANT SELECT (chain_id, algorithm, key_fingerprint) ON chains TO {WRITER};",
         f"GRANT SELECT (id, chain_id, seq, hash) ON events TO {WRITER};",
+        # a chain emptied by retention goes on from its newest checkpoint
+        f"GRANT SELECT (chain_id, seq, hash) ON checkpoints TO {WRITER};",
         f"GRANT SELECT ON alembic_version TO {WRITER}, {RETENTION};",
         f"GRANT EXECUTE ON FUNCTION gitaudit_ensure_partitions(timestamptz, integer) TO {WRITER};",
         f"GRANT SELECT ON {', '.join(READ_TABLES)} TO {READER};",

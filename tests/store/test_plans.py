@@ -103,9 +103,11 @@ _PAGE_INPUTS = ("->  Limit", "->  Subquery Scan", "->  HashAggregate", "->  Uniq
 
 def _check_pg(plan: list[str]) -> None:
     text = "\n".join(plan)
-    assert "Seq Scan on events" not in text, text
+    # a monthly partition the planner knows is empty costs nothing to scan
+    scans = [line for line in plan if "Seq Scan on events" in line]
+    assert all("cost=0.00..0.00 " in line for line in scans), text
     for index, line in enumerate(plan):
-        if line.startswith(("->  Sort ", "Sort ")):
+        if line.startswith(("->  Sort ", "Sort ")) and not line.startswith("Sort Key"):
             feeding = next(row for row in plan[index + 1:] if not row.startswith("Sort Key"))
             assert feeding.startswith(_PAGE_INPUTS), text
 
