@@ -36,6 +36,9 @@ OPERATIONS: Final = (
     "conflict.resolved",
     "conflict.aborted",
     "claude.request",
+    "claude.session",
+    "claude.prompt",
+    "claude.tool_use",
     "validation.failed",
     "audit.config_changed",
     "audit.verify",
@@ -45,7 +48,9 @@ OPERATIONS: Final = (
 CATEGORIES: Final = ("read", "create", "update", "delete")
 OUTCOMES: Final = ("success", "failure")
 SEVERITIES: Final = ("low", "medium", "high")
-SOURCES: Final = ("wrapper", "hook", "trace2", "claude", "watcher", "daemon", "cli")
+SOURCES: Final = (
+    "wrapper", "hook", "trace2", "claude", "claude_code", "watcher", "daemon", "cli",
+)  # fmt: skip
 INTEGRITY_FIELDS: Final = ("chain_id", "seq", "prev_hash", "hash")
 
 # git subcommand -> operation; anything else is git.other.
@@ -122,6 +127,9 @@ _FIXED_CATEGORY: Final[Mapping[str, str]] = {
     "conflict.resolved": "update",
     "conflict.aborted": "update",
     "claude.request": "create",
+    "claude.session": "create",
+    "claude.prompt": "create",
+    "claude.tool_use": "create",
     "validation.failed": "read",
     "audit.config_changed": "update",
     "audit.verify": "read",

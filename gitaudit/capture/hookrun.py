@@ -448,7 +448,7 @@ class Recorder:
     def events(self, chained: tuple[str, int] | None) -> list[dict[str, Any]]:
         """The hook's event (if it records one) and any ``conflict.*`` events it saw."""
         from gitaudit import catalog
-        from gitaudit.capture import context, gitstate, hooks
+        from gitaudit.capture import agent, context, gitstate, hooks
 
         if self.handler is None or self.input is None:
             return []
@@ -464,6 +464,7 @@ class Recorder:
         actor = context.build_actor(
             uid=uid, user=context.os_user(environ, uid), host=os.uname().nodename,
             git_name=name, git_email=email, ci=context.ci_info(environ),
+            agent=agent.claim(environ),
         )
         correlation_id = context.correlation_id(environ, catalog.uuid7)
         parent_id = context.parent_id(environ)

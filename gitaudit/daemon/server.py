@@ -35,6 +35,7 @@ from gitaudit import paths
 from gitaudit.capture import watcher
 from gitaudit.config import Settings, load
 from gitaudit.daemon import protocol, systemd
+from gitaudit.daemon.agents import AgentTracker
 from gitaudit.daemon.api import Peer
 from gitaudit.daemon.intake import EventIntake
 from gitaudit.daemon.journal import GroupCommitter, Journal, Worker
@@ -315,6 +316,7 @@ class Server:
         self._writer: BatchWriter | None = None
         self._spools: SpoolWatcher | None = None
         self.activity = watcher.ActivityLog()  # git's own activity, for the repo watcher
+        self.agents = AgentTracker(self.metrics.agent_join)  # which git an AI agent ran
         self._watcher: tuple[watcher.Watcher, asyncio.Event, asyncio.Task[Any]] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
@@ -409,7 +411,7 @@ class Server:
         await self._writer.open_store()
         self.intake = EventIntake(
             self.settings, self._committer, self._writer, self.metrics, Deduper(),
-            activity=self.activity,
+            activity=self.activity, agents=self.agents,
         )
         self._spawn(self._committer.run(), "journal")
         self._writer.replay(replay)
@@ -470,7 +472,7 @@ class Server:
         await self._listen(passed, runtime, "events", paths.EVENTS_SOCKET, EVENTS_MODE,
                            self._handle_events)  # fmt: skip
         self._receiver = Trace2Receiver(self.active_intake(), self.settings, self.metrics,
-                                        activity=self.activity)
+                                        activity=self.activity, agents=self.agents)
         await self._listen(passed, runtime, "trace2", paths.TRACE2_SOCKET, TRACE2_MODE,
                            self._tracked(self._receiver.handle))  # fmt: skip
         await self._listen(passed, runtime, "subscribe", paths.SUBSCRIBE_SOCKET,
