@@ -403,11 +403,12 @@ class Event(_Strict):
 
     def to_record(self) -> dict[str, Any]:
         """Plain JSON-ready dict with every contract field present (``actor.agent`` only
-        when there is one: records without an agent keep their shape)."""
+        when there is one, with the keys it has: records without an agent keep their shape)."""
         record = self.model_dump(mode="json")
         actor = record["actor"]
-        if actor["agent"] is None:
-            del actor["agent"]
+        agent = actor.pop("agent")
+        if agent is not None:
+            actor["agent"] = {key: value for key, value in agent.items() if value is not None}
         return record
 
     def payload(self) -> dict[str, Any]:
