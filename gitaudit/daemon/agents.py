@@ -78,7 +78,9 @@ SOURCE: Final = "claude_code"
 JOINED_PREFIXES: Final = ("git.", "conflict.")
 EDIT_TOOLS: Final = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
 SHELL_TOOLS: Final = frozenset({"Bash"})
-WINDOW_BEFORE: Final = 0.03  # seconds: /proc start times tick at 10 ms (two ticks, plus)
+# seconds a tool process may have started before (hook spawn - duration): /proc start
+# times tick at 10 ms, and Claude Code spawns the hook a moment after the call ended
+WINDOW_BEFORE: Final = 0.25
 WINDOW_AFTER: Final = 0.02
 ALL_PATHS: Final = "*"
 AGENT_KEYS: Final = ("tool", "session_id", "version", "claude_pid")
@@ -164,10 +166,20 @@ class _ToolProcess:
 @dataclass
 class _Call:
     tool_use_id: str
-    low: float
-    high: float
+    began: float  # hook spawn - duration: what overlaps another call is decided on this
+    ended: float  # the hook's spawn (Claude Code waits for it before its next call)
     process: Proc | None = None
     ambiguous: bool = False
+
+    @property
+    def low(self) -> float:
+        """Earliest start of a tool process of this call (with /proc's tick and latency)."""
+        return self.began - WINDOW_BEFORE
+
+    @property
+    def high(self) -> float:
+        """Latest start of a tool process of this call."""
+        return self.ended + WINDOW_AFTER
 
 
 @dataclass
@@ -284,7 +296,7 @@ class AgentTracker:
         ended = self.ticks.epoch(spawned[1])
         duration = found.get("duration_ms", event.get("duration_ms"))
         seconds = duration / 1000 if isinstance(duration, int | float) and duration > 0 else 0.0
-        call = _Call(tool_use_id, ended - seconds - WINDOW_BEFORE, ended + WINDOW_AFTER)
+        call = _Call(tool_use_id, ended - seconds, ended)
         ids = self._attribute(session, call)
         if ids is None:
             return event
@@ -295,7 +307,7 @@ class AgentTracker:
         overlapping = [
             other for other in session.calls
             if other.tool_use_id != call.tool_use_id
-            and other.low <= call.high and call.low <= other.high
+            and other.began < call.ended and call.began < other.ended
         ]  # fmt: skip
         session.calls = [c for c in session.calls if c.tool_use_id != call.tool_use_id]
         session.calls.append(call)

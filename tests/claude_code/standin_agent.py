@@ -6,7 +6,8 @@ CLI's does). It does what Claude Code does around a tool call, as its own
 children: hook commands under ``/bin/sh -c`` with the JSON payload on stdin and
 the hook environment, and each Bash tool call as a ``bash -c`` child with the
 agent environment; after a tool call, the ``PostToolUse`` hook with the call's
-``duration_ms``. Prints ``{"pid": ..., "tools": [{tool_use_id, pid, exit_code}]}``.
+``duration_ms`` (for calls run in parallel, their hooks at once).
+Prints ``{"pid": ..., "tools": [{tool_use_id, pid, exit_code}]}``.
 """
 
 from __future__ import annotations
@@ -39,11 +40,29 @@ def hook(payload: dict[str, Any]) -> None:
                    env=environ("harness"), cwd=CWD, check=False, timeout=120)
 
 
+def hooks(payloads: list[dict[str, Any]]) -> None:
+    """Run the hook for each payload at once (parallel tool calls end together)."""
+    running = []
+    for payload in payloads:
+        body = {"session_id": SESSION, "transcript_path": f"/nonexistent/{SESSION}.jsonl",
+                "cwd": CWD, **payload}
+        started = subprocess.Popen(["/bin/sh", "-c", PLAN["hook"]], stdin=subprocess.PIPE,
+                                   env=environ("harness"), cwd=CWD)
+        running.append((started, json.dumps(body).encode()))
+    for started, body in running:
+        started.communicate(body, timeout=120)
+
+
+def post_payload(tool_use_id: str, tool: str, tool_input: dict[str, Any],
+                 duration_ms: float) -> dict[str, Any]:
+    return {"hook_event_name": "PostToolUse", "prompt_id": PROMPT_ID,
+            "permission_mode": "default", "tool_name": tool, "tool_input": tool_input,
+            "tool_response": {"stdout": "", "stderr": "", "interrupted": False},
+            "tool_use_id": tool_use_id, "duration_ms": round(duration_ms)}
+
+
 def post(tool_use_id: str, tool: str, tool_input: dict[str, Any], duration_ms: float) -> None:
-    hook({"hook_event_name": "PostToolUse", "prompt_id": PROMPT_ID,
-          "permission_mode": "default", "tool_name": tool, "tool_input": tool_input,
-          "tool_response": {"stdout": "", "stderr": "", "interrupted": False},
-          "tool_use_id": tool_use_id, "duration_ms": round(duration_ms)})
+    hook(post_payload(tool_use_id, tool, tool_input, duration_ms))
 
 
 tools: list[dict[str, Any]] = []
@@ -62,8 +81,8 @@ for step in PLAN["steps"]:
             tools.append({"tool_use_id": call["tool_use_id"], "pid": process.pid,
                           "exit_code": process.returncode})
         duration = (time.monotonic() - began) * 1000
-        for call in calls:
-            post(call["tool_use_id"], "Bash", {"command": call["command"]}, duration)
+        hooks([post_payload(call["tool_use_id"], "Bash", {"command": call["command"]}, duration)
+               for call in calls])
     elif kind == "edit":
         began = time.monotonic()
         path = os.path.join(CWD, step["path"])

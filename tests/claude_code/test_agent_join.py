@@ -77,8 +77,8 @@ def slow_post_commit(sandbox: GitSandbox, repo: Path) -> None:
     hook.chmod(0o755)
 
 
-MESSAGES = ("agent plain", "agent wrapped", "claims another session", "forged", "reused pid",
-            "a", "b")
+MESSAGES = ("agent plain", "agent wrapped", "claims another session", "no claim", "forged",
+            "reused pid", "a", "b")
 
 
 def message_of(event: dict[str, Any]) -> str | None:
@@ -178,6 +178,8 @@ def test_a_claim_the_process_tree_does_not_back_stays_a_claim(
         {"kind": "bash", "tool_use_id": "toolu_other", "env": {
             "CLAUDE_CODE_SESSION_ID": OTHER_SESSION},
          "command": f"{GA} commit -q --allow-empty -m 'claims another session'"},
+        {"kind": "bash", "tool_use_id": "toolu_unset",
+         "command": f"env -u CLAUDE_CODE_SESSION_ID {GA} commit -q --allow-empty -m 'no claim'"},
     ])
     # forged: the same claim from a process that is no child of the agent
     forged = sandbox.audited("commit", "-q", "--allow-empty", "-m", "forged", cwd=repo,
@@ -188,7 +190,8 @@ def test_a_claim_the_process_tree_does_not_back_stays_a_claim(
     reused = _with_pid(report["pid"], sandbox, repo,
                        f"{GA} commit -q --allow-empty -m 'reused pid'; true")
 
-    messages = {"claims another session", "forged", *(["reused pid"] if reused else [])}
+    messages = {"claims another session", "no claim", "forged",
+                *(["reused pid"] if reused else [])}
 
     def settled() -> dict[str | None, dict[str, Any]] | None:
         found = {message_of(e): e for e in daemon.stored() if e["operation"] == "git.commit"}
@@ -200,6 +203,12 @@ def test_a_claim_the_process_tree_does_not_back_stays_a_claim(
                      "version": "2.1.197", "verified": False, "proof": "env"}
     assert commits["claims another session"]["correlation_id"] != SESSION
     assert joins(daemon, "mismatch") == 1
+    # no claim at all, but run under the agent: the agent comes from the ancestry
+    unclaimed = commits["no claim"]
+    assert {key: unclaimed["actor"]["agent"][key] for key in ("session_id", "verified", "proof")
+            } == {"session_id": SESSION, "verified": True, "proof": "ancestry"}
+    assert unclaimed["correlation_id"] == SESSION
+    assert joins(daemon, "ancestry") == 1
     for message in ("forged", "reused pid") if reused else ("forged",):
         event = commits[message]
         assert event["actor"]["agent"]["verified"] is False, message
