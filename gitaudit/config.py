@@ -311,8 +311,9 @@ FIELDS: tuple[Field, ...] = (
         _choice("auto", "always", "never"),
         "auto",
         "When a git hook hands the sanitizing and delivery of its event to a detached "
-        "background process so git goes on at once: auto (not in CI jobs, and only when the "
-        "daemon socket or a writable spool directory is there), always, never.",
+        "background process so git goes on at once: auto (not in CI jobs, not under an AI "
+        "agent, and only when the daemon socket or a writable spool directory is there), "
+        "always, never.",
     ),
     Field(
         "max_message_bytes",

@@ -565,7 +565,9 @@ def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool
     """Whether this hook hands its event to a detached child (setting ``hook_detach``).
 
     ``auto`` detaches except in CI jobs (a runner that kills the job's process
-    group or cgroup when the job ends could kill the child before it delivered)
+    group or cgroup when the job ends could kill the child before it delivered),
+    except under an AI agent (its claim is proven from this process's ancestry,
+    which a detached child no longer has: :mod:`gitaudit.daemon.agents`)
     and except when no daemon socket and no writable spool directory exist yet
     (delivery could fail, and only this process can still say so on stderr).
     """
@@ -574,9 +576,9 @@ def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool
         return False
     if mode == "always":
         return True
-    from gitaudit.capture import context
+    from gitaudit.capture import agent, context
 
-    if context.ci_info(environ) is not None:
+    if context.ci_info(environ) is not None or agent.claim(environ) is not None:
         return False
     if paths.events_socket(settings.runtime_dir) is not None:
         return True

@@ -84,6 +84,7 @@ WINDOW_BEFORE: Final = 0.25
 WINDOW_AFTER: Final = 0.02
 ALL_PATHS: Final = "*"
 AGENT_KEYS: Final = ("tool", "session_id", "version", "claude_pid")
+WALKS_KEPT: Final = 1_024  # ancestries remembered, per (pid, start time)
 EXPIRY_INTERVAL: Final = 60.0  # seconds between sweeps for ended Claude Code processes
 RESULTS: Final = ("verified", "ancestry", "claim_unproven", "mismatch", "tool_use", "ambiguous")
 
@@ -226,6 +227,7 @@ class AgentTracker:
         self.sessions: OrderedDict[str, _Session] = OrderedDict()
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._next_expiry = 0.0
+        self._walks: OrderedDict[Proc, tuple[Proc, ...]] = OrderedDict()
 
     @property
     def active(self) -> bool:
@@ -236,7 +238,21 @@ class AgentTracker:
         """``peer`` with its ancestry read now, when some agent is bound (trace2 connects)."""
         if peer is None or not self.active:
             return peer
-        return Peer(peer.pid, peer.uid, peer.gid, lineage(peer.pid))
+        return Peer(peer.pid, peer.uid, peer.gid, self.lineage(peer.pid))
+
+    def lineage(self, pid: int) -> tuple[Proc, ...]:
+        """:func:`lineage`, remembered per process (pid and start time): a client that
+        sends many events, or many connections of one process, cost one read each."""
+        found = read_stat(pid)
+        if found is None:
+            return ()
+        key = (pid, found[1])
+        chain = self._walks.get(key)
+        if chain is None:
+            chain = self._walks[key] = lineage(pid)
+            while len(self._walks) > WALKS_KEPT:
+                self._walks.popitem(last=False)
+        return chain
 
     # -- entry point for the intake --
 
@@ -268,7 +284,7 @@ class AgentTracker:
     def _chain(self, peer: Peer | None) -> tuple[Proc, ...]:
         if peer is None:
             return ()
-        return peer.lineage if peer.lineage is not None else lineage(peer.pid)
+        return peer.lineage if peer.lineage is not None else self.lineage(peer.pid)
 
     def _observe(self, event: dict[str, Any], peer: Peer | None) -> dict[str, Any]:
         found = event.get("details")
@@ -347,7 +363,7 @@ class AgentTracker:
         chain: tuple[Proc, ...] = ()
         if peer is not None and self.active:
             chain = peer.lineage if peer.lineage is not None else (
-                lineage(peer.pid) if source == "socket" else ()
+                self.lineage(peer.pid) if source == "socket" else ()
             )
         bound = next(
             ((i, proc) for i, proc in enumerate(chain) if proc in self.agents), None

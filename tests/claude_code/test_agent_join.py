@@ -357,3 +357,32 @@ def test_ancestry_keeps_start_times_and_recognises_claude_code(tmp_path: Path) -
         child.stdin.close()
         child.wait()
     assert not agents.alive(chain[0])
+
+
+def test_git_hooks_under_the_agent_deliver_a_verified_agent(
+    sandbox: GitSandbox, daemons: Daemons
+) -> None:
+    daemon = daemons().start()
+    sandbox.env["GITAUDIT_RUNTIME_DIR"] = str(daemon.runtime)  # hooks only, no trace2
+    repo = sandbox.repo()
+    installed = subprocess.run([*gitaudit_command(), "hooks", "install", "--repo", str(repo)],
+                               env=sandbox.environ(), capture_output=True, check=False)
+    assert installed.returncode == 0, installed.stderr
+    run_agent(sandbox, repo, [
+        *PROMPT,
+        {"kind": "bash", "tool_use_id": "toolu_hooked",
+         "command": "git commit -q --allow-empty -m 'agent plain'"},
+    ])
+
+    def settled() -> list[dict[str, Any]] | None:
+        found = daemon.stored()
+        hooked = [e for e in found if e["source"] == "hook" and e["operation"] == "git.commit"]
+        return found if hooked and tool_uses(found) else None
+
+    found = wait_for(settled, "the post-commit hook's event and the tool call")
+    [commit] = [e for e in found if e["source"] == "hook" and e["operation"] == "git.commit"]
+    agent_seen = commit["actor"]["agent"]
+    assert {key: agent_seen[key] for key in ("session_id", "verified", "proof", "version")} == {
+        "session_id": SESSION, "verified": True, "proof": "ancestry", "version": "2.1.197"}
+    assert commit["correlation_id"] == SESSION
+    assert linked_tool(commit, found) == "toolu_hooked"
