@@ -199,7 +199,8 @@ class EventConnection:
         self.reader = reader
         self.writer = writer
         self.framer = protocol.Framer(server.settings.max_message_bytes)
-        self.peer = Peer.of(writer.get_extra_info("socket"))
+        # with its ancestry read once, when an AI agent is bound (gitaudit.daemon.agents)
+        self.peer = server.agents.with_lineage(Peer.of(writer.get_extra_info("socket")))
         self.lines = 0
         self._reading = True
         self._in_flight = 0

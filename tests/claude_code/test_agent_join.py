@@ -231,7 +231,7 @@ def _with_pid(pid: int, sandbox: GitSandbox, repo: Path, command: str) -> bool:
                 handle.write(str(pid - 1))
         except OSError:
             return False
-        shell = subprocess.Popen(["/bin/sh", "-c", f"read go; {command}"], env=env, cwd=repo,
+        shell = subprocess.Popen(["/bin/sh", "-c", f"read go && {command}"], env=env, cwd=repo,
                                  stdin=subprocess.PIPE)
         assert shell.stdin is not None
         if shell.pid == pid:
