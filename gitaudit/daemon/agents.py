@@ -30,17 +30,21 @@ alone:
   session id and, when they had no parent, ``parent_id`` = the tool call's
   event id when known, else the session's. Events without a peer (spools) keep
   their claim unverified. No proof, no ``verified`` agent (fail closed); every
-  outcome is counted in ``gitaudit_agent_joins_total{result}``.
+  outcome is counted in ``gitaudit_agent_joins_total{result}``. Git hooks under
+  an agent deliver inline (``hook_detach`` ``auto``): a detached child has
+  left the process tree.
 - **Tool call.** Claude Code's Bash tool runs each command in a shell that is
   the Claude Code process's direct child: the *tool process* of every git
   event under it. ``PostToolUse`` for a Bash call arrives from a hook spawned
   right after the call ended, with ``duration_ms``: the call ran within
   ``[spawn - duration, spawn]`` (spawn: the start time of the hook's process
   below Claude Code). The call's ``tool_use_id`` is given to the git events of
-  a tool process of the *same proven session* that started in that window and
-  has ended, only when exactly one such tool process (not claimed by another
-  call) exists and no other Bash call of the session overlaps the window
-  (else it is left out and counted ``ambiguous``). The session is proven by
+  a tool process of the *same proven session* that started in that window
+  (with :data:`WINDOW_BEFORE` of slack) and has ended, only when exactly one
+  such tool process (not claimed by another call) exists and no other Bash
+  call of the session overlaps ``[spawn - duration, spawn]`` (Claude Code
+  waits for the hook before its next call, so sequential calls never do;
+  else it is left out and counted ``ambiguous``). The session is proven by
   ids; the tool call by the tool process's lifetime inside the session.
   Records are append-only, so the link is written where it can be: the
   ``claude.tool_use`` event lists the ids of git events already seen
