@@ -386,3 +386,14 @@ def test_git_hooks_under_the_agent_deliver_a_verified_agent(
         "session_id": SESSION, "verified": True, "proof": "ancestry", "version": "2.1.197"}
     assert commit["correlation_id"] == SESSION
     assert linked_tool(commit, found) == "toolu_hooked"
+
+
+def test_what_git_add_staged_is_read_from_its_arguments() -> None:
+    staged = agents._staged_paths
+    assert staged(["add", "a.txt", "-v", "dir/"]) == {"a.txt", "dir"}
+    assert staged(["add", "--", "-odd"]) == {"-odd"}
+    assert staged(["add", "-A"]) == {agents.ALL_PATHS}
+    assert staged(["add"]) == {agents.ALL_PATHS}
+    assert agents._staged("dir/a.txt", {"dir"})
+    assert agents._staged("dir/a.txt", {"a.txt"})
+    assert not agents._staged("b.txt", {"a.txt"})
