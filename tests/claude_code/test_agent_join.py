@@ -397,3 +397,39 @@ def test_what_git_add_staged_is_read_from_its_arguments() -> None:
     assert agents._staged("dir/a.txt", {"dir"})
     assert agents._staged("dir/a.txt", {"a.txt"})
     assert not agents._staged("b.txt", {"a.txt"})
+
+
+def test_the_real_claude_code_cli_is_recognised_and_its_git_verified(
+    sandbox: GitSandbox, daemon: DaemonRun
+) -> None:
+    """The real CLI (npm, offline against a fake API): its hooks bind the session, the
+    commit its Bash tool runs through the wrapper carries the verified agent."""
+    from tests.claude_code.cli import FakeClaudeAPI, claude_binary, claude_env, run_claude
+
+    binary = claude_binary()
+    repo = sandbox.repo()
+    home = sandbox.root / "claude-home"
+    (home / ".claude").mkdir(parents=True)
+    entry = [{"hooks": [{"type": "command", "command": hook_command()}]}]
+    (home / ".claude" / "settings.json").write_text(json.dumps({"hooks": {
+        "SessionStart": entry, "UserPromptSubmit": entry,
+        "PostToolUse": [{"matcher": "*", **entry[0]}]}}))
+    with FakeClaudeAPI(f"{GA} commit -q --allow-empty -m 'real agent'") as api:
+        result = run_claude(binary, repo, claude_env(home, api.url, sandbox.environ()),
+                            "commit please")
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-2000:])
+    session = json.loads(result.stdout)["session_id"]
+
+    def settled() -> list[dict[str, Any]] | None:
+        found = daemon.stored()
+        ready = any(e["operation"] == "git.commit" and e["source"] == "wrapper"
+                    for e in found) and tool_uses(found)
+        return found if ready else None
+
+    found = wait_for(settled, "the agent's commit and its tool call")
+    [commit] = [e for e in found if e["operation"] == "git.commit" and e["source"] == "wrapper"]
+    seen = commit["actor"]["agent"]
+    assert (seen["session_id"], seen["verified"], seen["proof"]) == (session, True, "ancestry")
+    assert seen["version"][0].isdigit()
+    assert commit["correlation_id"] == session
+    assert linked_tool(commit, found) == "toolu_fake0001"
