@@ -356,8 +356,8 @@ FIELDS: tuple[Field, ...] = (
         "auto",
         "When a git hook (or the Claude Code hook) hands the sanitizing and delivery of its "
         "event to a detached background process so git (or Claude Code) goes on at once: auto "
-        "(not in CI jobs, and only when the daemon socket or a writable spool directory is "
-        "there), always, never.",
+        "(not in CI jobs, not for a git hook under an AI agent, and only when the daemon "
+        "socket or a writable spool directory is there), always, never.",
     ),
     Field(
         "max_message_bytes",

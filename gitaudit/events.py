@@ -74,6 +74,7 @@ __all__ = [
     "SEVERITIES",
     "SOURCES",
     "Actor",
+    "Agent",
     "CIInfo",
     "Event",
     "Repo",
@@ -104,7 +105,8 @@ MAX_INDEXED_BYTES: Final = INDEXED_MAX_BYTES  # UTF-8 bytes of a string the stor
 # Only gitaudit itself produces these; clients never may (DESIGN.md "Event").
 GITAUDIT_SOURCES: Final = frozenset({"daemon", "trace2"})
 GITAUDIT_OPERATIONS: Final = "audit."  # prefix
-DAEMON_DETAILS: Final = ("claimed_actor", "peer_pid")  # set from the kernel's peer credentials
+# set from the kernel's peer credentials; git_event_ids: the agent join (gitaudit.daemon.agents)
+DAEMON_DETAILS: Final = ("claimed_actor", "peer_pid", "git_event_ids")
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -282,8 +284,24 @@ class CIInfo(_Strict):
     url: str | None = None
 
 
+class Agent(_Strict):
+    """The AI agent that ran the operation (README "Which git operations the agent ran").
+
+    ``verified`` only when the daemon proved it (``proof: "ancestry"``); a bare
+    environment claim is ``proof: "env"``.
+    """
+
+    tool: str
+    session_id: str
+    tool_use_id: str | None = None
+    version: str | None = None
+    claude_pid: Int64 | None = None
+    verified: bool = False
+    proof: Literal["env", "ancestry"] = "env"
+
+
 class Actor(_Strict):
-    """Who did it: OS account, git identity, host, CI job."""
+    """Who did it: OS account, git identity, host, CI job, AI agent (only when there is one)."""
 
     uid: Annotated[int, Field(ge=0, le=MAX_UID)] | None = None
     user: str | None = None
@@ -292,6 +310,7 @@ class Actor(_Strict):
     host: str | None = None
     verified: bool = False
     ci: CIInfo | None = None
+    agent: Agent | None = None
 
 
 class Repo(_Strict):
@@ -383,8 +402,14 @@ class Event(_Strict):
         return value
 
     def to_record(self) -> dict[str, Any]:
-        """Plain JSON-ready dict with every contract field present."""
-        return self.model_dump(mode="json")
+        """Plain JSON-ready dict with every contract field present (``actor.agent`` only
+        when there is one, with the keys it has: records without an agent keep their shape)."""
+        record = self.model_dump(mode="json")
+        actor = record["actor"]
+        agent = actor.pop("agent")
+        if agent is not None:
+            actor["agent"] = {key: value for key, value in agent.items() if value is not None}
+        return record
 
     def payload(self) -> dict[str, Any]:
         """What the hash chain covers: every field except ``prev_hash`` and ``hash``."""
@@ -428,18 +453,35 @@ def gitaudit_only(raw: Mapping[str, Any]) -> str | None:
     return None
 
 
+def agent_claim(actor: dict[str, Any]) -> dict[str, Any]:
+    """``actor`` whose ``agent`` (if any) is a bare claim: only the daemon proves an agent
+    (``verified``, ``proof: "ancestry"``) and finds its ``tool_use_id``."""
+    agent = actor.get("agent")
+    if not isinstance(agent, dict) or (
+        agent.get("verified") is False and agent.get("proof") == "env"
+        and agent.get("tool_use_id") is None
+    ):
+        return actor
+    claim = {key: value for key, value in agent.items() if key != "tool_use_id"}
+    claim.update(verified=False, proof="env")
+    return {**actor, "agent": claim}
+
+
 def unverified(raw: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``raw`` whose actor is marked unverified (no kernel credentials), without
-    the details only the daemon sets (:data:`DAEMON_DETAILS`)."""
+    the details only the daemon sets (:data:`DAEMON_DETAILS`); an agent is only claimed."""
     event = raw
     details = raw.get("details")
     if isinstance(details, dict) and any(key in details for key in DAEMON_DETAILS):
         kept = {key: value for key, value in details.items() if key not in DAEMON_DETAILS}
         event = {**raw, "details": kept}
     actor = raw.get("actor")
-    if not isinstance(actor, dict) or not actor.get("verified"):
+    if not isinstance(actor, dict):
         return event
-    return {**event, "actor": {**actor, "verified": False}}
+    claimed = agent_claim(actor)
+    if not claimed.get("verified"):
+        return event if claimed is actor else {**event, "actor": claimed}
+    return {**event, "actor": {**claimed, "verified": False}}
 
 
 def validate_event(raw: dict[str, Any]) -> Event:

@@ -33,6 +33,8 @@ TRACE2_ENV_VARS = (
     "CIRCLE_BUILD_URL",
     "CI",
     "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
+    # the AI agent's claim (gitaudit.capture.agent.ENV_VARS)
+    "CLAUDECODE", "CLAUDE_CODE_SESSION_ID", "AI_AGENT", "CLAUDE_PID",
 )  # fmt: skip
 
 
@@ -201,9 +203,14 @@ def build_actor(
     git_name: str | None,
     git_email: str | None,
     ci: dict[str, Any] | None,
+    agent: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``actor`` object of an event (``verified`` is false: nothing here is kernel-checked)."""
-    return {
+    """The ``actor`` object of an event (``verified`` is false: nothing here is kernel-checked).
+
+    ``agent`` is the AI agent's claim (:func:`gitaudit.capture.agent.claim`), kept only when
+    there is one.
+    """
+    actor = {
         "uid": uid,
         "user": user,
         "git_name": git_name,
@@ -212,6 +219,9 @@ def build_actor(
         "verified": False,
         "ci": ci,
     }
+    if agent is not None:
+        actor["agent"] = agent
+    return actor
 
 
 def preferred_remote(params: Mapping[str, str]) -> tuple[str | None, str | None]:

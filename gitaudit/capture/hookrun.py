@@ -448,7 +448,7 @@ class Recorder:
     def events(self, chained: tuple[str, int] | None) -> list[dict[str, Any]]:
         """The hook's event (if it records one) and any ``conflict.*`` events it saw."""
         from gitaudit import catalog
-        from gitaudit.capture import context, gitstate, hooks
+        from gitaudit.capture import agent, context, gitstate, hooks
 
         if self.handler is None or self.input is None:
             return []
@@ -464,6 +464,7 @@ class Recorder:
         actor = context.build_actor(
             uid=uid, user=context.os_user(environ, uid), host=os.uname().nodename,
             git_name=name, git_email=email, ci=context.ci_info(environ),
+            agent=agent.claim(environ),
         )
         correlation_id = context.correlation_id(environ, catalog.uuid7)
         parent_id = context.parent_id(environ)
@@ -564,7 +565,9 @@ def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool
     """Whether this hook hands its event to a detached child (setting ``hook_detach``).
 
     ``auto`` detaches except in CI jobs (a runner that kills the job's process
-    group or cgroup when the job ends could kill the child before it delivered)
+    group or cgroup when the job ends could kill the child before it delivered),
+    except under an AI agent (its claim is proven from this process's ancestry,
+    which a detached child no longer has: :mod:`gitaudit.daemon.agents`)
     and except when no daemon socket and no writable spool directory exist yet
     (delivery could fail, and only this process can still say so on stderr).
     """
@@ -573,9 +576,9 @@ def detach_wanted(settings: config.Settings, environ: Mapping[str, str]) -> bool
         return False
     if mode == "always":
         return True
-    from gitaudit.capture import context
+    from gitaudit.capture import agent, context
 
-    if context.ci_info(environ) is not None:
+    if context.ci_info(environ) is not None or agent.claim(environ) is not None:
         return False
     if paths.events_socket(settings.runtime_dir) is not None:
         return True

@@ -31,7 +31,7 @@ import sys
 import time
 
 from gitaudit import catalog, config, paths
-from gitaudit.capture import context, details, gitcmd, gitstate, record
+from gitaudit.capture import agent, context, details, gitcmd, gitstate, record
 from gitaudit.errors import ConfigError, GitauditError, GitNotFoundError
 
 TYPE_CHECKING = False
@@ -638,7 +638,8 @@ class Capture:
             "correlation_id": self.correlation_id,
             "parent_id": self.parent_id,
             "actor": context.build_actor(
-                uid=os.getuid(), user=None, host=None, git_name=None, git_email=None, ci=None
+                uid=os.getuid(), user=None, host=None, git_name=None, git_email=None, ci=None,
+                agent=agent.claim(self.environ),
             ),
             "repo": None,
             "result": {"exit_code": exit_code, "error": None},
@@ -813,6 +814,7 @@ class _Builder:
             git_name=name,
             git_email=email,
             ci=context.ci_info(environ),
+            agent=agent.claim(environ),
         )
 
     # -- details --

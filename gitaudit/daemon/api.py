@@ -39,6 +39,9 @@ class Peer:
     pid: int
     uid: int
     gid: int
+    # (pid, start time) of the process and its ancestors, read from /proc while it still
+    # ran (trace2: at connect; gitaudit.daemon.agents); None when nobody looked
+    lineage: tuple[tuple[int, int], ...] | None = None
 
     @property
     def user(self) -> str | None:

@@ -46,6 +46,7 @@ from pydantic import ValidationError
 from gitaudit.capture.watcher import ActivityLog
 from gitaudit.config import Settings
 from gitaudit.daemon import api
+from gitaudit.daemon.agents import AgentTracker
 from gitaudit.daemon.api import Ack, Peer
 from gitaudit.daemon.journal import GroupCommitter
 from gitaudit.daemon.logging import get_logger
@@ -54,6 +55,7 @@ from gitaudit.daemon.writer import BatchWriter
 from gitaudit.errors import SpoolError
 from gitaudit.events import (
     DAEMON_DETAILS,
+    agent_claim,
     describe_invalid,
     gitaudit_only,
     unverified,
@@ -78,7 +80,7 @@ def stamp_peer(raw: dict[str, Any], peer: Peer) -> dict[str, Any]:
     """A copy of ``raw`` whose actor is who the kernel says, with any other claim kept."""
     event = dict(raw)
     actor = raw.get("actor")
-    actor = dict(actor) if isinstance(actor, dict) else {}
+    actor = dict(agent_claim(actor)) if isinstance(actor, dict) else {}
     user = peer.user
     claimed = {key: actor.get(key) for key in ("uid", "user") if actor.get(key) is not None}
     actor.update(uid=peer.uid, user=user, verified=True)
@@ -156,6 +158,7 @@ class EventIntake:
         metrics: Metrics,
         deduper: Any = None,
         activity: ActivityLog | None = None,
+        agents: AgentTracker | None = None,
     ) -> None:
         self.settings = settings
         self.rules = Rules(settings)
@@ -164,6 +167,8 @@ class EventIntake:
         self.metrics = metrics
         self.deduper = deduper
         self.activity = activity  # what git did where, for the repo watcher's dedupe
+        # which git operations an AI agent ran (proven by ancestry; claims only without peers)
+        self.agents = agents if agents is not None else AgentTracker(metrics.agent_join)
         self.seen = _SeenIds(SEEN_IDS)
         self.log = get_logger(component="intake")
 
@@ -234,6 +239,7 @@ class EventIntake:
         valid_text: bool,
     ) -> tuple[Ack, dict[str, Any] | None]:
         event = stamp_peer(raw, peer) if peer is not None else unverified(raw)
+        event = self._join_agent(event, peer, source)
         if self.activity is not None and self._explained(event):
             self.metrics.duplicates.labels(source).inc()
             return Ack(raw_id, api.DUPLICATE), None
@@ -250,9 +256,24 @@ class EventIntake:
         event_id = str(record["id"])
         if event_id in self.seen or self._known_command(record):
             self.metrics.duplicates.labels(source).inc()
+            self.agents.dropped(event_id)
             return Ack(event_id, api.DUPLICATE), None
         self.seen.add(event_id)
+        self.agents.accepted(event_id)
         return Ack(event_id, api.ACCEPTED), record
+
+    def _join_agent(self, event: dict[str, Any], peer: Peer | None, source: str
+                    ) -> dict[str, Any]:
+        """The event with its AI agent proven or refused (``gitaudit.daemon.agents``)."""
+        try:
+            return self.agents.process(event, peer, source)
+        except Exception as exc:  # noqa: BLE001 - a join bug must not lose the event
+            self.log.error(  # noqa: TRY400 - expected failure, message suffices
+                "agent_join_failed", error=f"{type(exc).__name__}: {exc}"[:200],
+                id=event.get("id"),
+            )
+            actor = event.get("actor")
+            return {**event, "actor": agent_claim(actor)} if isinstance(actor, dict) else event
 
     def _explained(self, event: dict[str, Any]) -> bool:
         """Feed the repo watcher's activity log (before policy: a git command dropped by

@@ -140,6 +140,12 @@ class Metrics:
             ["subscriber"],
             registry=r,
         )
+        self.agent_joins = Counter(
+            "gitaudit_agent_joins",
+            "AI agent claims and ancestry joins of git events and tool calls, by result "
+            "(verified, ancestry, claim_unproven, mismatch, tool_use, ambiguous)",
+            ["result"], registry=r,
+        )
         self.trace2_dropped = Counter(
             "gitaudit_trace2_detail_dropped",
             "git processes whose trace2 detail was dropped past trace2_max_bytes",
@@ -175,6 +181,10 @@ class Metrics:
             registry=r,
         )
         self._http: _MetricsServer | None = None
+
+    def agent_join(self, result: str) -> None:
+        """Count one outcome of the AI agent join (``gitaudit.daemon.agents.RESULTS``)."""
+        self.agent_joins.labels(result).inc()
 
     def serve(self, address: str) -> tuple[str, int]:
         """Serve ``/metrics`` on ``address`` (see :func:`parse_host_port`) in a thread;

@@ -35,6 +35,7 @@ from gitaudit import paths
 from gitaudit.capture import watcher
 from gitaudit.config import Settings, load
 from gitaudit.daemon import protocol, systemd
+from gitaudit.daemon.agents import AgentTracker
 from gitaudit.daemon.api import Peer
 from gitaudit.daemon.intake import EventIntake
 from gitaudit.daemon.journal import GroupCommitter, Journal, Worker
@@ -201,7 +202,8 @@ class EventConnection:
         self.reader = reader
         self.writer = writer
         self.framer = protocol.Framer(server.settings.max_message_bytes)
-        self.peer = Peer.of(writer.get_extra_info("socket"))
+        # with its ancestry read once, when an AI agent is bound (gitaudit.daemon.agents)
+        self.peer = server.agents.with_lineage(Peer.of(writer.get_extra_info("socket")))
         self.lines = 0
         self._reading = True
         self._in_flight = 0
@@ -319,6 +321,7 @@ class Server:
         self._writer: BatchWriter | None = None
         self._spools: SpoolWatcher | None = None
         self.activity = watcher.ActivityLog()  # git's own activity, for the repo watcher
+        self.agents = AgentTracker(self.metrics.agent_join)  # which git an AI agent ran
         self._watcher: tuple[watcher.Watcher, asyncio.Event, asyncio.Task[Any]] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
@@ -415,7 +418,7 @@ class Server:
         await self._writer.open_store()
         self.intake = EventIntake(
             self.settings, self._committer, self._writer, self.metrics, Deduper(),
-            activity=self.activity,
+            activity=self.activity, agents=self.agents,
         )
         self._spawn(self._committer.run(), "journal")
         self._writer.replay(replay)
@@ -477,7 +480,7 @@ class Server:
         await self._listen(passed, runtime, "events", paths.EVENTS_SOCKET, EVENTS_MODE,
                            self._handle_events)  # fmt: skip
         self._receiver = Trace2Receiver(self.active_intake(), self.settings, self.metrics,
-                                        activity=self.activity)
+                                        activity=self.activity, agents=self.agents)
         await self._listen(passed, runtime, "trace2", paths.TRACE2_SOCKET, TRACE2_MODE,
                            self._tracked(self._receiver.handle))  # fmt: skip
         await self._listen(passed, runtime, "subscribe", paths.SUBSCRIBE_SOCKET,

@@ -45,10 +45,11 @@ from typing import Any
 import structlog
 
 from gitaudit import catalog
-from gitaudit.capture import context, details, gitstate, record
+from gitaudit.capture import agent, context, details, gitstate, record
 from gitaudit.capture.trace2 import ProcessTrace, Trace2Stream, fold
 from gitaudit.capture.watcher import ActivityLog, epoch_of, may_write_refs
 from gitaudit.config import Settings
+from gitaudit.daemon.agents import AgentTracker
 from gitaudit.daemon.api import Intake, Peer
 from gitaudit.daemon.metrics import Metrics
 
@@ -389,6 +390,7 @@ def _actor(peer: Peer | None, host: str | None, env: dict[str, str],
         git_name=name,
         git_email=email,
         ci=context.ci_info(env),
+        agent=agent.claim(env),  # proven or not by the intake (gitaudit.daemon.agents)
     )
     actor["verified"] = peer is not None  # uid from SO_PEERCRED
     return actor
@@ -454,8 +456,10 @@ class Trace2Receiver:
 
     def __init__(self, intake: Intake, settings: Settings, metrics: Metrics, *,
                  grace: float = 0.25, max_wait: float = 30.0, batch: int = 100,
-                 activity: ActivityLog | None = None) -> None:
+                 activity: ActivityLog | None = None, agents: AgentTracker | None = None) -> None:
         self.intake = intake
+        # reads a git process's ancestry when it connects (it may be gone by its record)
+        self.agents = agents
         self.activity = activity  # told which git processes run where (the repo watcher)
         self._tracked: dict[Connection, bool] = {}  # connection -> begun in the activity log
         self.settings = settings
@@ -479,7 +483,10 @@ class Trace2Receiver:
         """Drain one git process's trace2 connection until it closes (or the task is cancelled)."""
         self._start()
         loop = asyncio.get_running_loop()
-        conn = Connection(_peer_of(writer), self.settings.trace2_max_bytes, time.time())
+        peer = _peer_of(writer)
+        if self.agents is not None:
+            peer = self.agents.with_lineage(peer)
+        conn = Connection(peer, self.settings.trace2_max_bytes, time.time())
         self._connections.add(conn)
         try:
             while chunk := await reader.read(READ_CHUNK):
