@@ -40,6 +40,7 @@ OPERATIONS: Final = (
     "audit.config_changed",
     "audit.verify",
     "audit.retention",
+    "audit.checkpoint",
     "audit.rejected",
 )
 CATEGORIES: Final = ("read", "create", "update", "delete")
@@ -126,6 +127,7 @@ _FIXED_CATEGORY: Final[Mapping[str, str]] = {
     "audit.config_changed": "update",
     "audit.verify": "read",
     "audit.retention": "delete",
+    "audit.checkpoint": "create",
     "audit.rejected": "create",
 }
 

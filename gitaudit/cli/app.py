@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gitaudit.cli import checkpoint as checkpoint_cli
 from gitaudit.cli import claude as claude_cli
 from gitaudit.cli import config as config_cli
 from gitaudit.cli import daemon as daemon_cli
@@ -83,6 +84,8 @@ app.command("ingest")(ingest_cli.ingest_command)
 app.command("log")(log_cli.log_command)
 app.command("tail")(tail_cli.tail_command)
 app.command("verify")(verify_cli.verify_command)
+app.command("checkpoint")(checkpoint_cli.checkpoint_command)
+app.add_typer(checkpoint_cli.keys_app, name="keys")
 app.command("demo")(demo_cli.demo_command)
 app.command("daemon")(daemon_cli.daemon_command)
 app.command("watch")(watch_cli.watch_command)

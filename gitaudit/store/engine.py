@@ -36,6 +36,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from gitaudit.config import Settings
 from gitaudit.errors import GitauditError, StoreError
+from gitaudit.store.checkpoint_store import WrittenCheckpoint, store_identity, write_checkpoint
+from gitaudit.store.grants import check_grants
 from gitaudit.store.integrity import ChainHasher, VerifyReport, load_chain_key, verify_chains
 from gitaudit.store.reader import (
     EventFilter,
@@ -48,7 +50,12 @@ from gitaudit.store.reader import (
 from gitaudit.store.writer import AppendResult, ChainWriter
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime, timedelta
+
     from gitaudit.quarantine import Quarantine
+    from gitaudit.store.checkpoint_verify import CheckpointReport, LoadedNote
+    from gitaudit.store.checkpoints import SignerKey, VerifierKey
 
 BUSY_TIMEOUT_MS: Final = 30_000
 PG_CONNECT_TIMEOUT_S: Final = 10
@@ -627,7 +634,28 @@ class Store:
     def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
         """Recompute every hash chain; ``progress(done, total)`` is called along the way."""
         with translate_errors("verifying the store", self._url), snapshot(self._engine) as conn:
-            return verify_chains(conn, self._chain_key, progress)
+            return check_grants(conn, verify_chains(conn, self._chain_key, progress))
+
+    def checkpoint(self, key: SignerKey | None, now: datetime | None = None) -> WrittenCheckpoint:
+        """State every chain's head now (signed with ``key`` unless None) and store it."""
+        with (
+            translate_errors("writing a checkpoint", self._url),
+            write_transaction(self._engine) as conn,
+        ):
+            return write_checkpoint(conn, store_identity(self._url), key, now)
+
+    def verify_checkpoints(
+        self,
+        notes: Iterable[LoadedNote],
+        key: VerifierKey | None,
+        now: datetime,
+        skew: timedelta,
+    ) -> CheckpointReport:
+        """Hold the store against checkpoints kept outside it (see checkpoint_verify)."""
+        from gitaudit.store.checkpoint_verify import verify_checkpoints
+
+        with translate_errors("verifying checkpoints", self._url), snapshot(self._engine) as conn:
+            return verify_checkpoints(conn, notes, key, now, skew)
 
     def chain_after(self, chain_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
         """The next ``limit`` events of chain ``chain_id`` after ``seq``, oldest first."""
