@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gitaudit.cli.common import SummaryFormat, SummaryFormatOption, load_settings, open_store
 from gitaudit.errors import UsageError
+
+if TYPE_CHECKING:
+    from gitaudit.config import Settings
 
 keys_app = typer.Typer(
     help="Make the Ed25519 key pair that signs checkpoints.", no_args_is_help=True
@@ -73,6 +76,14 @@ def generate_command(
     )
 
 
+def _sanitized(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The event as every event is stored: through the sanitizer, then validated."""
+    from gitaudit.events import Event
+    from gitaudit.pipeline import Pipeline
+
+    return Event.model_validate(Pipeline(settings).sanitize(event)).to_record()
+
+
 def checkpoint_command(
     sign: Annotated[
         Path | None,
@@ -92,7 +103,7 @@ def checkpoint_command(
         path = (
             None if settings.checkpoint_dir is None else save_note(settings.checkpoint_dir, written)
         )
-        store.append([checkpoint_event(written, "cli")])
+        store.append([_sanitized(checkpoint_event(written, "cli"), settings)])
     heads = [
         {"chain_id": head.chain_id, "seq": head.seq, "hash": head.hash}
         for head in written.checkpoint.heads

@@ -37,7 +37,6 @@ class GroupBy(StrEnum):
     day = "day"
 
 
-
 COLUMNS = (  # (UsageRow field, table header)
     ("requests", "requests"),
     ("failures", "failed"),

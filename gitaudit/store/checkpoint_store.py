@@ -180,6 +180,14 @@ def save_note(directory: str | Path, written: WrittenCheckpoint) -> Path:
     return target
 
 
+def note_of_event(details: dict[str, Any]) -> str | None:
+    """The note an ``audit.checkpoint`` event carries (see :func:`checkpoint_event`)."""
+    lines = details.get("note_lines")
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+        return None
+    return "".join(line + "\n" for line in lines)
+
+
 def checkpoint_event(written: WrittenCheckpoint, source: str) -> dict[str, Any]:
     """The ``audit.checkpoint`` record carrying the note, so sinks forward a copy of it."""
     from gitaudit.catalog import category_for, now_rfc3339, uuid7
@@ -207,6 +215,8 @@ def checkpoint_event(written: WrittenCheckpoint, source: str) -> dict[str, Any]:
             "body_sha256": written.body_sha256,
             "key_name": written.key_name,
             "chains": len(checkpoint.heads),
-            "note": written.note,
+            # One string per line: a single string past FIELD_MAX_BYTES (16 KiB, ~150 chains)
+            # would be cut by the sanitizer's size limits; lines stay whole.
+            "note_lines": written.note.split("\n")[:-1],
         },
     }

@@ -45,7 +45,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, func, select
 
 from gitaudit.errors import UsageError
-from gitaudit.store.checkpoint_store import CHECKPOINT_OPERATION, NOTE_SUFFIX
+from gitaudit.store.checkpoint_store import CHECKPOINT_OPERATION, NOTE_SUFFIX, note_of_event
 from gitaudit.store.checkpoints import (
     ChainHead,
     Checkpoint,
@@ -124,9 +124,10 @@ def _from_events(label: str, text: str) -> Iterator[LoadedNote]:
         for item in batch if isinstance(batch, list) else [batch]:
             if not isinstance(item, dict) or item.get("operation") != CHECKPOINT_OPERATION:
                 continue
-            note = (item.get("details") or {}).get("note")
+            details = item.get("details")
+            note = note_of_event(details) if isinstance(details, dict) else None
             where = f"{label} (event {item.get('id')})"
-            yield LoadedNote(where, note if isinstance(note, str) else "")
+            yield LoadedNote(where, note or "")
 
 
 def _from_text(label: str, text: str) -> Iterator[LoadedNote]:
@@ -227,7 +228,13 @@ def _opened(
         body = open_note(loaded.text, key)
         checkpoint = parse_body(body)
     except CheckpointError as exc:
-        report.findings.append(Finding(exc.kind, loaded.label, exc.message))
+        found = exc
+        if exc.kind == "unsigned":  # not a checkpoint at all says more than "unsigned"
+            try:
+                parse_body(loaded.text)
+            except CheckpointError as corrupt:
+                found = corrupt
+        report.findings.append(Finding(found.kind, loaded.label, found.message))
         return None
     if key is not None:
         report.signed += 1
