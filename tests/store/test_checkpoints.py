@@ -212,8 +212,8 @@ def test_chain_cut_back_to_an_older_checkpoint_is_truncated(
     _sign_now(chained, key, tmp_path / "cps")
     forge(
         store_url,
-        f"DELETE FROM events WHERE chain_id = '{CHAIN}' AND seq > 15",
-        f"DELETE FROM checkpoints WHERE chain_id = '{CHAIN}' AND seq > 15",
+        "DELETE FROM events WHERE chain_id = 'test-chain' AND seq > 15",
+        "DELETE FROM checkpoints WHERE chain_id = 'test-chain' AND seq > 15",
     )
     assert chained.verify().ok  # what the chain alone cannot see
     report = _check(chained, tmp_path / "cps", key)
@@ -230,9 +230,9 @@ def test_cut_through_a_forged_retention_grant_is_caught_by_both(
     as_owner(  # triggers intact: the grant row is what lets the DELETEs through
         store_url,
         "INSERT INTO retention_grants (chain_id, upto_seq, granted_at, reason) "
-        f"VALUES ('{CHAIN}', 999999999, '2026-12-01 00:00:00', 'retention')",
-        f"DELETE FROM events WHERE chain_id = '{CHAIN}' AND seq > 10",
-        f"DELETE FROM checkpoints WHERE chain_id = '{CHAIN}' AND seq > 10",
+        "VALUES ('test-chain', 999999999, '2026-12-01 00:00:00', 'retention')",
+        "DELETE FROM events WHERE chain_id = 'test-chain' AND seq > 10",
+        "DELETE FROM checkpoints WHERE chain_id = 'test-chain' AND seq > 10",
     )
     plain = chained.verify()
     assert not plain.ok
@@ -249,8 +249,8 @@ def test_chain_rewritten_from_seq_10_with_recomputed_hashes(
     _sign_now(chained, key, tmp_path / "cps")
     forge(
         store_url,
-        f"DELETE FROM events WHERE chain_id = '{CHAIN}' AND seq >= 10",
-        f"DELETE FROM checkpoints WHERE chain_id = '{CHAIN}' AND seq >= 10",
+        "DELETE FROM events WHERE chain_id = 'test-chain' AND seq >= 10",
+        "DELETE FROM checkpoints WHERE chain_id = 'test-chain' AND seq >= 10",
     )
     chained.append(make_records(11, start=500))  # fresh hashes and store checkpoints
     assert chained.verify().ok
@@ -267,9 +267,9 @@ def test_whole_chain_deleted_with_its_chains_row(
     _sign_now(chained, key, tmp_path / "cps")
     forge(
         store_url,
-        f"DELETE FROM events WHERE chain_id = '{CHAIN}'",
-        f"DELETE FROM checkpoints WHERE chain_id = '{CHAIN}'",
-        f"DELETE FROM chains WHERE chain_id = '{CHAIN}'",
+        "DELETE FROM events WHERE chain_id = 'test-chain'",
+        "DELETE FROM checkpoints WHERE chain_id = 'test-chain'",
+        "DELETE FROM chains WHERE chain_id = 'test-chain'",
     )
     assert chained.verify().ok
     report = _check(chained, tmp_path / "cps", key)
@@ -287,10 +287,10 @@ def test_keyed_chain_tampered_by_a_holder_of_the_hmac_key(
         _sign_now(store, key, tmp_path / "cps")
         forge(
             store_url,
-            f"DELETE FROM events WHERE chain_id = '{CHAIN}' AND seq > 6",
-            f"DELETE FROM checkpoints WHERE chain_id = '{CHAIN}'",
+            "DELETE FROM events WHERE chain_id = 'test-chain' AND seq > 6",
+            "DELETE FROM checkpoints WHERE chain_id = 'test-chain'",
             "INSERT INTO checkpoints (chain_id, seq, hash, created_at) SELECT chain_id, seq, "
-            f"hash, recorded_at FROM events WHERE chain_id = '{CHAIN}' AND seq = 6",
+            "hash, recorded_at FROM events WHERE chain_id = 'test-chain' AND seq = 6",
         )
         if tampering == "rewrite":
             store.append(make_records(6, start=300))
@@ -311,7 +311,7 @@ def test_forged_tail_row_with_a_matching_store_checkpoint(
     marks = ", ".join(f":{name}" for name in row)
     as_owner(
         store_url,
-        f"INSERT INTO events ({names}) VALUES ({marks})",
+        f"INSERT INTO events ({names}) VALUES ({marks})",  # noqa: S608 - our own names
         "INSERT INTO checkpoints (chain_id, seq, hash, created_at) "
         "VALUES (:chain_id, :seq, :hash, :recorded_at)",
         params=row,
@@ -383,7 +383,7 @@ def test_checkpoints_read_from_a_sink_export(
     notes = load_notes(str(export))
     assert len(notes) == 2
     assert all(note.text.startswith("gitaudit/") for note in notes)
-    forge(store_url, f"DELETE FROM events WHERE chain_id = '{CHAIN}' AND seq > 18")
+    forge(store_url, "DELETE FROM events WHERE chain_id = 'test-chain' AND seq > 18")
     report = chained.verify_checkpoints(notes, key.verifier(), datetime.now(UTC), SKEW)
     assert "truncated" in _kinds(report)
 
@@ -433,7 +433,7 @@ def test_grant_accounted_by_an_audit_retention_record_passes(
     as_owner(
         store_url,
         "INSERT INTO retention_grants (chain_id, upto_seq, granted_at, reason) "
-        f"VALUES ('{CHAIN}', 0, '2026-12-01 00:00:00', 'retention')",
+        "VALUES ('test-chain', 0, '2026-12-01 00:00:00', 'retention')",
     )
     assert not chained.verify().ok
     record = make_records(1, start=700)[0]
