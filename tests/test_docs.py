@@ -35,6 +35,8 @@ def test_every_setting_is_documented(field: config.Field) -> None:
         "gitaudit watch",
         "gitaudit resolve",
         "gitaudit claude usage",
+        "gitaudit checkpoint",
+        "gitaudit keys generate",
     ],
 )
 def test_every_command_is_documented(command: str) -> None:
