@@ -152,6 +152,12 @@ def verify_command(
             "--max-skew", min=0, help="Seconds of clock skew allowed between hosts (checkpoints)."
         ),
     ] = DEFAULT_SKEW_S,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", min=1, help="Verify chains (and long chains in parts) in N processes."
+        ),
+    ] = 1,
 ) -> None:
     """Verify the hash chains; exit 1 naming the first bad (modified, missing, ...) record."""
     if key is not None and checkpoints is None:
@@ -161,7 +167,7 @@ def verify_command(
     store, _ = open_store(load_settings(), ingest_first=not no_ingest)
     checked = None
     with store, progress_bar("verifying") as progress:
-        report = store.verify(progress)
+        report = store.verify(progress, jobs)
         if notes is not None:
             skew = timedelta(seconds=max_skew)
             checked = _checkpoint_dict(

@@ -631,10 +631,21 @@ class Store:
         with translate_errors("querying events", self._url), snapshot(self._engine) as conn:
             yield from iter_events(conn, flt)
 
-    def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
-        """Recompute every hash chain; ``progress(done, total)`` is called along the way."""
+    def verify(
+        self, progress: Callable[[int, int], None] | None = None, jobs: int = 1
+    ) -> VerifyReport:
+        """Recompute every hash chain; ``progress(done, total)`` is called along the way.
+
+        ``jobs`` > 1 checks chains (long ones in seq ranges) in that many processes.
+        """
         with translate_errors("verifying the store", self._url), snapshot(self._engine) as conn:
-            return check_grants(conn, verify_chains(conn, self._chain_key, progress))
+            if jobs > 1:
+                from gitaudit.store.verify_parallel import verify_chains_parallel
+
+                report = verify_chains_parallel(conn, self._url, self._chain_key, jobs, progress)
+            else:
+                report = verify_chains(conn, self._chain_key, progress)
+            return check_grants(conn, report)
 
     def checkpoint(self, key: SignerKey | None, now: datetime | None = None) -> WrittenCheckpoint:
         """State every chain's head now (signed with ``key`` unless None) and store it."""

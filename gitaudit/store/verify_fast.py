@@ -137,7 +137,7 @@ def _accepts(check: _ChainCheck, raw: Any, stamp: Callable[[str], Any]) -> bool:
         )  # fmt: skip
     except (KeyError, TypeError, ValueError, AttributeError, UnicodeEncodeError):
         return False
-    return expected == raw[:_N]
+    return bool(expected == raw[:_N])
 
 
 def _advance(check: _ChainCheck, raw: Any) -> None:
@@ -153,19 +153,22 @@ def _advance(check: _ChainCheck, raw: Any) -> None:
     check.prev_hash = raw[_HASH]
 
 
-def _raw_rows(conn: Connection, chain_id: str) -> Any:
-    """The chain's rows as plain driver tuples, in seq order, streamed."""
-    sql = f"SELECT {_COLUMNS} FROM events WHERE chain_id = %s ORDER BY seq"  # noqa: S608 - ours
+def _raw_rows(conn: Connection, chain_id: str, seqs: tuple[int, int] | None) -> Any:
+    """The chain's rows (those in the inclusive ``seqs`` range) as plain driver tuples,
+    in seq order, streamed."""
+    where = "chain_id = %s" if seqs is None else "chain_id = %s AND seq BETWEEN %s AND %s"
+    params = (chain_id,) if seqs is None else (chain_id, *seqs)
+    sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY seq"  # noqa: S608 - ours
     dbapi: Any = conn.connection.dbapi_connection
     if dbapi is None:  # pragma: no cover - an open Connection always has one
         raise RuntimeError("no DBAPI connection")
     if conn.dialect.name == "sqlite":
         cursor = dbapi.cursor()
-        cursor.execute(sql.replace("%s", "?"), (chain_id,))
+        cursor.execute(sql.replace("%s", "?"), params)
         return cursor
     cursor = dbapi.cursor(name="gitaudit_verify")  # server-side: rows stream, memory stays flat
     cursor.itersize = _FETCH
-    cursor.execute(sql, (chain_id,))
+    cursor.execute(sql, params)
     return cursor
 
 
@@ -181,10 +184,12 @@ def feed_chain(
     total: int,
     progress: Progress | None,
     every: int,
+    seqs: tuple[int, int] | None = None,
 ) -> int:
-    """Feed every row of ``check``'s chain to it; returns ``done`` plus the rows read."""
+    """Feed every row of ``check``'s chain (with seq in ``seqs``, inclusive) to it;
+    returns ``done`` plus the rows read."""
     stamp = _stamp_form(conn.dialect.name)
-    cursor = _raw_rows(conn, check.chain_id)
+    cursor = _raw_rows(conn, check.chain_id, seqs)
     try:
         for raw in cursor:
             if check.problem is not None or _accepts(check, raw, stamp):
