@@ -1,6 +1,6 @@
 """Benchmark: `gitaudit verify` against reading and hashing the same rows with no checks at all.
 
-    python bench/bench_verify.py [--rows 200000] [--engine sqlite|postgresql|both] [--jobs N]
+    python bench/bench_verify.py [--rows 200000] [--engine sqlite|postgresql|both] [--jobs N...]
 
 Fills a store with N realistic events (through the store writer, in one chain
 per 100,000 rows so ``--jobs`` has chains to share out), then times, in the same
@@ -177,7 +177,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="sqlite")
-    parser.add_argument("--jobs", type=int, default=1, help="gitaudit verify --jobs N")
+    parser.add_argument(
+        "--jobs", type=int, nargs="+", default=[1], help="gitaudit verify --jobs N (several: each)"
+    )
     parser.add_argument("--pg-url", help="an empty PostgreSQL database to use instead")
     args = parser.parse_args()
     if args.engine in ("sqlite", "both"):
@@ -188,8 +190,9 @@ def main() -> None:
             started = time.perf_counter()
             populate(url, args.rows)
             print(f"(filled {args.rows} rows in {time.perf_counter() - started:.1f} s)")
-            floor = floor_sqlite(path)
-            report("sqlite", args.rows, time_verify(url, args.jobs), floor, args.jobs)
+            for jobs in args.jobs:
+                floor = floor_sqlite(path)
+                report("sqlite", args.rows, time_verify(url, jobs), floor, jobs)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     if args.engine in ("postgresql", "both"):
@@ -198,8 +201,9 @@ def main() -> None:
             started = time.perf_counter()
             populate(url, args.rows)
             print(f"(filled {args.rows} rows in {time.perf_counter() - started:.1f} s)")
-            floor = floor_postgresql(url)
-            report("postgresql", args.rows, time_verify(url, args.jobs), floor, args.jobs)
+            for jobs in args.jobs:
+                floor = floor_postgresql(url)
+                report("postgresql", args.rows, time_verify(url, jobs), floor, jobs)
 
 
 if __name__ == "__main__":
