@@ -445,3 +445,39 @@ def test_grant_accounted_by_an_audit_retention_record_passes(
     )
     chained.append([record])
     assert chained.verify().ok
+
+
+def test_checkpoints_fetched_from_a_sink_export_url(
+    chained: Store, key: SignerKey, tmp_path: Path
+) -> None:
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    written = chained.checkpoint(key)
+    (tmp_path / "export").mkdir()
+    line = json.dumps(_as_stored(checkpoint_event(written, "daemon")))
+    (tmp_path / "export" / "events.jsonl").write_text(line + "\n")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(Quiet, directory=str(tmp_path / "export"))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        notes = load_notes(f"{base}/events.jsonl")
+        assert [note.text for note in notes] == [written.note]
+        report = chained.verify_checkpoints(notes, key.verifier(), datetime.now(UTC), SKEW)
+        assert report.ok, report.findings
+        from gitaudit.errors import UsageError
+
+        with pytest.raises(UsageError, match="cannot fetch checkpoints"):
+            load_notes(f"{base}/missing.jsonl")
+    finally:
+        server.shutdown()
+        server.server_close()
