@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Connection, func, make_url, select
+from sqlalchemy import Connection, func, make_url, select, text
 
 from gitaudit.errors import ConfigError
 from gitaudit.store.checkpoints import (
@@ -35,6 +35,8 @@ from gitaudit.store.checkpoints import (
 from gitaudit.store.tables import chains, checkpoints, events, signed_checkpoints
 
 NOTE_SUFFIX: Final = ".note"
+# pg_advisory_xact_lock key serializing checkpoint writers ("gaudckpt" in ASCII).
+_LOCK_KEY: Final = 0x6761756463_6B7074
 CHECKPOINT_OPERATION: Final = "audit.checkpoint"
 
 
@@ -116,8 +118,12 @@ def write_checkpoint(
 ) -> WrittenCheckpoint:
     """State every chain's head now, sign it with ``key`` (None: unsigned), store it.
 
-    Runs in the caller's write transaction, so the heads and the row agree.
+    Runs in the caller's write transaction, so the heads and the row agree; on
+    PostgreSQL an advisory lock orders concurrent checkpointers (SQLite's write
+    transaction already does), so each numbers and links after the one before.
     """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     previous = conn.execute(
         select(signed_checkpoints.c.number, signed_checkpoints.c.body_sha256)
         .order_by(signed_checkpoints.c.number.desc())

@@ -8,6 +8,7 @@ Every tampering test runs on SQLite and PostgreSQL (the ``store_url`` fixture).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -481,3 +482,16 @@ def test_checkpoints_fetched_from_a_sink_export_url(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_concurrent_checkpoints_number_and_link_in_order(
+    chained: Store, store_url: str, key: SignerKey
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        written = list(pool.map(lambda _: chained.checkpoint(key), range(8)))
+    ordered = sorted(written, key=lambda item: item.number)
+    assert [item.number for item in ordered] == list(range(1, 9))
+    for before, after in itertools.pairwise(ordered):
+        assert after.checkpoint.prev == before.body_sha256
