@@ -195,6 +195,7 @@ class _Store:
         self.registered = set(conn.scalars(select(chains.c.chain_id)))
         self.accounted, _ = grant_status(conn)
         self._spans: dict[str, tuple[int | None, int | None]] = {}
+        self._hashes: dict[tuple[str, int], str | None] = {}
 
     def span(self, chain_id: str) -> tuple[int | None, int | None]:
         if chain_id not in self._spans:
@@ -207,17 +208,20 @@ class _Store:
         return self._spans[chain_id]
 
     def hash_at(self, chain_id: str, seq: int) -> str | None:
-        return self.conn.scalar(
-            select(events.c.hash).where(events.c.chain_id == chain_id, events.c.seq == seq)
-        )
-
-    def backdated(self, chain_id: str, seq: int, before: datetime) -> tuple[int, int] | None:
-        """(first seq, count) of records past ``seq`` recorded before ``before``."""
-        row = self.conn.execute(
-            select(func.min(events.c.seq), func.count()).where(
-                events.c.chain_id == chain_id, events.c.seq > seq, events.c.recorded_at < before
+        if (chain_id, seq) not in self._hashes:  # hourly checkpoints repeat quiet heads
+            self._hashes[chain_id, seq] = self.conn.scalar(
+                select(events.c.hash).where(events.c.chain_id == chain_id, events.c.seq == seq)
             )
-        ).one()
+        return self._hashes[chain_id, seq]
+
+    def backdated(
+        self, chain_id: str, seq: int, upto: int | None, before: datetime
+    ) -> tuple[int, int] | None:
+        """(first seq, count) of records in ``seq+1..upto`` recorded before ``before``."""
+        where = [events.c.chain_id == chain_id, events.c.seq > seq, events.c.recorded_at < before]
+        if upto is not None:
+            where.append(events.c.seq <= upto)
+        row = self.conn.execute(select(func.min(events.c.seq), func.count()).where(*where)).one()
         return None if not row[1] else (int(row[0]), int(row[1]))
 
 
@@ -274,15 +278,38 @@ def _check_head(
             "rewritten", label, f"record seq {seq} of chain {chain_id!r} {what}, but the "
             f"{stated} with hash {head.hash[:16]}...: the chain was rewritten", chain_id, seq,
         )  # fmt: skip
-    late = store.backdated(chain_id, seq, checkpoint.time - skew)
-    if late is not None:
-        start, count = late
-        return Finding(
-            "inserted", label, f"{count} record(s) of chain {chain_id!r} from seq {start} claim "
-            f"to be recorded before the {stated}, which does not cover them: they were "
-            "inserted later", chain_id, start,
-        )  # fmt: skip
     return None
+
+
+def _check_backdated(
+    store: _Store, opened: list[tuple[str, Checkpoint]], skew: timedelta
+) -> list[Finding]:
+    """Records past a checkpoint's seq (up to the next checkpoint's) recorded before it.
+
+    Only the rows between one checkpoint of a chain and the next are looked at, so
+    the cost stays that of reading the chain once, however many checkpoints there are.
+    """
+    findings: list[Finding] = []
+    by_chain: dict[str, list[tuple[Checkpoint, str, int]]] = {}
+    for label, checkpoint in opened:  # in time order
+        for head in checkpoint.heads:
+            by_chain.setdefault(head.chain_id, []).append((checkpoint, label, head.seq))
+    for chain_id, stated in by_chain.items():
+        if chain_id not in store.registered:
+            continue
+        for index, (checkpoint, label, seq) in enumerate(stated):
+            upto = stated[index + 1][2] if index + 1 < len(stated) else None
+            late = store.backdated(chain_id, seq, upto, checkpoint.time - skew)
+            if late is None:
+                continue
+            start, count = late
+            findings.append(Finding(
+                "inserted", label, f"{count} record(s) of chain {chain_id!r} from seq {start} "
+                f"claim to be recorded before the checkpoint of {format_time(checkpoint.time)}, "
+                f"which states seq {seq} and does not cover them: they were inserted later",
+                chain_id, start,
+            ))  # fmt: skip
+    return findings
 
 
 def _check_sequence(ordered: list[tuple[str, Checkpoint]], report: CheckpointReport) -> None:
@@ -333,6 +360,7 @@ def verify_checkpoints(
             if found is not None:
                 report.findings.append(found)
             report.newest[head.chain_id] = max(report.newest.get(head.chain_id, 0), head.seq)
+    report.findings.extend(_check_backdated(store, opened, skew))
     for chain_id, seq in report.newest.items():
         _, last = store.span(chain_id) if chain_id in store.registered else (None, None)
         if last is not None and last > seq:
