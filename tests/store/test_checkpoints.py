@@ -495,3 +495,36 @@ def test_concurrent_checkpoints_number_and_link_in_order(
     assert [item.number for item in ordered] == list(range(1, 9))
     for before, after in itertools.pairwise(ordered):
         assert after.checkpoint.prev == before.body_sha256
+
+
+def test_prefix_removed_by_an_accounted_retention_run_is_not_a_finding(
+    chained: Store, store_url: str, key: SignerKey, tmp_path: Path
+) -> None:
+    """A checkpoint older than a retention cut states a seq that is gone, legitimately:
+    the grant and the audit.retention record naming it account for it (the archive
+    verifies those records; that is `verify --archive`, not this)."""
+    early = chained.checkpoint(key)  # states seq 20
+    save_note(tmp_path / "cps", early)
+    chained.append(make_records(5, start=40))
+    record = make_records(1, start=800)[0]
+    record.update(
+        operation="audit.retention", category="delete", source="cli",
+        details={"chains": [{"chain_id": CHAIN, "upto_seq": 22, "deleted": 22}]},
+    )  # fmt: skip
+    chained.append([record])
+    as_owner(
+        store_url,
+        "INSERT INTO retention_grants (chain_id, upto_seq, granted_at, reason) "
+        "VALUES ('test-chain', 22, '2026-12-01 00:00:00', 'retention')",
+        "DELETE FROM events WHERE chain_id = 'test-chain' AND seq <= 22",
+    )
+    assert _check(chained, tmp_path / "cps", key).ok
+    forged = tmp_path / "forged"  # the same cut without the audit.retention record
+    save_note(forged, early)
+    as_owner(
+        store_url,
+        "INSERT INTO retention_grants (chain_id, upto_seq, granted_at, reason) "
+        "VALUES ('test-chain', 999999999, '2026-12-01 00:00:00', 'retention')",
+    )
+    assert _check(chained, forged, key).ok  # seq 20 is still accounted by the real grant
+    assert not chained.verify().ok  # but plain verify names the forged grant
