@@ -171,7 +171,9 @@ def deletes_ref(operation: str, details: Mapping[str, Any] | None) -> bool:
     if operation == "ref.update":  # one change in details, or several under "refs"
         return any(isinstance(ref, dict) and ref.get("deleted") for ref in (*refs, details))
     if operation == "git.other":
-        return details.get("subcommand") in REF_DELETING_SUBCOMMANDS and bool(details.get("delete"))
+        return details.get("subcommand") in REF_DELETING_SUBCOMMANDS and bool(
+            details.get("delete")
+        )
     return False
 
 

@@ -58,37 +58,11 @@ from gitaudit.capture.hooks import DEFAULT_HOOKS, OPTIONAL_HOOKS, REFUSAL_HOOKS
 from gitaudit.errors import GitauditError
 
 __all__ = [
-    "ABSENT",
-    "ALL_HOOKS",
-    "CHAIN",
-    "CONFLICT",
-    "DROP_COPY",
-    "DROP_STALE",
-    "GATE",
-    "GIT_HOOKS",
-    "KEEP_AND_WRITE",
-    "LEGACY_SUFFIX",
-    "NOT_OURS",
-    "RECORD",
-    "REMOVE",
-    "RESTORE",
-    "UNCHANGED",
-    "UPGRADE",
-    "WRITE",
-    "HookFile",
-    "HookInstallError",
-    "Identity",
-    "Outcome",
-    "Step",
-    "Template",
-    "global_status",
-    "install_global",
-    "install_repo",
-    "plan_install",
-    "plan_uninstall",
-    "repo_status",
-    "uninstall_global",
-    "uninstall_repo",
+    "ABSENT", "ALL_HOOKS", "CHAIN", "CONFLICT", "DROP_COPY", "DROP_STALE", "GATE", "GIT_HOOKS",
+    "KEEP_AND_WRITE", "LEGACY_SUFFIX", "NOT_OURS", "RECORD", "REMOVE", "RESTORE", "UNCHANGED",
+    "UPGRADE", "WRITE", "HookFile", "HookInstallError", "Identity", "Outcome", "Step",
+    "Template", "global_status", "install_global", "install_repo", "plan_install",
+    "plan_uninstall", "repo_status", "uninstall_global", "uninstall_repo",
 ]
 
 TEMPLATE_NAME = "hook-template.sh"
@@ -178,12 +152,8 @@ def package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
-def rendered_hooks(
-    record: Sequence[str],
-    chain: Sequence[str] = (),
-    gate: Sequence[str] = (),
-    template: Template | None = None,
-) -> dict[str, bytes]:
+def rendered_hooks(record: Sequence[str], chain: Sequence[str] = (), gate: Sequence[str] = (),
+                   template: Template | None = None) -> dict[str, bytes]:
     """Each hook's script for the running interpreter (recorded at install time)."""
     template = template or Template.load()
     python, root = sys.executable, package_root()
@@ -215,10 +185,8 @@ def identify(content: bytes) -> Identity | None:
     hook = _HOOK_LINE.search(head)
     mode = _MODE_LINE.search(head)
     return Identity(
-        int(found.group(1)) if found else None,
-        found.group(2).decode() if found else None,
-        hook.group(1).decode() if hook else None,
-        mode.group(1).decode() if mode else RECORD,
+        int(found.group(1)) if found else None, found.group(2).decode() if found else None,
+        hook.group(1).decode() if hook else None, mode.group(1).decode() if mode else RECORD,
     )
 
 
@@ -283,7 +251,8 @@ class HookFile:
         return self.slot or self.name
 
 
-def inspect_hook(folder: Path, name: str, ours: Mapping[str, list[str]] | None = None) -> HookFile:
+def inspect_hook(folder: Path, name: str, ours: Mapping[str, list[str]] | None = None
+                 ) -> HookFile:
     """What holds ``name``'s place in ``folder`` (a symlink or directory is always foreign)."""
     ours = scan_ours(folder) if ours is None else ours
     at_name = _read(folder / name)
@@ -300,11 +269,11 @@ def inspect_hook(folder: Path, name: str, ours: Mapping[str, list[str]] | None =
     found = identify(content) if content is not None else None
     if found is None or (found.hook or name) != name:
         kept = _read(legacy_path) if legacy and slot == name else None
-        copy = kept is not None and (
-            kept == content or (peer is not None and peer_of(kept) == peer)
-        )
+        copy = kept is not None and (kept == content or (peer is not None
+                                                         and peer_of(kept) == peer))
         return HookFile(name, "foreign", content, copy=copy, **common)
-    return HookFile(name, "ours", content, found.version, found.sha256, mode=found.mode, **common)
+    return HookFile(name, "ours", content, found.version, found.sha256, mode=found.mode,
+                    **common)
 
 
 def inspect_dir(folder: Path, names: Iterable[str] = ALL_HOOKS) -> list[HookFile]:
@@ -523,28 +492,17 @@ def _where(path: str | None, environ: Mapping[str, str]) -> dict[str, str | None
     """``cwd``/``git_dir`` for gitcmd: ``--repo PATH``, else ``$GIT_DIR``, else here."""
     if path is not None:
         return {"cwd": path, "git_dir": None}
-    return {
-        "cwd": None if environ.get("GIT_DIR") else os.getcwd(),
-        "git_dir": environ.get("GIT_DIR") or None,
-    }
+    return {"cwd": None if environ.get("GIT_DIR") else os.getcwd(),
+            "git_dir": environ.get("GIT_DIR") or None}
 
 
 def locate(git: str, path: str | None, environ: Mapping[str, str]) -> Repository:
     """The repository at ``path`` (or ``$GIT_DIR``, or the current directory)."""
     where = _where(path, environ)
     output = gitcmd.run(
-        git,
-        [
-            "rev-parse",
-            "--path-format=absolute",
-            "--git-dir",
-            "--git-common-dir",
-            "--is-bare-repository",
-        ],
-        cwd=where["cwd"],
-        git_dir=where["git_dir"],
-        environ=environ,
-        check=False,
+        git, ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir",
+              "--is-bare-repository"],
+        cwd=where["cwd"], git_dir=where["git_dir"], environ=environ, check=False,
     )
     lines = output.stdout.decode("utf-8", "surrogateescape").splitlines()
     if output.returncode != 0 or len(lines) < 3:
@@ -556,22 +514,11 @@ def locate(git: str, path: str | None, environ: Mapping[str, str]) -> Repository
     git_dir, common_dir, bare = lines[0], lines[1], lines[2] == "true"
     worktree = None
     if not bare:
-        top = gitcmd.run(
-            git,
-            ["rev-parse", "--show-toplevel"],
-            cwd=where["cwd"],
-            git_dir=where["git_dir"],
-            environ=environ,
-            check=False,
-        )
+        top = gitcmd.run(git, ["rev-parse", "--show-toplevel"], cwd=where["cwd"],
+                         git_dir=where["git_dir"], environ=environ, check=False)
         worktree = top.stdout.decode("utf-8", "surrogateescape").strip() or None
-    scoped = gitcmd.run(
-        git,
-        ["config", "--show-scope", "--get", "core.hooksPath"],
-        git_dir=git_dir,
-        environ=_with_worktree(environ, worktree),
-        check=False,
-    )
+    scoped = gitcmd.run(git, ["config", "--show-scope", "--get", "core.hooksPath"],
+                        git_dir=git_dir, environ=_with_worktree(environ, worktree), check=False)
     return Repository(git_dir, common_dir, worktree, parse_scoped_value(scoped.stdout))
 
 
@@ -592,9 +539,8 @@ def tracked_files(git: str, repo: Repository, folder: Path, environ: Mapping[str
         return False
     if relative.startswith(".."):
         return False
-    output = gitcmd.run(
-        git, ["ls-files", "-z", "--", relative], cwd=repo.worktree, environ=environ, check=False
-    )
+    output = gitcmd.run(git, ["ls-files", "-z", "--", relative], cwd=repo.worktree,
+                        environ=environ, check=False)
     return bool(output.stdout.strip(b"\0"))
 
 
@@ -608,24 +554,17 @@ def global_hooks_dir() -> Path:
 
 def global_value(git: str, environ: Mapping[str, str], scope: str) -> str | None:
     """``core.hooksPath`` from the ``--global`` or ``--system`` config alone."""
-    output = gitcmd.run(
-        git,
-        ["config", f"--{scope}", "--get", "core.hooksPath"],
-        cwd="/",
-        environ=environ,
-        check=False,
-    )
+    output = gitcmd.run(git, ["config", f"--{scope}", "--get", "core.hooksPath"],
+                        cwd="/", environ=environ, check=False)
     text = output.stdout.decode("utf-8", "surrogateescape").strip()
     return text if output.returncode == 0 and text else None
 
 
 def set_global_value(git: str, environ: Mapping[str, str], value: str | None) -> None:
     """Set (or with None unset) the global ``core.hooksPath``."""
-    args = (
-        ["config", "--global", "core.hooksPath", value]
-        if value is not None
-        else ["config", "--global", "--unset-all", "core.hooksPath"]
-    )
+    args = ["config", "--global", "core.hooksPath", value] if value is not None else [
+        "config", "--global", "--unset-all", "core.hooksPath"
+    ]
     output = gitcmd.run(git, args, cwd="/", environ=environ, check=False)
     if output.returncode not in (0, 5):  # 5: --unset of a key that is not set
         raise HookInstallError(
@@ -643,8 +582,7 @@ def same_path(first: str | Path | None, second: str | Path | None) -> bool:
         return os.path.samefile(os.path.expanduser(first), os.path.expanduser(second))
     except OSError:
         return os.path.normpath(os.path.expanduser(first)) == os.path.normpath(
-            os.path.expanduser(second)
-        )
+            os.path.expanduser(second))
 
 
 def format_state(chain: str | None, previous_global: str | None) -> str:
@@ -683,8 +621,7 @@ def _install_into(folder: Path, rendered: Mapping[str, bytes]) -> list[Step]:
     refused = conflicts(steps)
     if refused:
         raise HookInstallError(
-            f"{folder}: "
-            + ", ".join(f"{name} and {name}{LEGACY_SUFFIX}" for name in refused)
+            f"{folder}: " + ", ".join(f"{name} and {name}{LEGACY_SUFFIX}" for name in refused)
             + " both exist and are not gitaudit's; nothing was changed",
             f"see which is the hook you want: run it by hand, merge the two into {refused[0]}, "
             f"delete {refused[0]}{LEGACY_SUFFIX}, then install again",
@@ -707,9 +644,8 @@ def _reported(what: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise HookInstallError(
-            f"{what}: {exc.strerror or exc}", "check the directory's permissions"
-        ) from exc
+        raise HookInstallError(f"{what}: {exc.strerror or exc}",
+                               "check the directory's permissions") from exc
 
 
 def _uninstall_names(folder: Path) -> list[str]:
@@ -717,9 +653,8 @@ def _uninstall_names(folder: Path) -> list[str]:
     return [*GIT_HOOKS, *(name for name in scan_ours(folder) if name not in GIT_HOOKS)]
 
 
-def install_repo(
-    git: str, path: str | None, environ: Mapping[str, str], extra: Sequence[str] = ()
-) -> Outcome:
+def install_repo(git: str, path: str | None, environ: Mapping[str, str],
+                 extra: Sequence[str] = ()) -> Outcome:
     """Install the hooks into one repository's own hooks directory.
 
     gitaudit's hooks left in ``<git dir>/hooks`` after the repository pointed its
@@ -737,10 +672,8 @@ def install_repo(
     notes = repo_notes(git, repo, environ)
     if _bypassed(repo):
         _uninstall_from(repo.default_hooks_dir)
-        notes.append(
-            f"removed gitaudit's hooks from {repo.default_hooks_dir}: git does not "
-            f"run hooks there since core.hooksPath points to {folder}"
-        )
+        notes.append(f"removed gitaudit's hooks from {repo.default_hooks_dir}: git does not "
+                     f"run hooks there since core.hooksPath points to {folder}")
     return Outcome(folder, steps, notes)
 
 
@@ -761,9 +694,8 @@ def _gates(folder: Path) -> list[str]:
 
 def _bypassed(repo: Repository) -> bool:
     """gitaudit scripts sit in ``<git dir>/hooks`` although git runs hooks elsewhere."""
-    return not same_path(repo.default_hooks_dir, repo.local_hooks_dir) and bool(
-        scan_ours(repo.default_hooks_dir)
-    )
+    return (not same_path(repo.default_hooks_dir, repo.local_hooks_dir)
+            and bool(scan_ours(repo.default_hooks_dir)))
 
 
 def uninstall_repo(git: str, path: str | None, environ: Mapping[str, str]) -> Outcome:
@@ -835,24 +767,20 @@ def _problem(hook: HookFile) -> tuple[str, str] | None:
     if hook.stale and hook.kind != "ours":
         return "moved-aside", (
             f"{who} moved gitaudit's {hook.name} to {', '.join(hook.stale)}, where nothing runs "
-            f"it: {hook.name} is not recorded"
-        )
+            f"it: {hook.name} is not recorded")
     if hook.kind == "foreign" and hook.copy:
         return "overwritten", (
             f"{who} wrote its own {hook.name} over gitaudit's (its previous copy is "
-            f"{hook.name}{LEGACY_SUFFIX}): {hook.name} is not recorded"
-        )
+            f"{hook.name}{LEGACY_SUFFIX}): {hook.name} is not recorded")
     if hook.kind == "foreign" and hook.legacy:
         return "conflict", (
             f"{hook.name} and {hook.name}{LEGACY_SUFFIX} are both not gitaudit's: "
-            f"{hook.name}{LEGACY_SUFFIX} does not run and {hook.name} is not recorded"
-        )
+            f"{hook.name}{LEGACY_SUFFIX} does not run and {hook.name} is not recorded")
     return None
 
 
-def hook_rows(
-    folder: Path, template: Template, names: Iterable[str] = ALL_HOOKS
-) -> list[dict[str, Any]]:
+def hook_rows(folder: Path, template: Template, names: Iterable[str] = ALL_HOOKS
+              ) -> list[dict[str, Any]]:
     """One row per hook name: state, version, the file holding its place, chained hook."""
     rows = []
     for hook in inspect_dir(folder, names):
@@ -863,26 +791,23 @@ def hook_rows(
         if problem is not None:
             state = problem[0]
         legacy = folder / (hook.name + LEGACY_SUFFIX)
-        rows.append(
-            {
-                "name": hook.name,
-                "state": state,
-                "records": hook.kind == "ours" and hook.mode == RECORD,
-                "mode": hook.mode if hook.kind == "ours" else None,
-                "file": hook.file,
-                "peer": hook.peer,
-                "version": hook.version,
-                "template_sha256": hook.sha256,
-                "chained": str(legacy) if hook.legacy and hook.kind == "ours" else None,
-                "problem": problem[1] if problem else None,
-            }
-        )
+        rows.append({
+            "name": hook.name,
+            "state": state,
+            "records": hook.kind == "ours" and hook.mode == RECORD,
+            "mode": hook.mode if hook.kind == "ours" else None,
+            "file": hook.file,
+            "peer": hook.peer,
+            "version": hook.version,
+            "template_sha256": hook.sha256,
+            "chained": str(legacy) if hook.legacy and hook.kind == "ours" else None,
+            "problem": problem[1] if problem else None,
+        })
     return rows
 
 
-def repair_notes(
-    rows: Sequence[Mapping[str, Any]], command: str, more: Sequence[str] = ()
-) -> list[str]:
+def repair_notes(rows: Sequence[Mapping[str, Any]], command: str,
+                 more: Sequence[str] = ()) -> list[str]:
     """What went wrong with which hook, and the one command that repairs it all."""
     problems = [*(row["problem"] for row in rows if row["problem"]), *more]
     if not problems:
@@ -895,20 +820,16 @@ def repo_notes(git: str, repo: Repository, environ: Mapping[str, str]) -> list[s
     hooks_path = repo.hooks_path
     ours = global_hooks_dir()
     if hooks_path.local:
-        note = (
-            f"this repository sets core.hooksPath ({hooks_path.value}) in its own config: "
-            f"git runs hooks from {repo.local_hooks_dir} only"
-        )
+        note = (f"this repository sets core.hooksPath ({hooks_path.value}) in its own config: "
+                f"git runs hooks from {repo.local_hooks_dir} only")
         if same_path(global_value(git, environ, "global"), ours):
             note += "; gitaudit's global hooks do not run here (install with --repo to cover it)"
         return [note]
     if hooks_path.value and same_path(repo.resolve(hooks_path.value), ours):
         return [f"gitaudit's global hooks run here and chain to {repo.default_hooks_dir}"]
     if hooks_path.value:
-        return [
-            f"core.hooksPath from the {hooks_path.scope} config ({hooks_path.value}) "
-            f"overrides {repo.default_hooks_dir}: hooks there do not run"
-        ]
+        return [f"core.hooksPath from the {hooks_path.scope} config ({hooks_path.value}) "
+                f"overrides {repo.default_hooks_dir}: hooks there do not run"]
     return []
 
 
@@ -919,14 +840,10 @@ def repo_status(git: str, path: str | None, environ: Mapping[str, str]) -> dict[
     template = Template.load()
     rows = hook_rows(folder, template, _status_names(folder))
     command = "gitaudit hooks install --repo " + shlex.quote(repo.worktree or repo.git_dir)
-    bypassed = (
-        [
-            f"gitaudit's hooks in {repo.default_hooks_dir} do not run: this repository's "
-            f"core.hooksPath points git to {folder} (husky sets it)"
-        ]
-        if _bypassed(repo)
-        else []
-    )
+    bypassed = [
+        f"gitaudit's hooks in {repo.default_hooks_dir} do not run: this repository's "
+        f"core.hooksPath points git to {folder} (husky sets it)"
+    ] if _bypassed(repo) else []
     return {
         "scope": "repo",
         "repository": repo.worktree or repo.git_dir,
@@ -969,10 +886,8 @@ def global_status(git: str, environ: Mapping[str, str]) -> dict[str, Any]:
         for row in rows:
             if row["state"] == "absent":  # git runs nothing under this name, chained or not
                 row["state"] = "missing"
-                row["problem"] = (
-                    f"{row['name']} is missing from {folder}: with core.hooksPath "
-                    f"there, no {row['name']} hook runs at all"
-                )
+                row["problem"] = (f"{row['name']} is missing from {folder}: with core.hooksPath "
+                                  f"there, no {row['name']} hook runs at all")
     return {
         "scope": "global",
         "hooks_dir": str(folder),
@@ -980,8 +895,6 @@ def global_status(git: str, environ: Mapping[str, str]) -> dict[str, Any]:
         "active": same_path(current, folder),
         "template": {"version": template.version, "sha256": template.sha256},
         "hooks": rows,
-        "notes": [
-            *global_notes(git, environ),
-            *repair_notes(rows, "gitaudit hooks install --global"),
-        ],
+        "notes": [*global_notes(git, environ),
+                  *repair_notes(rows, "gitaudit hooks install --global")],
     }

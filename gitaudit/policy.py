@@ -216,3 +216,4 @@ class Policy:
     def keep(self, event: Mapping[str, Any]) -> bool:
         """True if the event should be recorded."""
         return self.decide(event) == KEEP
+

@@ -97,9 +97,7 @@ def _is_timestamp(text: str) -> bool:
             return False
         rest = rest[1 + fraction :]
     return rest == "Z" or (
-        len(rest) == 6
-        and rest[0] in "+-"
-        and rest[3] == ":"
+        len(rest) == 6 and rest[0] in "+-" and rest[3] == ":"
         and all(char in _DIGITS for char in rest[1:3] + rest[4:])
     )
 

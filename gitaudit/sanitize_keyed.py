@@ -103,7 +103,9 @@ def _normalize_key(key: str) -> str:
     last = len(key) - 1
     for index, char in enumerate(key):
         if char.isupper():
-            if previous == "l" or (previous == "u" and index < last and key[index + 1].islower()):
+            if previous == "l" or (
+                previous == "u" and index < last and key[index + 1].islower()
+            ):
                 out.append("_")
             out.append(char.lower())
             previous = "u"

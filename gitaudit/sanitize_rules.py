@@ -67,7 +67,7 @@ KINDS: dict[str, str] = {
     "pypi-token": "PyPI pypi-AgE... upload token",
     "twilio-key": "Twilio SK/AC + 32 hex, and the auth token or API secret given next to it",
     "azure-devops-pat": "Azure DevOps PAT: 84 characters with JQQJ99...AZDO, or 52 of a-z2-7",
-    "docker-config": 'base64 of a whole Docker config.json ({"auths": ...}), .dockerconfigjson',
+    "docker-config": "base64 of a whole Docker config.json ({\"auths\": ...}), .dockerconfigjson",
     "netrc-password": "password of a .netrc entry (machine HOST login USER password ...)",
     "cli-password": "password given to mysql -p..., docker/podman/helm login -p, sshpass -p, az -p",
     "sendgrid-key": "SendGrid SG.x.y key",
@@ -367,7 +367,9 @@ def _authz_repl(match: re.Match[str]) -> str:
     return match["pre"] + (match["q"] or "") + marker("authorization") + raw[len(value) :]
 
 
-_CURL_USER = r"(?<![\w-])(?P<pre>(?:-u|--user)(?:[ \t]+|=)[\"']?)(?P<val>[^\s\"':\[\]]+:[^\s\"']+)"
+_CURL_USER = (
+    r"(?<![\w-])(?P<pre>(?:-u|--user)(?:[ \t]+|=)[\"']?)(?P<val>[^\s\"':\[\]]+:[^\s\"']+)"
+)
 
 
 def _curl_repl(match: re.Match[str]) -> str:
@@ -386,7 +388,9 @@ _AWS_SAK = (
 # Azure storage connection strings (detect-secrets azure_storage_key.py: AccountKey=<86+ b64>==)
 # and shared access signatures.
 _AZURE_KEY = r"(?i)(?P<pre>(?:AccountKey|SharedAccessKey)[ \t]*=[ \t]*)(?P<val>[a-z0-9+/=]{16,}+)"
-_AZURE_SAS = r"(?i)(?P<pre>SharedAccessSignature[ \t]*=[ \t]*|(?<=[?&])sig=)(?P<val>[^\s;&\"'<>#]+)"
+_AZURE_SAS = (
+    r"(?i)(?P<pre>SharedAccessSignature[ \t]*=[ \t]*|(?<=[?&])sig=)(?P<val>[^\s;&\"'<>#]+)"
+)
 
 # Provider tokens: (kind, pattern, shortest match, lower-case literals one of which a match
 # contains). Each pattern starts with one literal, so the regex engine finds candidates at
@@ -560,11 +564,8 @@ def _may_hold_docker_config(text: str) -> bool:
 _NETRC_GAP = r"(?:[ \t\r\n+-]|\\[nrt]|remote:)++"  # also in a diff, a JSON string, push output
 _NETRC = (
     r"(?P<pre>(?<![\w.-])(?:machine[ \t]++[^\s\\\"']++|default(?=" + _NETRC_GAP + r"login))"
-    r"(?:"
-    + _NETRC_GAP
-    + r"(?:login|account|port)[ \t]++[^\s\\\"']++)*+"
-    + _NETRC_GAP
-    + r"password[ \t]++)"
+    r"(?:" + _NETRC_GAP + r"(?:login|account|port)[ \t]++[^\s\\\"']++)*+"
+    + _NETRC_GAP + r"password[ \t]++)"
     r"(?P<val>\"[^\"\n]*+\"|\$\([^)\n]*+\)|\$?\{\{[^}\n]*+\}\}|\$\{[^}\n]*+\}|[^\s\\\"']++)"
 )
 

@@ -38,7 +38,9 @@ KINDS = ("content", "add_add", "modify_delete", "rename")
 MAX_WALK = 200  # first-parent steps searched for the commit that concluded a stop
 
 
-def conflict_kind(ancestor: bool, ours: bool, theirs: bool, in_base: bool | None = None) -> str:
+def conflict_kind(
+    ancestor: bool, ours: bool, theirs: bool, in_base: bool | None = None
+) -> str:
     """Classify one conflicted path from which index stages it has.
 
     ``in_base`` says whether the path exists in the merge base (None: unknown).
@@ -111,14 +113,8 @@ def read_conflicts(layout: gitstate.Layout) -> list[dict[str, Any]]:
             name: str(stage.id) if stage is not None else None
             for name, stage in (("base", ancestor), ("ours", ours), ("theirs", theirs))
         }
-        files.append(
-            {
-                "path": path,
-                "kind": kind,
-                "hunks": _file_hunks(layout.worktree, path),
-                "stages": stages,
-            }
-        )
+        files.append({"path": path, "kind": kind, "hunks": _file_hunks(layout.worktree, path),
+                      "stages": stages})
     return sorted(files, key=lambda item: item["path"])
 
 
@@ -158,20 +154,14 @@ def blob_at(repo: Any, commit: str | None, path: str) -> str | None:
         return None
 
 
-def resolved_files(
-    repo: Any, files: list[dict[str, Any]], result: str | None
-) -> list[dict[str, Any]]:
+def resolved_files(repo: Any, files: list[dict[str, Any]], result: str | None
+                   ) -> list[dict[str, Any]]:
     """``[{path, kind, resolution}]``: each saved file's stages against the result commit."""
     found = []
     for item in files:
         blob = blob_at(repo, result, item["path"]) if repo is not None else None
-        found.append(
-            {
-                "path": item["path"],
-                "kind": item["kind"],
-                "resolution": resolution(item.get("stages") or {}, blob),
-            }
-        )
+        found.append({"path": item["path"], "kind": item["kind"],
+                      "resolution": resolution(item.get("stages") or {}, blob)})
     return found
 
 
@@ -204,9 +194,8 @@ def _commit(repo: Any, oid: str | None) -> Any:
 def _replay_index(repo: Any, stopped_in: str, head: Any, applied: Any) -> tuple[Any, str | None]:
     """(in-memory merged index, merge base for rename detection) of a stopped operation."""
     if stopped_in == "merge":
-        return repo.merge_commits(head, applied), history.merge_base(
-            repo, str(head.id), str(applied.id)
-        )
+        return repo.merge_commits(head, applied), history.merge_base(repo, str(head.id),
+                                                                     str(applied.id))
     parent = applied.parents[0] if applied.parents else None
     empty = repo[repo.TreeBuilder().write()]
     parent_tree = parent.tree if parent is not None else empty
@@ -246,9 +235,8 @@ def _merged_hunks(repo: Any, ancestor: Any, ours: Any, theirs: Any) -> int:
     return count_hunks(text.encode("utf-8", "surrogateescape") if isinstance(text, str) else b"")
 
 
-def replay(
-    repo: Any, stopped_in: str, head: str | None, applied: str | None
-) -> list[dict[str, Any]]:
+def replay(repo: Any, stopped_in: str, head: str | None, applied: str | None
+           ) -> list[dict[str, Any]]:
     """Redo a stopped merge, cherry-pick, revert or rebase step in memory.
 
     ``[{path, kind, hunks, stages}]`` as :func:`read_conflicts` gives from the
@@ -265,23 +253,15 @@ def replay(
     for ancestor, ours, theirs, renamed in _pair_renames(list(index.conflicts)):
         path = (ours or theirs or ancestor).path
         in_base = history.path_in_commit(repo, base, path) if ancestor else None
-        kind = (
-            "rename"
-            if renamed
-            else conflict_kind(ancestor is not None, ours is not None, theirs is not None, in_base)
+        kind = "rename" if renamed else conflict_kind(
+            ancestor is not None, ours is not None, theirs is not None, in_base
         )
         stages = {
             name: str(stage.id) if stage is not None else None
             for name, stage in (("base", ancestor), ("ours", ours), ("theirs", theirs))
         }
-        files.append(
-            {
-                "path": path,
-                "kind": kind,
-                "hunks": _merged_hunks(repo, ancestor, ours, theirs),
-                "stages": stages,
-            }
-        )
+        files.append({"path": path, "kind": kind,
+                      "hunks": _merged_hunks(repo, ancestor, ours, theirs), "stages": stages})
     return sorted(files, key=lambda item: item["path"])
 
 
@@ -336,15 +316,10 @@ def concluding_commit(repo: Any, state: dict[str, Any], head: str | None) -> str
     return None
 
 
-def follow_up(
-    repo: Any,
-    state: dict[str, Any],
-    stop: tuple[str, str, int] | None,
-    head: str | None,
-    action: str | None = None,
-    rewritten: dict[str, str] | None = None,
-    rebasing: bool = False,
-) -> tuple[str, str | None] | None:
+def follow_up(repo: Any, state: dict[str, Any], stop: tuple[str, str, int] | None,
+              head: str | None, action: str | None = None,
+              rewritten: dict[str, str] | None = None, rebasing: bool = False,
+              ) -> tuple[str, str | None] | None:
     """What became of a saved conflict, seen after it was saved.
 
     ``("resolved", result commit)``, ``("aborted", "abort" | "skip")``, or
@@ -363,28 +338,21 @@ def follow_up(
         return "resolved", (rewritten or {}).get(applied) or state.get("head")
     if stop is not None and stop[1] == state.get("stopped_at"):
         return None
-    if (
-        stop is None
-        and rebasing
-        and state.get("stopped_in") == "rebase"
-        and (head == state.get("head"))
+    if stop is None and rebasing and state.get("stopped_in") == "rebase" and (
+        head == state.get("head")
     ):
         return None  # the rebase goes on and has not committed since: decided after it has
     skipped = stop is not None and stop[0] == state.get("stopped_in")
     return "aborted", "skip" if skipped else "abort"
 
 
-def observe(
-    repo: Any,
-    layout: gitstate.Layout,
-    previous: dict[str, Any] | None,
-    *,
-    head: str | None,
-    action: str | None = None,
-    rewritten: dict[str, str] | None = None,
-    detect: Callable[[tuple[str, str, int]], list[dict[str, Any]]] | None = None,
-    ended: Container[tuple[str, str, int]] = (),
-) -> tuple[tuple[str, str | None] | None, tuple[tuple[str, str, int], list[dict[str, Any]]] | None]:
+def observe(repo: Any, layout: gitstate.Layout, previous: dict[str, Any] | None, *,
+            head: str | None, action: str | None = None,
+            rewritten: dict[str, str] | None = None,
+            detect: Callable[[tuple[str, str, int]], list[dict[str, Any]]] | None = None,
+            ended: Container[tuple[str, str, int]] = (),
+            ) -> tuple[tuple[str, str | None] | None, tuple[tuple[str, str, int],
+                                                          list[dict[str, Any]]] | None]:
     """One look at a repository after a command or hook: (verdict on ``previous``, new stop).
 
     The verdict is :func:`follow_up`'s (None while ``previous`` still
@@ -402,10 +370,8 @@ def observe(
         verdict = follow_up(repo, previous, stop, head, action, rewritten, rebasing)
         if verdict is None:
             return None, None
-    if (
-        stop is None
-        or detect is None
-        or (previous is not None and stop[1] == previous.get("stopped_at"))
+    if stop is None or detect is None or (
+        previous is not None and stop[1] == previous.get("stopped_at")
     ):
         return verdict, None
     files = detect(stop)
@@ -423,16 +389,9 @@ def conflict_id(layout: gitstate.Layout, stop: tuple[str, str, int]) -> str:
     return catalog.uuid7(stop[2] // 1_000_000, hashlib.sha256(key).digest())
 
 
-def new_state(
-    *,
-    detected_id: str,
-    correlation_id: str,
-    operation: str,
-    stop: tuple[str, str, int] | None,
-    stopped_in: str | None,
-    head: str | None,
-    files: list[dict[str, Any]],
-) -> dict[str, Any]:
+def new_state(*, detected_id: str, correlation_id: str, operation: str,
+              stop: tuple[str, str, int] | None, stopped_in: str | None, head: str | None,
+              files: list[dict[str, Any]]) -> dict[str, Any]:
     """What is kept about a detected conflict until it is concluded (see the module doc)."""
     return {
         "detected_id": detected_id,
@@ -451,10 +410,8 @@ def new_state(
 def detected_details(state: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """``conflict.detected`` details: files with kind and hunks, and where it stopped."""
     return {
-        "files": [
-            {key: item[key] for key in ("path", "kind", "hunks")}
-            for item in state.get("files") or []
-        ],
+        "files": [{key: item[key] for key in ("path", "kind", "hunks")}
+                  for item in state.get("files") or []],
         "operation": state.get("operation"),
         "stopped_in": state.get("stopped_in"),
         "ours_is": state.get("ours_is"),
@@ -463,13 +420,8 @@ def detected_details(state: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
-def concluded_details(
-    repo: Any,
-    state: dict[str, Any],
-    verdict: tuple[str, str | None],
-    concluded_by: str,
-    **extra: Any,
-) -> tuple[str, dict[str, Any]]:
+def concluded_details(repo: Any, state: dict[str, Any], verdict: tuple[str, str | None],
+                      concluded_by: str, **extra: Any) -> tuple[str, dict[str, Any]]:
     """(operation, details) of ``conflict.resolved`` or ``conflict.aborted`` for a verdict."""
     found: dict[str, Any] = {key: state.get(key) for key in ("operation", "stopped_in", "ours_is")}
     found["stopped_at"] = state.get("stopped_at")
@@ -485,25 +437,16 @@ def concluded_details(
     if isinstance(detected_at, int | float):
         elapsed = max(round((time.time() - detected_at) * 1000, 3), 0.0)
     found.setdefault("action", "commit")
-    found.update(
-        files=resolved_files(repo, files, result), time_to_resolve_ms=elapsed, result_commit=result
-    )
+    found.update(files=resolved_files(repo, files, result), time_to_resolve_ms=elapsed,
+                 result_commit=result)
     return "conflict.resolved", {**found, **extra}
 
 
-def lifecycle_event(
-    operation: str,
-    event_details: dict[str, Any],
-    *,
-    source: str,
-    state: dict[str, Any],
-    actor: dict[str, Any],
-    repo: dict[str, Any] | None,
-    exit_code: int | None,
-    event_id: str | None = None,
-    parent_id: str | None = None,
-    occurred_at: float | None = None,
-) -> dict[str, Any]:
+def lifecycle_event(operation: str, event_details: dict[str, Any], *, source: str,
+                    state: dict[str, Any], actor: dict[str, Any], repo: dict[str, Any] | None,
+                    exit_code: int | None, event_id: str | None = None,
+                    parent_id: str | None = None, occurred_at: float | None = None
+                    ) -> dict[str, Any]:
     """A ``conflict.*`` event. Resolutions and aborts point at the detected event."""
     detected = operation == "conflict.detected"
     outcome = "success" if operation == "conflict.resolved" else "failure"

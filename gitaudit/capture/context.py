@@ -118,12 +118,7 @@ def _generic(env: Mapping[str, str]) -> dict[str, Any] | None:
 
 
 _DETECTORS: tuple[Callable[[Mapping[str, str]], dict[str, Any] | None], ...] = (
-    _github,
-    _gitlab,
-    _jenkins,
-    _buildkite,
-    _circleci,
-    _generic,
+    _github, _gitlab, _jenkins, _buildkite, _circleci, _generic,
 )
 
 
@@ -138,9 +133,8 @@ def ci_info(environ: Mapping[str, str]) -> dict[str, Any] | None:
 
 def _ci_correlation(environ: Mapping[str, str]) -> str | None:
     if _truthy(environ, "GITHUB_ACTIONS"):
-        parts = [
-            _get(environ, name) for name in ("GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT", "GITHUB_JOB")
-        ]
+        parts = [_get(environ, name) for name in ("GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT",
+                                                 "GITHUB_JOB")]
         if parts[0]:
             return "github:" + ":".join(part or "" for part in parts)
     for provider, name in (

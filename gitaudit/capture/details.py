@@ -19,17 +19,8 @@ if TYPE_CHECKING:  # typing costs ~10 ms to import; annotations are strings at r
 
 # Global options of git that take a value in the next argument (or after '=').
 _GLOBAL_VALUED = frozenset(
-    {
-        "-C",
-        "-c",
-        "--git-dir",
-        "--work-tree",
-        "--namespace",
-        "--super-prefix",
-        "--config-env",
-        "--attr-source",
-        "--list-cmds",
-    }
+    {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--config-env",
+     "--attr-source", "--list-cmds"}
 )
 _GLOBAL_SUBCOMMAND_FLAGS = {"--version": "version", "-v": "version", "--help": "help", "-h": "help"}
 _INFO_FLAGS = frozenset({"--html-path", "--man-path", "--info-path"})
@@ -40,18 +31,9 @@ class Invocation:
 
     __slots__ = ("args", "argv", "bare", "chdirs", "config", "git_dir", "subcommand", "work_tree")
 
-    def __init__(
-        self,
-        *,
-        argv: list[str],
-        subcommand: str | None,
-        args: list[str],
-        chdirs: list[str],
-        git_dir: str | None,
-        work_tree: str | None,
-        config: list[str],
-        bare: bool,
-    ) -> None:
+    def __init__(self, *, argv: list[str], subcommand: str | None, args: list[str],
+                 chdirs: list[str], git_dir: str | None, work_tree: str | None,
+                 config: list[str], bare: bool) -> None:
         self.argv = argv
         self.subcommand = subcommand
         self.args = args
@@ -63,16 +45,9 @@ class Invocation:
 
     def with_command(self, subcommand: str | None, args: list[str]) -> Invocation:
         """A copy naming another subcommand and arguments (global options kept)."""
-        return Invocation(
-            argv=self.argv,
-            subcommand=subcommand,
-            args=args,
-            chdirs=self.chdirs,
-            git_dir=self.git_dir,
-            work_tree=self.work_tree,
-            config=self.config,
-            bare=self.bare,
-        )
+        return Invocation(argv=self.argv, subcommand=subcommand, args=args, chdirs=self.chdirs,
+                          git_dir=self.git_dir, work_tree=self.work_tree, config=self.config,
+                          bare=self.bare)
 
 
 def parse_invocation(argv: Sequence[str]) -> Invocation:
@@ -109,16 +84,9 @@ def parse_invocation(argv: Sequence[str]) -> Invocation:
         elif name in _INFO_FLAGS or (name == "--exec-path" and not eq):
             break
         i += 1
-    return Invocation(
-        argv=list(argv),
-        subcommand=subcommand,
-        args=args,
-        chdirs=chdirs,
-        git_dir=found.get("--git-dir"),
-        work_tree=found.get("--work-tree"),
-        config=config,
-        bare=bare,
-    )
+    return Invocation(argv=list(argv), subcommand=subcommand, args=args, chdirs=chdirs,
+                      git_dir=found.get("--git-dir"), work_tree=found.get("--work-tree"),
+                      config=config, bare=bare)
 
 
 class Options:
@@ -126,12 +94,8 @@ class Options:
 
     __slots__ = ("opts", "pathspecs", "positionals")
 
-    def __init__(
-        self,
-        opts: list[tuple[str, str | None]],
-        positionals: list[str],
-        pathspecs: list[str] | None,
-    ) -> None:
+    def __init__(self, opts: list[tuple[str, str | None]], positionals: list[str],
+                 pathspecs: list[str] | None) -> None:
         self.opts = opts
         self.positionals = positionals
         self.pathspecs = pathspecs
@@ -265,47 +229,15 @@ def clone_target(url: str, bare: bool) -> str:
 # --- per-subcommand builders ----------------------------------------------------------
 
 _CLONE_VALUED = frozenset(
-    {
-        "-o",
-        "--origin",
-        "-b",
-        "--branch",
-        "-u",
-        "--upload-pack",
-        "--reference",
-        "--reference-if-able",
-        "--separate-git-dir",
-        "--depth",
-        "--shallow-since",
-        "--shallow-exclude",
-        "-c",
-        "--config",
-        "--template",
-        "-j",
-        "--jobs",
-        "--filter",
-        "--server-option",
-        "--bundle-uri",
-        "--ref-format",
-    }
+    {"-o", "--origin", "-b", "--branch", "-u", "--upload-pack", "--reference",
+     "--reference-if-able", "--separate-git-dir", "--depth", "--shallow-since",
+     "--shallow-exclude", "-c", "--config", "--template", "-j", "--jobs", "--filter",
+     "--server-option", "--bundle-uri", "--ref-format"}
 )
 _FETCH_VALUED = frozenset(
-    {
-        "--depth",
-        "--deepen",
-        "--shallow-since",
-        "--shallow-exclude",
-        "-j",
-        "--jobs",
-        "--upload-pack",
-        "--refmap",
-        "-o",
-        "--server-option",
-        "--negotiation-tip",
-        "--filter",
-        "--submodule-prefix",
-        "--recurse-submodules-default",
-    }
+    {"--depth", "--deepen", "--shallow-since", "--shallow-exclude", "-j", "--jobs",
+     "--upload-pack", "--refmap", "-o", "--server-option", "--negotiation-tip", "--filter",
+     "--submodule-prefix", "--recurse-submodules-default"}
 )
 _PULL_VALUED = _FETCH_VALUED | frozenset(
     {"-s", "--strategy", "-X", "--strategy-option", "--cleanup"}
@@ -314,84 +246,34 @@ _PUSH_VALUED = frozenset(
     {"--repo", "--receive-pack", "--exec", "-o", "--push-option", "--recurse-submodules"}
 )
 _REBASE_VALUED = frozenset(
-    {
-        "--onto",
-        "-s",
-        "--strategy",
-        "-X",
-        "--strategy-option",
-        "-x",
-        "--exec",
-        "--whitespace",
-        "-C",
-        "--empty",
-    }
+    {"--onto", "-s", "--strategy", "-X", "--strategy-option", "-x", "--exec", "--whitespace",
+     "-C", "--empty"}
 )
 MERGE_VALUED = frozenset(
-    {
-        "-m",
-        "--message",
-        "-F",
-        "--file",
-        "-s",
-        "--strategy",
-        "-X",
-        "--strategy-option",
-        "--cleanup",
-        "--into-name",
-    }
+    {"-m", "--message", "-F", "--file", "-s", "--strategy", "-X", "--strategy-option",
+     "--cleanup", "--into-name"}
 )
 COMMIT_VALUED = frozenset(
-    {
-        "-m",
-        "--message",
-        "-F",
-        "--file",
-        "-C",
-        "--reuse-message",
-        "-c",
-        "--reedit-message",
-        "--fixup",
-        "--squash",
-        "--author",
-        "--date",
-        "-t",
-        "--template",
-        "--cleanup",
-        "--pathspec-from-file",
-        "--trailer",
-    }
+    {"-m", "--message", "-F", "--file", "-C", "--reuse-message", "-c", "--reedit-message",
+     "--fixup", "--squash", "--author", "--date", "-t", "--template", "--cleanup",
+     "--pathspec-from-file", "--trailer"}
 )
 _CHECKOUT_VALUED = frozenset(
-    {
-        "-b",
-        "-B",
-        "--orphan",
-        "--conflict",
-        "--pathspec-from-file",
-        "-c",
-        "-C",
-        "--create",
-        "--force-create",
-    }
+    {"-b", "-B", "--orphan", "--conflict", "--pathspec-from-file", "-c", "-C", "--create",
+     "--force-create"}
 )
 _RESET_VALUED = frozenset({"--pathspec-from-file"})
 _CHERRY_PICK_VALUED = frozenset(
     {"-m", "--mainline", "--strategy", "-X", "--strategy-option", "--cleanup"}
 )
 TAG_VALUED = frozenset(
-    {"-m", "--message", "-F", "--file", "-u", "--local-user", "--cleanup", "--sort", "--format"}
+    {"-m", "--message", "-F", "--file", "-u", "--local-user", "--cleanup", "--sort",
+     "--format"}
 )
 _BRANCH_VALUED = frozenset({"-u", "--set-upstream-to", "--sort", "--format", "--points-at"})
 
-_SEQUENCER_ACTIONS = (
-    "--continue",
-    "--abort",
-    "--skip",
-    "--quit",
-    "--edit-todo",
-    "--show-current-patch",
-)
+_SEQUENCER_ACTIONS = ("--continue", "--abort", "--skip", "--quit", "--edit-todo",
+                      "--show-current-patch")
 
 
 def _action(opts: Options, default: str) -> str:
@@ -639,9 +521,8 @@ def rewrite_for_alias(inv: Invocation, alias: str, expansion: Sequence[str]) -> 
 _TRACKING_PREFIX = "refs/remotes/"
 
 
-def push_refs_from_packets(
-    commands: Sequence[Any], advertised: dict[str, str]
-) -> tuple[list[dict[str, Any]], list[str]]:
+def push_refs_from_packets(commands: Sequence[Any], advertised: dict[str, str]
+                           ) -> tuple[list[dict[str, Any]], list[str]]:
     """Push ``refs`` entries from a packet trace, plus the remote's pre-push tips.
 
     ``commands`` are :class:`gitaudit.capture.trace2.PushCommand`; ``forced``
@@ -663,9 +544,8 @@ def push_refs_from_packets(
     return refs, sorted(set(advertised.values()))
 
 
-def push_refs_from_tracking(
-    before: dict[str, str], after: dict[str, str]
-) -> tuple[list[dict[str, Any]], list[str]]:
+def push_refs_from_tracking(before: dict[str, str], after: dict[str, str]
+                            ) -> tuple[list[dict[str, Any]], list[str]]:
     """Push ``refs`` entries from remote-tracking refs that changed during the push.
 
     ``refs/remotes/<remote>/<branch>`` is reported as ``refs/heads/<branch>``.
@@ -680,16 +560,14 @@ def push_refs_from_tracking(
         parts = name[len(_TRACKING_PREFIX) :].split("/", 1)
         if len(parts) < 2 or parts[1] == "HEAD":
             continue
-        refs.append(
-            {
-                "ref": "refs/heads/" + parts[1],
-                "remote": parts[0],
-                "old": old,
-                "new": new,
-                "created": old is None,
-                "deleted": new is None,
-                "forced": False,
-                "status": "ok",
-            }
-        )
+        refs.append({
+            "ref": "refs/heads/" + parts[1],
+            "remote": parts[0],
+            "old": old,
+            "new": new,
+            "created": old is None,
+            "deleted": new is None,
+            "forced": False,
+            "status": "ok",
+        })
     return refs, sorted(set(before.values()))

@@ -101,7 +101,9 @@ class GitCommandError(GitauditError):
         self.output = output
 
 
-def clean_env(environ: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def clean_env(
+    environ: Mapping[str, str], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """A copy of ``environ`` without the ``GIT_*`` variables that would redirect git.
 
     ``extra`` is applied last: that is how a caller passes ``GIT_DIR`` deliberately.
@@ -109,7 +111,9 @@ def clean_env(environ: Mapping[str, str], extra: Mapping[str, str] | None = None
     env = {
         key: value
         for key, value in environ.items()
-        if not key.startswith("GIT_") or key in _KEEP_GIT_VARS or key.startswith(_KEEP_GIT_PREFIXES)
+        if not key.startswith("GIT_")
+        or key in _KEEP_GIT_VARS
+        or key.startswith(_KEEP_GIT_PREFIXES)
     }
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["GIT_OPTIONAL_LOCKS"] = "0"

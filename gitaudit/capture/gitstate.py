@@ -81,14 +81,8 @@ class RebaseState(_Record):
 
     __slots__ = ("backend", "head_name", "onto", "orig_head", "rewritten")
 
-    def __init__(
-        self,
-        backend: str,
-        head_name: str | None,
-        onto: str | None,
-        orig_head: str | None,
-        rewritten: list[tuple[str, str]],
-    ) -> None:
+    def __init__(self, backend: str, head_name: str | None, onto: str | None,
+                 orig_head: str | None, rewritten: list[tuple[str, str]]) -> None:
         self.backend = backend  # "merge" or "apply"
         self.head_name = head_name  # the branch being rebased; None when detached
         self.onto = onto
@@ -171,9 +165,8 @@ def read_core_config(common_dir: str) -> dict[str, str]:
     return found
 
 
-def _explicit_layout(
-    start: str, git_dir: str, work_tree: str | None, environ: Mapping[str, str]
-) -> Layout | None:
+def _explicit_layout(start: str, git_dir: str, work_tree: str | None,
+                     environ: Mapping[str, str]) -> Layout | None:
     path = os.path.normpath(os.path.join(start, git_dir))
     if os.path.isfile(path):
         path = _gitfile_target(path) or path
@@ -236,9 +229,8 @@ def discover(
         return _explicit_layout(start, git_dir, work_tree, environ)
     found = _walk_up(os.path.normpath(start), environ)
     if found is not None and work_tree:
-        found = Layout(
-            found.git_dir, found.common_dir, os.path.normpath(os.path.join(start, work_tree))
-        )
+        found = Layout(found.git_dir, found.common_dir,
+                       os.path.normpath(os.path.join(start, work_tree)))
     return found
 
 
@@ -401,15 +393,12 @@ _STOP_MARKERS = (
 
 def rebasing(layout: Layout) -> bool:
     """True while a rebase is in progress (``rebase-merge/`` or ``rebase-apply/`` is there)."""
-    return any(
-        os.path.isdir(os.path.join(layout.git_dir, folder))
-        for folder in ("rebase-merge", "rebase-apply")
-    )
+    return any(os.path.isdir(os.path.join(layout.git_dir, folder))
+               for folder in ("rebase-merge", "rebase-apply"))
 
 
-def current_stop(
-    layout: Layout, ended: Container[tuple[str, str, int]] = ()
-) -> tuple[str, str, int] | None:
+def current_stop(layout: Layout, ended: Container[tuple[str, str, int]] = ()
+                 ) -> tuple[str, str, int] | None:
     """(operation, commit it was applying, marker mtime in ns) while one is stopped; else None.
 
     A few ``stat`` calls: cheap enough for every hook. The marker's mtime is
@@ -450,20 +439,17 @@ def fetch_head_branches(layout: Layout) -> list[str]:
 def head_via_git(git: str, layout: Layout, environ: Mapping[str, str] | None = None) -> Head:
     """HEAD asked of git itself, for layouts the file readers do not handle."""
     env_dir = layout.git_dir
-    symbolic = gitcmd.run(
-        git, ["symbolic-ref", "-q", "HEAD"], git_dir=env_dir, environ=environ, check=False
-    )
-    oid = gitcmd.run(
-        git, ["rev-parse", "-q", "--verify", "HEAD"], git_dir=env_dir, environ=environ, check=False
-    )
+    symbolic = gitcmd.run(git, ["symbolic-ref", "-q", "HEAD"], git_dir=env_dir,
+                          environ=environ, check=False)
+    oid = gitcmd.run(git, ["rev-parse", "-q", "--verify", "HEAD"], git_dir=env_dir,
+                     environ=environ, check=False)
     ref = symbolic.stdout.decode().strip() if symbolic.returncode == 0 else None
     commit = oid.stdout.decode().strip() if oid.returncode == 0 else None
     return Head(ref or None, commit or None)
 
 
-def read_head(
-    layout: Layout, git: str | None = None, environ: Mapping[str, str] | None = None
-) -> Head:
+def read_head(layout: Layout, git: str | None = None,
+              environ: Mapping[str, str] | None = None) -> Head:
     """HEAD from files, falling back to one git query (when ``git`` is given) for odd layouts."""
     try:
         return RefReader(layout).head()
@@ -473,9 +459,8 @@ def read_head(
         return head_via_git(git, layout, environ)
 
 
-def config_params(
-    git: str, layout: Layout | None, cwd: str, environ: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def config_params(git: str, layout: Layout | None, cwd: str,
+                  environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """``user.name``, ``user.email`` and ``remote.*.url`` in one git call (no trace2 case)."""
     pattern = r"^(user\.(name|email)|remote\..*\.url)$"
     output = gitcmd.run(
@@ -500,9 +485,8 @@ def parse_config_z(data: bytes) -> dict[str, str]:
     return found
 
 
-def rev_parse(
-    git: str, layout: Layout, expression: str, environ: Mapping[str, str] | None = None
-) -> str | None:
+def rev_parse(git: str, layout: Layout, expression: str,
+              environ: Mapping[str, str] | None = None) -> str | None:
     """The commit an expression names (``main``, ``HEAD~2``, ``origin/x``), asked of git."""
     output = gitcmd.run(
         git,
@@ -662,11 +646,8 @@ def stop_key(stop: object) -> tuple[str, str, int] | None:
     if not isinstance(stop, list | tuple) or len(stop) != 3:
         return None
     name, oid, mtime = stop
-    if (
-        not isinstance(name, str)
-        or not isinstance(oid, str)
-        or not is_oid(oid)
-        or (type(mtime) is not int)
+    if not isinstance(name, str) or not isinstance(oid, str) or not is_oid(oid) or (
+        type(mtime) is not int
     ):
         return None
     return name, oid, mtime

@@ -101,11 +101,8 @@ _DETACHED_NICENESS = 19
 _GIT_EXIT_WAIT = 1.0  # seconds a detached hook waits for git to finish before its own work
 _PUSH_WAIT = 600.0  # seconds a detached pre-push waits for the push to end (hooks.settle_push)
 _CHILD_DEFAULT_SIGNALS = {
-    _signal.SIGINT,
-    _signal.SIGQUIT,
-    *(
-        sig
-        for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
+    _signal.SIGINT, _signal.SIGQUIT, *(
+        sig for sig in (getattr(_signal, "SIGPIPE", None), getattr(_signal, "SIGXFSZ", None))
         if sig is not None
     ),
 }
@@ -159,8 +156,7 @@ def find_chained(hook_dir: str, name: str, environ: Mapping[str, str], cwd: str)
         return None
     previous = state.get("chain")
     folder = (
-        os.path.join(cwd, os.path.expanduser(previous))
-        if previous
+        os.path.join(cwd, os.path.expanduser(previous)) if previous
         else repository_hooks_dir(environ, cwd)
     )
     if folder is None or _same_dir(folder, hook_dir):
@@ -180,9 +176,9 @@ def running_git() -> int:
         except OSError:
             return parent
         end = stat.rfind(b")")
-        if stat[stat.find(b"(") + 1 : end] == b"git":
+        if stat[stat.find(b"(") + 1:end] == b"git":
             return pid
-        pid = int(stat[end + 2 :].split()[1])  # "pid (comm) state ppid ..."
+        pid = int(stat[end + 2:].split()[1])  # "pid (comm) state ppid ..."
         if pid <= 1:
             break
     return parent
@@ -248,9 +244,8 @@ def spawn_chained(argv: list[str], stdin: bytes | None) -> int:
         os.lseek(fd, 0, os.SEEK_SET)
         actions.append((os.POSIX_SPAWN_DUP2, fd, 0))
     try:
-        return os.posix_spawn(
-            argv[0], argv, os.environ, file_actions=actions, setsigdef=_CHILD_DEFAULT_SIGNALS
-        )
+        return os.posix_spawn(argv[0], argv, os.environ, file_actions=actions,
+                              setsigdef=_CHILD_DEFAULT_SIGNALS)
     finally:
         if fd is not None:
             os.close(fd)
@@ -259,7 +254,7 @@ def spawn_chained(argv: list[str], stdin: bytes | None) -> int:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        view = view[os.write(fd, view):]
 
 
 def wait_status(pid: int) -> int:
@@ -358,14 +353,8 @@ def find_git(settings: config.Settings, environ: Mapping[str, str]) -> str | Non
 class Recorder:
     """One hook invocation's event: queries started early, built and delivered later."""
 
-    def __init__(
-        self,
-        name: str,
-        args: Sequence[str],
-        stdin: bytes,
-        settings: config.Settings,
-        environ: Mapping[str, str],
-    ) -> None:
+    def __init__(self, name: str, args: Sequence[str], stdin: bytes,
+                 settings: config.Settings, environ: Mapping[str, str]) -> None:
         self.settings = settings
         self.environ = environ
         self.problems: list[str] = []
@@ -414,9 +403,8 @@ class Recorder:
         if self.git is None or self.input is None or self.input.layout is None:
             return
         for key, query in queries.items():
-            self.running[key] = gitcmd.start(
-                self.git, query, git_dir=self.input.layout.git_dir, environ=self.environ
-            )
+            self.running[key] = gitcmd.start(self.git, query, git_dir=self.input.layout.git_dir,
+                                             environ=self.environ)
 
     def start(self) -> None:
         """:meth:`prepare`, then :meth:`launch`."""
@@ -432,14 +420,9 @@ class Recorder:
         """
         from gitaudit.capture import hooks
 
-        return (
-            self.detach
-            and chained_pid is None
-            and self.handler is not None
-            and self.handler.facts is not None
-            and self.input is not None
-            and not hooks.conflict_pending(self.input)
-        )
+        return (self.detach and chained_pid is None and self.handler is not None
+                and self.handler.facts is not None and self.input is not None
+                and not hooks.conflict_pending(self.input))
 
     def warm(self) -> pipeline.Pipeline:
         """Import and configure the pipeline while git answers the queries (another core)."""
@@ -479,40 +462,21 @@ class Recorder:
         name, email = context.git_identity(environ, params)
         uid = os.getuid()
         actor = context.build_actor(
-            uid=uid,
-            user=context.os_user(environ, uid),
-            host=os.uname().nodename,
-            git_name=name,
-            git_email=email,
-            ci=context.ci_info(environ),
+            uid=uid, user=context.os_user(environ, uid), host=os.uname().nodename,
+            git_name=name, git_email=email, ci=context.ci_info(environ),
         )
         correlation_id = context.correlation_id(environ, catalog.uuid7)
         parent_id = context.parent_id(environ)
-        found = (
-            []
-            if record is None
-            else [
-                hooks.hook_event(
-                    self.input,
-                    record,
-                    event_id=catalog.uuid7(),
-                    correlation_id=correlation_id,
-                    parent_id=parent_id,
-                    actor=actor,
-                    params=params,
-                    chained=chained,
-                )
-            ]
-        )
+        found = [] if record is None else [hooks.hook_event(
+            self.input, record, event_id=catalog.uuid7(), correlation_id=correlation_id,
+            parent_id=parent_id, actor=actor, params=params, chained=chained,
+        )]
         if found:
             found[0]["occurred_at"] = catalog.now_rfc3339(self.started)  # when the hook ran
         try:
             found += hooks.conflict_events(
-                self.input,
-                source_event=found[0] if found else None,
-                actor=actor,
-                params=params,
-                correlation_id=correlation_id,
+                self.input, source_event=found[0] if found else None, actor=actor,
+                params=params, correlation_id=correlation_id,
                 parent_id=found[0]["id"] if found else parent_id,
             )
         except Exception as exc:  # noqa: BLE001 - the hook's own event is still delivered
@@ -540,9 +504,8 @@ class Recorder:
             self.problems.append(delivery.warning)
 
 
-def _record(
-    recorder: Recorder, pid: int | None, chained: str | None, status: int | None = None
-) -> int:
+def _record(recorder: Recorder, pid: int | None, chained: str | None,
+            status: int | None = None) -> int:
     """Build and deliver the event while the chained hook runs; the chained hook's status.
 
     With :func:`detach_wanted` the work after the last read of anything git
@@ -569,9 +532,8 @@ def _record(
             status = wait_status(pid)
     try:
         events = recorder.events((chained, status) if chained and status is not None else None)
-        if events and not (
-            recorder.detach and detach(lambda: recorder.deliver(recorder.after_git(events)))
-        ):
+        if events and not (recorder.detach
+                           and detach(lambda: recorder.deliver(recorder.after_git(events)))):
             recorder.deliver(events)
     except Exception as exc:  # noqa: BLE001 - the audit must never change the hook's result
         recorder.problems.append(f"hook not recorded ({one_line(exc)})")
@@ -709,9 +671,8 @@ def _quiet_stdio() -> None:
     os.closerange(3, _MAX_FD)
 
 
-def _start_chained(
-    chained: str | None, script: str, args: Sequence[str], stdin: bytes | None, problems: list[str]
-) -> int | None:
+def _start_chained(chained: str | None, script: str, args: Sequence[str],
+                   stdin: bytes | None, problems: list[str]) -> int | None:
     if chained is None:
         return None
     argv = chained_argv(chained, script, args)
@@ -748,8 +709,8 @@ def main(argv: Sequence[str], name: str | None = None) -> int:
     if chained is not None and (recorded or not settings.enabled or is_gitaudit_hook(chained)):
         # Nothing to record here: become the chained hook (a gitaudit one records itself).
         warn(problems)
-        exec_argv = (
-            [chained, *args] if is_gitaudit_hook(chained) else chained_argv(chained, script, args)
+        exec_argv = [chained, *args] if is_gitaudit_hook(chained) else chained_argv(
+            chained, script, args
         )
         os.execv(exec_argv[0], exec_argv)  # noqa: S606 - the user's hook, argv as git gave it
     if recorded or not settings.enabled:
@@ -772,9 +733,8 @@ def main(argv: Sequence[str], name: str | None = None) -> int:
     return status
 
 
-def record_refusal(
-    name: str, args: Sequence[str], refused: str, settings: config.Settings, problems: list[str]
-) -> int:
+def record_refusal(name: str, args: Sequence[str], refused: str, settings: config.Settings,
+                   problems: list[str]) -> int:
     """The hook script ran the chained ``name`` hook and it refused (``refused``: its exit
     status and path): record the operation it stopped; the status to exit with."""
     status_text, _, chained = refused.partition(" ")

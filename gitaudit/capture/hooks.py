@@ -124,13 +124,8 @@ class HookRecord:
 
     __slots__ = ("details", "head_after", "head_before", "operation")
 
-    def __init__(
-        self,
-        operation: str,
-        event_details: dict[str, Any],
-        head_before: str | None = None,
-        head_after: str | None = None,
-    ) -> None:
+    def __init__(self, operation: str, event_details: dict[str, Any],
+                 head_before: str | None = None, head_after: str | None = None) -> None:
         self.operation = operation
         self.details = event_details
         self.head_before = head_before
@@ -148,11 +143,8 @@ def null_oid(oid: str | None) -> str | None:
 
 
 def _lines(data: bytes) -> list[list[str]]:
-    return [
-        line.split()
-        for line in data.decode("utf-8", "surrogateescape").splitlines()
-        if line.strip()
-    ]
+    return [line.split() for line in data.decode("utf-8", "surrogateescape").splitlines()
+            if line.strip()]
 
 
 def parse_push_lines(data: bytes) -> list[dict[str, Any]]:
@@ -163,17 +155,15 @@ def parse_push_lines(data: bytes) -> list[dict[str, Any]]:
             continue
         local_ref, local_sha, remote_ref, remote_sha = words[:4]
         old, new = null_oid(remote_sha), null_oid(local_sha)
-        refs.append(
-            {
-                "ref": remote_ref,
-                "local_ref": None if local_ref == "(delete)" else local_ref,
-                "old": old,
-                "new": new,
-                "created": old is None,
-                "deleted": new is None,
-                "forced": False,
-            }
-        )
+        refs.append({
+            "ref": remote_ref,
+            "local_ref": None if local_ref == "(delete)" else local_ref,
+            "old": old,
+            "new": new,
+            "created": old is None,
+            "deleted": new is None,
+            "forced": False,
+        })
     return refs
 
 
@@ -189,15 +179,8 @@ def parse_transaction_lines(data: bytes) -> list[dict[str, Any]]:
         if len(words) < 3:
             continue
         old, new = null_oid(words[0]), null_oid(words[1])
-        changes.append(
-            {
-                "ref": words[2],
-                "old": old,
-                "new": new,
-                "created": old is None,
-                "deleted": new is None,
-            }
-        )
+        changes.append({"ref": words[2], "old": old, "new": new,
+                        "created": old is None, "deleted": new is None})
     return changes
 
 
@@ -311,9 +294,8 @@ def parse_config_text(text: str, found: dict[str, str]) -> bool:
     return True
 
 
-def read_config_params(
-    layout: gitstate.Layout, environ: Mapping[str, str]
-) -> dict[str, str] | None:
+def read_config_params(layout: gitstate.Layout, environ: Mapping[str, str]
+                       ) -> dict[str, str] | None:
     """Identity and remote URLs from the config files (None: ask git, see CONFIG_QUERY)."""
     if environ.get("GIT_CONFIG_PARAMETERS") or environ.get("GIT_CONFIG_COUNT"):
         return None
@@ -376,7 +358,7 @@ def push_verdicts(inp: HookInput, refs: list[dict[str, Any]]) -> int:
     for ref in refs:
         if not ref["ref"].startswith("refs/heads/"):
             continue
-        tracking = f"refs/remotes/{remote}/{ref['ref'][len('refs/heads/') :]}"
+        tracking = f"refs/remotes/{remote}/{ref['ref'][len('refs/heads/'):]}"
         now, was = after.get(tracking), before.get(tracking)
         if ref["new"] is None:
             accepted = None if was is None else now is None
@@ -414,11 +396,8 @@ def settle_push(inp: HookInput, event: dict[str, Any]) -> None:
     rejected = push_verdicts(inp, refs)
     if rejected and event["outcome"] == "success":
         event["outcome"] = "failure"
-        event["result"] = {
-            "exit_code": 1,
-            "error": f"the remote refused {rejected} of "
-            f"{len(refs)} ref(s) (remote-tracking refs not updated)",
-        }
+        event["result"] = {"exit_code": 1, "error": f"the remote refused {rejected} of "
+                           f"{len(refs)} ref(s) (remote-tracking refs not updated)"}
         event["severity"] = catalog.severity_for(event["operation"], event["details"], "failure")
 
 
@@ -435,9 +414,8 @@ def _count_args(refs: Sequence[dict[str, Any]], tips: Sequence[str]) -> list[str
 
 
 def _uses_pygit2(refs: Sequence[dict[str, Any]], tips: Sequence[str]) -> bool:
-    return (
-        len(_push_updates(refs)) > MAX_GIT_ANCESTRY_CHECKS or len(refs) + len(tips) > MAX_COUNT_ARGS
-    )
+    return (len(_push_updates(refs)) > MAX_GIT_ANCESTRY_CHECKS
+            or len(refs) + len(tips) > MAX_COUNT_ARGS)
 
 
 def pre_push_queries(inp: HookInput) -> dict[str, list[str]]:
@@ -493,18 +471,13 @@ def pre_push(inp: HookInput) -> HookRecord:
     else:
         count = _classify_with_git(inp, refs)
     remote, url = inp.arg(0), inp.arg(1)
-    return HookRecord(
-        "git.push",
-        {
-            "phase": "pre-push",
-            "remote": details.strip_credentials(remote) if remote else None,
-            "url": details.strip_credentials(url) if url else None,
-            "refs": refs,
-            "commit_count": count,
-        },
-        inp.head.oid,
-        inp.head.oid,
-    )
+    return HookRecord("git.push", {
+        "phase": "pre-push",
+        "remote": details.strip_credentials(remote) if remote else None,
+        "url": details.strip_credentials(url) if url else None,
+        "refs": refs,
+        "commit_count": count,
+    }, inp.head.oid, inp.head.oid)
 
 
 # --- commit, checkout, merge, rewrite, rebase --------------------------------------------
@@ -533,40 +506,30 @@ def post_commit(inp: HookInput) -> HookRecord:
     commit = commit or inp.head.oid
     message = _reflog_for(inp, commit)
     action = reflog_action(message)
-    return HookRecord(
-        "git.commit",
-        {
-            "commit": commit,
-            "parents": parents,
-            "files": files[:MAX_FILES],
-            "files_changed": len(files),
-            "amend": None if action is None else action == "commit (amend)",
-            "merge": len(parents) > 1,
-            "reflog_action": action,
-        },
-        parents[0] if parents else None,
-        commit,
-    )
+    return HookRecord("git.commit", {
+        "commit": commit,
+        "parents": parents,
+        "files": files[:MAX_FILES],
+        "files_changed": len(files),
+        "amend": None if action is None else action == "commit (amend)",
+        "merge": len(parents) > 1,
+        "reflog_action": action,
+    }, parents[0] if parents else None, commit)
 
 
 def post_checkout(inp: HookInput) -> HookRecord:
     """``post-checkout <previous HEAD> <new HEAD> <1: branch checkout | 0: files>``."""
     previous, new = null_oid(inp.arg(0)), null_oid(inp.arg(1))
     branch_checkout = inp.arg(2) == "1"
-    return HookRecord(
-        "git.checkout",
-        {
-            "from": previous,
-            "to": new,
-            "kind": "branch" if branch_checkout else "files",
-            "branch_checkout": branch_checkout,
-            "initial": branch_checkout and previous is None,
-            "branch": details_branch(inp.head),
-            "detached": inp.head.ref is None,
-        },
-        previous,
-        new,
-    )
+    return HookRecord("git.checkout", {
+        "from": previous,
+        "to": new,
+        "kind": "branch" if branch_checkout else "files",
+        "branch_checkout": branch_checkout,
+        "initial": branch_checkout and previous is None,
+        "branch": details_branch(inp.head),
+        "detached": inp.head.ref is None,
+    }, previous, new)
 
 
 def details_branch(head: gitstate.Head) -> str | None:
@@ -589,17 +552,12 @@ def post_merge(inp: HookInput) -> HookRecord:
     message = None if squash else _reflog_for(inp, inp.head.oid)
     fast_forward = None if message is None else "fast-forward" in message.lower()
     before = None if squash else _orig_head(inp)
-    return HookRecord(
-        "git.merge",
-        {
-            "squash": squash,
-            "fast_forward": False if squash else fast_forward,
-            "orig_head": before,
-            "reflog_action": reflog_action(message),
-        },
-        before,
-        inp.head.oid,
-    )
+    return HookRecord("git.merge", {
+        "squash": squash,
+        "fast_forward": False if squash else fast_forward,
+        "orig_head": before,
+        "reflog_action": reflog_action(message),
+    }, before, inp.head.oid)
 
 
 def post_rewrite(inp: HookInput) -> HookRecord:
@@ -607,31 +565,21 @@ def post_rewrite(inp: HookInput) -> HookRecord:
     command = inp.arg(0) or "rebase"
     pairs = parse_rewrite_lines(inp.stdin)
     operation = "git.commit" if command == "amend" else "git.rebase"
-    return HookRecord(
-        operation,
-        {
-            "rewritten_by": command,
-            "rewritten": pairs,
-            "amend": command == "amend",
-        },
-        pairs[-1][0] if pairs else None,
-        pairs[-1][1] if pairs else None,
-    )
+    return HookRecord(operation, {
+        "rewritten_by": command,
+        "rewritten": pairs,
+        "amend": command == "amend",
+    }, pairs[-1][0] if pairs else None, pairs[-1][1] if pairs else None)
 
 
 def pre_rebase(inp: HookInput) -> HookRecord:
     """``pre-rebase <upstream> [<branch>]`` (no branch: the current one)."""
     branch = inp.arg(1) or details_branch(inp.head)
-    return HookRecord(
-        "git.rebase",
-        {
-            "phase": "pre-rebase",
-            "upstream": inp.arg(0),
-            "branch": branch,
-        },
-        inp.head.oid,
-        inp.head.oid,
-    )
+    return HookRecord("git.rebase", {
+        "phase": "pre-rebase",
+        "upstream": inp.arg(0),
+        "branch": branch,
+    }, inp.head.oid, inp.head.oid)
 
 
 def reference_transaction(inp: HookInput) -> HookRecord | None:
@@ -658,12 +606,9 @@ class Handler:
 
     __slots__ = ("build", "facts", "queries")
 
-    def __init__(
-        self,
-        build: Callable[[HookInput], HookRecord | None],
-        queries: Callable[[HookInput], dict[str, list[str]]] | None = None,
-        facts: Callable[[HookInput], None] | None = None,
-    ) -> None:
+    def __init__(self, build: Callable[[HookInput], HookRecord | None],
+                 queries: Callable[[HookInput], dict[str, list[str]]] | None = None,
+                 facts: Callable[[HookInput], None] | None = None) -> None:
         self.build = build
         self.queries = queries
         self.facts = facts
@@ -715,22 +660,15 @@ def conflict_pending(inp: HookInput) -> bool:
         if os.path.exists(gitstate.conflict_state_path(layout)):
             return True
         return gitstate.current_stop(layout) is not None and (
-            gitstate.current_stop(layout, gitstate.ended_stops(layout)) is not None
-        )
+            gitstate.current_stop(layout, gitstate.ended_stops(layout)) is not None)
 
     pending: bool = inp.fact("conflict_pending", look)
     return pending
 
 
-def conflict_events(
-    inp: HookInput,
-    *,
-    source_event: dict[str, Any] | None,
-    actor: dict[str, Any],
-    params: Mapping[str, str],
-    correlation_id: str,
-    parent_id: str | None,
-) -> list[dict[str, Any]]:
+def conflict_events(inp: HookInput, *, source_event: dict[str, Any] | None,
+                    actor: dict[str, Any], params: Mapping[str, str], correlation_id: str,
+                    parent_id: str | None) -> list[dict[str, Any]]:
     """``conflict.*`` events this hook invocation sees (usually none, after a few stats).
 
     A saved conflict (saved by the wrapper, the daemon does not share it, or
@@ -759,21 +697,12 @@ def conflict_events(
 
     finish = inp.name == "post-rewrite" and inp.arg(0) == "rebase"
     verdict, stopped = conflicts.observe(
-        repo,
-        layout,
-        previous,
-        head=head,
-        action="finish" if finish else None,
+        repo, layout, previous, head=head, action="finish" if finish else None,
         rewritten=dict(parse_rewrite_lines(inp.stdin)) if finish else None,
-        detect=detect if inp.name in DETECT_HOOKS else None,
-        ended=gitstate.ended_stops(layout),
+        detect=detect if inp.name in DETECT_HOOKS else None, ended=gitstate.ended_stops(layout),
     )
-    where = repo_object(
-        os.path.realpath(layout.worktree or layout.git_dir),
-        params,
-        branch=inp.head.ref,
-        head_after=head,
-    )
+    where = repo_object(os.path.realpath(layout.worktree or layout.git_dir), params,
+                        branch=inp.head.ref, head_after=head)
     found: list[dict[str, Any]] = []
     if verdict is not None and previous is not None:
         concluded_by = source_event["operation"] if source_event else "git.commit"
@@ -783,49 +712,26 @@ def conflict_events(
         ):  # git names the command it runs hooks for: `rebase (continue)`
             concluded_by, extra["action"] = "git.rebase", "continue"
         operation, details_ = conflicts.concluded_details(
-            repo,
-            previous,
-            verdict,
-            concluded_by,
-            **extra,
+            repo, previous, verdict, concluded_by, **extra,
         )
-        found.append(
-            conflicts.lifecycle_event(
-                operation,
-                details_,
-                source=SOURCE,
-                state=previous,
-                actor=actor,
-                repo=where,
-                exit_code=0,
-            )
-        )
+        found.append(conflicts.lifecycle_event(
+            operation, details_, source=SOURCE, state=previous, actor=actor, repo=where,
+            exit_code=0,
+        ))
         gitstate.end_conflict_state(path, previous)
     if stopped is not None:
         stop, files = stopped
         state = conflicts.new_state(
-            detected_id=conflicts.conflict_id(layout, stop),
-            correlation_id=correlation_id,
-            operation=catalog.operation_for(stop[0]),
-            stop=stop,
-            stopped_in=stop[0],
-            head=head,
+            detected_id=conflicts.conflict_id(layout, stop), correlation_id=correlation_id,
+            operation=catalog.operation_for(stop[0]), stop=stop, stopped_in=stop[0], head=head,
             files=files,
         )
-        found.append(
-            conflicts.lifecycle_event(
-                "conflict.detected",
-                conflicts.detected_details(state, hook=inp.name, late=True),
-                source=SOURCE,
-                state=state,
-                actor=actor,
-                repo=where,
-                exit_code=None,
-                event_id=state["detected_id"],
-                parent_id=parent_id,
-                occurred_at=state["detected_at"],
-            )
-        )
+        found.append(conflicts.lifecycle_event(
+            "conflict.detected", conflicts.detected_details(state, hook=inp.name, late=True),
+            source=SOURCE, state=state, actor=actor, repo=where, exit_code=None,
+            event_id=state["detected_id"], parent_id=parent_id,
+            occurred_at=state["detected_at"],
+        ))
         gitstate.save_conflict_state(layout, state)
     return found
 

@@ -100,7 +100,9 @@ def hide_in_args(
     return out if out != before else None
 
 
-def _long_option(out: list[str], i: int, valued: frozenset[str], hide: Callable[[str], str]) -> int:
+def _long_option(
+    out: list[str], i: int, valued: frozenset[str], hide: Callable[[str], str]
+) -> int:
     """Hide the message of ``out[i]`` (a long option); returns 1 if it took the next argument."""
     name, eq, value = out[i].partition("=")
     message = len(name) > 3 and "--message".startswith(name)  # git takes abbreviations
@@ -154,7 +156,9 @@ def hide_in_reflog(message: str, hide: Callable[[str], str] = placeholder) -> st
     if not sep or not subject:
         return message
     name = action.split(" ", 1)[0]
-    if name in _SUBJECT_ACTIONS or (name == "rebase" and action.endswith(_REBASE_SUBJECT_STEPS)):
+    if name in _SUBJECT_ACTIONS or (
+        name == "rebase" and action.endswith(_REBASE_SUBJECT_STEPS)
+    ):
         return f"{action}: {hide(subject)}"
     return message
 

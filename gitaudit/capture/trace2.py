@@ -38,14 +38,8 @@ class Child:
 
     __slots__ = ("argv", "child_class", "child_id", "exit_code", "hook_name")
 
-    def __init__(
-        self,
-        child_id: int,
-        child_class: str | None,
-        argv: list[str],
-        hook_name: str | None,
-        exit_code: int | None,
-    ) -> None:
+    def __init__(self, child_id: int, child_class: str | None, argv: list[str],
+                 hook_name: str | None, exit_code: int | None) -> None:
         self.child_id = child_id
         self.child_class = child_class
         self.argv = argv
@@ -56,18 +50,8 @@ class Child:
 class Trace2Summary:
     """What one git command's trace2 events say about it."""
 
-    __slots__ = (
-        "alias",
-        "alias_argv",
-        "children",
-        "command",
-        "errors",
-        "exit_code",
-        "params",
-        "sid",
-        "signal",
-        "worktree",
-    )
+    __slots__ = ("alias", "alias_argv", "children", "command", "errors", "exit_code", "params",
+                 "sid", "signal", "worktree")
 
     def __init__(
         self,
@@ -107,16 +91,8 @@ class _JSONLine:
     Where that scanner is missing or changed, it is ``json.loads`` itself.
     """
 
-    __slots__ = (
-        "array_hook",
-        "object_hook",
-        "object_pairs_hook",
-        "parse_constant",
-        "parse_float",
-        "parse_int",
-        "scan",
-        "strict",
-    )
+    __slots__ = ("array_hook", "object_hook", "object_pairs_hook", "parse_constant",
+                 "parse_float", "parse_int", "scan", "strict")
 
     def __init__(self) -> None:
         # the attributes the C scanner reads from its "context" (a JSONDecoder normally)
@@ -208,20 +184,8 @@ ESSENTIAL_EVENTS = frozenset(
 )
 # Event kinds that carry nothing a record uses; the stream skips them before decoding.
 NOISE_EVENTS = frozenset(
-    {
-        "region_enter",
-        "region_leave",
-        "data",
-        "data_json",
-        "thread_start",
-        "thread_exit",
-        "timer",
-        "th_timer",
-        "counter",
-        "th_counter",
-        "printf",
-        "too_many_files",
-    }
+    {"region_enter", "region_leave", "data", "data_json", "thread_start", "thread_exit",
+     "timer", "th_timer", "counter", "th_counter", "printf", "too_many_files"}
 )
 MAX_ERRORS = 20
 MAX_PARAMS = 200
@@ -235,27 +199,9 @@ class ProcessTrace:
     daemon keeps one per trace2 connection (git opens one per process).
     """
 
-    __slots__ = (
-        "alias",
-        "alias_argv",
-        "ancestry",
-        "argv",
-        "children",
-        "command",
-        "dropped",
-        "end_time",
-        "errors",
-        "exit_code",
-        "exited",
-        "hierarchy",
-        "params",
-        "sid",
-        "signal",
-        "start_time",
-        "t_abs_end",
-        "version",
-        "worktree",
-    )
+    __slots__ = ("alias", "alias_argv", "ancestry", "argv", "children", "command", "dropped",
+                 "end_time", "errors", "exit_code", "exited", "hierarchy", "params", "sid",
+                 "signal", "start_time", "t_abs_end", "version", "worktree")
 
     def __init__(self, sid: str | None = None) -> None:
         self.sid = sid
@@ -364,7 +310,7 @@ class ProcessTrace:
 
 
 _HANDLERS: dict[str, Callable[[ProcessTrace, dict[str, Any]], None]] = {
-    name[len("_on_") :]: getattr(ProcessTrace, name)
+    name[len("_on_"):]: getattr(ProcessTrace, name)
     for name in dir(ProcessTrace)
     if name.startswith("_on_")
 }
@@ -437,7 +383,7 @@ def event_kind(line: bytes) -> str | None:
     if not line.startswith(_KIND_PREFIX):
         return None
     end = line.find(b'"', len(_KIND_PREFIX))
-    return line[len(_KIND_PREFIX) : end].decode("ascii", "replace") if end > 0 else None
+    return line[len(_KIND_PREFIX):end].decode("ascii", "replace") if end > 0 else None
 
 
 class Trace2Stream:
@@ -455,9 +401,8 @@ class Trace2Stream:
 
     ESSENTIAL_LINE_MAX = 16 * 1024
 
-    def __init__(
-        self, process: ProcessTrace, max_bytes: int, line_limit: int = 1024 * 1024
-    ) -> None:
+    def __init__(self, process: ProcessTrace, max_bytes: int,
+                 line_limit: int = 1024 * 1024) -> None:
         self.process = process
         self.max_bytes = max_bytes
         self.line_limit = max(min(line_limit, max_bytes), self.ESSENTIAL_LINE_MAX)
@@ -519,9 +464,8 @@ class PushCommand:
 
     __slots__ = ("new", "old", "reason", "ref", "status")
 
-    def __init__(
-        self, ref: str, old: str | None, new: str | None, status: str | None, reason: str | None
-    ) -> None:
+    def __init__(self, ref: str, old: str | None, new: str | None, status: str | None,
+                 reason: str | None) -> None:
         self.ref = ref
         self.old = old
         self.new = new
@@ -609,5 +553,7 @@ def parse_push_packets(data: bytes) -> PushPackets:
             and not words[1].endswith("^{}")
         ):
             advertised[words[1]] = words[0]
-    commands = [PushCommand(ref, *sent[ref], *report.get(ref, (None, None))) for ref in order]
+    commands = [
+        PushCommand(ref, *sent[ref], *report.get(ref, (None, None))) for ref in order
+    ]
     return PushPackets(advertised, commands)

@@ -126,16 +126,12 @@ def locate(path: str) -> WatchedRepo:
     """
     folder = os.path.abspath(os.path.expanduser(path))
     if not os.path.isdir(folder):
-        raise WatchError(
-            f"cannot watch {path}: no such directory",
-            "give the path of a git repository (its worktree or bare directory)",
-        )
+        raise WatchError(f"cannot watch {path}: no such directory",
+                         "give the path of a git repository (its worktree or bare directory)")
     layout = gitstate.discover(folder, {"GIT_CEILING_DIRECTORIES": os.path.dirname(folder)})
     if layout is None:
-        raise WatchError(
-            f"cannot watch {path}: not a git repository",
-            "give the top of a worktree, a bare repository or a .git directory",
-        )
+        raise WatchError(f"cannot watch {path}: not a git repository",
+                         "give the top of a worktree, a bare repository or a .git directory")
     return WatchedRepo(folder, layout)
 
 
@@ -249,16 +245,10 @@ def _read_reftable(repo: WatchedRepo, git: str | None) -> dict[str, str]:
     from gitaudit.capture import gitcmd
 
     if git is None:
-        raise WatchError(
-            f"{repo.given} stores refs in reftable and no git was found",
-            "install git or set GITAUDIT_GIT",
-        )
-    output = gitcmd.run(
-        git,
-        ["for-each-ref", "--format=%(objectname) %(refname) %(symref)"],
-        git_dir=repo.common_dir,
-        check=False,
-    )
+        raise WatchError(f"{repo.given} stores refs in reftable and no git was found",
+                         "install git or set GITAUDIT_GIT")
+    output = gitcmd.run(git, ["for-each-ref", "--format=%(objectname) %(refname) %(symref)"],
+                        git_dir=repo.common_dir, check=False)
     found = parse_for_each_ref(output.stdout)
     head = gitstate.head_via_git(git, repo.layout)
     if head.ref:
@@ -411,14 +401,9 @@ class ActivityLog:
     recently noted forgotten first), intervals older than ``horizon`` expire.
     """
 
-    def __init__(
-        self,
-        tolerance: float = TOLERANCE,
-        horizon: float = MAX_HOLD + 60.0,
-        per_path: int = 256,
-        max_paths: int = 20_000,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, tolerance: float = TOLERANCE, horizon: float = MAX_HOLD + 60.0,
+                 per_path: int = 256, max_paths: int = 20_000,
+                 clock: Callable[[], float] = time.time) -> None:
         self.tolerance = tolerance
         self.horizon = horizon
         self.per_path = per_path
@@ -453,7 +438,8 @@ class ActivityLog:
         self.noted += 1
         return True
 
-    def add(self, path: str, start: float, end: float, refs: frozenset[str] | None = None) -> None:
+    def add(self, path: str, start: float, end: float,
+            refs: frozenset[str] | None = None) -> None:
         """Remember that git ran in ``path`` from ``start`` to ``end`` (epoch seconds),
         moving ``refs`` (None: it may have moved any)."""
         key = self._canonical(path)
@@ -491,9 +477,8 @@ class ActivityLog:
     def live(self, paths: Iterable[str], when: float) -> bool:
         """True if a git process that began by ``when`` (± tolerance) still runs in ``paths``."""
         wanted = set(paths)
-        return any(
-            path in wanted and start - self.tolerance <= when for path, start in self._live.values()
-        )
+        return any(path in wanted and start - self.tolerance <= when
+                   for path, start in self._live.values())
 
     def accounts_for(self, paths: Iterable[str], when: float, ref: str | None = None) -> bool:
         """True if git explains a change of ``ref`` at ``when`` in ``paths`` (finished or
@@ -695,11 +680,9 @@ def build_event(
         "parent_id": None,
         "actor": actor,
         "repo": record.repo_object(
-            repo.path_of(ref),
-            remote_params(repository),
+            repo.path_of(ref), remote_params(repository),
             branch=_target(after.get(head)) or _target(before.get(head)),
-            head_before=resolve(before, head),
-            head_after=resolve(after, head),
+            head_before=resolve(before, head), head_after=resolve(after, head),
         ),
         "result": {"exit_code": None, "error": None},
         "details": found,
@@ -786,16 +769,9 @@ class Pending:
 
     __slots__ = ("after", "before", "change", "due", "observed", "repo", "since")
 
-    def __init__(
-        self,
-        repo: WatchedRepo,
-        change: dict[str, Any],
-        observed: float,
-        before: dict[str, str],
-        after: dict[str, str],
-        since: float,
-        due: float,
-    ) -> None:
+    def __init__(self, repo: WatchedRepo, change: dict[str, Any], observed: float,
+                 before: dict[str, str], after: dict[str, str], since: float,
+                 due: float) -> None:
         self.repo = repo
         self.change = change
         self.observed = observed  # epoch seconds (file mtime or detection)
@@ -925,15 +901,8 @@ class Watcher:
         settled = settle(before, after)
         self.snapshots[repo.common_dir] = settled
         return [
-            Pending(
-                repo,
-                change,
-                observed_time(repo, change),
-                dict(before),
-                settled,
-                now,
-                now + self.window,
-            )
+            Pending(repo, change, observed_time(repo, change), dict(before), settled, now,
+                    now + self.window)
             for change in changes
         ]
 
@@ -958,11 +927,8 @@ class Watcher:
             if self.activity.covered(paths, item.observed, item.change.get("ref")):
                 self.explained += 1
                 continue
-            if (
-                not final
-                and self.activity.live(paths, item.observed)
-                and now - item.since < self.max_hold
-            ):
+            if (not final and self.activity.live(paths, item.observed)
+                    and now - item.since < self.max_hold):
                 item.due = now + min(self.window, 1.0)
                 keep.append(item)
                 continue
@@ -997,12 +963,8 @@ class Watcher:
         # what changed between the snapshot and the watches
         self.hold(await asyncio.to_thread(self.rescan_all))
         self.ready.set()
-        self.log(
-            "watching",
-            repositories=len(self.repos),
-            window=self.window,
-            directories=len(recursive) + len(top),
-        )
+        self.log("watching", repositories=len(self.repos), window=self.window,
+                 directories=len(recursive) + len(top))
         try:
             await stop.wait()
         finally:

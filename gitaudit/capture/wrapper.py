@@ -61,41 +61,13 @@ _TALKING_SUBCOMMANDS = frozenset({"fetch", "pull", "push"})
 # Commands that can conclude (or abort) a conflict a wrapped command stopped on.
 _SEQUENCER_SUBCOMMANDS = frozenset({"rebase", "merge", "cherry-pick", "revert"})
 # Builtins that never push: anything else (an alias, a script) may, so it gets a packet trace.
-_NEVER_PUSH = (frozenset(catalog.SUBCOMMAND_OPERATIONS) | catalog.READ_SUBCOMMANDS) - {
-    "push"
-} | frozenset(
-    {
-        "add",
-        "rm",
-        "mv",
-        "restore",
-        "stash",
-        "init",
-        "gc",
-        "notes",
-        "am",
-        "apply",
-        "revert",
-        "bisect",
-        "clean",
-        "maintenance",
-        "sparse-checkout",
-        "worktree",
-        "update-index",
-        "update-ref",
-        "symbolic-ref",
-        "hash-object",
-        "read-tree",
-        "write-tree",
-        "commit-tree",
-        "mktag",
-        "pack-refs",
-        "prune",
-        "repack",
-        "rerere",
-        "version",
-        "help",
-    }
+_NEVER_PUSH = (
+    frozenset(catalog.SUBCOMMAND_OPERATIONS) | catalog.READ_SUBCOMMANDS
+) - {"push"} | frozenset(
+    {"add", "rm", "mv", "restore", "stash", "init", "gc", "notes", "am", "apply", "revert",
+     "bisect", "clean", "maintenance", "sparse-checkout", "worktree", "update-index",
+     "update-ref", "symbolic-ref", "hash-object", "read-tree", "write-tree", "commit-tree",
+     "mktag", "pack-refs", "prune", "repack", "rerere", "version", "help"}
 )
 
 
@@ -169,12 +141,12 @@ def load_settings(environ: Mapping[str, str]) -> tuple[config.Settings, str | No
     try:
         return config.load(environ), None
     except ConfigError as exc:
-        problem = (
-            f"{exc.message}; using defaults for it ({exc.hint})"
-            if exc.hint
-            else (f"{exc.message}; using defaults for it")
+        problem = f"{exc.message}; using defaults for it ({exc.hint})" if exc.hint else (
+            f"{exc.message}; using defaults for it"
         )
-    valid_env = {key: value for key, value in environ.items() if not _env_value_invalid(key, value)}
+    valid_env = {
+        key: value for key, value in environ.items() if not _env_value_invalid(key, value)
+    }
     no_files: list[str] = []
     for files in (None, no_files):
         try:
@@ -499,9 +471,8 @@ def warn(messages: list[str]) -> None:
 class Capture:
     """One wrapped git command: facts gathered before git ran, and the events built after."""
 
-    def __init__(
-        self, argv: list[str], environ: Mapping[str, str], settings: config.Settings, git: str
-    ) -> None:
+    def __init__(self, argv: list[str], environ: Mapping[str, str],
+                 settings: config.Settings, git: str) -> None:
         self.argv = argv
         self.environ = environ
         self.settings = settings
@@ -591,13 +562,9 @@ class Capture:
             return
         name = request["onto_name"] or request["upstream"]
         if request["upstream"] is None and not request["root"]:
-            upstream = gitcmd.run(
-                self.git,
-                ["rev-parse", "-q", "--symbolic-full-name", "@{upstream}"],
-                git_dir=self.layout.git_dir,
-                environ=self.environ,
-                check=False,
-            )
+            upstream = gitcmd.run(self.git, ["rev-parse", "-q", "--symbolic-full-name",
+                                             "@{upstream}"], git_dir=self.layout.git_dir,
+                                  environ=self.environ, check=False)
             self.upstream_before = upstream.stdout.decode().strip() or None
             name = name or self.upstream_before
         if name:
@@ -654,9 +621,7 @@ class Capture:
         subcommand = self.inv.subcommand
         operation = catalog.operation_for(subcommand)
         event_details: dict[str, Any] = {
-            "subcommand": subcommand,
-            "argv": list(self.argv),
-            "capture_error": problem,
+            "subcommand": subcommand, "argv": list(self.argv), "capture_error": problem,
         }
         if signum is not None:
             event_details["signal"] = _signal_name(signum)
@@ -779,10 +744,8 @@ class _Builder:
 
     def _init_target(self) -> str:
         positionals = details.split_options(
-            self.inv.args,
-            frozenset(
-                {"--template", "--separate-git-dir", "-b", "--initial-branch", "--object-format"}
-            ),
+            self.inv.args, frozenset({"--template", "--separate-git-dir", "-b",
+                                      "--initial-branch", "--object-format"})
         ).positionals
         return os.path.join(self.cap.start, positionals[0]) if positionals else self.cap.start
 
@@ -871,10 +834,8 @@ class _Builder:
                 remote = "origin"
             self.details["remote"] = remote
         url = params.get(f"remote.{remote}.url") if remote else None
-        self.details["url"] = (
-            details.strip_credentials(url)
-            if url
-            else (remote if remote and ("/" in remote or ":" in remote) else None)
+        self.details["url"] = details.strip_credentials(url) if url else (
+            remote if remote and ("/" in remote or ":" in remote) else None
         )
 
     def _push_details(self) -> None:
@@ -953,11 +914,9 @@ class _Builder:
         if saved is not None:
             upstream = upstream or saved.get("upstream")
             onto = onto or saved.get("onto")
-        orig_head = (
-            (before.orig_head if before else None)
-            or (after.orig_head if after else None)
-            or self.cap.head_before.oid
-        )
+        orig_head = (before.orig_head if before else None) or (
+            after.orig_head if after else None
+        ) or self.cap.head_before.oid
         onto = (after.onto if after else None) or (before.onto if before else None) or onto
         self.details["upstream"] = upstream
         self.details["onto"] = onto
@@ -1070,23 +1029,14 @@ class _Builder:
         stop = gitstate.current_stop(layout, gitstate.ended_stops(layout)) if layout else None
         state = conflicts.new_state(
             detected_id=conflicts.conflict_id(layout, stop) if layout and stop else catalog.uuid7(),
-            correlation_id=parent["correlation_id"],
-            operation=self.operation,
-            stop=stop,
+            correlation_id=parent["correlation_id"], operation=self.operation, stop=stop,
             stopped_in=stop[0] if stop else in_progress[0] if in_progress else None,
-            head=self.head_after.oid,
-            files=files,
+            head=self.head_after.oid, files=files,
         )
         event = conflicts.lifecycle_event(
-            "conflict.detected",
-            conflicts.detected_details(state),
-            source=SOURCE,
-            state=state,
-            actor=parent["actor"],
-            repo=parent["repo"],
-            exit_code=self.exit_code,
-            event_id=state["detected_id"],
-            parent_id=parent["id"],
+            "conflict.detected", conflicts.detected_details(state), source=SOURCE, state=state,
+            actor=parent["actor"], repo=parent["repo"], exit_code=self.exit_code,
+            event_id=state["detected_id"], parent_id=parent["id"],
         )
         if layout is not None:
             gitstate.save_conflict_state(layout, state)
@@ -1112,11 +1062,9 @@ class _Builder:
             return None
         from gitaudit.capture import conflicts
 
-        action = (
-            next((flag[2:] for flag in ("--abort", "--skip") if flag in self.inv.args), "continue")
-            if self.subcommand != "commit"
-            else "commit"
-        )
+        action = next(
+            (flag[2:] for flag in ("--abort", "--skip") if flag in self.inv.args), "continue"
+        ) if self.subcommand != "commit" else "commit"
         moved_on = bool(files) and self._stopped_at() != state.get("stopped_at")
         if self.exit_code != 0 and (action == "abort" or not moved_on):
             return None
@@ -1132,13 +1080,8 @@ class _Builder:
         state["correlation_id"] = state.get("correlation_id") or parent["correlation_id"]
         state["detected_id"] = state.get("detected_id") or parent["id"]
         event = conflicts.lifecycle_event(
-            operation,
-            found,
-            source=SOURCE,
-            state=state,
-            actor=parent["actor"],
-            repo=parent["repo"],
-            exit_code=self.exit_code,
+            operation, found, source=SOURCE, state=state, actor=parent["actor"],
+            repo=parent["repo"], exit_code=self.exit_code,
         )
         if self.cap.conflict_state is not None:
             gitstate.end_conflict_state(self.cap.conflict_state, state)

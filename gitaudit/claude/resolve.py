@@ -209,10 +209,8 @@ def load_file(repo: Any, worktree: str, item: dict[str, Any], max_bytes: int) ->
     stages = item["stages"]
     found = Conflicted(item["path"], item["kind"], stages)
     if stages.get("ours") is None or stages.get("theirs") is None:
-        found.skip = (
-            "modify/delete conflict (one side deleted the file): keep it with "
-            "`git add` or delete it with `git rm`"
-        )
+        found.skip = ("modify/delete conflict (one side deleted the file): keep it with "
+                      "`git add` or delete it with `git rm`")
         return found
     if os.path.islink(os.path.join(worktree, found.path)):
         found.skip = "symbolic link: choose a side by hand (git checkout --ours/--theirs)"
@@ -227,10 +225,8 @@ def load_file(repo: Any, worktree: str, item: dict[str, Any], max_bytes: int) ->
         return found
     for name, blob in blobs.items():
         if blob is not None and blob.size > max_bytes:
-            found.skip = (
-                f"{name} is {blob.size} bytes, over resolve_max_bytes ({max_bytes}): "
-                "resolve it by hand or raise GITAUDIT_RESOLVE_MAX_BYTES"
-            )
+            found.skip = (f"{name} is {blob.size} bytes, over resolve_max_bytes ({max_bytes}): "
+                          "resolve it by hand or raise GITAUDIT_RESOLVE_MAX_BYTES")
             return found
     for name in ("base", "ours", "theirs"):
         blob = blobs.get(name)
@@ -255,9 +251,8 @@ def load_file(repo: Any, worktree: str, item: dict[str, Any], max_bytes: int) ->
     return found
 
 
-def select(
-    files: list[dict[str, Any]], wanted: list[str], cwd: str, worktree: str
-) -> list[dict[str, Any]]:
+def select(files: list[dict[str, Any]], wanted: list[str], cwd: str, worktree: str
+           ) -> list[dict[str, Any]]:
     """The conflicted files named by ``wanted`` (paths relative to ``cwd``); all when empty."""
     if not wanted:
         return files
@@ -292,51 +287,34 @@ def build_prompt(item: Conflicted, stopped_in: str, applied: str) -> str:
     for name in ("base", "ours", "theirs"):
         value = getattr(item, name)
         if value is None:
-            parts.append(f'<{name} absent="true"/>')
+            parts.append(f"<{name} absent=\"true\"/>")
         else:
             parts.append(f"<{name}>\n{value}</{name}>")
-    parts.append(
-        f"<working_tree_with_conflict_markers>\n{item.merged}</working_tree_with_conflict_markers>"
-    )
+    parts.append(f"<working_tree_with_conflict_markers>\n{item.merged}"
+                 "</working_tree_with_conflict_markers>")
     return "\n".join(parts)
 
 
 def _answer_text(message: Any) -> str:
     return "".join(
-        getattr(block, "text", "")
-        for block in getattr(message, "content", None) or []
+        getattr(block, "text", "") for block in getattr(message, "content", None) or []
         if getattr(block, "type", None) == "text"
     )
 
 
-def make_client(
-    settings: Settings,
-    *,
-    parent_id: str,
-    correlation_id: str,
-    on_record: Callable[[dict[str, Any]], None],
-    http_client: Any,
-) -> Any:
+def make_client(settings: Settings, *, parent_id: str, correlation_id: str,
+                on_record: Callable[[dict[str, Any]], None], http_client: Any) -> Any:
     """The audited client for one file's request (see :class:`gitaudit.claude.AuditedAnthropic`)."""
     from gitaudit.claude import AuditedAnthropic
 
     return AuditedAnthropic(
-        http_client=http_client,
-        audit_parent_id=parent_id,
-        audit_correlation_id=correlation_id,
-        audit_settings=settings,
-        on_record=on_record,
+        http_client=http_client, audit_parent_id=parent_id, audit_correlation_id=correlation_id,
+        audit_settings=settings, on_record=on_record,
     )
 
 
-def ask(
-    item: Conflicted,
-    *,
-    model: str,
-    redactor: Any,
-    stop: tuple[str, str, int],
-    client_for: Callable[[Callable[[dict[str, Any]], None]], Any],
-) -> Answer:
+def ask(item: Conflicted, *, model: str, redactor: Any, stop: tuple[str, str, int],
+        client_for: Callable[[Callable[[dict[str, Any]], None]], Any]) -> Answer:
     """One request for one file; errors are kept in the answer (the caller decides)."""
     answer = Answer(mask=SecretMask(redactor))
     prompt = build_prompt(item, stop[0], stop[1])
@@ -347,9 +325,7 @@ def ask(
         masked = answer.mask.mask(prompt)
         client = client_for(lambda event: answer.request_ids.append(str(event.get("id"))))
         message = client.messages.create(
-            model=model,
-            max_tokens=MAX_TOKENS,
-            system=SYSTEM_PROMPT,
+            model=model, max_tokens=MAX_TOKENS, system=SYSTEM_PROMPT,
             messages=[{"role": "user", "content": masked}],
         )
         answer.text = _answer_text(message)
@@ -404,12 +380,7 @@ def run_check(command: str, worktree: str, path: str) -> tuple[int, str]:
     env = {**os.environ, "GITAUDIT_RESOLVE_PATH": path}
     try:
         done = subprocess.run(  # noqa: S602 - the operator's own command line, as typed
-            command,
-            shell=True,
-            cwd=worktree,
-            env=env,
-            capture_output=True,
-            check=False,
+            command, shell=True, cwd=worktree, env=env, capture_output=True, check=False,
         )
     except OSError as exc:
         return 127, str(exc)
@@ -419,23 +390,16 @@ def run_check(command: str, worktree: str, path: str) -> tuple[int, str]:
 
 def unified_diff(path: str, ours: str, proposal: str) -> str:
     """The proposal against ours as a unified diff."""
-    return "".join(
-        difflib.unified_diff(
-            ours.splitlines(keepends=True),
-            proposal.splitlines(keepends=True),
-            fromfile=f"a/{path} (ours)",
-            tofile=f"b/{path} (claude)",
-        )
-    )
+    return "".join(difflib.unified_diff(
+        ours.splitlines(keepends=True), proposal.splitlines(keepends=True),
+        fromfile=f"a/{path} (ours)", tofile=f"b/{path} (claude)",
+    ))
 
 
 def _trailing_newline(proposal: str, item: Conflicted) -> str:
     sides = [side for side in (item.ours, item.theirs) if side]
-    if (
-        proposal
-        and not proposal.endswith("\n")
-        and sides
-        and all(side.endswith("\n") for side in sides)
+    if proposal and not proposal.endswith("\n") and sides and all(
+        side.endswith("\n") for side in sides
     ):
         return proposal + "\n"
     return proposal
@@ -462,16 +426,9 @@ def _read(path: str) -> bytes | None:
 class Resolver:
     """One ``gitaudit resolve`` run (see the module docstring)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        options: Options,
-        *,
-        cwd: str,
-        environ: dict[str, str],
-        confirm: Callable[[str, str], bool],
-        say: Callable[[str], None],
-    ) -> None:
+    def __init__(self, settings: Settings, options: Options, *, cwd: str,
+                 environ: dict[str, str], confirm: Callable[[str, str], bool],
+                 say: Callable[[str], None]) -> None:
         self.settings = settings
         self.options = options
         self.cwd = cwd
@@ -503,13 +460,9 @@ class Resolver:
             correlation = context.correlation_id(self.environ, catalog.uuid7)
         head = gitstate.RefReader(self.layout).oid("HEAD")
         return conflicts.new_state(
-            detected_id=self.detected_id,
-            correlation_id=correlation,
-            operation=catalog.operation_for(self.stop[0]),
-            stop=self.stop,
-            stopped_in=self.stop[0],
-            head=head,
-            files=[],
+            detected_id=self.detected_id, correlation_id=correlation,
+            operation=catalog.operation_for(self.stop[0]), stop=self.stop,
+            stopped_in=self.stop[0], head=head, files=[],
         )
 
     def _who_and_where(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -517,21 +470,12 @@ class Resolver:
         name, email = context.git_identity(self.environ, params)
         uid = os.getuid()
         actor = context.build_actor(
-            uid=uid,
-            user=context.os_user(self.environ, uid),
-            host=os.uname().nodename,
-            git_name=name,
-            git_email=email,
-            ci=context.ci_info(self.environ),
+            uid=uid, user=context.os_user(self.environ, uid), host=os.uname().nodename,
+            git_name=name, git_email=email, ci=context.ci_info(self.environ),
         )
         head = gitstate.RefReader(self.layout).head()
-        where = repo_object(
-            os.path.realpath(self.worktree),
-            params,
-            branch=head.ref,
-            head_before=head.oid,
-            head_after=head.oid,
-        )
+        where = repo_object(os.path.realpath(self.worktree), params, branch=head.ref,
+                            head_before=head.oid, head_after=head.oid)
         return actor, where
 
     # -- events --
@@ -549,13 +493,8 @@ class Resolver:
             "secrets_masked": outcome.secrets_masked, **extra,
         }  # fmt: skip
         event = conflicts.lifecycle_event(
-            operation,
-            found,
-            source=SOURCE,
-            state=self.state,
-            actor=self.actor,
-            repo=self.repo_info,
-            exit_code=0 if operation == "conflict.resolved" else 1,
+            operation, found, source=SOURCE, state=self.state, actor=self.actor,
+            repo=self.repo_info, exit_code=0 if operation == "conflict.resolved" else 1,
         )
         if operation != "conflict.resolved":
             event["result"]["error"] = outcome.reason
@@ -577,9 +516,8 @@ class Resolver:
             )
         chosen = select(files, self.options.paths, self.cwd, self.worktree)
         repo = history.open_repository(self.layout.git_dir)
-        items = [
-            load_file(repo, self.worktree, item, self.settings.resolve_max_bytes) for item in chosen
-        ]
+        items = [load_file(repo, self.worktree, item, self.settings.resolve_max_bytes)
+                 for item in chosen]
         asked = [item for item in items if item.skip is None]
         if asked and not (self.options.yes or self.options.dry_run or self.options.interactive):
             raise ResolveError(
@@ -592,24 +530,14 @@ class Resolver:
         redactor = self.pipeline.redactor
 
         def client_for(on_record: Callable[[dict[str, Any]], None]) -> Any:
-            return make_client(
-                self.settings,
-                parent_id=self.detected_id,
-                correlation_id=self.state["correlation_id"],
-                on_record=on_record,
-                http_client=http_client,
-            )
+            return make_client(self.settings, parent_id=self.detected_id,
+                               correlation_id=self.state["correlation_id"],
+                               on_record=on_record, http_client=http_client)
 
         pool = ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(asked))))
         futures: dict[str, Future[Answer]] = {
-            item.path: pool.submit(
-                ask,
-                item,
-                model=self.model,
-                redactor=redactor,
-                stop=self.stop,
-                client_for=client_for,
-            )
+            item.path: pool.submit(ask, item, model=self.model, redactor=redactor,
+                                   stop=self.stop, client_for=client_for)
             for item in asked
         }
         try:
@@ -625,35 +553,17 @@ class Resolver:
                         self._settle(item, answer, report, invalid=str(answer.error.message))
                         continue
                     if fatal is None:
-                        self._settle(
-                            item,
-                            answer,
-                            report,
-                            invalid=(
-                                f"the request failed: {type(answer.error).__name__}: "
-                                f"{' '.join(str(answer.error).split())[:300]}"
-                            ),
-                        )
+                        self._settle(item, answer, report, invalid=(
+                            f"the request failed: {type(answer.error).__name__}: "
+                            f"{' '.join(str(answer.error).split())[:300]}"))
                         continue
-                    report.outcomes.append(
-                        Outcome(
-                            item.path,
-                            item.kind,
-                            "error",
-                            fatal.message,
-                            list(answer.request_ids),
-                            secrets_masked=answer.mask.count if answer.mask else 0,
-                        )
-                    )
-                    for rest in items[items.index(item) + 1 :]:
-                        report.outcomes.append(
-                            Outcome(
-                                rest.path,
-                                rest.kind,
-                                "skipped" if rest.skip else "not_asked",
-                                rest.skip or "the run ended before this file was resolved",
-                            )
-                        )
+                    report.outcomes.append(Outcome(
+                        item.path, item.kind, "error", fatal.message, list(answer.request_ids),
+                        secrets_masked=answer.mask.count if answer.mask else 0))
+                    for rest in items[items.index(item) + 1:]:
+                        report.outcomes.append(Outcome(
+                            rest.path, rest.kind, "skipped" if rest.skip else "not_asked",
+                            rest.skip or "the run ended before this file was resolved"))
                     report.error = fatal.message
                     fatal.report = report
                     raise fatal
@@ -669,25 +579,11 @@ class Resolver:
     def _base_url(self) -> str:
         return self.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
 
-    def _settle(
-        self,
-        item: Conflicted,
-        answer: Answer,
-        report: Report,
-        *,
-        invalid: str,
-        checks: list[dict[str, Any]] | None = None,
-        declined: bool = False,
-    ) -> None:
-        outcome = Outcome(
-            item.path,
-            item.kind,
-            "declined" if declined else "invalid",
-            invalid,
-            list(answer.request_ids),
-            checks or [],
-            secrets_masked=answer.mask.count if answer.mask else 0,
-        )
+    def _settle(self, item: Conflicted, answer: Answer, report: Report, *, invalid: str,
+                checks: list[dict[str, Any]] | None = None, declined: bool = False) -> None:
+        outcome = Outcome(item.path, item.kind, "declined" if declined else "invalid", invalid,
+                          list(answer.request_ids), checks or [],
+                          secrets_masked=answer.mask.count if answer.mask else 0)
         report.outcomes.append(outcome)
         extra: dict[str, Any] = {"reason": invalid}
         explanation = self._explanation(answer)
@@ -718,19 +614,12 @@ class Resolver:
             return
         unknown = mask.unknown(body)
         if unknown:
-            self._settle(
-                item,
-                answer,
-                report,
-                invalid=(
-                    f"the answer holds placeholders that stand for no secret: {', '.join(unknown)}"
-                ),
-            )
+            self._settle(item, answer, report, invalid=(
+                f"the answer holds placeholders that stand for no secret: {', '.join(unknown)}"))
             return
         proposal = _trailing_newline(mask.unmask(body), item)
-        checks = validate.check_proposal(
-            item.path, proposal, base=item.base, ours=item.ours, theirs=item.theirs
-        )
+        checks = validate.check_proposal(item.path, proposal, base=item.base, ours=item.ours,
+                                         theirs=item.theirs)
         failed = validate.failures(checks)
         if failed:
             self._settle(item, answer, report, invalid="; ".join(failed), checks=checks)
@@ -742,50 +631,28 @@ class Resolver:
         :func:`gitaudit.capture.conflicts.note_claude`), when a capture path saved it."""
         if not self.saved:
             return
-        staged = gitcmd.run(
-            self.git,
-            ["rev-parse", f":0:{path}"],
-            cwd=self.worktree,
-            environ=self.environ,
-            check=False,
-        )
+        staged = gitcmd.run(self.git, ["rev-parse", f":0:{path}"], cwd=self.worktree,
+                            environ=self.environ, check=False)
         blob = staged.stdout.decode("ascii", "replace").strip()
         if staged.returncode == 0 and gitstate.is_oid(blob):
             conflicts.note_claude(self.layout, self.detected_id, path, blob)
 
-    def _command_check(
-        self,
-        item: Conflicted,
-        target: str,
-        data: bytes,
-        before: bytes | None,
-        checks: list[dict[str, Any]],
-    ) -> str | None:
+    def _command_check(self, item: Conflicted, target: str, data: bytes, before: bytes | None,
+                       checks: list[dict[str, Any]]) -> str | None:
         """Run ``--check`` with the proposal in place; the reason it failed (file put back)."""
         assert self.options.check is not None  # noqa: S101 - only called with --check
         _write(target, data)
         status, output = run_check(self.options.check, self.worktree, item.path)
-        checks.append(
-            {
-                "check": "command",
-                "ok": status == 0,
-                "detail": f"exit code {status}" if status else None,
-            }
-        )
+        checks.append({"check": "command", "ok": status == 0,
+                       "detail": f"exit code {status}" if status else None})
         if status == 0:
             return None
         _write(target, before)
         tail = self.pipeline.redactor.redact_text(output)[-500:]
         return f"--check failed with exit code {status}" + (f": {tail}" if tail else "")
 
-    def _place(
-        self,
-        item: Conflicted,
-        answer: Answer,
-        report: Report,
-        proposal: str,
-        checks: list[dict[str, Any]],
-    ) -> None:
+    def _place(self, item: Conflicted, answer: Answer, report: Report, proposal: str,
+               checks: list[dict[str, Any]]) -> None:
         """``--check``, then confirm, write and stage a proposal that passed the checks."""
         target = os.path.join(self.worktree, item.path)
         before = _read(target)
@@ -799,33 +666,19 @@ class Resolver:
                     self._settle(item, answer, report, invalid=failed, checks=checks)
                     return
             if self.options.dry_run:
-                report.outcomes.append(
-                    Outcome(
-                        item.path,
-                        item.kind,
-                        "valid",
-                        None,
-                        list(answer.request_ids),
-                        checks,
-                        secrets_masked=secrets,
-                        diff=diff,
-                    )
-                )
+                report.outcomes.append(Outcome(item.path, item.kind, "valid", None,
+                                               list(answer.request_ids), checks,
+                                               secrets_masked=secrets, diff=diff))
                 self.say(f"valid     {item.path} (dry run: not written)")
                 return
             if not self.options.yes and not self.confirm(item.path, diff):
                 _write(target, before)
-                self._settle(
-                    item,
-                    answer,
-                    report,
-                    invalid="declined by the operator",
-                    checks=checks,
-                    declined=True,
-                )
+                self._settle(item, answer, report, invalid="declined by the operator",
+                             checks=checks, declined=True)
                 return
             _write(target, data)
-            gitcmd.run(self.git, ["add", "--", item.path], cwd=self.worktree, environ=self.environ)
+            gitcmd.run(self.git, ["add", "--", item.path], cwd=self.worktree,
+                       environ=self.environ)
             self._note_staged(item.path)
         except BaseException:
             _write(target, before)  # interrupted or git add failed: the file as it was
@@ -833,16 +686,8 @@ class Resolver:
         finally:
             if self.options.dry_run and self.options.check:
                 _write(target, before)
-        outcome = Outcome(
-            item.path,
-            item.kind,
-            "resolved",
-            None,
-            list(answer.request_ids),
-            checks,
-            secrets_masked=secrets,
-            diff=diff,
-        )
+        outcome = Outcome(item.path, item.kind, "resolved", None, list(answer.request_ids),
+                          checks, secrets_masked=secrets, diff=diff)
         report.outcomes.append(outcome)
         extra: dict[str, Any] = {"action": "resolve", "concluded_by": "gitaudit.resolve"}
         explanation = self._explanation(answer)

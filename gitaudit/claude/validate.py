@@ -132,31 +132,23 @@ def syntax_check(path: str, proposal: str, sides: list[str]) -> dict[str, Any] |
     return {"check": check, "ok": False, "detail": problem}
 
 
-def check_proposal(
-    path: str, proposal: str, *, base: str | None, ours: str | None, theirs: str | None
-) -> list[dict[str, Any]]:
+def check_proposal(path: str, proposal: str, *, base: str | None, ours: str | None,
+                   theirs: str | None) -> list[dict[str, Any]]:
     """Every content check of a proposal for ``path`` (``None``: that side has no file)."""
     sides = [side for side in (ours, theirs) if side is not None]
     had = set().union(*(marker_lines(side) for side in (base, ours, theirs) if side is not None))
     left = sorted(marker_lines(proposal) - had)
-    results = [
-        {
-            "check": "conflict_markers",
-            "ok": not left,
-            "detail": f"conflict markers left: {', '.join(left)}" if left else None,
-        }
-    ]
+    results = [{
+        "check": "conflict_markers", "ok": not left,
+        "detail": f"conflict markers left: {', '.join(left)}" if left else None,
+    }]
     empty = not proposal.strip()
     allowed_empty = any(not side.strip() for side in sides) or len(sides) < 2
-    results.append(
-        {
-            "check": "not_empty",
-            "ok": not empty or allowed_empty,
-            "detail": "the proposal is empty but neither side is"
-            if empty and not allowed_empty
-            else None,
-        }
-    )
+    results.append({
+        "check": "not_empty", "ok": not empty or allowed_empty,
+        "detail": "the proposal is empty but neither side is" if empty and not allowed_empty
+        else None,
+    })
     syntax = syntax_check(path, proposal, sides)
     if syntax is not None:
         results.append(syntax)

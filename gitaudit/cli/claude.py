@@ -37,6 +37,7 @@ class GroupBy(StrEnum):
     day = "day"
 
 
+
 COLUMNS = (  # (UsageRow field, table header)
     ("requests", "requests"),
     ("failures", "failed"),

@@ -18,16 +18,14 @@ hooks_app = typer.Typer(
 
 RepoOption = Annotated[
     str | None,
-    typer.Option(
-        "--repo",
-        metavar="PATH",
-        help="Repository to act on (default: $GIT_DIR or the current one).",
-    ),
+    typer.Option("--repo", metavar="PATH",
+                 help="Repository to act on (default: $GIT_DIR or the current one)."),
 ]
 GlobalOption = Annotated[
     bool,
     typer.Option("--global", help="Act on the global core.hooksPath (every repository)."),
 ]
+
 
 
 _DONE = {
@@ -39,8 +37,9 @@ _DONE = {
     hookinstall.RESTORE: "removed; previous hook restored",
     hookinstall.NOT_OURS: "not gitaudit's: left alone",
     hookinstall.DROP_COPY: "repaired: a hook manager had written over gitaudit's; its old copy "
-    "removed",
-    hookinstall.DROP_STALE: "repaired: gitaudit's copy that a hook manager had moved aside removed",
+                           "removed",
+    hookinstall.DROP_STALE: "repaired: gitaudit's copy that a hook manager had moved aside "
+                            "removed",
 }
 
 
@@ -71,9 +70,8 @@ def install_command(
     global_: GlobalOption = False,
     with_: Annotated[
         list[str] | None,
-        typer.Option(
-            "--with", metavar="HOOK", help="Also install an optional hook: reference-transaction."
-        ),
+        typer.Option("--with", metavar="HOOK",
+                     help="Also install an optional hook: reference-transaction."),
     ] = None,
 ) -> None:
     """Install gitaudit's hooks; a hook already there is kept and still runs."""
@@ -135,7 +133,9 @@ def format_status(info: dict[str, Any]) -> str:
         if state == "installed" and not row["records"]:
             state = "refusals" if row["mode"] == hookinstall.GATE else "chains"
         where = f" (as {row['file']}, run by {row['peer']})" if row["file"] != row["name"] else ""
-        lines.append(f"  {row['name']:24s} {state:11s} {version:8s} {row['chained'] or '-'}{where}")
+        lines.append(
+            f"  {row['name']:24s} {state:11s} {version:8s} {row['chained'] or '-'}{where}"
+        )
     lines += [f"note: {note}" for note in info["notes"]]
     return "\n".join(lines)
 

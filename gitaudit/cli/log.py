@@ -29,9 +29,8 @@ UntilOption = Annotated[
 ]
 OpOption = Annotated[
     list[str] | None,
-    typer.Option(
-        "--op", metavar="OP", help="Operation or glob, repeatable: git.push, 'git.*', 'conflict.*'."
-    ),
+    typer.Option("--op", metavar="OP",
+                 help="Operation or glob, repeatable: git.push, 'git.*', 'conflict.*'."),
 ]
 ActorOption = Annotated[
     str | None, typer.Option(metavar="ACTOR", help="OS user, git name or git email (glob allowed).")
@@ -43,8 +42,8 @@ OutcomeOption = Annotated[
     str | None, typer.Option(metavar="success|failure", help="Only successes or only failures.")
 ]
 CorrelationOption = Annotated[
-    str | None,
-    typer.Option("--correlation-id", metavar="ID", help="Everything one job or command did."),
+    str | None, typer.Option("--correlation-id", metavar="ID",
+                             help="Everything one job or command did.")
 ]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
 NoIngestOption = Annotated[

@@ -23,20 +23,18 @@ def _confirm(path: str, diff: str) -> bool:
 
 def resolve_command(
     paths: Annotated[
-        list[str] | None,
-        typer.Argument(metavar="FILE", help="Conflicted files to resolve (default: all)."),
+        list[str] | None, typer.Argument(metavar="FILE",
+                                         help="Conflicted files to resolve (default: all).")
     ] = None,
     model: Annotated[
-        str | None,
-        typer.Option(metavar="MODEL", help="Claude model (default: the claude_model setting)."),
+        str | None, typer.Option(metavar="MODEL",
+                                 help="Claude model (default: the claude_model setting).")
     ] = None,
     check: Annotated[
         str | None,
-        typer.Option(
-            metavar="COMMAND",
-            help="Shell command run in the working tree with the proposal in place; "
-            "a non-zero exit rejects it (the file is put back).",
-        ),
+        typer.Option(metavar="COMMAND",
+                     help="Shell command run in the working tree with the proposal in place; "
+                          "a non-zero exit rejects it (the file is put back)."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Ask and check, but write nothing.")
@@ -51,25 +49,15 @@ def resolve_command(
 
     as_json = fmt is SummaryFormat.json
     options = Options(
-        paths=list(paths or []),
-        model=model,
-        check=check,
-        dry_run=dry_run,
-        yes=yes,
+        paths=list(paths or []), model=model, check=check, dry_run=dry_run, yes=yes,
         interactive=sys.stdin.isatty() and sys.stdout.isatty() and not as_json,
     )
 
     def say(line: str) -> None:
         typer.echo(line, err=as_json)
 
-    resolver = Resolver(
-        load_settings(),
-        options,
-        cwd=os.getcwd(),
-        environ=dict(os.environ),
-        confirm=_confirm,
-        say=say,
-    )
+    resolver = Resolver(load_settings(), options, cwd=os.getcwd(), environ=dict(os.environ),
+                        confirm=_confirm, say=say)
     try:
         report = resolver.run()
     except ResolveError as exc:
@@ -85,8 +73,6 @@ def resolve_command(
                     typer.echo(outcome.diff, nl=False)
         done = sum(1 for o in report.outcomes if o.status == "resolved")
         if done:
-            typer.echo(
-                f"{done} file(s) resolved and staged: review with `git diff --cached`, "
-                f"then `git {report.stopped_in} --continue`"
-            )
+            typer.echo(f"{done} file(s) resolved and staged: review with `git diff --cached`, "
+                       f"then `git {report.stopped_in} --continue`")
     raise typer.Exit(report.exit_code)

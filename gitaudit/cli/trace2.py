@@ -70,10 +70,8 @@ def _without(current: str | None, ours: tuple[str, ...]) -> str | None:
 
 def is_ours(target: str | None) -> bool:
     """True if ``target`` is a gitaudit trace2 socket (``af_unix:stream:.../trace2.sock``)."""
-    return (
-        bool(target)
-        and str(target).startswith(TARGET_PREFIX)
-        and str(target).endswith("/" + paths.TRACE2_SOCKET)
+    return bool(target) and str(target).startswith(TARGET_PREFIX) and str(target).endswith(
+        "/" + paths.TRACE2_SOCKET
     )
 
 
@@ -122,19 +120,15 @@ class GitConfig:
         values: dict[str, str | None] = {}
         for key in KEYS:
             out = gitcmd.run(self.git, ["config", self.flag, "--get", key], cwd="/", check=False)
-            values[key] = (
-                out.stdout.decode("utf-8", "replace").strip() if out.returncode == 0 else None
-            )
+            values[key] = out.stdout.decode("utf-8", "replace").strip() if out.returncode == 0 \
+                else None
         return values
 
     def apply(self, plan: Plan) -> None:
         """Write the plan; a refused write says how to get permission."""
         for key, value in plan.items():
-            args = (
-                ["config", self.flag, key, value]
-                if value is not None
-                else ["config", self.flag, "--unset-all", key]
-            )
+            args = ["config", self.flag, key, value] if value is not None else [
+                "config", self.flag, "--unset-all", key]
             try:
                 gitcmd.run(self.git, args, cwd="/")
             except gitcmd.GitCommandError as exc:
@@ -151,10 +145,8 @@ class GitConfig:
 
 def _scope(system: bool, global_: bool) -> Scope:
     if system == global_:
-        raise GitauditError(
-            "choose exactly one of --system and --global",
-            "--system for every user of this machine, --global for yourself",
-        )
+        raise GitauditError("choose exactly one of --system and --global",
+                            "--system for every user of this machine, --global for yourself")
     return Scope.system if system else Scope.global_
 
 
@@ -172,8 +164,8 @@ def enable_command(
     system: SystemOpt = False,
     global_: GlobalOpt = False,
     socket: Annotated[
-        str | None,
-        typer.Option("--socket", metavar="PATH", help="trace2 socket path. Default: the daemon's."),
+        str | None, typer.Option("--socket", metavar="PATH",
+                                 help="trace2 socket path. Default: the daemon's.")
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace another trace2.eventTarget.")

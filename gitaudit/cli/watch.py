@@ -27,33 +27,25 @@ from gitaudit.transport import spool_dirs
 
 
 def watch_command(
-    paths: Annotated[
-        list[str], typer.Argument(metavar="PATH", help="Repositories to watch (worktree or bare).")
-    ],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH",
+                                               help="Repositories to watch (worktree or bare).")],
     window: Annotated[
         float | None,
-        typer.Option(
-            metavar="SECONDS",
-            help="Seconds to wait for git's own event before recording a change "
-            "(default: the watch_window setting).",
-        ),
+        typer.Option(metavar="SECONDS",
+                     help="Seconds to wait for git's own event before recording a change "
+                          "(default: the watch_window setting)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per event.")] = False,
 ) -> None:
     """Record ref changes in PATHs that no hook, wrapper or trace2 event accounts for."""
     settings = load_settings()
     if window is not None and not 0 < window < math.inf:
-        raise UsageError(
-            f"--window must be a positive number of seconds, got {window}",
-            "give the seconds to wait, e.g. --window 1.0",
-        )
+        raise UsageError(f"--window must be a positive number of seconds, got {window}",
+                          "give the seconds to wait, e.g. --window 1.0")
     repos = watcher.locate_all(paths)
     stats = asyncio.run(run(settings, repos, window or settings.watch_window, verbose))
-    print(
-        f"gitaudit watch: {stats['recorded']} change(s) recorded, {stats['explained']} made "
-        f"by git itself (not recorded)",
-        file=sys.stderr,
-    )
+    print(f"gitaudit watch: {stats['recorded']} change(s) recorded, {stats['explained']} made "
+          f"by git itself (not recorded)", file=sys.stderr)
 
 
 def _say(event: str, **fields: Any) -> None:
@@ -63,9 +55,8 @@ def _say(event: str, **fields: Any) -> None:
     print(f"gitaudit watch: {event} {detail}".rstrip(), file=sys.stderr)
 
 
-async def run(
-    settings: Settings, repos: list[watcher.WatchedRepo], window: float, verbose: bool
-) -> dict[str, int]:
+async def run(settings: Settings, repos: list[watcher.WatchedRepo], window: float,
+              verbose: bool) -> dict[str, int]:
     """Watch until SIGINT/SIGTERM; returns counts (recorded, explained)."""
     pipeline = Pipeline(settings)
     activity = watcher.ActivityLog()
@@ -84,24 +75,11 @@ async def run(
             where = delivery.transport if delivery is not None else "policy dropped"
             for event in events:
                 found = event["details"]
-                _say(
-                    "recorded",
-                    repo=event["repo"]["path"],
-                    ref=found["ref"],
-                    old=found["old"],
-                    new=found["new"],
-                    to=where,
-                )
+                _say("recorded", repo=event["repo"]["path"], ref=found["ref"],
+                     old=found["old"], new=found["new"], to=where)
 
-    watch = watcher.Watcher(
-        repos,
-        deliver,
-        activity=activity,
-        window=window,
-        refresh=tail.poll,
-        git=_git(settings),
-        log=_say,
-    )
+    watch = watcher.Watcher(repos, deliver, activity=activity, window=window,
+                            refresh=tail.poll, git=_git(settings), log=_say)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

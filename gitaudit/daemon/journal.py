@@ -279,10 +279,8 @@ class GroupCommitter:
         try:
             await self.worker.run(self.journal.append, records)
         except Exception as exc:  # noqa: BLE001 - told to the submitters; the committer goes on
-            failure = (
-                exc
-                if isinstance(exc, SpoolError | OSError)
-                else SpoolError(f"journal write failed: {type(exc).__name__}: {exc}")
+            failure = exc if isinstance(exc, SpoolError | OSError) else SpoolError(
+                f"journal write failed: {type(exc).__name__}: {exc}"
             )
             for _, future in group:
                 if not future.done():

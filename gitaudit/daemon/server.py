@@ -412,11 +412,7 @@ class Server:
         )
         await self._writer.open_store()
         self.intake = EventIntake(
-            self.settings,
-            self._committer,
-            self._writer,
-            self.metrics,
-            Deduper(),
+            self.settings, self._committer, self._writer, self.metrics, Deduper(),
             activity=self.activity,
         )
         self._spawn(self._committer.run(), "journal")
@@ -477,9 +473,8 @@ class Server:
         os.makedirs(runtime, mode=RUNTIME_DIR_MODE, exist_ok=True)
         await self._listen(passed, runtime, "events", paths.EVENTS_SOCKET, EVENTS_MODE,
                            self._handle_events)  # fmt: skip
-        self._receiver = Trace2Receiver(
-            self.active_intake(), self.settings, self.metrics, activity=self.activity
-        )
+        self._receiver = Trace2Receiver(self.active_intake(), self.settings, self.metrics,
+                                        activity=self.activity)
         await self._listen(passed, runtime, "trace2", paths.TRACE2_SOCKET, TRACE2_MODE,
                            self._tracked(self._receiver.handle))  # fmt: skip
         await self._listen(passed, runtime, "subscribe", paths.SUBSCRIBE_SOCKET,

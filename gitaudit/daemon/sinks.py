@@ -119,15 +119,12 @@ class SinkCursor:
         except FileNotFoundError:
             return self
         except (OSError, ValueError) as exc:
-            log.warning(
-                "sink cursor unreadable, following live events only", path=self.path, error=str(exc)
-            )
+            log.warning("sink cursor unreadable, following live events only",
+                        path=self.path, error=str(exc))
             return self
         seq = saved.get("seq") if isinstance(saved, dict) else None
-        if (
-            isinstance(saved, dict)
-            and saved.get("chain_id") == self.chain_id
-            and (isinstance(seq, int) and seq >= 0)
+        if isinstance(saved, dict) and saved.get("chain_id") == self.chain_id and (
+            isinstance(seq, int) and seq >= 0
         ):
             self.seq = seq
         return self
@@ -313,12 +310,8 @@ class QueueSink(abc.ABC):
             except Exception:  # whatever it is, skip this one event (logged with its traceback)
                 payload = None
                 self._metrics.sink_skipped.labels(sink=self.name).inc()
-                log.exception(
-                    "sink cannot format an event; skipped",
-                    sink=self.name,
-                    id=str(event.get("id")),
-                    seq=event.get("seq"),
-                )
+                log.exception("sink cannot format an event; skipped", sink=self.name,
+                              id=str(event.get("id")), seq=event.get("seq"))
             self._payloads.append(payload)
 
     async def run(self) -> None:
@@ -344,12 +337,8 @@ class QueueSink(abc.ABC):
                 await asyncio.wait_for(self._finished.wait(), DRAIN_TIMEOUT)
         lost = self.backlog
         if lost and self._cursor is not None and self._cursor.seq is not None:
-            log.info(
-                "sink stopped with undelivered events: sent after the next start",
-                sink=self.name,
-                events=lost,
-                after_seq=self._cursor.seq,
-            )
+            log.info("sink stopped with undelivered events: sent after the next start",
+                     sink=self.name, events=lost, after_seq=self._cursor.seq)
         elif lost:
             self._metrics.subscriber_drops.labels(subscriber=f"sink:{self.name}").inc(lost)
             log.warning("sink closed with undelivered events", sink=self.name, dropped=lost)
@@ -390,9 +379,8 @@ class QueueSink(abc.ABC):
         try:
             return await reader(cursor.chain_id, cursor.seq or 0, self.batch_size)
         except Exception as exc:  # noqa: BLE001 - any store trouble: wait and read again
-            log.warning(
-                "sink cannot read the store to catch up, will retry", sink=self.name, error=str(exc)
-            )
+            log.warning("sink cannot read the store to catch up, will retry",
+                        sink=self.name, error=str(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), CATCH_UP_RETRY)
             return None
@@ -535,7 +523,9 @@ class HttpSink(QueueSink):
             )
         if verdict == DROP:
             self._metrics.sink_errors.labels(sink=self.name).inc()
-            self._metrics.subscriber_drops.labels(subscriber=f"sink:{self.name}").inc(len(elements))
+            self._metrics.subscriber_drops.labels(subscriber=f"sink:{self.name}").inc(
+                len(elements)
+            )
             log.error("sink refused a batch; dropped", sink=self.name, status=response.status_code)
         payloads.clear()
 

@@ -383,11 +383,8 @@ class Hub:
             except Exception:  # whatever it is, skip this one event (logged with its traceback)
                 self._metrics.sink_skipped.labels(sink=subscription.name).inc()
                 event_id = item.get("id") if isinstance(item, dict) else None
-                log.exception(
-                    "subscriber cannot be sent an event; skipped",
-                    subscriber=subscription.name,
-                    id=str(event_id),
-                )
+                log.exception("subscriber cannot be sent an event; skipped",
+                              subscriber=subscription.name, id=str(event_id))
                 out.append(encode(delivery_message(Dropped(1))))
         return b"".join(out)
 

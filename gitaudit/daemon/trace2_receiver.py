@@ -67,17 +67,8 @@ log = structlog.get_logger("gitaudit.trace2")
 class Connection:
     """One trace2 connection: the process it describes, its stream, who is on the other end."""
 
-    __slots__ = (
-        "absorbed",
-        "closed",
-        "done_at",
-        "ended_wall",
-        "peer",
-        "process",
-        "registered",
-        "started_wall",
-        "stream",
-    )
+    __slots__ = ("absorbed", "closed", "done_at", "ended_wall", "peer", "process", "registered",
+                 "started_wall", "stream")
 
     def __init__(self, peer: Peer | None, max_bytes: int, wall: float) -> None:
         self.peer = peer
@@ -131,9 +122,8 @@ class Assembler:
     child's still adopts it.
     """
 
-    def __init__(
-        self, grace: float = 0.25, max_wait: float = 30.0, remembered: int = 10_000
-    ) -> None:
+    def __init__(self, grace: float = 0.25, max_wait: float = 30.0,
+                 remembered: int = 10_000) -> None:
         self.grace = grace
         self.max_wait = max_wait
         self.by_sid: dict[str, Connection] = {}
@@ -180,9 +170,8 @@ class Assembler:
         sid = conn.sid or ""
         return not any(parent in self.by_sid for parent in _ancestors(sid))
 
-    def _ready(
-        self, top: Connection, members: list[Connection], quiet_since: float, now: float
-    ) -> bool:
+    def _ready(self, top: Connection, members: list[Connection], quiet_since: float,
+               now: float) -> bool:
         if top.done_at is None:
             return False
         if now - top.done_at >= self.max_wait:
@@ -280,26 +269,15 @@ def _child_list(processes: Sequence[ProcessTrace]) -> list[dict[str, Any]]:
     listed: list[dict[str, Any]] = []
     for proc in processes:
         for child in proc.children.values():
-            listed.append(
-                {
-                    "class": child.child_class,
-                    "hook": child.hook_name,
-                    "argv": child.argv,
-                    "exit_code": child.exit_code,
-                }
-            )
+            listed.append({"class": child.child_class, "hook": child.hook_name,
+                           "argv": child.argv, "exit_code": child.exit_code})
     return listed[:MAX_LISTED]
 
 
 def _nested_list(nested: Sequence[Connection]) -> list[dict[str, Any]]:
     return [
-        {
-            "sid": conn.sid,
-            "command": conn.process.command,
-            "argv": conn.process.argv,
-            "exit_code": conn.process.exit_code,
-            "killed": conn.killed,
-        }
+        {"sid": conn.sid, "command": conn.process.command, "argv": conn.process.argv,
+         "exit_code": conn.process.exit_code, "killed": conn.killed}
         for conn in nested[:MAX_LISTED]
     ]
 
@@ -329,10 +307,8 @@ def _resolve_remote(found: dict[str, Any], params: dict[str, str]) -> None:
     if remote is None and not found.get("all") and "remote.origin.url" in params:
         remote = found["remote"] = "origin"
     url = params.get(f"remote.{remote}.url") if remote else None
-    found["url"] = (
-        details.strip_credentials(url)
-        if url
-        else (remote if remote and ("/" in remote or ":" in remote) else None)
+    found["url"] = details.strip_credentials(url) if url else (
+        remote if remote and ("/" in remote or ":" in remote) else None
     )
 
 
@@ -375,18 +351,16 @@ def build_event(group: Group, *, host: str | None, error_max_chars: int) -> dict
     )
 
 
-def _operation_details(
-    found: dict[str, Any], subcommand: str | None, params: dict[str, str]
-) -> None:
+def _operation_details(found: dict[str, Any], subcommand: str | None,
+                       params: dict[str, str]) -> None:
     if subcommand in _TALKING:
         _resolve_remote(found, params)
     if subcommand == "push":
         found.update(refs=[], refs_source="unavailable", commit_count=None)
 
 
-def _trace2_extras(
-    group: Group, processes: Sequence[ProcessTrace], signal: str | None
-) -> dict[str, Any]:
+def _trace2_extras(group: Group, processes: Sequence[ProcessTrace],
+                   signal: str | None) -> dict[str, Any]:
     top = group.top.process
     extras: dict[str, Any] = {
         "git_version": top.version,
@@ -405,9 +379,8 @@ def _trace2_extras(
     return extras
 
 
-def _actor(
-    peer: Peer | None, host: str | None, env: dict[str, str], params: dict[str, str]
-) -> dict[str, Any]:
+def _actor(peer: Peer | None, host: str | None, env: dict[str, str],
+           params: dict[str, str]) -> dict[str, Any]:
     name, email = context.git_identity(env, params)
     actor = context.build_actor(
         uid=peer.uid if peer is not None else None,
@@ -421,9 +394,8 @@ def _actor(
     return actor
 
 
-def _repo(
-    worktree: str | None, params: dict[str, str], subcommand: str | None, found: dict[str, Any]
-) -> dict[str, Any] | None:
+def _repo(worktree: str | None, params: dict[str, str], subcommand: str | None,
+          found: dict[str, Any]) -> dict[str, Any] | None:
     url = found.get("url") if subcommand == "clone" else None
     if worktree is None and url is None:
         return None
@@ -480,17 +452,9 @@ class Trace2Receiver:
     one delivery task.
     """
 
-    def __init__(
-        self,
-        intake: Intake,
-        settings: Settings,
-        metrics: Metrics,
-        *,
-        grace: float = 0.25,
-        max_wait: float = 30.0,
-        batch: int = 100,
-        activity: ActivityLog | None = None,
-    ) -> None:
+    def __init__(self, intake: Intake, settings: Settings, metrics: Metrics, *,
+                 grace: float = 0.25, max_wait: float = 30.0, batch: int = 100,
+                 activity: ActivityLog | None = None) -> None:
         self.intake = intake
         self.activity = activity  # told which git processes run where (the repo watcher)
         self._tracked: dict[Connection, bool] = {}  # connection -> begun in the activity log
@@ -598,9 +562,8 @@ class Trace2Receiver:
     def _emit(self, groups: list[Group]) -> None:
         for group in groups:
             try:
-                event = build_event(
-                    group, host=self._host, error_max_chars=self.settings.error_max_chars
-                )
+                event = build_event(group, host=self._host,
+                                    error_max_chars=self.settings.error_max_chars)
             except Exception:  # one odd trace must not stop the receiver (logged)
                 log.exception("trace2_record_failed", sid=group.top.sid)
                 continue
@@ -667,9 +630,8 @@ class Trace2Receiver:
         }
 
 
-def _enrich(
-    events: list[dict[str, Any]], uid: int | None, tracker: ConflictTracker | None = None
-) -> None:
+def _enrich(events: list[dict[str, Any]], uid: int | None,
+            tracker: ConflictTracker | None = None) -> None:
     """Repository state for each record, and the conflict events they lead to (appended)."""
     for event in list(events):
         read_repo_state(event, uid)
@@ -724,14 +686,8 @@ class ConflictTracker:
             return []
         return self._observe(event, layout, key, previous, stopped)
 
-    def _observe(
-        self,
-        event: dict[str, Any],
-        layout: gitstate.Layout,
-        key: str,
-        previous: dict[str, Any] | None,
-        stopped: bool,
-    ) -> list[dict[str, Any]]:
+    def _observe(self, event: dict[str, Any], layout: gitstate.Layout, key: str,
+                 previous: dict[str, Any] | None, stopped: bool) -> list[dict[str, Any]]:
         from gitaudit.capture import conflicts, history
 
         repo = history.open_repository(layout.git_dir)
@@ -745,18 +701,11 @@ class ConflictTracker:
             # replayed in memory: the user may have resolved files by the time the record is
             # assembled (the index then no longer shows them); the index is the fallback
             return conflicts.replay(repo, stop[0], head, stop[1]) or conflicts.read_conflicts(
-                layout
-            )
+                layout)
 
-        verdict, new = conflicts.observe(
-            repo,
-            layout,
-            previous,
-            head=head,
-            action=action,
-            detect=detect if stopped else None,
-            ended=self.ended.get(key, ()),
-        )
+        verdict, new = conflicts.observe(repo, layout, previous, head=head, action=action,
+                                         detect=detect if stopped else None,
+                                         ended=self.ended.get(key, ()))
         exit_code = (event.get("result") or {}).get("exit_code")
         made: list[dict[str, Any]] = []
         if verdict is not None and previous is not None:
@@ -764,42 +713,24 @@ class ConflictTracker:
             operation, found = conflicts.concluded_details(
                 repo, previous, verdict, str(event.get("operation")), action=done
             )
-            made.append(
-                conflicts.lifecycle_event(
-                    operation,
-                    found,
-                    source=SOURCE,
-                    state=previous,
-                    actor=event["actor"],
-                    repo=event.get("repo"),
-                    exit_code=exit_code,
-                )
-            )
+            made.append(conflicts.lifecycle_event(
+                operation, found, source=SOURCE, state=previous, actor=event["actor"],
+                repo=event.get("repo"), exit_code=exit_code,
+            ))
             self._end(key, previous)
         if new is not None:
             stop, files = new
             state = conflicts.new_state(
                 detected_id=conflicts.conflict_id(layout, stop),
                 correlation_id=str(event.get("correlation_id")),
-                operation=str(event.get("operation")),
-                stop=stop,
-                stopped_in=stop[0],
-                head=head,
-                files=files,
+                operation=str(event.get("operation")), stop=stop, stopped_in=stop[0],
+                head=head, files=files,
             )
-            made.append(
-                conflicts.lifecycle_event(
-                    "conflict.detected",
-                    conflicts.detected_details(state),
-                    source=SOURCE,
-                    state=state,
-                    actor=event["actor"],
-                    repo=event.get("repo"),
-                    exit_code=exit_code,
-                    event_id=state["detected_id"],
-                    parent_id=str(event.get("id")),
-                )
-            )
+            made.append(conflicts.lifecycle_event(
+                "conflict.detected", conflicts.detected_details(state), source=SOURCE,
+                state=state, actor=event["actor"], repo=event.get("repo"), exit_code=exit_code,
+                event_id=state["detected_id"], parent_id=str(event.get("id")),
+            ))
             self.states[key] = state
             while len(self.states) > self.max_repos:
                 del self.states[next(iter(self.states))]
@@ -811,7 +742,7 @@ class ConflictTracker:
         stop = gitstate.stop_key(state.get("stop"))
         if stop is None:
             return
-        ended = [*self.ended.pop(key, []), stop][-gitstate.MAX_ENDED :]
+        ended = [*self.ended.pop(key, []), stop][-gitstate.MAX_ENDED:]
         self.ended[key] = ended  # re-inserted: the least recently ended repository goes first
         while len(self.ended) > self.max_repos:
             del self.ended[next(iter(self.ended))]
@@ -856,13 +787,8 @@ class Deduper:
     (or :meth:`is_duplicate`, which does both).
     """
 
-    def __init__(
-        self,
-        window: float = 600.0,
-        tolerance: float = 2.0,
-        max_entries: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, window: float = 600.0, tolerance: float = 2.0,
+                 max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
         self.window = window
         self.tolerance = tolerance
         self.max_entries = max_entries
@@ -901,9 +827,8 @@ class Deduper:
             keys.append(("run", _root(sid)))
         return keys
 
-    def _matches(
-        self, kind: str, entry: _Seen, event: dict[str, Any], span: tuple[float, float]
-    ) -> bool:
+    def _matches(self, kind: str, entry: _Seen, event: dict[str, Any],
+                 span: tuple[float, float]) -> bool:
         source = event.get("source")
         if kind == "conflict":
             return True

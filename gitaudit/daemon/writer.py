@@ -255,13 +255,7 @@ def committed(chunk: list[dict[str, Any]], result: AppendResult) -> list[dict[st
         position = result.positions.get(str(record["id"]))
         if position is not None and (not out or out[-1]["seq"] < position[0]):
             seq, prev_hash, digest = position
-            out.append(
-                {
-                    **record,
-                    "chain_id": result.chain_id,
-                    "seq": seq,
-                    "prev_hash": prev_hash,
-                    "hash": digest,
-                }
-            )
+            out.append({**record, "chain_id": result.chain_id, "seq": seq,
+                        "prev_hash": prev_hash, "hash": digest})
     return out
+

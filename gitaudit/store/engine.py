@@ -162,8 +162,8 @@ def store_error(exc: BaseException, action: str, url: str) -> StoreError:
             f"{action} refused: the audit store is append-only ({first})",
             "records are never changed or deleted; retention is the one sanctioned deleter",
         )
-    specific = (
-        _sqlite_error(first, where) if url.startswith("sqlite") else _postgres_error(first, where)
+    specific = _sqlite_error(first, where) if url.startswith("sqlite") else _postgres_error(
+        first, where
     )
     return specific or StoreError(
         f"{action} failed on {where}: {first}",

@@ -237,10 +237,8 @@ class _ChainCheck:
     def _position(self, row: Row[Any], body: dict[str, Any]) -> Problem | None:
         if row.seq > self.expected_seq:
             last = row.seq - 1
-            span = (
-                str(self.expected_seq)
-                if last == self.expected_seq
-                else (f"{self.expected_seq}..{last}")
+            span = str(self.expected_seq) if last == self.expected_seq else (
+                f"{self.expected_seq}..{last}"
             )
             return self._problem(
                 "missing",

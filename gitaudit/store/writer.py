@@ -73,7 +73,9 @@ class AppendResult:
 class ChainWriter:
     """Extends one chain: dedupes by id, assigns seq and hashes, writes a checkpoint."""
 
-    def __init__(self, chain_id: str, hasher: ChainHasher, stand_in: StandIn | None = None) -> None:
+    def __init__(
+        self, chain_id: str, hasher: ChainHasher, stand_in: StandIn | None = None
+    ) -> None:
         if not chain_id:
             raise ConfigError("chain_id must not be empty", "set GITAUDIT_CHAIN_ID or unset it")
         self.chain_id = chain_id
@@ -118,7 +120,9 @@ class ChainWriter:
                     {"chain_id": self.chain_id, "seq": seq, "hash": prev_hash, "created_at": now},
                 )
         inserted = len(positions)
-        return AppendResult(inserted, len(records) - inserted, self.chain_id, positions, replaced)
+        return AppendResult(
+            inserted, len(records) - inserted, self.chain_id, positions, replaced
+        )
 
     @staticmethod
     def _stored(conn: Connection, event_id: str) -> bool:
