@@ -528,3 +528,19 @@ def test_prefix_removed_by_an_accounted_retention_run_is_not_a_finding(
     )
     assert _check(chained, forged, key).ok  # seq 20 is still accounted by the real grant
     assert not chained.verify().ok  # but plain verify names the forged grant
+
+
+def test_a_later_checkpoint_of_a_cut_store_is_rolled_back(
+    chained: Store, store_url: str, key: SignerKey, tmp_path: Path
+) -> None:
+    """The daemon signs whatever the store holds: after a cut, its next checkpoint states
+    a lower seq than the one before, and both disagreements are named."""
+    _sign_now(chained, key, tmp_path / "cps", now=datetime.now(UTC) - timedelta(hours=2))
+    forge(
+        store_url,
+        "DELETE FROM events WHERE chain_id = 'test-chain' AND seq > 15",
+        "DELETE FROM checkpoints WHERE chain_id = 'test-chain' AND seq > 15",
+    )
+    _sign_now(chained, key, tmp_path / "cps", now=datetime.now(UTC) - timedelta(hours=1))
+    report = _check(chained, tmp_path / "cps", key)
+    assert sorted(_kinds(report)) == ["rolled-back", "truncated"]
