@@ -97,6 +97,13 @@ def checkpoint_command(
     settings = load_settings()
     key_file = sign or settings.checkpoint_key
     key = None if key_file is None else load_signer_key(key_file)
+    if key_file is not None and os.stat(key_file).st_mode & 0o077:
+        mode = oct(os.stat(key_file).st_mode & 0o777)
+        typer.echo(
+            f"gitaudit: warning: private key {key_file} is readable by others (mode {mode}); "
+            f"`chmod 600 {key_file}` and keep it readable by the daemon user only",
+            err=True,
+        )
     store, _ = open_store(settings, writer=True)
     with store:
         written = store.checkpoint(key)

@@ -78,6 +78,16 @@ def test_checkpoint_then_verify_with_the_right_and_a_wrong_key(
     assert "signed by mine" in wrong.stderr
 
 
+def test_a_private_key_readable_by_others_is_warned_about(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    gitaudit(env, "keys", "generate", "--out", str(tmp_path), "--name", "loose")
+    (tmp_path / "loose.key").chmod(0o644)
+    made = gitaudit(env, "checkpoint", "--sign", str(tmp_path / "loose.key"))
+    assert made.returncode == 0, made.stderr
+    assert "readable by others (mode 0o644)" in made.stderr
+
+
 def test_unsigned_checkpoint_is_said_to_be_unsigned(env: dict[str, str], tmp_path: Path) -> None:
     made = gitaudit(env, "checkpoint")
     assert made.returncode == 0, made.stderr
