@@ -91,7 +91,7 @@ def checkpoint_command(
     ] = None,
     fmt: SummaryFormatOption = SummaryFormat.table,
 ) -> None:
-    """Write a checkpoint of every chain's head now: to the store, the checkpoint dir, the trail."""
+    """Sign every chain's head now; keep it in the store, the checkpoint dir, the trail."""
     from gitaudit.store.checkpoint_store import checkpoint_event, load_signer_key, save_note
 
     settings = load_settings()

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -336,7 +337,7 @@ def test_version_and_help_read_well(tmp_path: Path) -> None:
     result = gitaudit(_env(tmp_path), "--version")
     assert result.returncode == 0 and result.stdout == f"gitaudit {version('gitaudit')}\n"
     top = gitaudit(_env(tmp_path), "--help").stdout
-    assert "git      Run git with its arguments and record what it did.\n" in top
+    assert re.search(r"\n  git +Run git with its arguments and record what it did\.\n", top)
     for command in (("log",), ("tail",), ("hooks", "install"), ("claude", "usage")):
         text = gitaudit(_env(tmp_path), *command, "--help").stdout
         assert "<str>" not in text and "list[str]" not in text and "int range" not in text
