@@ -120,3 +120,12 @@ def test_public_key_given_as_signing_key_is_refused(env: dict[str, str], tmp_pat
     result = gitaudit(env, "checkpoint", "--sign", str(tmp_path / "k.pub"))
     assert result.returncode == 2
     assert "not a signed-note private key" in result.stderr
+
+
+def test_verify_with_jobs(env: dict[str, str]) -> None:
+    result = gitaudit(env, "verify", "--jobs", "2", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["chains"][0]["records"] == 6
+    refused = gitaudit(env, "verify", "--jobs", "0")
+    assert refused.returncode == 2
+    assert "--jobs" in refused.stderr
