@@ -46,6 +46,7 @@ OPERATIONS: Final = (
     "audit.config_changed",
     "audit.verify",
     "audit.retention",
+    "audit.checkpoint",
     "audit.rejected",
 )
 CATEGORIES: Final = ("read", "create", "update", "delete")
@@ -142,6 +143,7 @@ _FIXED_CATEGORY: Final[Mapping[str, str]] = {
     "audit.config_changed": "update",
     "audit.verify": "read",
     "audit.retention": "delete",
+    "audit.checkpoint": "create",
     "audit.rejected": "create",
 }
 

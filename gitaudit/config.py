@@ -200,6 +200,26 @@ FIELDS: tuple[Field, ...] = (
         "not a forger with write access).",
     ),
     Field(
+        "checkpoint_dir",
+        _path,
+        None,
+        "Directory that receives a copy of every signed checkpoint (one fsynced .note file "
+        "each). Unset: checkpoints go to the store and the sinks only.",
+    ),
+    Field(
+        "checkpoint_interval",
+        _float,
+        3600.0,
+        "Seconds between the daemon's checkpoints of every chain head; 0 turns them off.",
+    ),
+    Field(
+        "checkpoint_key",
+        _path,
+        None,
+        "Private key file (`gitaudit keys generate`) that signs checkpoints. Unset: "
+        "checkpoints are unsigned (they pin heads outside the store, but anyone can forge one).",
+    ),
+    Field(
         "chain_id",
         _str,
         None,
@@ -534,6 +554,9 @@ class Settings:
     spool_dir: str | None
     chain_key_file: str | None
     chain_id: str | None
+    checkpoint_dir: str | None
+    checkpoint_interval: float
+    checkpoint_key: str | None
     sensitive_fields: tuple[str, ...]
     hash_user_ids: bool
     user_id_key_file: str | None
@@ -603,6 +626,11 @@ class Settings:
                     f"{name} must be positive, got {getattr(self, name)}",
                     f"set {FIELDS_BY_NAME[name].env} to a number above 0",
                 )
+        if self.checkpoint_interval < 0:
+            raise ConfigError(
+                f"checkpoint_interval must be 0 (off) or positive, got {self.checkpoint_interval}",
+                "set GITAUDIT_CHECKPOINT_INTERVAL to seconds between checkpoints, e.g. 3600",
+            )
         if not 0.0 <= self.sample_rate <= 1.0:
             raise ConfigError(
                 f"sample_rate must be between 0 and 1, got {self.sample_rate}",

@@ -41,6 +41,8 @@ def test_every_setting_is_documented(field: config.Field) -> None:
         "gitaudit claude-code status",
         "gitaudit claude-code-hook",
         "gitaudit retention run",
+        "gitaudit checkpoint",
+        "gitaudit keys generate",
     ],
 )
 def test_every_command_is_documented(command: str) -> None:

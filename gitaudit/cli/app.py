@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from gitaudit.cli import checkpoint as checkpoint_cli
 from gitaudit.cli import claude as claude_cli
 from gitaudit.cli import claude_code as claude_code_cli
 from gitaudit.cli import config as config_cli
@@ -84,6 +85,8 @@ app.command("ingest")(ingest_cli.ingest_command)
 for _reader in READERS:  # also run alone, without this app (gitaudit.cli.runner)
     app.command(_reader)(reader_command(_reader))
 app.command("verify")(verify_cli.verify_command)
+app.command("checkpoint")(checkpoint_cli.checkpoint_command)
+app.add_typer(checkpoint_cli.keys_app, name="keys")
 app.command("demo")(demo_cli.demo_command)
 app.command("daemon")(daemon_cli.daemon_command)
 app.command("watch")(watch_cli.watch_command)

@@ -37,6 +37,7 @@ from gitaudit.config import Settings, load
 from gitaudit.daemon import protocol, systemd
 from gitaudit.daemon.agents import AgentTracker
 from gitaudit.daemon.api import Peer
+from gitaudit.daemon.checkpointer import Checkpointer, check_checkpoint_key
 from gitaudit.daemon.intake import EventIntake
 from gitaudit.daemon.journal import GroupCommitter, Journal, Worker
 from gitaudit.daemon.logging import configure, get_logger
@@ -337,8 +338,11 @@ class Server:
     async def startup(self) -> None:
         """Open journal and store, start the parts, bind the sockets, tell systemd READY."""
         self._install_signals()
+        check_checkpoint_key(self.settings)
         await self._start_core()
         self._start_sinks()
+        checkpointer = Checkpointer(lambda: self.settings, self.active_intake, self.log)
+        self._spawn(checkpointer.run(), "checkpoints")
         self._spools = SpoolWatcher(
             self.settings.watch_spool_dirs, self.active_intake(), self.metrics,
             self.active_journal().quarantine,

@@ -37,6 +37,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from gitaudit.config import Settings
 from gitaudit.errors import ConfigError, GitauditError, StoreError
+from gitaudit.store.checkpoint_store import WrittenCheckpoint, store_identity, write_checkpoint
 from gitaudit.store.integrity import (
     ArchiveReport,
     ChainHasher,
@@ -60,7 +61,12 @@ from gitaudit.store.search import is_syntax_error, syntax_error
 from gitaudit.store.writer import AppendResult, ChainWriter
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime, timedelta
+
     from gitaudit.quarantine import Quarantine
+    from gitaudit.store.checkpoint_verify import CheckpointReport, LoadedNote
+    from gitaudit.store.checkpoints import SignerKey, VerifierKey
     from gitaudit.store.retention import Recorder, RetentionOptions, RetentionReport
 
 BUSY_TIMEOUT_MS: Final = 30_000
@@ -563,6 +569,14 @@ def _ensure_partitions(engine: Engine, url: str) -> list[str]:
 # --- the Store handle --------------------------------------------------------------------
 
 
+def _has_retention_grants(conn: Connection) -> bool:
+    from sqlalchemy import select
+
+    from gitaudit.store.tables import retention_grants
+
+    return conn.execute(select(retention_grants.c.chain_id).limit(1)).first() is not None
+
+
 class Store:
     """The audit store: append to this writer's chain, query, verify.
 
@@ -750,10 +764,45 @@ class Store:
                     raise syntax_error(flt.grep, exc, self.dialect) from exc
                 raise
 
-    def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
-        """Recompute every hash chain; ``progress(done, total)`` is called along the way."""
+    def verify(
+        self, progress: Callable[[int, int], None] | None = None, jobs: int = 1
+    ) -> VerifyReport:
+        """Recompute every hash chain; ``progress(done, total)`` is called along the way.
+
+        ``jobs`` > 1 checks chains (long ones in seq ranges) in that many processes; a store
+        that retention has cut is checked in one (each chain from its accounted cut).
+        """
         with translate_errors("verifying the store", self._url), snapshot(self._engine) as conn:
-            return verify_chains(conn, self._chain_key, progress)
+            if jobs > 1 and _has_retention_grants(conn):
+                jobs = 1
+            if jobs > 1:
+                from gitaudit.store.verify_parallel import verify_chains_parallel
+
+                report = verify_chains_parallel(conn, self._url, self._chain_key, jobs, progress)
+            else:
+                report = verify_chains(conn, self._chain_key, progress)
+            return report
+
+    def checkpoint(self, key: SignerKey | None, now: datetime | None = None) -> WrittenCheckpoint:
+        """State every chain's head now (signed with ``key`` unless None) and store it."""
+        with (
+            translate_errors("writing a checkpoint", self._url),
+            write_transaction(self._engine) as conn,
+        ):
+            return write_checkpoint(conn, store_identity(self._url), key, now)
+
+    def verify_checkpoints(
+        self,
+        notes: Iterable[LoadedNote],
+        key: VerifierKey | None,
+        now: datetime,
+        skew: timedelta,
+    ) -> CheckpointReport:
+        """Hold the store against checkpoints kept outside it (see checkpoint_verify)."""
+        from gitaudit.store.checkpoint_verify import verify_checkpoints
+
+        with translate_errors("verifying checkpoints", self._url), snapshot(self._engine) as conn:
+            return verify_checkpoints(conn, notes, key, now, skew)
 
     def verify_archive(self, directory: str | Path) -> list[ArchiveReport]:
         """Verify retention's archived segments in ``directory`` against this store."""

@@ -498,6 +498,16 @@ def _unregistered(conn: Connection, chain_id: str) -> ChainReport:
     return ChainReport(chain_id, records, first.seq, None, problem, rejected or 0)
 
 
+def feed_chain(
+    conn: Connection, check: _ChainCheck, done: int, total: int,
+    progress: Progress | None, every: int,
+) -> int:  # fmt: skip
+    """Feed the chain's rows to ``check`` (fast path first, see :mod:`verify_fast`)."""
+    from gitaudit.store.verify_fast import feed_chain as fast
+
+    return fast(conn, check, done, total, progress, every)
+
+
 def verify_chains(
     conn: Connection, key: bytes | None, progress: Progress | None = None
 ) -> VerifyReport:
@@ -514,11 +524,7 @@ def verify_chains(
             continue
         hasher = hasher_for_chain(chain_id, info.algorithm, info.key_fingerprint, key)
         check = _ChainCheck(chain_id, hasher, _marks(conn, chain_id), retained)
-        for row in _chain_rows(conn, chain_id):
-            check.feed(row)
-            done += 1
-            if progress is not None and done % _PROGRESS_EVERY == 0:
-                progress(done, total)
+        done = feed_chain(conn, check, done, total, progress, _PROGRESS_EVERY)
         reports.append(check.finish())
     if progress is not None:
         progress(done, max(total, done))

@@ -31,7 +31,9 @@ READER: Final = "gitaudit_reader"
 RETENTION: Final = "gitaudit_retention"
 ROLES: Final = (WRITER, READER, RETENTION)
 
-READ_TABLES: Final = ("events", "chains", "checkpoints", "retention_grants", "alembic_version")
+READ_TABLES: Final = (
+    "events", "chains", "checkpoints", "retention_grants", "signed_checkpoints", "alembic_version",
+)  # fmt: skip
 
 
 def _create_role(role: str) -> str:
@@ -56,6 +58,8 @@ def roles_sql() -> list[str]:
         f"GRANT SELECT (id, chain_id, seq, hash) ON events TO {WRITER};",
         # a chain emptied by retention goes on from its newest checkpoint
         f"GRANT SELECT (chain_id, seq, hash) ON checkpoints TO {WRITER};",
+        # the daemon's signed checkpoints (revision 0004): numbered, linked to the one before
+        f"GRANT SELECT, INSERT ON signed_checkpoints TO {WRITER};",
         f"GRANT SELECT ON alembic_version TO {WRITER}, {RETENTION};",
         f"GRANT EXECUTE ON FUNCTION gitaudit_ensure_partitions(timestamptz, integer) TO {WRITER};",
         f"GRANT SELECT ON {', '.join(READ_TABLES)} TO {READER};",

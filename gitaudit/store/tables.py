@@ -175,7 +175,23 @@ retention_grants = Table(
     Column("reason", Text, nullable=False),
 )
 
-APPEND_ONLY_TABLES: Final = ("events", "chains", "checkpoints", "retention_grants")
+# Signed checkpoints (``gitaudit checkpoint``, the daemon's schedule): one row per
+# checkpoint, numbered from 1, each naming the body hash of the one before. The note
+# is the full signed-note text; copies outside the store are what make it evidence.
+signed_checkpoints = Table(
+    "signed_checkpoints",
+    metadata,
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("body_sha256", String(64), nullable=False, unique=True),
+    Column("prev_sha256", String(64), nullable=True),
+    Column("key_name", String, nullable=True),
+    Column("note", Text, nullable=False),
+)
+
+APPEND_ONLY_TABLES: Final = (
+    "events", "chains", "checkpoints", "retention_grants", "signed_checkpoints",
+)  # fmt: skip
 
 # Columns copied from the body, in the order ``denormalize`` fills them.
 DENORMALIZED: Final = (

@@ -37,7 +37,7 @@ from gitaudit.store.search import (
 from gitaudit.store.tables import FILTER_INDEXES, TIME_ORDER
 
 revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
