@@ -6,8 +6,10 @@ every event; the fake endpoint (tests/claude_code/fake_stream.py) answers with
 one Bash ``tool_use`` that commits and pushes to a local bare repository
 through the gitaudit shim. A real daemon stores everything. The test then reads
 the stored trail (:func:`stored_trail`) and checks the session's start and
-end, the prompt (hashed, no text), the tool call (command redacted) and the
-commit and push.
+end, the prompt (hashed, no text), the tool call (command redacted), the API
+requests with their tokens (Claude Code's OTLP log events, received by the
+daemon), and the commit and push with the agent proven as their actor
+(``actor.agent``: the session, the tool call, ``verified`` from the process tree).
 
 Skipped, with the reason, when the CLI cannot be installed or started here.
 """
@@ -25,7 +27,7 @@ from gitaudit.claude import ids
 from gitaudit.cli.shim import shim_install
 from tests.claude_code.cli import claude_binary, claude_env
 from tests.claude_code.fake_stream import FakeStream
-from tests.daemon.daemon_harness import DaemonRun, Daemons, wait_for
+from tests.daemon.daemon_harness import DaemonRun, Daemons, free_port, wait_for
 from tests.gitfixtures import GitSandbox
 
 HOOK_COMMAND = f"{shlex.quote(sys.executable)} -m gitaudit claude-code-hook"
@@ -72,12 +74,21 @@ def test_a_claude_code_session_commits_and_pushes_on_record(
     project_settings(repo)
     shims = sandbox.root / "shims"
     shim_install(shims)
-    run = daemons().start()
+    port = free_port()
+    run = daemons(config={"otlp_address": f"127.0.0.1:{port}"}).start()
+    telemetry = {  # what `gitaudit claude-code install --telemetry` writes
+        "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": f"http://127.0.0.1:{port}/v1/logs",
+        "OTEL_LOGS_EXPORT_INTERVAL": "500",
+    }
     command = ("echo change >> README && git commit -qam 'agent change'"
                f" && GH_TOKEN={TOKEN} git push -q origin main")
     with FakeStream(command) as api:
         env = sandbox.environ({
-            **claude_env(sandbox.home, f"http://127.0.0.1:{api.port}", base={}),
+            **claude_env(sandbox.home, f"http://127.0.0.1:{api.port}", base={}, **telemetry),
             "PATH": f"{shims}:{sandbox.env['PATH']}",
             "GITAUDIT_RUNTIME_DIR": str(run.runtime),
             "GITAUDIT_SOCKET_TIMEOUT": "30",  # a busy machine: still to the daemon, not spooled
@@ -95,7 +106,8 @@ def test_a_claude_code_session_commits_and_pushes_on_record(
     def complete() -> list[dict[str, Any]] | None:
         trail = stored_trail(run, repo)
         seen = {(e["operation"], e["details"].get("phase")) for e in trail}
-        wanted = {("claude.session", "end"), ("git.push", None), ("git.commit", None)}
+        wanted = {("claude.session", "end"), ("git.push", None), ("git.commit", None),
+                  ("claude.request", None)}
         return trail if wanted <= seen else None
 
     trail: list[dict[str, Any]] = wait_for(complete, "the session's trail stored")
@@ -122,6 +134,16 @@ def test_a_claude_code_session_commits_and_pushes_on_record(
     assert "git.commit" in git_ops and "git.push" in git_ops
     pushed = next(event for event in trail if event["operation"] == "git.push")
     assert pushed["outcome"] == "success"
+    for operation in ("git.commit", "git.push"):  # the agent ran them: proven, not guessed
+        done_by = next(e for e in trail if e["operation"] == operation)
+        agent = done_by["actor"]["agent"]
+        assert (agent["tool"], agent["session_id"], agent["verified"]) == (
+            "claude-code", session, True), done_by
+        assert done_by["correlation_id"] == session
+    requests = [e for e in trail if e["operation"] == "claude.request"]
+    assert {e["correlation_id"] for e in requests} == {session}
+    assert all(e["details"]["input_tokens"] > 0 and e["details"]["output_tokens"] > 0
+               and e["details"]["cost_source"] == "claude_code" for e in requests)
     run.stop()
     for path in run.root.rglob("*"):  # the token is nowhere on disk in clear
         if path.is_file():
