@@ -109,16 +109,21 @@ def main() -> int:
         hook = ["/bin/sh", "-c", f"{python} -m gitaudit claude-code-hook"]
         commit = [git, "commit", "-q", "--allow-empty", "-m", "x"]
         inline = {**env, "GITAUDIT_HOOK_DETACH": "never"}
+        # what Claude Code puts in its hooks' environment: under an agent the hook delivers
+        # inline (auto), so the daemon can prove the session from this process's ancestry
+        agent = {**env, "CLAUDECODE": "1", "AI_AGENT": "claude-code_2-1-197_harness",
+                 "CLAUDE_CODE_SESSION_ID": "0c1ceea0-202e-49c2-a0d4-39b78f7cacc0"}
         run_once(bare, tmp, env)  # warm up caches and byte-code once
         run_once(hook, repo, env, payload(repo, 0))
-        samples: dict[str, list[float]] = {"bare": [], "hook": [], "inline": [], "plain": [],
-                                           "hooked": []}
-        cpu: dict[str, list[float]] = {"bare": [], "hook": [], "inline": []}
+        samples: dict[str, list[float]] = {"bare": [], "hook": [], "inline": [], "agent": [],
+                                           "plain": [], "hooked": []}
+        cpu: dict[str, list[float]] = {"bare": [], "hook": [], "inline": [], "agent": []}
         for index in range(1, args.runs + 1):
             for label, argv, cwd, run_env, data in (
                 ("bare", bare, tmp, env, b""),
                 ("hook", hook, repo, env, payload(repo, index)),
                 ("inline", hook, repo, inline, payload(repo, -index)),
+                ("agent", hook, repo, agent, payload(repo, 10_000 + index)),
             ):
                 expected = spooled(env) + (label != "bare")
                 wall, used = run_once(argv, cwd, run_env, data)
@@ -140,15 +145,18 @@ def main() -> int:
         rows = (("sh -c python -c pass", "bare", ""),
                 ("sh -c python -m gitaudit claude-code-hook", "hook",
                  "one PostToolUse payload, spooled; default settings"),
-                ("  the same, GITAUDIT_HOOK_DETACH=never", "inline", "all in the hook process"))
+                ("  the same, GITAUDIT_HOOK_DETACH=never", "inline", "all in the hook process"),
+                ("  the same, in Claude Code's environment", "agent",
+                 "auto delivers inline under an agent (the daemon proves it)"))
         for title, label, note in rows:
             print(f"{title:44s} {median[label]:8.2f} {median[label] / base:6.2f}x "
                   f"{cpu_ms[label]:7.2f} {cpu_ms[label] / base_cpu:5.2f}x   {note}")
         print(f"{'git hook (post-commit) added to git commit':44s} {git_hook:8.2f} "
               f"{git_hook / base:6.2f}x   (reference, wall)")
-        ratio = median["hook"] / base
-        verdict = "within" if ratio <= TARGET_RATIO else "OVER"
-        print(f"\nhook command {ratio:.2f}x a bare start: {verdict} the {TARGET_RATIO}x target")
+        for label, title in (("hook", "hook command"), ("agent", "under Claude Code")):
+            ratio = median[label] / base
+            verdict = "within" if ratio <= TARGET_RATIO else "OVER"
+            print(f"{title}: {ratio:.2f}x a bare start: {verdict} the {TARGET_RATIO}x target")
         if args.importtime:
             data = tmp / "payload.json"
             data.write_bytes(payload(repo, 99))
