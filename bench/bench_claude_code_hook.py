@@ -1,9 +1,9 @@
 """How long does gitaudit's Claude Code hook command take per tool call?
 
-Claude Code runs ``<python> -m gitaudit claude-code-hook`` (through ``/bin/sh
--c``) for every hook event and waits for it; a tool call costs one PostToolUse
-run. In a temporary directory with its own repository, interleaved, N times
-each:
+Claude Code runs the installed hook command (``<python> -I -S -c <code>``, see
+gitaudit.claude.settings_install; through ``/bin/sh -c``) for every hook event and
+waits for it; a tool call costs one PostToolUse run. In a temporary directory with
+its own repository, interleaved, N times each:
 
 - ``python -c pass``: a bare interpreter start, started the same way (the yardstick);
 - the hook command with a PostToolUse payload of a Bash ``git commit`` (as
@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 
 from common import ROOT, isolated_env, print_importtime, runs_and_git, settle, spooled, timed
+
+from gitaudit.claude.settings_install import hook_command
 
 TARGET_RATIO = 1.5
 SESSION = "0c1ceea0-202e-49c2-a0d4-39b78f7cacc0"
@@ -106,7 +108,8 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "gitaudit", "hooks", "install", "--repo",
                         str(hooked)], env=env, check=True, stdout=subprocess.DEVNULL)
         bare = ["/bin/sh", "-c", f"{python} -c pass"]
-        hook = ["/bin/sh", "-c", f"{python} -m gitaudit claude-code-hook"]
+        # exactly the command `gitaudit claude-code install` writes into the settings
+        hook = ["/bin/sh", "-c", hook_command()]
         commit = [git, "commit", "-q", "--allow-empty", "-m", "x"]
         inline = {**env, "GITAUDIT_HOOK_DETACH": "never"}
         # what Claude Code puts in its hooks' environment: under an agent the hook delivers
@@ -143,7 +146,7 @@ def main() -> int:
               "(higher: noisier figures)")
         print(f"{'':44s} {'wall ms':>8s} {'x bare':>7s} {'cpu ms':>7s} {'cpu x':>6s}")
         rows = (("sh -c python -c pass", "bare", ""),
-                ("sh -c python -m gitaudit claude-code-hook", "hook",
+                ("sh -c <installed hook command>", "hook",
                  "one PostToolUse payload, spooled; default settings"),
                 ("  the same, GITAUDIT_HOOK_DETACH=never", "inline", "all in the hook process"),
                 ("  the same, in Claude Code's environment", "agent",

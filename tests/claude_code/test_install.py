@@ -469,7 +469,8 @@ def test_real_claude_code_runs_the_other_tools_hooks_and_ours(sandbox: GitSandbo
     write(path, json.dumps(document, indent=2) + "\n")
     standin = sandbox.root / "bin" / "python"
     write(standin, f"""#!/bin/sh
-test "$*" = "-m gitaudit claude-code-hook" || exit 1
+test "$1 $2 $3" = "-I -S -c" || exit 1
+case $4 in *"gitaudit claude-code-hook"*) ;; *) exit 1;; esac
 exec {sys.executable} -c 'import json, sys; print(json.load(sys.stdin)["hook_event_name"])' \\
   >> {ours_log}
 """, 0o755)

@@ -17,20 +17,19 @@ Skipped, with the reason, when the CLI cannot be installed or started here.
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from gitaudit.claude import ids
+from gitaudit.claude.settings_install import hook_command
 from gitaudit.cli.shim import shim_install
 from tests.claude_code.cli import claude_binary, claude_env
 from tests.claude_code.fake_stream import FakeStream
 from tests.daemon.daemon_harness import DaemonRun, Daemons, free_port, wait_for
 from tests.gitfixtures import GitSandbox
 
-HOOK_COMMAND = f"{shlex.quote(sys.executable)} -m gitaudit claude-code-hook"
+HOOK_COMMAND = hook_command()  # exactly what `gitaudit claude-code install` writes
 # The events gitaudit's hook is installed for (claude-code install does the same).
 HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "PostToolUse", "PostToolUseFailure", "Stop",
                "SessionEnd")
