@@ -18,8 +18,9 @@ from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from gitaudit.cli.app import app
+from gitaudit.cli.retention import table_lines
 from gitaudit.config import Settings
-from gitaudit.store import Store
+from gitaudit.store import Store, retention
 from gitaudit.store.engine import create_store_engine, write_transaction
 from gitaudit.store.partitions import month_of, partition_name
 from gitaudit.store.retention import Policy, RetentionOptions, recorder
@@ -84,6 +85,8 @@ def test_expired_months_are_dropped_and_the_rest_deleted_by_rows(
             + [_at(2, 10, operation="conflict.detected")]  # seq 11: in force (kept forever)
             + [_at(1, i, **push) for i in range(11, 13)]  # seq 12..13: last month
         )
+        with Store.open(url, chain_id="host-z") as other:  # a second chain, all expired
+            other.append([_at(4, i, operation="git.push") for i in range(20, 22)])
         options = RetentionOptions(
             Policy(30, [("conflict.*", None)]), str(tmp_path / "archive"), 2,
             now=NOW + timedelta(days=100),
@@ -97,11 +100,13 @@ def test_expired_months_are_dropped_and_the_rest_deleted_by_rows(
         # the month holding seq 11 (in force) stays; seq 9..10 went by rows, seq 4 with seq 8
         assert _exists(url, partition_name(_month(2)))
         assert _seqs(url, "host-a")[:3] == [11, 12, 13]
-        (cut,) = report.chains
-        assert (cut.upto_seq, cut.deleted) == (10, 10)
+        assert _seqs(url, "host-z") == []
+        deleted = {cut.chain_id: (cut.upto_seq, cut.deleted) for cut in report.chains}
+        assert deleted == {"host-a": (10, 10), "host-z": (2, 2)}
+        assert f"partitions dropped: {', '.join(dropped)}" in table_lines(report)
         verified = store.verify()
         assert verified.ok, verified.first_problem
-        assert [a.problem for a in store.verify_archive(tmp_path / "archive")] == [None]
+        assert [a.problem for a in store.verify_archive(tmp_path / "archive")] == [None, None]
         finished = scalar(
             url,
             "SELECT body::jsonb -> 'details' -> 'partitions_dropped' FROM events "
@@ -164,3 +169,29 @@ def test_the_function_refuses_what_is_not_a_whole_expired_month(
     assert scalar(retention, f"SELECT gitaudit_drop_expired_partition('{part}')") == 3
     assert not _exists(url, part)
     assert scalar(url, "SELECT count(*) FROM events") == 0
+
+
+def test_a_long_reader_leaves_the_months_to_the_batches(
+    pg_fresh_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = pg_fresh_url
+    monkeypatch.setattr(retention, "_DROP_LOCK_TIMEOUT", "200ms")
+    with Store.open(url, chain_id="host-d") as store:
+        _make_months(url, 3)
+        store.append([_at(3, i, operation="git.push") for i in range(4)])
+        reader = create_store_engine(url)
+        try:
+            with reader.begin() as conn:  # holds ACCESS SHARE on events until it ends
+                conn.execute(text("SELECT count(*) FROM events"))
+                options = RetentionOptions(
+                    Policy(30), None, 100, now=NOW + timedelta(days=100)
+                )
+                report = store.expire(options, recorder(store, Settings(), "cli"))
+        finally:
+            reader.dispose()
+        assert report.partitions_dropped == []
+        assert _exists(url, partition_name(_month(3)))
+        assert _seqs(url, "host-d")[:1] == [5]  # seq 1..4 deleted by rows
+        assert report.chains[0].deleted == 4
+        verified = store.verify()
+        assert verified.ok, verified.first_problem
