@@ -74,6 +74,8 @@ def table_lines(report: RetentionReport) -> list[str]:
         )
     if not report.chains:
         lines.append("no records yet")
+    if report.partitions_dropped:
+        lines.append(f"partitions dropped: {', '.join(report.partitions_dropped)}")
     deleted = sum(cut.deleted for cut in report.chains)
     tail = "nothing deleted (dry run)" if report.dry_run else f"{deleted} deleted"
     lines.append(f"total: {verb} {report.expired} record(s), {tail}, {report.duration_s:.1f}s")

@@ -19,14 +19,17 @@ A run (:func:`run_retention`):
 3. records ``audit.retention`` (phase ``started``: counts per chain and
    operation, seq ranges, archive files, the cut of every chain) through the
    store writer, so verify can account for the deletion even if the run dies;
-4. deletes in batches of ``cleanup_batch_size``, one short transaction per
+4. on PostgreSQL with monthly partitions, drops every partition whose rows
+   are all expired (:func:`_drop_partitions`), so whole months never go
+   through row-by-row DELETE;
+5. deletes the rest in batches of ``cleanup_batch_size``, one short transaction per
    batch: a ``retention_grants`` row ``(chain, upto_seq)``, a checkpoint at
    ``upto_seq`` (the hash of the last deleted record), then the events and the
    older checkpoints of that chain up to it (PostgreSQL: one call of the
    ``SECURITY DEFINER`` function ``gitaudit_expire``), so every batch leaves a
    chain that verifies from its first retained record;
-5. records ``audit.retention`` again (phase ``finished``: deleted counts,
-   duration).
+6. records ``audit.retention`` again (phase ``finished``: deleted counts,
+   dropped partitions, duration).
 
 A run killed anywhere is finished by the next one: segments already written
 are found through their manifests and never written twice, and batches pick
@@ -50,10 +53,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Connection, Engine, func, literal, select, text
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import OperationalError
 
 from gitaudit.catalog import OPERATIONS, category_for, now_rfc3339, severity_for, uuid7
 from gitaudit.errors import ConfigError
-from gitaudit.store import search
+from gitaudit.store import partitions, search
 from gitaudit.store.archive import Archive, ArchiveError
 from gitaudit.store.engine import snapshot, write_transaction
 from gitaudit.store.tables import UTCDateTime, chains, checkpoints, events, retention_grants
@@ -72,6 +76,9 @@ _SQLITE_FIRST_BATCH: Final = 500
 _SQLITE_MIN_BATCH: Final = 50
 _SQLITE_MIN_YIELD_S: Final = 0.03
 _MAX_YIELD_S: Final = 0.25
+# How long dropping partitions waits for the lock on events (readers holding it) before it
+# leaves those months to the batch deletes instead
+_DROP_LOCK_TIMEOUT: Final = "10s"
 # Test hook: seconds to sleep after each committed batch (lets a test kill a run between
 # batches without timing guesses: it waits for the batch's progress line, then kills).
 PAUSE_ENV: Final = "GITAUDIT_TEST_RETENTION_PAUSE"
@@ -395,6 +402,81 @@ def _delete_chain(
             time.sleep(min(max(held, _SQLITE_MIN_YIELD_S), _MAX_YIELD_S))
 
 
+def _droppable(conn: Connection, cuts: dict[str, ChainCut]) -> list[tuple[str, dict[str, int]]]:
+    """Monthly partitions whose every row is at or below its chain's cut, in month order,
+    each with the highest seq of every chain in it (one aggregate per partition, read
+    from the ``(chain_id, seq, occurred_at)`` index). Empty partitions (the months ahead)
+    are never dropped."""
+    found = []
+    for part in partitions.list_partitions(conn):
+        if part.is_default:
+            continue
+        highest = {
+            str(chain): int(seq)
+            for chain, seq in conn.execute(
+                text(f"SELECT chain_id, max(seq) FROM {part.name} GROUP BY chain_id")  # noqa: S608 - our own partition name
+            )
+        }
+        if highest and all(
+            chain in cuts and seq <= cuts[chain].upto_seq for chain, seq in highest.items()
+        ):
+            found.append((part.name, highest))
+    return found
+
+
+def _drop_partitions(
+    engine: Engine, expiring: list[ChainCut], reason: str, progress: Callable[[int], None]
+) -> list[str]:
+    """Drop the monthly partitions (PostgreSQL) whose rows have all expired; their names.
+
+    One transaction: first ``gitaudit_grant_expiry`` writes each affected chain's grant
+    and checkpoint at its cut (the authority ``gitaudit_drop_expired_partition`` checks
+    every row of a partition against), then each partition is dropped by that function,
+    which leaves a grant and a checkpoint at the chain's highest seq in it and deletes the
+    chain's few rows below that seq held elsewhere (clock skew across a month boundary).
+    The order is the one that keeps the store verifiable if the run is killed anywhere:
+    either nothing happened, or every chain starts just after a grant and a checkpoint,
+    with the rest of its expired prefix left to the batches that follow (which the next
+    run finishes if this one dies). Every row here was archived before (when archiving
+    is on): the cuts are what the archive step covered.
+
+    When the lock on ``events`` a detach needs is not granted within
+    :data:`_DROP_LOCK_TIMEOUT` (long readers), nothing is dropped: the batches delete
+    those months row by row instead.
+    """
+    cuts = {cut.chain_id: cut for cut in expiring}
+    with engine.connect() as conn:
+        droppable = _droppable(conn, cuts) if partitions.is_partitioned(conn) else []
+    if not droppable:
+        return []
+    chains_hit = sorted({chain for _, highest in droppable for chain in highest})
+    try:
+        with write_transaction(engine) as conn:
+            conn.execute(text(f"SET LOCAL lock_timeout = '{_DROP_LOCK_TIMEOUT}'"))
+            first = {
+                chain: conn.scalar(select(func.min(events.c.seq)).where(events.c.chain_id == chain))
+                for chain in chains_hit
+            }
+            for chain in chains_hit:
+                conn.execute(
+                    text("SELECT gitaudit_grant_expiry(:chain, :upto, :reason)"),
+                    {"chain": chain, "upto": cuts[chain].upto_seq, "reason": reason},
+                )
+            for name, _ in droppable:
+                conn.execute(text("SELECT gitaudit_drop_expired_partition(:part)"), {"part": name})
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        return []
+    for chain in chains_hit:
+        highest = max(h[chain] for _, h in droppable if chain in h)
+        start = first[chain]
+        deleted = highest - int(start) + 1 if start is not None and start <= highest else 0
+        cuts[chain].deleted += deleted
+        progress(deleted)
+    return [name for name, _ in droppable]
+
+
 # --- the run -----------------------------------------------------------------------------
 
 
@@ -408,6 +490,7 @@ class RetentionReport:
     chains: list[ChainCut]
     started_at: datetime
     duration_s: float = 0.0
+    partitions_dropped: list[str] = field(default_factory=list)
 
     @property
     def expired(self) -> int:
@@ -426,6 +509,7 @@ class RetentionReport:
             "expired": self.expired,
             "deleted": sum(cut.deleted for cut in self.chains),
             "chains": [cut.summary() for cut in self.chains if cut.upto_seq > 0],
+            "partitions_dropped": self.partitions_dropped,
         }
 
 
@@ -517,6 +601,8 @@ def _run(
         return report
     record("started", report.as_dict())
     reason = f"gitaudit retention run at {now.isoformat()}"
+    if engine.dialect.name == "postgresql" and not (options.stop and options.stop.is_set()):
+        report.partitions_dropped = _drop_partitions(engine, expiring, reason, advance)
     for cut in expiring:
         _delete_chain(engine, cut, options.batch_size, reason, advance, options.stop)
     report.duration_s = time.monotonic() - clock

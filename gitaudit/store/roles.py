@@ -13,10 +13,13 @@ Three ``NOLOGIN`` group roles; a DBA creates login users and grants them one::
                         retention grant and deletes in one transaction. (The login that
                         runs retention is a member of gitaudit_reader too, to read what
                         it archives, and of gitaudit_writer, to record audit.retention.)
+                        And EXECUTE on gitaudit_grant_expiry and
+                        gitaudit_drop_expired_partition (revision 0006), which drop a
+                        monthly partition only when grants cover every row in it.
 
 The statements are idempotent (roles are created only when missing; GRANT is a
 no-op when granted), refer to tables by name in the current schema, and are what
-``--print-sql`` prints for DBAs who apply them themselves. Revision 0002 must be
+``--print-sql`` prints for DBAs who apply them themselves. Revisions up to 0006 must be
 applied first (the functions and partitions exist from then on).
 """
 
@@ -64,6 +67,9 @@ def roles_sql() -> list[str]:
         f"GRANT EXECUTE ON FUNCTION gitaudit_ensure_partitions(timestamptz, integer) TO {WRITER};",
         f"GRANT SELECT ON {', '.join(READ_TABLES)} TO {READER};",
         f"GRANT EXECUTE ON FUNCTION gitaudit_expire(text, bigint, text) TO {RETENTION};",
+        # whole expired monthly partitions (revision 0006)
+        f"GRANT EXECUTE ON FUNCTION gitaudit_grant_expiry(text, bigint, text), "
+        f"gitaudit_drop_expired_partition(text) TO {RETENTION};",
     ]
 
 
