@@ -474,11 +474,6 @@ def _marks(conn: Connection, chain_id: str) -> dict[int, str]:
     return {int(seq): str(value) for seq, value in rows}
 
 
-def _chain_rows(conn: Connection, chain_id: str) -> Iterable[Row[Any]]:
-    query = select(events).where(events.c.chain_id == chain_id).order_by(events.c.seq)
-    return conn.execution_options(yield_per=1000).execute(query)
-
-
 def _unregistered(conn: Connection, chain_id: str) -> ChainReport:
     first = conn.execute(
         select(events.c.seq, events.c.id)
