@@ -150,7 +150,16 @@ def test_stand_ins_are_redacted_capped_and_always_storable(store_url: str) -> No
             assert event["source"] == "daemon" and event["severity"] == "medium"
             store.append([event])
         assert store.count() == len(raws) and store.verify().rejected == len(raws)
-    again = quarantine.event(raws[2], stage="journal", reason="x", origin={"file": "f", "line": 1})
-    same = quarantine.event(raws[2], stage="journal", reason="y", origin={"file": "f", "line": 1})
-    other = quarantine.event(raws[2], stage="journal", reason="x", origin={"file": "f", "line": 2})
+    # A record without its own UUIDv7 id is timed by ``when`` (the segment's mtime in
+    # real use); without it the id's time part is "now" and would differ across a ms.
+    when = 1_700_000_000.5
+    again = quarantine.event(
+        raws[2], stage="journal", reason="x", origin={"file": "f", "line": 1}, when=when
+    )
+    same = quarantine.event(
+        raws[2], stage="journal", reason="y", origin={"file": "f", "line": 1}, when=when
+    )
+    other = quarantine.event(
+        raws[2], stage="journal", reason="x", origin={"file": "f", "line": 2}, when=when
+    )
     assert again["id"] == same["id"] != other["id"]
