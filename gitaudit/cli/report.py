@@ -43,7 +43,7 @@ from gitaudit.cli.log import (
     event_filter,
 )
 from gitaudit.errors import UsageError
-from gitaudit.report.kinds import MODULES, builder
+from gitaudit.report.kinds import MODULES, builder, check_kind
 
 if TYPE_CHECKING:
     from gitaudit.report.model import Report
@@ -189,7 +189,7 @@ def report_command(
     no_ingest: NoIngestOption = False,
 ) -> None:
     """Write a report for auditors over the events `gitaudit log` would show."""
-    build = builder(kind)
+    check_kind(kind)
     if subject is not None and kind not in SUBJECT_KINDS:
         raise UsageError(f"--subject is for the {' and '.join(SUBJECT_KINDS)} report only",
                          f"leave --subject out of the {kind} report")  # fmt: skip
@@ -201,6 +201,7 @@ def report_command(
         correlation_id=correlation_id, severity=severity, source=source, host=host,
         branch=branch, agent=agent, session=session, grep=grep, grep_syntax=grep_syntax,
     )  # fmt: skip
+    build = builder(kind)
     settings = load_settings()
     from gitaudit.report.options import ReportOptions
 

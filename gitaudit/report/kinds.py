@@ -48,15 +48,25 @@ def _lazy(kind: str) -> Build:
     return build
 
 
+def check_kind(kind: str) -> str:
+    """``kind`` if it is a report kind; else UsageError naming them (and the closest)."""
+    if kind not in MODULES:
+        import difflib
+
+        close = difflib.get_close_matches(kind, MODULES, n=1)
+        guess = f"did you mean {close[0]}? " if close else ""
+        raise UsageError(f"unknown report kind {kind!r}",
+                         f"{guess}report kinds: {', '.join(MODULES)}")  # fmt: skip
+    return kind
+
+
 def builder(kind: str) -> Build:
     """The ``build`` function of ``kind``, its module imported now.
 
     Raises UsageError naming the valid kinds for an unknown one, and saying so when the
     kind's module is not part of this installation.
     """
-    if kind not in MODULES:
-        raise UsageError(f"unknown report kind {kind!r}", f"report kinds: {', '.join(MODULES)}")
-    name = MODULES[kind][0]
+    name = MODULES[check_kind(kind)][0]
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
