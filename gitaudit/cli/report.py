@@ -226,5 +226,5 @@ def report_command(
     if gone:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    if output is not None:
+    if output is not None and sys.stderr.isatty():
         print(f"gitaudit: wrote the {kind} report ({chosen.value}) to {output}", file=sys.stderr)

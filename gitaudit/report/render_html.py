@@ -5,9 +5,10 @@ every value from an event is HTML-escaped) with its CSS inlined; charts are SVG 
 by pygal and inlined too. Nothing is fetched when the file is viewed: no script (the
 ``<script>`` pygal puts in each chart for its tooltips is removed, and so are its
 comments naming its web site), no font, no image, no style sheet from elsewhere; the
-only ``http`` left is the SVG namespace. Each chart's values are also in a collapsed
-table beneath it. ``@media print`` keeps backgrounds white, rows and findings unsplit,
-charts within A4 width.
+only ``http`` left is the SVG namespace. The legend is HTML beneath the chart (pygal's
+own would be cut by rotated labels), and each chart's values are in a collapsed table.
+``@media print`` keeps backgrounds white, rows and findings unsplit, charts within A4
+width.
 
 The template is rendered as a stream (:meth:`jinja2.Template.generate`): an
 :class:`~gitaudit.report.model.EventStream` goes from the store to the file event by
@@ -50,6 +51,11 @@ def cell_class(value: Cell) -> str:
     return "num" if isinstance(value, int | float) and not isinstance(value, bool) else ""
 
 
+def legend(chart: Chart) -> list[tuple[str, str]]:
+    """(colour, series name) of each series, in the colours pygal gives them."""
+    return [(COLOURS[i % len(COLOURS)], name) for i, (name, _) in enumerate(chart.series)]
+
+
 def chart_svg(chart: Chart) -> str:
     """``chart`` as an inline SVG element (text, no XML declaration, no script, no comment)."""
     import pygal
@@ -64,12 +70,10 @@ def chart_svg(chart: Chart) -> str:
     )  # fmt: skip
     kind = {"line": pygal.Line, "bar": pygal.Bar, "stacked_bar": pygal.StackedBar}[chart.kind]
     many = len(chart.x) > 16
-    legend = len(chart.series) > 1
     rotated = many or sum(len(x) + 2 for x in chart.x) * 7 > 900  # labels would overlap
-    height = 300 + (24 * -(-len(chart.series) // 5) if legend else 0) + (70 if rotated else 0)
     graph = kind(
-        js=[], disable_xml_declaration=True, style=style, width=1000, height=height,
-        show_legend=legend, legend_at_bottom=True, legend_at_bottom_columns=5,
+        js=[], disable_xml_declaration=True, style=style, width=1000,
+        height=320 + (70 if rotated else 0), show_legend=False,  # the page draws the legend
         x_label_rotation=40 if rotated else 0,
         show_minor_x_labels=not many, x_labels_major_count=12 if many else None,
         truncate_label=-1, truncate_legend=40, y_title=chart.y_label or None,
@@ -109,7 +113,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=False,
     )
     env.globals.update(
-        cell=cell, cell_class=cell_class, chart_values=chart_values,
+        cell=cell, cell_class=cell_class, chart_values=chart_values, legend=legend,
         chart=lambda block: Markup(chart_svg(block)),  # noqa: S704 - pygal escaped the text
         version=__version__,
     )  # fmt: skip

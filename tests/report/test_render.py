@@ -155,9 +155,10 @@ def test_html_is_self_contained_and_escapes_what_events_carry(store: Store) -> N
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html  # the repo and the actor
     assert html.count("<svg") == 6  # every chart inline
     assert "@media print" in html and "break-inside: avoid" in html
-    # the model name reached the chart's legend escaped too (pygal writes XML)
-    svg = html[html.index("Claude requests per day"):]
-    assert "&lt;script&gt;" in svg[: svg.index("</svg>")]
+    # the model name reached the chart's legend escaped too
+    figure = html[html.index("Claude requests per day"):]
+    figure = figure[: figure.index("</figure>")]
+    assert '</span>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</li>' in figure
 
 
 def test_html_findings_name_their_events_and_streams_events() -> None:
