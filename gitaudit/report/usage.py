@@ -1,14 +1,14 @@
 """The usage report: what was done, by whom, where, how fast, how it failed, and with Claude.
 
 Sections: an overview (events, failures, actors, repositories, hosts); operations over
-time by type (per hour for periods under 2 days, per day up to 120 days, else per
-month; UTC); the top actors and repositories (top N and one "others" row); failure
-rate and duration p50/p95 per operation (interpolated as ``gitaudit stats`` does,
-:func:`gitaudit.store.stats.percentile`); conflicts per repository and how their files
-were resolved (ours, theirs, manual, claude: ``conflict.resolved``
-``details.files[].resolution``); Claude requests, tokens and cost per model and over
-time (``claude.request`` details, summed as ``gitaudit claude usage`` sums them:
-:class:`gitaudit.claude.usage.UsageRow`).
+time by type (per hour for periods under 2 days, per day up to 120 days, per month up
+to 30 years, else per year; UTC); the top actors and repositories (top N and one
+"others" row); failure rate and duration p50/p95 per operation (interpolated as
+``gitaudit stats`` does, :func:`gitaudit.store.stats.percentile`); conflicts per
+repository and how their files were resolved (ours, theirs, manual, claude:
+``conflict.resolved`` ``details.files[].resolution``); Claude requests, tokens and cost
+per model and over time (``claude.request`` details, summed as ``gitaudit claude usage``
+sums them: :class:`gitaudit.claude.usage.UsageRow`).
 
 One streaming pass over the matching events (:func:`~gitaudit.store.reader.matching`,
 the query layer's filter) reads a few indexed columns of each (time bucket,
@@ -116,29 +116,36 @@ class Buckets:
                 ) -> Buckets:  # fmt: skip
         """Buckets from ``start`` to ``end`` (the period; the events' ``first``..``last``
         instead when the period would need more than :data:`MAX_BUCKETS`)."""
+        buckets = cls._spanning(start, end)
+        if len(buckets.labels) > MAX_BUCKETS:
+            buckets = cls._spanning(first, last)
+        return buckets
+
+    @classmethod
+    def _spanning(cls, start: datetime, end: datetime) -> Buckets:
         start, end = _aware(start), _aware(end)
         span = end - start
-        unit = "hour" if span < timedelta(days=2) else "day" if span <= timedelta(days=120) else (
-            "month")  # fmt: skip
-        labels = _labels(unit, start, end)
-        if len(labels) > MAX_BUCKETS:
-            return cls.between(first, last, first, last)
-        return cls(unit, labels)
+        unit = ("hour" if span < timedelta(days=2) else "day" if span <= timedelta(days=120)
+                else "month" if span <= timedelta(days=366 * 30) else "year")  # fmt: skip
+        return cls(unit, _labels(unit, start, end))
 
     @property
     def by(self) -> str:
-        """The ``gitaudit stats`` grouping the database buckets by (months from days)."""
+        """The ``gitaudit stats`` grouping the database buckets by (longer ones from days)."""
         return "hour" if self.unit == "hour" else "day"
 
     def label(self, key: str) -> str:
         """The bucket of a time key or RFC 3339 time."""
-        return key[: {"hour": 13, "day": 10, "month": 7}[self.unit]]
+        return key[: {"hour": 13, "day": 10, "month": 7, "year": 4}[self.unit]]
 
 
 def _labels(unit: str, start: datetime, end: datetime) -> tuple[str, ...]:
-    """Every label from ``start``'s bucket to ``end``'s (at most MAX_BUCKETS + 1)."""
+    """Every label from ``start``'s bucket to ``end``'s (at most MAX_BUCKETS + 1; years are
+    all listed: a store spans at most 10,000 of them)."""
     if end > start:
         end -= timedelta(microseconds=1)  # the period's end is exclusive
+    if unit == "year":
+        return tuple(f"{year:04d}" for year in range(start.year, end.year + 1))
     labels: list[str] = []
     if unit == "month":
         year, month = start.year, start.month

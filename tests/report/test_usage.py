@@ -105,6 +105,15 @@ def test_a_long_period_is_charted_per_month(store: Store) -> None:
     assert chart.series == (("git.push", (1, 1, 0, 0, 0, 0, 1)),)  # 11 Dec, then 20 May
 
 
+def test_decades_are_charted_per_year_and_an_open_period_from_the_events(store: Store) -> None:
+    store.append([event("git.push", timedelta(days=days)) for days in (-366 * 40, 0)])
+    far = datetime(1, 1, 1, tzinfo=UTC)  # --since 9999999d: the events' span is charted
+    report = _build(store, EventFilter(since=far))
+    chart = next(b for s in report.sections for b in s.blocks if isinstance(b, Chart))
+    assert chart.x[0] == "1986" and chart.x[-1] == "2026" and len(chart.x) == 41
+    assert sum(chart.series[0][1]) == 2
+
+
 def test_more_than_eight_operations_draw_the_rest_as_other(store: Store) -> None:
     operations = ["git.push", "git.fetch", "git.commit", "git.rebase", "git.merge", "git.tag",
                   "git.clone", "git.pull", "git.reset", "git.branch"]  # fmt: skip
