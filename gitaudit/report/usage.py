@@ -17,10 +17,10 @@ events whose details count (``conflict.resolved``, ``claude.request``); a
 :class:`Tally` folds them into counts per bucket, operation, actor, repository and
 model. Nothing is kept per event except each operation's durations, 8 bytes each in
 an ``array`` (exact percentiles; 8 MB per million events). One pass beats one
-``GROUP BY`` per table: each scan of a large store costs about as much as reading
-it, and the pass reads it once (on SQLite ~4x faster than the six aggregate
-queries it replaced). ``progress`` is told the events read every
-:data:`PROGRESS_EVERY`.
+``GROUP BY`` per section: a store larger than the page cache is read from disk
+once instead of six times (on a 60,000-event SQLite store it took ~1.5x less CPU
+than the six aggregate queries it replaced, measured in the same run). ``progress``
+is told the events read every :data:`PROGRESS_EVERY`.
 """
 
 from __future__ import annotations
