@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         from gitaudit.claude.code_hook import main as hook_main
 
         return hook_main(args[1:])
-    if args and args[0] in ("log", "tail", "stats", "trace"):  # gitaudit.cli.runner.READERS
+    if args and args[0] in ("log", "tail", "stats", "trace", "report"):  # cli.runner.READERS
         from gitaudit.cli.runner import run_reader
 
         return run_reader(args)

@@ -118,6 +118,56 @@ def _policies(raw: object) -> tuple[tuple[str, int | None], ...]:
     return tuple(policies)
 
 
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WORKING_HOURS_FORM = "DAYS HH:MM-HH:MM [ZONE], e.g. Mon-Fri 08:00-19:00 UTC"
+
+
+def _clock(text: str) -> int:
+    """``HH:MM`` (00:00 to 24:00) as minutes after midnight."""
+    hours, sep, minutes = text.partition(":")
+    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+        raise ValueError(f"{text!r} is not a time HH:MM")
+    value = int(hours) * 60 + int(minutes)
+    if int(minutes) > 59 or value > 24 * 60:
+        raise ValueError(f"{text!r} is not a time between 00:00 and 24:00")
+    return value
+
+
+def _weekdays(text: str) -> tuple[int, ...]:
+    """``Mon-Fri``, ``Mon,Wed,Fri``, ``Sat-Sun`` or ``Fri-Mon`` as weekday numbers (Monday 0)."""
+    days: list[int] = []
+    for part in text.split(","):
+        first, sep, last = part.strip().lower().partition("-")
+        if first not in _DAYS or (sep and last not in _DAYS):
+            raise ValueError(f"{part.strip()!r} is not a day or day range like Mon-Fri")
+        start = _DAYS.index(first)
+        stop = _DAYS.index(last) if sep else start
+        days += [(start + step) % 7 for step in range((stop - start) % 7 + 1)]
+    return tuple(sorted(set(days)))
+
+
+def parse_working_hours(raw: object) -> tuple[tuple[int, ...], int, int, str]:
+    """``DAYS HH:MM-HH:MM [ZONE]`` as (weekdays with Monday 0, start and end minutes after
+    midnight, zone name; default UTC). The zone name is checked by whoever resolves it
+    (:mod:`gitaudit.report.options`): zoneinfo costs milliseconds to import here."""
+    parts = _str(raw).split()
+    if len(parts) not in (2, 3):
+        raise ValueError(f"expected {WORKING_HOURS_FORM}")
+    first, sep, last = parts[1].partition("-")
+    if not sep:
+        raise ValueError(f"{parts[1]!r} is not a time range HH:MM-HH:MM")
+    start, end = _clock(first), _clock(last)
+    if end <= start:
+        raise ValueError(f"the end {last} is not after the start {first} (one day at most)")
+    return _weekdays(parts[0]), start, end, parts[2] if len(parts) == 3 else "UTC"
+
+
+def _working_hours(raw: object) -> str:
+    """The setting as written (checked by :func:`parse_working_hours`)."""
+    parse_working_hours(raw)
+    return " ".join(_str(raw).split())
+
+
 def _list(raw: object) -> tuple[str, ...]:
     items = [str(item) for item in raw] if isinstance(raw, list | tuple) else _str(raw).split(",")
     return tuple(item.strip() for item in items if item.strip())
@@ -519,6 +569,22 @@ FIELDS: tuple[Field, ...] = (
         "Seconds between retention runs inside the daemon; 0 (default): off, the "
         "gitaudit-retention.timer runs it daily.",
     ),
+    # --- reports (gitaudit/report/) -----------------------------------------------------------
+    Field(
+        "report_protected_branches",
+        _list,
+        ("main", "master", "release/*", "refs/tags/*"),
+        "Comma list of globs naming the protected refs reports look at (soc2, security): a "
+        "pattern matches the full ref (refs/heads/main, refs/tags/v1) or the branch name.",
+    ),
+    Field(
+        "report_working_hours",
+        _working_hours,
+        "Mon-Fri 08:00-19:00 UTC",
+        "Working hours reports compare activity against: DAYS HH:MM-HH:MM [ZONE] with days "
+        "Mon..Sun as ranges or a comma list and an IANA zone (default UTC), "
+        "e.g. Mon-Fri 08:00-19:00 Europe/Paris.",
+    ),
     # --- gitaudit resolve (gitaudit/claude/resolve.py) -------------------------------------
     Field(
         "claude_model",
@@ -604,6 +670,8 @@ class Settings:
     archive_dir: str | None
     cleanup_batch_size: int
     retention_interval: float
+    report_protected_branches: tuple[str, ...]
+    report_working_hours: str
 
     def __init__(self, values: Mapping[str, Any] | None = None) -> None:
         values = values or {}

@@ -27,6 +27,7 @@ def test_every_setting_is_documented(field: config.Field) -> None:
         "gitaudit redact",
         "gitaudit ingest",
         "gitaudit log",
+        "gitaudit report",
         "gitaudit verify",
         "gitaudit db upgrade",
         "gitaudit db status",

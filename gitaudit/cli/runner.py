@@ -1,6 +1,6 @@
 """Running a Typer app with gitaudit's error handling, and the reader fast path.
 
-The readers (``log``, ``tail``, ``stats``, ``trace``) run as a one-command app
+The readers (``log``, ``tail``, ``stats``, ``trace``, ``report``) run as a one-command app
 built from their own module only (:func:`run_reader`): importing the whole CLI
 (every command group, the capture and sanitizer modules they pull in) would
 cost every read tens of milliseconds for nothing. Their options, help and
@@ -25,6 +25,7 @@ READERS: Final = {
     "tail": ("gitaudit.cli.tail", "tail_command"),
     "stats": ("gitaudit.cli.stats", "stats_command"),
     "trace": ("gitaudit.cli.trace", "trace_command"),
+    "report": ("gitaudit.cli.report", "report_command"),
 }
 
 

@@ -117,6 +117,15 @@ class Report:
     notes: tuple[str, ...] = field(default=())
 
 
+def chart_values(chart: Chart) -> Table:
+    """A chart's values as a table: one row per x label, one column per series."""
+    rows: tuple[tuple[Cell, ...], ...] = tuple(
+        (label, *(values[index] for _, values in chart.series))
+        for index, label in enumerate(chart.x)
+    )
+    return Table(("", *(name for name, _ in chart.series)), rows)
+
+
 def block_json(block: Block) -> dict[str, Any]:
     """The JSON form of one block (an :class:`EventStream` only as a marker)."""
     if isinstance(block, KeyValues):

@@ -28,6 +28,7 @@ READERS = [
     ["verify"],
     ["tail"],
     ["claude", "usage"],
+    ["report", "usage"],
 ]
 
 
