@@ -245,12 +245,12 @@ def access_section(reader: Reader, flt: EventFilter) -> Section:
     rows = tuple(
         (actor_, repo_, *(entry["n"].get(op, 0) for op in ACCESS_OPERATIONS),
          iso(entry["first"]), iso(entry["last"]))
-        for (actor_, repo_), entry in sorted(table.items())
+        for (actor_, repo_), entry in sorted(table.items())[:MAX_ACCESS_ROWS]
     )
     return Section(
         "Repository access",
         (Table(("actor", "repository", "clones", "fetches", "pulls", "first", "last"),
-               rows[:MAX_ACCESS_ROWS], cut_note(min(len(rows), MAX_ACCESS_ROWS), len(rows))),),
+               rows, cut_note(len(rows), len(table))),),
         "Who read which repository: clones, fetches and pulls per actor.",
     )  # fmt: skip
 

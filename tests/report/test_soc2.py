@@ -14,6 +14,7 @@ from gitaudit.report.model import MAX_EVIDENCE_IDS, Findings, KeyValues, Table
 from gitaudit.store import Store
 from gitaudit.store.checkpoints import generate_key
 from gitaudit.store.integrity import verify_period
+from gitaudit.store.reader import EventFilter
 from tests.gitfixtures import GitSandbox
 from tests.report.audit_fixtures import (
     MONDAY,
@@ -284,3 +285,31 @@ def test_soc2_lists_a_real_force_push_through_the_wrapper(tmp_path: Path, sqlite
         ("refs/heads/main", "yes", force_push["id"])]
     (access,) = section(report, "Repository access")
     assert [row[1:3] for row in access.rows] == [("remote", 1)]  # type: ignore[union-attr]
+
+
+def test_the_users_filters_narrow_every_section(store: Store) -> None:
+    records = _history(store)
+    start, end = period()
+    options = Options(since=start, until=end)
+    only_fetches = EventFilter(since=start, until=end, operations=("git.fetch",))
+    report, _ = build(store, soc2.build, options, only_fetches)
+    found = findings(report)
+    assert not any("Force-push" in title or "Denied" in title for title in found)
+    (access,) = section(report, "Repository access")
+    assert [row[:5] for row in access.rows] == [  # type: ignore[union-attr]
+        ("carol", "payroll", 0, 2, 0)]
+    bob = EventFilter(since=start, until=end, actor="bob", outcome="success")
+    report, _ = build(store, soc2.build, options, bob)
+    found = findings(report)
+    assert found["Branch and tag deletions"].event_ids == (records["deleted"]["id"],)
+    assert "Force-pushes to protected refs" not in found  # alice's
+    assert "Denied operations" not in found  # carol's, and a failure
+
+
+def test_a_keyed_chain_without_its_key_is_not_verified_and_says_why(sqlite_url: str) -> None:
+    with Store.open(sqlite_url, chain_id="keyed", chain_key=b"k" * 32) as keyed:
+        keyed.append([event(MONDAY, "git.fetch")])
+        report, _ = build(keyed, soc2.build, Options())
+    finding = findings(report)["Integrity not verified"]
+    assert finding.severity == "high"
+    assert "GITAUDIT_CHAIN_KEY_FILE" in finding.detail
