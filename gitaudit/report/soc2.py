@@ -13,7 +13,8 @@ user's filter narrowed to what the section needs:
   pushed ref ``rejected``/not ``accepted``, "[remote rejected]", "declined"; a
   Claude Code tool permission ``decision`` of deny); failed is every other failure;
 - **Repository access**: who cloned, fetched or pulled which repository
-  (counts, first and last time; aggregated by the database);
+  (counts, first and last time; one entry per actor and repository, from the
+  columns alone);
 - **Integrity**: the period's records verified in each chain
   (:func:`gitaudit.store.integrity.verify_period`), and the signed checkpoints
   that cover the period, held against the store
@@ -58,7 +59,8 @@ from gitaudit.report.evidence import (
     when,
 )
 from gitaudit.report.model import Cell, Finding, Findings, KeyValues, Report, Section, Table
-from gitaudit.store.reader import EventFilter, count_matching, matching
+from gitaudit.store.reader import EventFilter, count_matching
+from gitaudit.store.stats import GROUPS
 from gitaudit.store.tables import events, signed_checkpoints
 
 ACCESS_OPERATIONS: Final = ("git.clone", "git.fetch", "git.pull")
@@ -223,49 +225,62 @@ class Failures:
 # --- repository access -------------------------------------------------------------------
 
 
+class Access:
+    """Clones, fetches and pulls per (actor, repository), first and last time: one entry per
+    pair, fed ``(actor, repository, operation, time)`` columns."""
+
+    def __init__(self) -> None:
+        self.pairs: dict[tuple[str, str], list[Any]] = {}  # [clones, fetches, pulls, first, last]
+
+    def feed(self, actor: str | None, repo: str | None, operation: str, at: datetime) -> None:
+        """Account for one access."""
+        key = (actor or "(unknown)", repo or "(none)")
+        entry = self.pairs.get(key)
+        if entry is None:
+            entry = self.pairs[key] = [0, 0, 0, at, at]
+        entry[ACCESS_OPERATIONS.index(operation)] += 1
+        entry[3], entry[4] = min(entry[3], at), max(entry[4], at)
+
+    def section(self) -> Section:
+        """The pairs by actor and repository (the first :data:`MAX_ACCESS_ROWS`)."""
+        rows = tuple((actor, repo, *entry[:3], iso(entry[3]), iso(entry[4]))
+                     for (actor, repo), entry in sorted(self.pairs.items())[:MAX_ACCESS_ROWS])
+        return Section(
+            "Repository access",
+            (Table(("actor", "repository", "clones", "fetches", "pulls", "first", "last"),
+                   rows, cut_note(len(rows), len(self.pairs))),),
+            "Who read which repository: clones, fetches and pulls per actor.",
+        )  # fmt: skip
+
+
 def access_section(reader: Reader, flt: EventFilter) -> Section:
-    """Who cloned, fetched or pulled which repository (the database aggregates)."""
-    scoped = narrowed(flt, ACCESS_OPERATIONS)
-    actor = func.coalesce(events.c.actor_user, events.c.actor_git_email, events.c.actor_git_name)
+    """:class:`Access` over the period's clones, fetches and pulls (columns only)."""
+    access = Access()
+    actor = GROUPS["actor"](reader.conn.dialect.name)
     repo = func.coalesce(events.c.repo_name, events.c.repo_path)
-    table: dict[tuple[str, str], dict[str, Any]] = {}
-    if scoped is not None:
-        query_columns = (actor.label("actor"), repo.label("repo"), events.c.operation,
-                         func.count().label("n"), func.min(events.c.occurred_at).label("first"),
-                         func.max(events.c.occurred_at).label("last"))  # fmt: skip
-        query = matching(reader.conn, scoped, *query_columns).group_by(
-            actor, repo, events.c.operation)
-        for row in reader.conn.execute(query):
-            key = (row.actor or "(unknown)", row.repo or "(none)")
-            entry = table.setdefault(key, {"n": {}, "first": row.first, "last": row.last})
-            entry["n"][row.operation] = int(row.n)
-            entry["first"] = min(entry["first"], row.first)
-            entry["last"] = max(entry["last"], row.last)
-            reader.read += int(row.n)
-    rows = tuple(
-        (actor_, repo_, *(entry["n"].get(op, 0) for op in ACCESS_OPERATIONS),
-         iso(entry["first"]), iso(entry["last"]))
-        for (actor_, repo_), entry in sorted(table.items())[:MAX_ACCESS_ROWS]
-    )
-    return Section(
-        "Repository access",
-        (Table(("actor", "repository", "clones", "fetches", "pulls", "first", "last"),
-               rows, cut_note(len(rows), len(table))),),
-        "Who read which repository: clones, fetches and pulls per actor.",
-    )  # fmt: skip
+    for row in reader.rows(narrowed(flt, ACCESS_OPERATIONS), actor, repo, events.c.operation,
+                           events.c.occurred_at):  # fmt: skip
+        access.feed(row[0], row[1], row[2], row[3])
+    return access.section()
 
 
 # --- integrity and checkpoints -----------------------------------------------------------
 
 
-def integrity_section(conn: Connection, options: AuditOptions,
+def integrity_section(reader: Reader, options: AuditOptions,
                       period: tuple[datetime | None, datetime | None]) -> Section:  # fmt: skip
     """The period's records verified chain by chain; a high finding per failing chain."""
     from gitaudit.store.integrity import load_chain_key, verify_period
 
+    before = reader.read
+
+    def progress(done: int, _total: int) -> None:
+        reader.read = before + done
+        reader.progress(reader.read)
+
     try:
         key = load_chain_key(options.settings.chain_key_file)
-        verified = verify_period(conn, key, *period)
+        verified = verify_period(reader.conn, key, *period, progress)
     except ConfigError as exc:
         finding = Finding("Integrity not verified", "high", f"{exc.message} ({exc.hint})")
         return Section("Integrity", (KeyValues((("result", "not verified"),)),
@@ -438,7 +453,7 @@ def build(conn: Connection, flt: EventFilter, options: AuditOptions,
         changes.section(),
         failures.section(),
         access,
-        integrity_section(conn, options, period),
+        integrity_section(reader, options, period),
         checkpoints_section(conn, options, period),
         retention,
     )  # fmt: skip
