@@ -313,3 +313,25 @@ def test_a_keyed_chain_without_its_key_is_not_verified_and_says_why(sqlite_url: 
     finding = findings(report)["Integrity not verified"]
     assert finding.severity == "high"
     assert "GITAUDIT_CHAIN_KEY_FILE" in finding.detail
+
+
+def test_a_push_the_remote_declined_is_denied(tmp_path: Path, sqlite_url: str) -> None:
+    sandbox = GitSandbox(tmp_path / "sandbox")
+    remote = sandbox.bare_remote()
+    seed = sandbox.repo("seed", remote=remote)
+    sandbox.git("push", "-q", "origin", "main", cwd=seed)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'main is a protected branch' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    sandbox.commit(seed, {"b": "1"}, "two")
+    declined = sandbox.audited("push", "origin", "main", cwd=seed)
+    assert declined.returncode != 0
+    recorded = sandbox.events()
+    with Store.open(sqlite_url, chain_id="test-chain") as opened:
+        opened.append(recorded)
+        report, _ = build(opened, soc2.build, Options())
+    denied = findings(report)["Denied operations"]
+    assert denied.event_ids == (recorded[-1]["id"],)
+    rows = section(report, "Failed and denied operations")[2].rows  # type: ignore[union-attr]
+    assert [row[5] for row in rows] == ["the remote refused refs/heads/main"]
+    assert "Protected refs changed by people" not in findings(report)
