@@ -44,6 +44,7 @@ REF_OPERATIONS: Final = ("git.push", "ref.update", "git.branch", "git.tag")
 _NOT_SHOWN: Final = frozenset({"since", "until", "limit", "after", "grep_common", "after_id",
                                "before_id"})  # fmt: skip
 Progress = Callable[[int], None]
+NO_EVENTS: Final = "No events in this period."
 Severity = Literal["info", "low", "medium", "high"]
 
 
@@ -390,18 +391,19 @@ def period_of(flt: EventFilter, options: AuditOptions) -> tuple[datetime | None,
 
 def new_report(
     kind: str, title: str, flt: EventFilter, options: AuditOptions,
-    sections: tuple[Section, ...], events_read: int, matched: int,
+    sections: tuple[Section, ...], *, events_read: int, notes: tuple[str, ...] = (),
 ) -> Report:  # fmt: skip
-    """A :class:`Report` of ``kind`` over ``options``' period and ``flt``'s filters
-    (``matched``: how many events the filter matches; none: the report says so)."""
-    since, until = period_of(flt, options)
+    """A :class:`Report` of ``kind`` over ``options``' period and ``flt``'s filters (the
+    signature of ``gitaudit.report.common.new_report``, which the coordinator may use)."""
+    if events_read == 0 and NO_EVENTS not in notes:
+        notes = (NO_EVENTS, *notes)
     return Report(
         kind=kind,
         title=title,
         generated_at=iso(datetime.now(UTC)) or "",
-        period=(iso(since), iso(until)),
+        period=(iso(options.since or flt.since), iso(options.until or flt.until)),
         filters=filters_of(flt),
         sections=sections,
         events_read=events_read,
-        notes=() if matched else ("No events in this period.",),
+        notes=notes,
     )

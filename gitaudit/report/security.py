@@ -36,6 +36,7 @@ from sqlalchemy import Connection, distinct, func, or_
 
 from gitaudit.report.evidence import (
     MAX_ROWS,
+    NO_EVENTS,
     AuditOptions,
     Evidence,
     Progress,
@@ -354,5 +355,5 @@ def build(conn: Connection, flt: EventFilter, options: AuditOptions,
         claims.section(),
     )  # fmt: skip
     return new_report("security", "Security review: unusual activity", flt, options, sections,
-                      reader.read, matched)
+                      events_read=reader.read, notes=() if matched else (NO_EVENTS,))
 

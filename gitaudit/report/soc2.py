@@ -39,6 +39,7 @@ from sqlalchemy import Connection, func, or_, select
 from gitaudit.errors import ConfigError, GitauditError
 from gitaudit.report.evidence import (
     MAX_ROWS,
+    NO_EVENTS,
     AuditOptions,
     Evidence,
     Progress,
@@ -465,4 +466,5 @@ def build(conn: Connection, flt: EventFilter, options: AuditOptions,
         ("protected refs", ", ".join(options.protected_branches) or "(none)"),
     )),))  # fmt: skip
     return new_report("soc2", "SOC 2 change-management and access evidence", flt, options,
-                      (scope, *sections), reader.read, matched)
+                      (scope, *sections), events_read=reader.read,
+                      notes=() if matched else (NO_EVENTS,))
