@@ -368,8 +368,9 @@ def checkpoints_section(conn: Connection, options: AuditOptions,
     signed = sum(1 for row in listed if row.key_name)
     facts = KeyValues((
         ("checkpoints", len(listed)), ("signed", signed), ("unsigned", len(listed) - signed),
-        ("check", "passed" if checked.ok else "FAILED"), ("signatures", how),
-        ("records not yet covered", sum(checked.unattested.values())),
+        ("check", ("passed" if checked.ok else "FAILED") if listed else "nothing to check"),
+        ("signatures", how),
+        ("records of the store no checkpoint covers yet", sum(checked.unattested.values())),
     ))  # fmt: skip
     return Section(
         "Signed checkpoints",

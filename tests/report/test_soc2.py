@@ -177,6 +177,8 @@ def test_soc2_report_links_every_finding_to_its_events(store: Store) -> None:
     retention = dict(section(report, "Retention")[0].items)  # type: ignore[union-attr]
     assert retention["default"] == "kept forever"
     assert "No signed checkpoint covers the period" in found
+    checkpoint_facts = dict(section(report, "Signed checkpoints")[0].items)  # type: ignore[union-attr]
+    assert checkpoint_facts["check"] == "nothing to check"
     assert as_json["events_read"] == report.events_read > 0
     assert as_json["period"] == {"since": "2026-11-02T00:00:00Z", "until": "2026-11-09T00:00:00Z"}
 
