@@ -246,8 +246,9 @@ def made_by(event: Mapping[str, Any]) -> str:
 
 
 def when(event: Mapping[str, Any]) -> str:
-    """The event's time as stored (RFC 3339 UTC)."""
-    return str(event.get("occurred_at") or "")
+    """The event's time to the second (RFC 3339 UTC, ``2026-11-02T12:04:00Z``)."""
+    stamp = str(event.get("occurred_at") or "")
+    return stamp[:19] + "Z" if len(stamp) > 19 and stamp[10] == "T" else stamp
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -308,7 +309,7 @@ def ref_kind(ref: str) -> str:
 
 # --- force-pushes and deletions ----------------------------------------------------------
 
-CHANGE_COLUMNS: Final = ("time", "actor", "made by", "repository", "ref", "change", "where",
+CHANGE_COLUMNS: Final = ("time", "actor", "made by", "repository", "ref", "change",
                          "outcome", "event id")  # fmt: skip
 
 
@@ -333,14 +334,14 @@ class RefChanges:
             kind = "force" if change.forced else "delete"
             self.evidence[kind, protected].add(event.get("id"))
             what = "force-push" if change.forced else f"{ref_kind(change.ref)} deletion"
-            self._row(event, change, what + (" (protected)" if protected else ""), where)
+            self._row(event, change, f"{what} ({'protected, ' if protected else ''}{where})")
 
-    def _row(self, event: Mapping[str, Any], change: RefChange, what: str, where: str) -> None:
+    def _row(self, event: Mapping[str, Any], change: RefChange, what: str) -> None:
         self.total_rows += 1
         if len(self.rows) < MAX_ROWS:
             outcome = "refused" if change.refused else str(event.get("outcome"))
             self.rows.append((when(event), actor_name(event), made_by(event), repo_name(event),
-                              change.ref, what, where, outcome, str(event.get("id"))))
+                              change.ref, what, outcome, str(event.get("id"))))
 
     def findings(self) -> tuple[Finding, ...]:
         """High for protected refs, medium for the others; none when nothing happened."""

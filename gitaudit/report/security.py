@@ -51,6 +51,7 @@ from gitaudit.report.evidence import (
     period_of,
     present,
     ref_events,
+    when,
     working_hours_text,
 )
 from gitaudit.report.model import (
@@ -278,7 +279,7 @@ class Claims:
             self.contradicted.add(event.get("id"))
             if len(self.rows) < MAX_ROWS:
                 self.rows.append((
-                    str(event.get("occurred_at")), str(event.get("operation")),
+                    when(event), str(event.get("operation")),
                     _cell(actor.get("user")), _cell(actor.get("uid")),
                     _cell(claimed.get("user")), _cell(claimed.get("uid")),
                     _cell(actor.get("host")), str(event.get("id")),

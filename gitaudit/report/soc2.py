@@ -79,7 +79,7 @@ class ProtectedPushes:
     """Refs matching the protected patterns that a push or ref update changed."""
 
     COLUMNS: Final = ("time", "actor", "made by", "repository", "ref", "change", "forced",
-                      "via", "event id")  # fmt: skip
+                      "event id")  # fmt: skip
 
     def __init__(self, options: AuditOptions) -> None:
         self.options = options
@@ -106,8 +106,8 @@ class ProtectedPushes:
                 what = "created" if change.created else "deleted" if change.deleted else "updated"
                 via = "push" if event["operation"] == "git.push" else "ref update"
                 self.rows.append((when(event), actor_name(event), made_by(event),
-                                  repo_name(event), change.ref, what,
-                                  "yes" if change.forced else "no", via, str(event.get("id"))))
+                                  repo_name(event), change.ref, f"{what} ({via})",
+                                  "yes" if change.forced else "no", str(event.get("id"))))
 
     @staticmethod
     def _accepted(event: Mapping[str, Any], ref: str) -> bool:

@@ -61,7 +61,7 @@ def test_protected_pushes_name_actor_forced_and_human_or_agent() -> None:
     assert by_title["Protected refs changed by a verified AI agent"].event_ids == (
         verified["id"],)
     rows = built.blocks[2].rows  # type: ignore[union-attr]
-    assert [(row[1], row[2].split(" session")[0], row[4], row[6], row[8]) for row in rows] == [
+    assert [(row[1], row[2].split(" session")[0], row[4], row[6], row[7]) for row in rows] == [
         ("alice", "human", "refs/heads/main", "no", human["id"]),
         ("bob", "agent claude-code (claimed)", "refs/heads/release/2.0", "yes", claimed["id"]),
         ("carol", "agent claude-code (verified)", "refs/heads/main", "no", verified["id"]),
@@ -106,8 +106,10 @@ def test_force_pushes_and_deletions_of_every_kind() -> None:
     assert found["Force-pushes to other refs"].event_ids == (forced_topic["id"],)
     assert found["Branch and tag deletions"].event_ids == (branch["id"], remote_delete["id"])
     assert [row[5] for row in changes.rows] == [
-        "force-push (protected)", "force-push", "tag deletion (protected)", "branch deletion",
-        "branch deletion (protected)", "branch deletion"]
+        "force-push (protected, remote)", "force-push (remote)", "tag deletion (protected, local)",
+        "branch deletion (local)", "branch deletion (protected, local)",
+        "branch deletion (remote)"]
+    assert changes.rows[0][0] == "2026-11-02T12:00:00Z"
 
 
 def test_evidence_and_rows_are_capped_however_many_events() -> None:
@@ -283,8 +285,8 @@ def test_soc2_lists_a_real_force_push_through_the_wrapper(tmp_path: Path, sqlite
     finding = findings(report)["Force-pushes to protected refs"]
     assert finding.event_ids == (force_push["id"],)
     changes = section(report, "Changes to protected branches")[2]
-    assert [(row[4], row[6], row[8]) for row in changes.rows] == [  # type: ignore[union-attr]
-        ("refs/heads/main", "yes", force_push["id"])]
+    assert [(row[4], row[5], row[6], row[7]) for row in changes.rows] == [  # type: ignore[union-attr]
+        ("refs/heads/main", "updated (push)", "yes", force_push["id"])]
     (access,) = section(report, "Repository access")
     assert [row[1:3] for row in access.rows] == [("remote", 1)]  # type: ignore[union-attr]
 
