@@ -69,6 +69,7 @@ ACCESS_OPERATIONS: Final = ("git.clone", "git.fetch", "git.pull")
 DENIAL_MARKS: Final = ("refused by the ", "[remote rejected]", "declined", "protected branch")
 TOOL_DENIALS: Final = frozenset({"reject", "deny", "denied"})
 MAX_ACCESS_ROWS: Final = 1000
+MAX_ACTORS: Final = 50  # rows of the per-actor summary of protected changes (most first)
 CHECKPOINT_SKEW: Final = timedelta(minutes=5)
 
 
@@ -145,10 +146,11 @@ class ProtectedPushes:
             (self.human, "Protected refs changed by people", "info",
              "{n} change(s) were made by people."),
         )
+        ranked = sorted(self.by_actor.items(), key=lambda item: (-item[1][0], item[0]))
         summary = Table(
             ("actor", "made by", "changes", "forced"),
-            tuple((actor, kind, n, forced)
-                  for (actor, kind), (n, forced) in sorted(self.by_actor.items())),
+            tuple((actor, kind, n, forced) for (actor, kind), (n, forced) in ranked[:MAX_ACTORS]),
+            cut_note(min(len(ranked), MAX_ACTORS), len(ranked)),
         )  # fmt: skip
         changes = Table(self.COLUMNS, tuple(self.rows), cut_note(len(self.rows), self.total))
         return Section(
