@@ -183,12 +183,14 @@ def new_hosts_section(conn: Connection, flt: EventFilter) -> Section:
     scoped = narrowed(flt, ("git.push",))
     rows: list[tuple[Cell, ...]] = []
     found: list[Finding] = []
+    candidates: list[Any] = []
     since = flt.since
     if scoped is not None:
         host = events.c.actor_host
         pushers = (matching(conn, scoped, host, func.count()).where(host.is_not(None))
                    .group_by(host).order_by(host).limit(MAX_HOSTS))  # fmt: skip
-        for name, pushes in list(conn.execute(pushers)):
+        candidates = list(conn.execute(pushers))
+        for name, pushes in candidates:
             first = conn.execute(
                 matching(conn, EventFilter(), events.c.operation, events.c.occurred_at)
                 .where(host == name).order_by(*ORDER).limit(1)
@@ -214,7 +216,9 @@ def new_hosts_section(conn: Connection, flt: EventFilter) -> Section:
     return Section(
         "Pushes from new hosts",
         (Findings(tuple(found), "Every host that pushed had been seen before."),
-         Table(("host", "first seen", "pushes", "actors"), tuple(rows))),
+         Table(("host", "first seen", "pushes", "actors"), tuple(rows),
+               f"Only the first {MAX_HOSTS} hosts (by name) that pushed were looked up."
+               if len(candidates) >= MAX_HOSTS else "")),
         "Hosts whose first event in the whole store is a push made in the period.",
     )  # fmt: skip
 
