@@ -138,13 +138,13 @@ class ProtectedPushes:
         """Findings, a summary per actor, and the changes themselves."""
         found = present(
             (self.claimed_agent, "Protected refs changed by an AI agent the daemon did not "
-             "verify", "medium", "{n} change(s) were made by a process that claimed an AI "
-             "agent session the daemon could not prove from the process tree."),
+             "verify", "medium", "{n} push(es) or ref update(s) came from a process that "
+             "claimed an AI agent session the daemon could not prove from the process tree."),
             (self.verified_agent, "Protected refs changed by a verified AI agent", "info",
-             "{n} change(s) were made by git commands a Claude Code session ran (proven by "
-             "the process tree)."),
+             "{n} push(es) or ref update(s) came from git commands a Claude Code session ran "
+             "(proven by the process tree)."),
             (self.human, "Protected refs changed by people", "info",
-             "{n} change(s) were made by people."),
+             "{n} push(es) or ref update(s) by people."),
         )
         ranked = sorted(self.by_actor.items(), key=lambda item: (-item[1][0], item[0]))
         summary = Table(
