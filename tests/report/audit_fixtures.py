@@ -77,6 +77,8 @@ def build(store: Store, kind: Callable[..., Report], options: Options,
     with store.reading(flt) as conn:
         report = kind(conn, flt, options, seen.append)
     assert seen, "progress was never reported"
+    assert seen == sorted(seen), "progress went backwards"
+    assert seen[-1] == report.events_read
     return report, to_json(report)
 
 
