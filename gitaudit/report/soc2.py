@@ -345,6 +345,8 @@ def checkpoints_section(conn: Connection, options: AuditOptions,
         query = query.where(or_(created < until, signed_checkpoints.c.number == after
                                 .scalar_subquery()))  # fmt: skip
     listed = list(conn.execute(query.limit(MAX_ROWS)))
+    total = len(listed) if len(listed) < MAX_ROWS else int(
+        conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
     rows: list[tuple[Cell, ...]] = []
     for row in listed:
         try:
@@ -369,7 +371,8 @@ def checkpoints_section(conn: Connection, options: AuditOptions,
         ))
     signed = sum(1 for row in listed if row.key_name)
     facts = KeyValues((
-        ("checkpoints", len(listed)), ("signed", signed), ("unsigned", len(listed) - signed),
+        ("checkpoints", total), ("signed", signed),
+        ("unsigned", len(listed) - signed),
         ("check", ("passed" if checked.ok else "FAILED") if listed else "nothing to check"),
         ("signatures", how),
         ("records of the store no checkpoint covers yet", sum(checked.unattested.values())),
@@ -378,7 +381,7 @@ def checkpoints_section(conn: Connection, options: AuditOptions,
         "Signed checkpoints",
         (facts, Findings(tuple(found), "Every checkpoint agrees with the store."),
          Table(("number", "time", "key", "chains"), tuple(rows),
-               cut_note(len(rows), len(rows) + (len(listed) >= MAX_ROWS)))),
+               cut_note(len(rows), total))),
         "Checkpoints made during the period and the first one after it: each states every "
         "chain's head; the store must still hold those records, unchanged.",
     )  # fmt: skip

@@ -254,7 +254,8 @@ def test_signed_checkpoints_covering_the_period_are_listed_and_checked(
     assert isinstance(found, Findings)
     listed = dict(facts.items)
     # the first checkpoint after the period covers it; the unsigned one is not listed
-    assert (listed["checkpoints"], listed["signed"], listed["check"]) == (1, 1, "passed")
+    assert (listed["checkpoints"], listed["signed"], listed["check"]) == (
+        1, 1, "passed")
     assert table.rows[0][2] == "audit-key"  # type: ignore[union-attr]
     assert found.items == ()
     everything, _ = build(store, soc2.build, Options(settings=options.settings))
