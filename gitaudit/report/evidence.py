@@ -11,7 +11,8 @@ entries of ``git.push`` / ``ref.update`` / ``git.branch`` / ``git.tag`` /
 
 The options a report kind takes are described by :class:`AuditOptions` (what
 ``gitaudit.report.options.ReportOptions`` provides); what is read from them goes
-through :func:`is_protected`, :func:`in_working_hours` and :func:`clone_threshold`.
+through :func:`is_protected`, :func:`in_working_hours`, :func:`clone_threshold` and
+:func:`verifies` (the last two read fields only these kinds need, with defaults).
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ def working_hours_text(options: AuditOptions) -> str:
     """The working hours as an operator writes them (``Mon-Fri 08:00-19:00 UTC``)."""
     describe = getattr(options.working_hours, "describe", None)
     return str(describe()) if callable(describe) else str(options.working_hours)
+
+
+def verifies(options: AuditOptions) -> bool:
+    """Whether ``soc2`` recomputes the hash chains (``ReportOptions.verify``, default True;
+    off, the report says it did not verify)."""
+    return getattr(options, "verify", True) is not False
 
 
 def clone_threshold(options: AuditOptions) -> int:

@@ -57,6 +57,7 @@ from gitaudit.report.evidence import (
     ref_changes,
     ref_events,
     repo_name,
+    verifies,
     when,
 )
 from gitaudit.report.model import Cell, Finding, Findings, KeyValues, Report, Section, Table
@@ -275,6 +276,12 @@ def integrity_section(reader: Reader, options: AuditOptions,
     """The period's records verified chain by chain; a high finding per failing chain."""
     from gitaudit.store.integrity import load_chain_key, verify_period
 
+    if not verifies(options):
+        finding = Finding("Integrity not verified", "medium",
+                          "The report was made without verifying the hash chains: run "
+                          "`gitaudit verify`, or make the report again with verification.")
+        return Section("Integrity", (KeyValues((("result", "not verified (turned off)"),)),
+                                     Findings((finding,))))  # fmt: skip
     before = reader.read
 
     def progress(done: int, _total: int) -> None:

@@ -47,6 +47,7 @@ class Options:
     working_hours: Hours = field(default_factory=Hours)
     settings: Settings = field(default_factory=Settings)
     clone_threshold: int = 10
+    verify: bool = True
 
 
 def event(at: datetime, operation: str, **overrides: Any) -> dict[str, Any]:

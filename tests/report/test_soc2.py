@@ -340,3 +340,15 @@ def test_a_push_the_remote_declined_is_denied(tmp_path: Path, sqlite_url: str) -
     rows = section(report, "Failed and denied operations")[2].rows  # type: ignore[union-attr]
     assert [row[5] for row in rows] == ["the remote refused refs/heads/main"]
     assert "Protected refs changed by people" not in findings(report)
+
+
+def test_verification_can_be_left_out_and_the_report_says_so(store: Store, store_url: str) -> None:
+    records = _history(store)
+    tamper(store_url, "UPDATE events SET body = replace(body, 'alice', 'mallory') "
+           "WHERE id = :id", params={"id": records["forced"]["id"]})
+    report, _ = build(store, soc2.build, Options(verify=False))
+    found = findings(report)
+    assert found["Integrity not verified"].severity == "medium"
+    assert not any(title.startswith("Chain ") for title in found)
+    facts = dict(section(report, "Integrity")[0].items)  # type: ignore[union-attr]
+    assert facts == {"result": "not verified (turned off)"}
