@@ -1,8 +1,8 @@
 """What the ``soc2`` and ``security`` reports share: evidence lists, ref changes, the actor.
 
 Both reports read events in streams from the query layer and feed them to small
-accumulators (``feed(event)`` / ``result()``) that keep counts and capped lists,
-never the events: :class:`Evidence` is the capped id list behind every
+accumulators (``feed(...)``, then ``section()`` or ``findings()``) that keep counts
+and capped lists, never the events: :class:`Evidence` is the capped id list behind every
 :class:`~gitaudit.report.model.Finding`; :class:`RefChanges` collects
 force-pushes and branch/tag deletions (the rule is
 :func:`gitaudit.catalog.deletes_ref`'s); :func:`ref_changes` reads the ref
@@ -13,6 +13,9 @@ The options a report kind takes are described by :class:`AuditOptions` (what
 ``gitaudit.report.options.ReportOptions`` provides); what is read from them goes
 through :func:`is_protected`, :func:`in_working_hours`, :func:`clone_threshold` and
 :func:`verifies` (the last two read fields only these kinds need, with defaults).
+:func:`iso`, :func:`filters_of`, :func:`narrowed` and :func:`new_report` have the
+signatures of their namesakes in ``gitaudit.report.common`` (built in parallel), which
+may replace them.
 """
 
 from __future__ import annotations
