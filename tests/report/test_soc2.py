@@ -28,7 +28,8 @@ from tests.report.audit_fixtures import (
     section,
 )
 from tests.store.conftest import sqlite_url, store, store_url
-from tests.store.helpers import tamper
+from tests.store.helpers import BASE_TIME, make_record, tamper
+from tests.store.test_retention import DAY, expire
 
 __all__ = ["sqlite_url", "store", "store_url"]  # fixtures
 
@@ -352,3 +353,16 @@ def test_verification_can_be_left_out_and_the_report_says_so(store: Store, store
     assert not any(title.startswith("Chain ") for title in found)
     facts = dict(section(report, "Integrity")[0].items)  # type: ignore[union-attr]
     assert facts == {"result": "not verified (turned off)"}
+
+
+def test_verify_period_on_a_chain_retention_cut(store: Store, tmp_path: Path) -> None:
+    operations = ["git.push"] * 5 + ["conflict.detected"] + ["git.fetch"] * 4
+    store.append([make_record(i, operation=op) for i, op in enumerate(operations)])
+    expire(store, tmp_path / "archive", patterns=(("git.*", 90), ("conflict.*", 365)),
+           later=100 * DAY)
+    with store.reading() as conn:
+        for minutes in (0, 5, 7):  # before the cut, at the first retained record, after it
+            verified = verify_period(conn, None, BASE_TIME + timedelta(minutes=minutes), None)
+            assert verified.ok, (minutes, verified.first_problem)
+            chain = next(c for c in verified.chains if c.chain_id == "test-chain")
+            assert chain.first_seq == max(6, minutes + 1)
