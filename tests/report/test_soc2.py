@@ -16,6 +16,8 @@ from gitaudit.store.checkpoints import generate_key
 from gitaudit.store.integrity import verify_period
 from gitaudit.store.reader import EventFilter
 from tests.gitfixtures import GitSandbox
+from tests.hooks.conftest import gitaudit, hook_events
+from tests.hooks.test_faults import failing_pre_push, pushable
 from tests.report.audit_fixtures import (
     MONDAY,
     Options,
@@ -366,3 +368,21 @@ def test_verify_period_on_a_chain_retention_cut(store: Store, tmp_path: Path) ->
             assert verified.ok, (minutes, verified.first_problem)
             chain = next(c for c in verified.chains if c.chain_id == "test-chain")
             assert chain.first_seq == max(6, minutes + 1)
+
+
+def test_a_push_the_users_pre_push_hook_refused_is_denied(tmp_path: Path, sqlite_url: str) -> None:
+    sandbox = GitSandbox(tmp_path / "sandbox")
+    repo = pushable(sandbox)
+    failing_pre_push(repo)
+    gitaudit(sandbox, "hooks", "install", "--repo", str(repo))
+    refused = sandbox.git("push", "origin", "main", cwd=repo, check=False)
+    assert refused.returncode != 0
+    (event,) = hook_events(sandbox, "pre-push")
+    with Store.open(sqlite_url, chain_id="test-chain") as opened:
+        opened.append(sandbox.events())
+        report, _ = build(opened, soc2.build, Options())
+    found = findings(report)
+    assert found["Denied operations"].event_ids == (event["id"],)
+    rows = section(report, "Failed and denied operations")[2].rows  # type: ignore[union-attr]
+    assert [row[5] for row in rows] == ["refused by the pre-push hook (exit code 3)"]
+    assert "Protected refs changed by people" not in found  # the push never happened
