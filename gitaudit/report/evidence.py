@@ -1,0 +1,420 @@
+"""What the ``soc2`` and ``security`` reports share: evidence lists, ref changes, the actor.
+
+Both reports read events in streams from the query layer and feed them to small
+accumulators (``feed(...)``, then ``section()`` or ``findings()``) that keep counts
+and capped lists, never the events: :class:`Evidence` is the capped id list behind every
+:class:`~gitaudit.report.model.Finding`; :class:`RefChanges` collects
+force-pushes and branch/tag deletions (the rule is
+:func:`gitaudit.catalog.deletes_ref`'s); :func:`ref_changes` reads the ref
+entries of ``git.push`` / ``ref.update`` / ``git.branch`` / ``git.tag`` /
+``update-ref`` events.
+
+The options a report kind takes are described by :class:`AuditOptions` (what
+``gitaudit.report.options.ReportOptions`` provides); what is read from them goes
+through :func:`is_protected`, :func:`in_working_hours`, :func:`clone_threshold` and
+:func:`verifies` (the last two read fields only these kinds need, with defaults).
+:func:`iso`, :func:`filters_of`, :func:`narrowed` and :func:`new_report` have the
+signatures of their namesakes in ``gitaudit.report.common`` (built in parallel), which
+may replace them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, Protocol
+
+from sqlalchemy import ColumnElement, Connection
+
+from gitaudit.catalog import deletes_ref
+from gitaudit.config import Settings
+from gitaudit.report.model import (
+    MAX_EVIDENCE_IDS,
+    Cell,
+    Finding,
+    Findings,
+    Report,
+    Section,
+    Table,
+)
+from gitaudit.store.reader import ORDER, EventFilter, iter_events, matching
+
+# Rows a table of single events shows (the findings still count them all).
+MAX_ROWS: Final = 200
+DEFAULT_CLONE_THRESHOLD: Final = 10
+REF_OPERATIONS: Final = ("git.push", "ref.update", "git.branch", "git.tag")
+_NOT_SHOWN: Final = frozenset({"since", "until", "limit", "after", "grep_common", "after_id",
+                               "before_id"})  # fmt: skip
+Progress = Callable[[int], None]
+NO_EVENTS: Final = "No events in this period."
+Severity = Literal["info", "low", "medium", "high"]
+
+
+class WorkingHoursLike(Protocol):
+    """When people are expected to work (``ReportOptions.working_hours``)."""
+
+    def contains(self, moment: datetime) -> bool:
+        """Whether ``moment`` falls inside the working hours."""
+        ...  # pragma: no cover - a protocol
+
+
+class AuditOptions(Protocol):
+    """What ``soc2`` and ``security`` read from ``ReportOptions``."""
+
+    @property
+    def since(self) -> datetime | None:
+        """Start of the period (inclusive), aware; None: unbounded."""
+        ...  # pragma: no cover - a protocol
+
+    @property
+    def until(self) -> datetime | None:
+        """End of the period (exclusive), aware; None: unbounded."""
+        ...  # pragma: no cover - a protocol
+
+    @property
+    def protected_branches(self) -> tuple[str, ...]:
+        """fnmatch globs over full refs and branch names (``main``, ``release/*``)."""
+        ...  # pragma: no cover - a protocol
+
+    @property
+    def working_hours(self) -> WorkingHoursLike:
+        """When people are expected to work."""
+        ...  # pragma: no cover - a protocol
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force (retention, chain key, checkpoint key)."""
+        ...  # pragma: no cover - a protocol
+
+
+def is_protected(options: AuditOptions, ref: str) -> bool:
+    """Whether ``ref`` (``refs/heads/main``, ``refs/tags/v1``, or a branch name) matches a
+    protected pattern, as the full ref or as the branch name."""
+    short = ref.removeprefix("refs/heads/")
+    return any(
+        fnmatch.fnmatchcase(ref, pattern) or fnmatch.fnmatchcase(short, pattern)
+        for pattern in options.protected_branches
+    )
+
+
+def in_working_hours(options: AuditOptions, moment: datetime) -> bool:
+    """Whether ``moment`` falls inside the configured working hours."""
+    return options.working_hours.contains(moment)
+
+
+def working_hours_text(options: AuditOptions) -> str:
+    """The working hours as an operator writes them (``Mon-Fri 08:00-19:00 UTC``)."""
+    describe = getattr(options.working_hours, "describe", None)
+    return str(describe()) if callable(describe) else str(options.working_hours)
+
+
+def verifies(options: AuditOptions) -> bool:
+    """Whether ``soc2`` recomputes the hash chains (``ReportOptions.verify``, default True;
+    off, the report says it did not verify)."""
+    return getattr(options, "verify", True) is not False
+
+
+def clone_threshold(options: AuditOptions) -> int:
+    """Distinct repositories one actor may clone in a day before ``security`` flags it
+    (``ReportOptions.clone_threshold`` when it has one, else the default)."""
+    value = getattr(options, "clone_threshold", None)
+    return value if isinstance(value, int) and value > 0 else DEFAULT_CLONE_THRESHOLD
+
+
+# --- evidence ----------------------------------------------------------------------------
+
+
+@dataclass
+class Evidence:
+    """How many events prove something, and the first :data:`MAX_EVIDENCE_IDS` of their ids."""
+
+    count: int = 0
+    ids: list[str] = field(default_factory=list)
+    last: object = None
+
+    def add(self, event_id: object) -> None:
+        """Count one event (its id kept while there is room); an event fed again right
+        after itself (two refs of one push) counts once."""
+        if event_id is not None and event_id == self.last:
+            return
+        self.last = event_id
+        self.count += 1
+        if len(self.ids) < MAX_EVIDENCE_IDS and isinstance(event_id, str):
+            self.ids.append(event_id)
+
+    def finding(self, title: str, severity: Severity, detail: str) -> Finding:
+        """The finding these events prove."""
+        return Finding(title, severity, detail, tuple(self.ids), self.count)
+
+
+def present(*specs: tuple[Evidence, str, Severity, str]) -> tuple[Finding, ...]:
+    """The findings ``(evidence, title, severity, detail)`` whose evidence holds events
+    (``{n}`` in a detail is their count)."""
+    return tuple(
+        evidence.finding(title, severity, detail.format(n=evidence.count))
+        for evidence, title, severity, detail in specs
+        if evidence.count
+    )
+
+
+# --- reading events ----------------------------------------------------------------------
+
+
+def narrowed(flt: EventFilter, operations: tuple[str, ...]) -> EventFilter | None:
+    """``flt`` restricted to those of ``operations`` its own ``--op`` globs allow (all of
+    them when it has none), without a limit; None when it allows none."""
+    if flt.operations:
+        operations = tuple(
+            op for op in operations if any(fnmatch.fnmatchcase(op, p) for p in flt.operations)
+        )
+    return replace(flt, operations=operations, limit=None) if operations else None
+
+
+class Reader:
+    """Streams for one report, counting the events read and reporting progress."""
+
+    def __init__(self, conn: Connection, progress: Progress) -> None:
+        self.conn = conn
+        self.progress = progress
+        self.read = 0
+
+    def _tick(self) -> None:
+        self.read += 1
+        if self.read % 1000 == 0:
+            self.progress(self.read)
+
+    def events(self, flt: EventFilter | None) -> Iterator[dict[str, Any]]:
+        """Whole events matching ``flt`` (None: none), oldest first."""
+        if flt is None:
+            return
+        for event in iter_events(self.conn, flt):
+            self._tick()
+            yield event
+
+    def rows(
+        self, flt: EventFilter | None, *columns: ColumnElement[Any],
+        where: tuple[ColumnElement[bool], ...] = (), ordered: bool = False,
+    ) -> Iterator[Any]:  # fmt: skip
+        """``columns`` of the events matching ``flt`` and ``where``, streamed (in time order
+        when ``ordered``)."""
+        if flt is None:
+            return
+        query = matching(self.conn, flt, *columns).where(*where)
+        if ordered:
+            query = query.order_by(*ORDER)
+        for row in self.conn.execution_options(yield_per=2000).execute(query):
+            self._tick()
+            yield row
+
+    def done(self) -> None:
+        """Report the final count."""
+        self.progress(self.read)
+
+
+def ref_events(reader: Reader, flt: EventFilter) -> Iterator[dict[str, Any]]:
+    """The events that can change or delete refs (:data:`REF_OPERATIONS`, and the
+    ``git.other`` ones that delete a ref: ``update-ref -d``, the only ``git.other`` events
+    of severity medium, see :func:`gitaudit.catalog.severity_for`), oldest first per kind."""
+    yield from reader.events(narrowed(flt, REF_OPERATIONS))
+    others = narrowed(flt, ("git.other",))
+    if others is not None and others.severity in (None, "medium"):
+        yield from reader.events(replace(others, severity="medium"))
+
+
+# --- what an event says ------------------------------------------------------------------
+
+
+def actor_name(event: Mapping[str, Any]) -> str:
+    """The actor as a person reads it: the OS user, else the git email or name."""
+    actor = event.get("actor") or {}
+    for key in ("user", "git_email", "git_name"):
+        if actor.get(key):
+            return str(actor[key])
+    return "(unknown)"
+
+
+def repo_name(event: Mapping[str, Any]) -> str:
+    """The repository's name, else its path or remote."""
+    repo = event.get("repo") or {}
+    for key in ("name", "path", "remote"):
+        if repo.get(key):
+            return str(repo[key])
+    details = event.get("details") or {}
+    return str(details.get("url") or "(none)")
+
+
+def made_by(event: Mapping[str, Any]) -> str:
+    """``human``, or the AI agent with whether the daemon proved it (``verified``) or the
+    process only claimed it (``claimed``): ``agent claude-code (verified) session S``."""
+    agent = (event.get("actor") or {}).get("agent")
+    if not isinstance(agent, dict):
+        return "human"
+    proof = "verified" if agent.get("verified") is True else "claimed"
+    return f"agent {agent.get('tool') or '?'} ({proof}) session {agent.get('session_id') or '?'}"
+
+
+def when(event: Mapping[str, Any]) -> str:
+    """The event's time to the second (RFC 3339 UTC, ``2026-11-02T12:04:00Z``)."""
+    stamp = str(event.get("occurred_at") or "")
+    return stamp[:19] + "Z" if len(stamp) > 19 and stamp[10] == "T" else stamp
+
+
+def iso(moment: datetime | None) -> str | None:
+    """``moment`` as RFC 3339 UTC (``2026-11-01T12:00:00Z``), None as None."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class RefChange:
+    """One ref an event changed (or asked to): full ref name and what happened to it."""
+
+    ref: str
+    created: bool
+    deleted: bool
+    forced: bool
+    refused: bool  # the remote (or git) refused this ref
+
+
+def _full_ref(name: str, prefix: str) -> str:
+    return name if name.startswith("refs/") else prefix + name
+
+
+def ref_changes(event: Mapping[str, Any]) -> list[RefChange]:
+    """The refs ``event`` changed: a push's ``refs``, a ``ref.update``'s change(s), the
+    branches or tags ``git branch -d`` / ``git tag -d`` deleted, ``update-ref -d``'s ref."""
+    operation = str(event.get("operation"))
+    details = event.get("details") or {}
+    entries: list[Any] = []
+    if operation in {"git.push", "ref.update"}:
+        entries = list(details.get("refs") or ())
+        if not entries and operation == "ref.update" and details.get("ref"):
+            entries = [details]
+    elif operation in {"git.branch", "git.tag"} and deletes_ref(operation, details):
+        prefix = "refs/heads/" if operation == "git.branch" else "refs/tags/"
+        entries = [{"ref": _full_ref(str(name), prefix), "deleted": True}
+                   for name in details.get("names") or ()]  # fmt: skip
+    elif operation == "git.other" and deletes_ref(operation, details) and details.get("ref"):
+        entries = [{"ref": _full_ref(str(details["ref"]), "refs/heads/"), "deleted": True}]
+    return [
+        RefChange(
+            str(entry["ref"]), bool(entry.get("created")), bool(entry.get("deleted")),
+            bool(entry.get("forced")) and operation == "git.push",
+            entry.get("status") == "rejected" or entry.get("accepted") is False,
+        )
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("ref")
+    ]
+
+
+def ref_kind(ref: str) -> str:
+    """``branch``, ``tag`` or ``ref``."""
+    if ref.startswith("refs/heads/"):
+        return "branch"
+    return "tag" if ref.startswith("refs/tags/") else "ref"
+
+
+# --- force-pushes and deletions ----------------------------------------------------------
+
+CHANGE_COLUMNS: Final = ("time", "actor", "made by", "repository", "ref", "change",
+                         "outcome", "event id")  # fmt: skip
+
+
+class RefChanges:
+    """Force-pushes and branch/tag deletions: evidence per kind, the first rows kept."""
+
+    def __init__(self, options: AuditOptions) -> None:
+        self.options = options
+        # (kind, protected) -> evidence; kind "force" or "delete"
+        self.evidence = {(kind, protected): Evidence()
+                         for kind in ("force", "delete") for protected in (True, False)}
+        self.rows: list[tuple[Cell, ...]] = []
+        self.total_rows = 0
+
+    def feed(self, event: Mapping[str, Any]) -> None:
+        """Account for one event of :data:`REF_OPERATIONS`."""
+        where = "remote" if event.get("operation") == "git.push" else "local"
+        for change in ref_changes(event):
+            if not (change.forced or change.deleted):
+                continue
+            protected = is_protected(self.options, change.ref)
+            kind = "force" if change.forced else "delete"
+            self.evidence[kind, protected].add(event.get("id"))
+            what = "force-push" if change.forced else f"{ref_kind(change.ref)} deletion"
+            self._row(event, change, f"{what} ({'protected, ' if protected else ''}{where})")
+
+    def _row(self, event: Mapping[str, Any], change: RefChange, what: str) -> None:
+        self.total_rows += 1
+        if len(self.rows) < MAX_ROWS:
+            outcome = "refused" if change.refused else str(event.get("outcome"))
+            self.rows.append((when(event), actor_name(event), made_by(event), repo_name(event),
+                              change.ref, what, outcome, str(event.get("id"))))
+
+    def findings(self) -> tuple[Finding, ...]:
+        """High for protected refs, medium for the others; none when nothing happened."""
+        return present(
+            (self.evidence["force", True], "Force-pushes to protected refs", "high",
+             "{n} push(es) rewrote the history of a protected branch or tag."),
+            (self.evidence["delete", True], "Protected refs deleted", "high",
+             "{n} event(s) deleted a protected branch or tag."),
+            (self.evidence["force", False], "Force-pushes to other refs", "medium",
+             "{n} push(es) rewrote the history of an unprotected branch or tag."),
+            (self.evidence["delete", False], "Branch and tag deletions", "medium",
+             "{n} event(s) deleted an unprotected branch or tag."),
+        )
+
+    def section(self) -> Section:
+        """The findings and every force-push and deletion (the first :data:`MAX_ROWS`)."""
+        table = Table(CHANGE_COLUMNS, tuple(self.rows), cut_note(len(self.rows), self.total_rows))
+        return Section(
+            "Force-pushes and deletions",
+            (Findings(self.findings(), "No force-push and no deletion."), table),
+            "Every force-push and every branch or tag deletion, local or remote.",
+        )
+
+
+def cut_note(shown: int, total: int) -> str:
+    """What a table says when it shows only the first rows."""
+    return f"The first {shown} of {total} rows." if total > shown else ""
+
+
+# --- the report frame --------------------------------------------------------------------
+
+
+def filters_of(flt: EventFilter) -> dict[str, Any]:
+    """The filters of ``flt`` that filter (period apart), as JSON-ready values."""
+    shown: dict[str, Any] = {}
+    for spec in fields(flt):
+        value = getattr(flt, spec.name)
+        if spec.name in _NOT_SHOWN or value in (None, (), False):
+            continue
+        shown[spec.name] = list(value) if isinstance(value, tuple) else value
+    return shown
+
+
+def period_of(flt: EventFilter, options: AuditOptions) -> tuple[datetime | None, datetime | None]:
+    """The report's period: the options', else the filter's."""
+    return (options.since or flt.since, options.until or flt.until)
+
+
+def new_report(
+    kind: str, title: str, flt: EventFilter, options: AuditOptions,
+    sections: tuple[Section, ...], *, events_read: int, notes: tuple[str, ...] = (),
+) -> Report:  # fmt: skip
+    """A :class:`Report` of ``kind`` over ``options``' period and ``flt``'s filters (the
+    signature of ``gitaudit.report.common.new_report``, which the coordinator may use)."""
+    if events_read == 0 and NO_EVENTS not in notes:
+        notes = (NO_EVENTS, *notes)
+    return Report(
+        kind=kind,
+        title=title,
+        generated_at=iso(datetime.now(UTC)) or "",
+        period=(iso(options.since or flt.since), iso(options.until or flt.until)),
+        filters=filters_of(flt),
+        sections=sections,
+        events_read=events_read,
+        notes=notes,
+    )
