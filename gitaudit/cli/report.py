@@ -148,7 +148,8 @@ def _progress(kind: str, count: Callable[[], int]) -> Iterator[Callable[[int], N
         return
     total = count()
     with progress_bar(f"{kind} report") as update:
-        yield lambda done: update(done, total)
+        # soc2 also counts the records it verifies: the bar stops at its end
+        yield lambda done: update(min(done, total), total)
 
 
 def report_command(
@@ -186,6 +187,16 @@ def report_command(
         typer.Option("-o", "--output", metavar="FILE", dir_okay=False,
                      help="Write the report to FILE (complete or not at all) instead of stdout."),
     ] = None,
+    clone_threshold: Annotated[
+        int,
+        typer.Option(min=1, metavar="N", help="security: flag an actor who cloned N or more "
+                                              "distinct repositories in one UTC day."),
+    ] = 10,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify/--no-verify", help="soc2: recompute the hash chains of the "
+                                                  "period (most of the report's time)."),
+    ] = True,
     no_ingest: NoIngestOption = False,
 ) -> None:
     """Write a report for auditors over the events `gitaudit log` would show."""
@@ -206,7 +217,8 @@ def report_command(
     from gitaudit.report.options import ReportOptions
 
     options = ReportOptions.from_settings(settings, since=flt.since, until=flt.until,
-                                          subject=subject)  # fmt: skip
+                                          subject=subject, clone_threshold=clone_threshold,
+                                          verify=verify)  # fmt: skip
     chosen = format_for(fmt, output)
     target = Output(output)
     gone = False

@@ -9,118 +9,37 @@ force-pushes and branch/tag deletions (the rule is
 entries of ``git.push`` / ``ref.update`` / ``git.branch`` / ``git.tag`` /
 ``update-ref`` events.
 
-The options a report kind takes are described by :class:`AuditOptions` (what
-``gitaudit.report.options.ReportOptions`` provides); what is read from them goes
-through :func:`is_protected`, :func:`in_working_hours`, :func:`clone_threshold` and
-:func:`verifies` (the last two read fields only these kinds need, with defaults).
-:func:`iso`, :func:`filters_of`, :func:`narrowed` and :func:`new_report` have the
-signatures of their namesakes in ``gitaudit.report.common`` (built in parallel), which
-may replace them.
+Options are :class:`~gitaudit.report.options.ReportOptions`; the report frame, the
+period and filter narrowing come from :mod:`gitaudit.report.common`.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
-from typing import Any, Final, Literal, Protocol
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, Connection
 
 from gitaudit.catalog import deletes_ref
-from gitaudit.config import Settings
+from gitaudit.report.common import narrowed
 from gitaudit.report.model import (
     MAX_EVIDENCE_IDS,
     Cell,
     Finding,
     Findings,
-    Report,
     Section,
     Table,
 )
+from gitaudit.report.options import ReportOptions
 from gitaudit.store.reader import ORDER, EventFilter, iter_events, matching
 
 # Rows a table of single events shows (the findings still count them all).
 MAX_ROWS: Final = 200
-DEFAULT_CLONE_THRESHOLD: Final = 10
 REF_OPERATIONS: Final = ("git.push", "ref.update", "git.branch", "git.tag")
-_NOT_SHOWN: Final = frozenset({"since", "until", "limit", "after", "grep_common", "after_id",
-                               "before_id"})  # fmt: skip
 Progress = Callable[[int], None]
-NO_EVENTS: Final = "No events in this period."
 Severity = Literal["info", "low", "medium", "high"]
-
-
-class WorkingHoursLike(Protocol):
-    """When people are expected to work (``ReportOptions.working_hours``)."""
-
-    def contains(self, moment: datetime) -> bool:
-        """Whether ``moment`` falls inside the working hours."""
-        ...  # pragma: no cover - a protocol
-
-
-class AuditOptions(Protocol):
-    """What ``soc2`` and ``security`` read from ``ReportOptions``."""
-
-    @property
-    def since(self) -> datetime | None:
-        """Start of the period (inclusive), aware; None: unbounded."""
-        ...  # pragma: no cover - a protocol
-
-    @property
-    def until(self) -> datetime | None:
-        """End of the period (exclusive), aware; None: unbounded."""
-        ...  # pragma: no cover - a protocol
-
-    @property
-    def protected_branches(self) -> tuple[str, ...]:
-        """fnmatch globs over full refs and branch names (``main``, ``release/*``)."""
-        ...  # pragma: no cover - a protocol
-
-    @property
-    def working_hours(self) -> WorkingHoursLike:
-        """When people are expected to work."""
-        ...  # pragma: no cover - a protocol
-
-    @property
-    def settings(self) -> Settings:
-        """The settings in force (retention, chain key, checkpoint key)."""
-        ...  # pragma: no cover - a protocol
-
-
-def is_protected(options: AuditOptions, ref: str) -> bool:
-    """Whether ``ref`` (``refs/heads/main``, ``refs/tags/v1``, or a branch name) matches a
-    protected pattern, as the full ref or as the branch name."""
-    short = ref.removeprefix("refs/heads/")
-    return any(
-        fnmatch.fnmatchcase(ref, pattern) or fnmatch.fnmatchcase(short, pattern)
-        for pattern in options.protected_branches
-    )
-
-
-def in_working_hours(options: AuditOptions, moment: datetime) -> bool:
-    """Whether ``moment`` falls inside the configured working hours."""
-    return options.working_hours.contains(moment)
-
-
-def working_hours_text(options: AuditOptions) -> str:
-    """The working hours as an operator writes them (``Mon-Fri 08:00-19:00 UTC``)."""
-    describe = getattr(options.working_hours, "describe", None)
-    return str(describe()) if callable(describe) else str(options.working_hours)
-
-
-def verifies(options: AuditOptions) -> bool:
-    """Whether ``soc2`` recomputes the hash chains (``ReportOptions.verify``, default True;
-    off, the report says it did not verify)."""
-    return getattr(options, "verify", True) is not False
-
-
-def clone_threshold(options: AuditOptions) -> int:
-    """Distinct repositories one actor may clone in a day before ``security`` flags it
-    (``ReportOptions.clone_threshold`` when it has one, else the default)."""
-    value = getattr(options, "clone_threshold", None)
-    return value if isinstance(value, int) and value > 0 else DEFAULT_CLONE_THRESHOLD
 
 
 # --- evidence ----------------------------------------------------------------------------
@@ -160,16 +79,6 @@ def present(*specs: tuple[Evidence, str, Severity, str]) -> tuple[Finding, ...]:
 
 
 # --- reading events ----------------------------------------------------------------------
-
-
-def narrowed(flt: EventFilter, operations: tuple[str, ...]) -> EventFilter | None:
-    """``flt`` restricted to those of ``operations`` its own ``--op`` globs allow (all of
-    them when it has none), without a limit; None when it allows none."""
-    if flt.operations:
-        operations = tuple(
-            op for op in operations if any(fnmatch.fnmatchcase(op, p) for p in flt.operations)
-        )
-    return replace(flt, operations=operations, limit=None) if operations else None
 
 
 class Reader:
@@ -261,13 +170,6 @@ def when(event: Mapping[str, Any]) -> str:
     return stamp[:19] + "Z" if len(stamp) > 19 and stamp[10] == "T" else stamp
 
 
-def iso(moment: datetime | None) -> str | None:
-    """``moment`` as RFC 3339 UTC (``2026-11-01T12:00:00Z``), None as None."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass(frozen=True)
 class RefChange:
     """One ref an event changed (or asked to): full ref name and what happened to it."""
@@ -326,7 +228,7 @@ CHANGE_COLUMNS: Final = ("time", "actor", "made by", "repository", "ref", "chang
 class RefChanges:
     """Force-pushes and branch/tag deletions: evidence per kind, the first rows kept."""
 
-    def __init__(self, options: AuditOptions) -> None:
+    def __init__(self, options: ReportOptions) -> None:
         self.options = options
         # (kind, protected) -> evidence; kind "force" or "delete"
         self.evidence = {(kind, protected): Evidence()
@@ -340,7 +242,7 @@ class RefChanges:
         for change in ref_changes(event):
             if not (change.forced or change.deleted):
                 continue
-            protected = is_protected(self.options, change.ref)
+            protected = self.options.is_protected(change.ref)
             kind = "force" if change.forced else "delete"
             self.evidence[kind, protected].add(event.get("id"))
             what = "force-push" if change.forced else f"{ref_kind(change.ref)} deletion"
@@ -384,37 +286,8 @@ def cut_note(shown: int, total: int) -> str:
 # --- the report frame --------------------------------------------------------------------
 
 
-def filters_of(flt: EventFilter) -> dict[str, Any]:
-    """The filters of ``flt`` that filter (period apart), as JSON-ready values."""
-    shown: dict[str, Any] = {}
-    for spec in fields(flt):
-        value = getattr(flt, spec.name)
-        if spec.name in _NOT_SHOWN or value in (None, (), False):
-            continue
-        shown[spec.name] = list(value) if isinstance(value, tuple) else value
-    return shown
-
-
-def period_of(flt: EventFilter, options: AuditOptions) -> tuple[datetime | None, datetime | None]:
+def period_of(flt: EventFilter, options: ReportOptions) -> tuple[datetime | None, datetime | None]:
     """The report's period: the options', else the filter's."""
     return (options.since or flt.since, options.until or flt.until)
 
 
-def new_report(
-    kind: str, title: str, flt: EventFilter, options: AuditOptions,
-    sections: tuple[Section, ...], *, events_read: int, notes: tuple[str, ...] = (),
-) -> Report:  # fmt: skip
-    """A :class:`Report` of ``kind`` over ``options``' period and ``flt``'s filters (the
-    signature of ``gitaudit.report.common.new_report``, which the coordinator may use)."""
-    if events_read == 0 and NO_EVENTS not in notes:
-        notes = (NO_EVENTS, *notes)
-    return Report(
-        kind=kind,
-        title=title,
-        generated_at=iso(datetime.now(UTC)) or "",
-        period=(iso(options.since or flt.since), iso(options.until or flt.until)),
-        filters=filters_of(flt),
-        sections=sections,
-        events_read=events_read,
-        notes=notes,
-    )

@@ -100,7 +100,9 @@ class ReportOptions:
     as the filter's; ``protected_branches`` the globs of :func:`protected`;
     ``working_hours`` when people are expected to work; ``settings`` everything else
     in force (retention, checkpoints, ...); ``subject`` the data subject of ``gdpr``;
-    ``top`` how many rows a "top N" table shows before its "others" row.
+    ``top`` how many rows a "top N" table shows before its "others" row;
+    ``clone_threshold`` the distinct repositories one actor may clone in a day before
+    ``security`` flags it; ``verify`` whether ``soc2`` recomputes the hash chains.
     """
 
     since: datetime | None = None
@@ -116,6 +118,8 @@ class ReportOptions:
     settings: Settings = field(default_factory=_default_settings)
     subject: str | None = None
     top: int = 10
+    clone_threshold: int = 10
+    verify: bool = True
 
     @property
     def timezone(self) -> str:

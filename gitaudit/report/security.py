@@ -34,25 +34,18 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, distinct, func, or_
 
+from gitaudit.report.common import NO_EVENTS, iso, narrowed, new_report
 from gitaudit.report.evidence import (
     MAX_ROWS,
-    NO_EVENTS,
-    AuditOptions,
     Evidence,
     Progress,
     Reader,
     RefChanges,
-    clone_threshold,
     cut_note,
-    in_working_hours,
-    iso,
-    narrowed,
-    new_report,
     period_of,
     present,
     ref_events,
     when,
-    working_hours_text,
 )
 from gitaudit.report.model import (
     MAX_EVIDENCE_IDS,
@@ -64,6 +57,7 @@ from gitaudit.report.model import (
     Section,
     Table,
 )
+from gitaudit.report.options import ReportOptions
 from gitaudit.sanitize_rules import KINDS
 from gitaudit.store.reader import ORDER, EventFilter, count_matching, matching
 from gitaudit.store.stats import GROUPS
@@ -88,7 +82,7 @@ class _Hours:
 class OffHours:
     """Events outside the working hours, per actor (fed time, actor, operation, category)."""
 
-    def __init__(self, options: AuditOptions) -> None:
+    def __init__(self, options: ReportOptions) -> None:
         self.options = options
         self.actors: dict[str, _Hours] = {}
         self.total = 0
@@ -96,7 +90,7 @@ class OffHours:
     def feed(self, event_id: str, moment: datetime, actor: str | None, operation: str,
              category: str) -> None:  # fmt: skip
         """Account for one event."""
-        if operation.startswith("audit.") or in_working_hours(self.options, moment):
+        if operation.startswith("audit.") or self.options.working_hours.contains(moment):
             return
         self.total += 1
         entry = self.actors.setdefault(actor or "(unknown)", _Hours())
@@ -111,7 +105,7 @@ class OffHours:
         found = [
             entry.evidence.finding(
                 f"{actor} worked outside working hours", "medium" if entry.changes else "low",
-                f"{entry.evidence.count} event(s) outside {working_hours_text(self.options)}, "
+                f"{entry.evidence.count} event(s) outside {self.options.working_hours.describe()}, "
                 f"{entry.changes} of them changes (not reads), {iso(entry.first)} to "
                 f"{iso(entry.last)}.",
             )
@@ -123,12 +117,12 @@ class OffHours:
             "Activity outside working hours",
             (Findings(tuple(found), "No activity outside working hours."),
              Table(("actor", "events", "changes", "first", "last"), rows)),
-            f"Working hours: {working_hours_text(self.options)}. Changes are events that "
+            f"Working hours: {self.options.working_hours.describe()}. Changes are events that "
             "are not reads (category create, update or delete).",
         )  # fmt: skip
 
 
-def off_hours_section(reader: Reader, flt: EventFilter, options: AuditOptions) -> Section:
+def off_hours_section(reader: Reader, flt: EventFilter, options: ReportOptions) -> Section:
     """:class:`OffHours` over every event of the period (columns only)."""
     hours = OffHours(options)
     actor = GROUPS["actor"](reader.conn.dialect.name)
@@ -141,9 +135,9 @@ def off_hours_section(reader: Reader, flt: EventFilter, options: AuditOptions) -
 # --- mass cloning ------------------------------------------------------------------------
 
 
-def cloning_section(conn: Connection, flt: EventFilter, options: AuditOptions) -> Section:
+def cloning_section(conn: Connection, flt: EventFilter, options: ReportOptions) -> Section:
     """Actors who cloned at least ``clone_threshold`` distinct repositories in one day."""
-    threshold = clone_threshold(options)
+    threshold = options.clone_threshold
     scoped = narrowed(flt, ("git.clone",))
     dialect = conn.dialect.name
     actor, day = GROUPS["actor"](dialect), GROUPS["day"](dialect)
@@ -331,7 +325,7 @@ def bodies_pass(reader: Reader, flt: EventFilter, secrets: Secrets, claims: Clai
 # --- the report --------------------------------------------------------------------------
 
 
-def build(conn: Connection, flt: EventFilter, options: AuditOptions,
+def build(conn: Connection, flt: EventFilter, options: ReportOptions,
           progress: Progress) -> Report:  # fmt: skip
     """The security report for ``flt`` (its period and filters)."""
     reader = Reader(conn, progress)
@@ -347,8 +341,8 @@ def build(conn: Connection, flt: EventFilter, options: AuditOptions,
     scope = Section("Scope", (KeyValues((
         ("period", f"{iso(since) or 'the beginning'} to {iso(until) or 'now'}"),
         ("events in the period", matched),
-        ("working hours", working_hours_text(options)),
-        ("mass cloning threshold", f"{clone_threshold(options)} repositories in a day"),
+        ("working hours", options.working_hours.describe()),
+        ("mass cloning threshold", f"{options.clone_threshold} repositories in a day"),
     )),))  # fmt: skip
     sections = (
         scope,

@@ -37,30 +37,25 @@ from typing import Any, Final
 from sqlalchemy import Connection, func, or_, select
 
 from gitaudit.errors import ConfigError, GitauditError
+from gitaudit.report.common import NO_EVENTS, iso, narrowed, new_report
 from gitaudit.report.evidence import (
     MAX_ROWS,
-    NO_EVENTS,
-    AuditOptions,
     Evidence,
     Progress,
     Reader,
     RefChanges,
     actor_name,
     cut_note,
-    is_protected,
-    iso,
     made_by,
-    narrowed,
-    new_report,
     period_of,
     present,
     ref_changes,
     ref_events,
     repo_name,
-    verifies,
     when,
 )
 from gitaudit.report.model import Cell, Finding, Findings, KeyValues, Report, Section, Table
+from gitaudit.report.options import ReportOptions
 from gitaudit.store.reader import EventFilter, count_matching
 from gitaudit.store.stats import GROUPS
 from gitaudit.store.tables import events, signed_checkpoints
@@ -83,7 +78,7 @@ class ProtectedPushes:
     COLUMNS: Final = ("time", "actor", "made by", "repository", "ref", "change", "forced",
                       "event id")  # fmt: skip
 
-    def __init__(self, options: AuditOptions) -> None:
+    def __init__(self, options: ReportOptions) -> None:
         self.options = options
         self.human = Evidence()
         self.verified_agent = Evidence()
@@ -98,7 +93,7 @@ class ProtectedPushes:
             return
         ok = event.get("outcome") == "success"
         for change in ref_changes(event):
-            if change.refused or not is_protected(self.options, change.ref) or not (
+            if change.refused or not self.options.is_protected(change.ref) or not (
                 ok or self._accepted(event, change.ref)
             ):
                 continue
@@ -271,12 +266,12 @@ def access_section(reader: Reader, flt: EventFilter) -> Section:
 # --- integrity and checkpoints -----------------------------------------------------------
 
 
-def integrity_section(reader: Reader, options: AuditOptions,
+def integrity_section(reader: Reader, options: ReportOptions,
                       period: tuple[datetime | None, datetime | None]) -> Section:  # fmt: skip
     """The period's records verified chain by chain; a high finding per failing chain."""
     from gitaudit.store.integrity import load_chain_key, verify_period
 
-    if not verifies(options):
+    if not options.verify:
         finding = Finding("Integrity not verified", "medium",
                           "The report was made without verifying the hash chains: run "
                           "`gitaudit verify`, or make the report again with verification.")
@@ -322,7 +317,7 @@ def integrity_section(reader: Reader, options: AuditOptions,
                    "The hash chain recomputed over the period's records (gitaudit verify).")
 
 
-def _verifier(options: AuditOptions) -> tuple[Any, str]:
+def _verifier(options: ReportOptions) -> tuple[Any, str]:
     """The public key signatures are checked with (from ``checkpoint_key``), and a note."""
     path = options.settings.checkpoint_key
     if not path:
@@ -335,7 +330,7 @@ def _verifier(options: AuditOptions) -> tuple[Any, str]:
         return None, f"signatures not checked ({exc.message})"
 
 
-def checkpoints_section(conn: Connection, options: AuditOptions,
+def checkpoints_section(conn: Connection, options: ReportOptions,
                         period: tuple[datetime | None, datetime | None]) -> Section:  # fmt: skip
     """Signed checkpoints made during the period and the first one after it, held against
     the store (heads still there, unchanged; signatures when the key is configured)."""
@@ -397,7 +392,7 @@ def checkpoints_section(conn: Connection, options: AuditOptions,
 # --- retention ---------------------------------------------------------------------------
 
 
-def retention_section(reader: Reader, flt: EventFilter, options: AuditOptions) -> Section:
+def retention_section(reader: Reader, flt: EventFilter, options: ReportOptions) -> Section:
     """The retention configuration in force and the retention runs of the period."""
     from gitaudit.store.retention import Policy
 
@@ -447,7 +442,7 @@ def _failures(flt: EventFilter) -> EventFilter | None:
     return replace(flt, outcome="failure", limit=None)
 
 
-def build(conn: Connection, flt: EventFilter, options: AuditOptions,
+def build(conn: Connection, flt: EventFilter, options: ReportOptions,
           progress: Progress) -> Report:  # fmt: skip
     """The SOC 2 evidence report for ``flt`` (its period and filters)."""
     reader = Reader(conn, progress)

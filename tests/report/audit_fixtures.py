@@ -1,18 +1,17 @@
 """What the soc2 and security report tests share: options, records, a build.
 
-:class:`Options` stands in for ``gitaudit.report.options.ReportOptions`` (the fields
-the two kinds read, see :class:`gitaudit.report.evidence.AuditOptions`).
+:func:`Options` builds the real ``ReportOptions`` with test defaults.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gitaudit.config import Settings
 from gitaudit.report.model import Finding, Report, to_json
+from gitaudit.report.options import ReportOptions, WorkingHours
 from gitaudit.store import Store
 from gitaudit.store.reader import EventFilter
 from tests.store.helpers import make_record
@@ -21,33 +20,15 @@ from tests.store.helpers import make_record
 MONDAY = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Hours:
-    """Working hours in UTC: weekdays ``days`` from ``start`` to ``end`` o'clock."""
-
-    start: int = 8
-    end: int = 19
-    days: tuple[int, ...] = (0, 1, 2, 3, 4)
-
-    def contains(self, moment: datetime) -> bool:
-        local = moment.astimezone(UTC)
-        return local.weekday() in self.days and self.start <= local.hour < self.end
-
-    def describe(self) -> str:
-        return f"Mon-Fri {self.start:02d}:00-{self.end:02d}:00 UTC"
-
-
-@dataclass(frozen=True)
-class Options:
-    """The report options the two kinds read."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    protected_branches: tuple[str, ...] = ("main", "release/*", "refs/tags/*")
-    working_hours: Hours = field(default_factory=Hours)
-    settings: Settings = field(default_factory=Settings)
-    clone_threshold: int = 10
-    verify: bool = True
+def Options(**fields: Any) -> ReportOptions:  # noqa: N802 - reads like the class it builds
+    """The real report options, with test defaults: protected ``main``, ``release/*`` and
+    tags, working hours Mon-Fri 08:00-19:00 UTC (``hours=(start, end)`` to change them)."""
+    start, end = fields.pop("hours", (8, 19))
+    fields.setdefault("protected_branches", ("main", "release/*", "refs/tags/*"))
+    hours = WorkingHours.parse(f"Mon-Fri {start:02d}:00-{end:02d}:00 UTC")
+    fields.setdefault("working_hours", hours)
+    fields.setdefault("settings", Settings())
+    return ReportOptions(**fields)
 
 
 def event(at: datetime, operation: str, **overrides: Any) -> dict[str, Any]:

@@ -179,3 +179,22 @@ def test_a_progress_bar_on_a_terminal(env: dict[str, str], tmp_path: Path) -> No
     assert b"usage report" in seen  # the bar's description, drawn on the terminal
     assert f"wrote the usage report (md) to {target}".encode() in seen
     assert target.read_text(encoding="utf-8").startswith("# Usage report")
+
+
+def test_soc2_and_security_options_reach_their_reports(env: dict[str, str]) -> None:
+    verified = json.loads(report(env, "soc2", "--format", "json").stdout)
+    skipped = json.loads(report(env, "soc2", "--format", "json", "--no-verify").stdout)
+
+    def integrity(document: dict[str, object]) -> str:
+        sections = document["sections"]
+        assert isinstance(sections, list)
+        return json.dumps([s for s in sections if s["title"].startswith("Integrity")])
+
+    assert "not verified" not in integrity(verified).lower()
+    assert "not" in integrity(skipped).lower() and integrity(verified) != integrity(skipped)
+    flagged = report(env, "security", "--format", "json", "--clone-threshold", "1")
+    default = report(env, "security", "--format", "json")
+    assert flagged.returncode == default.returncode == 0, flagged.stderr
+    assert "1 repositories in a day" in flagged.stdout
+    assert "10 repositories in a day" in default.stdout
+    _error(report(env, "security", "--clone-threshold", "0"), "--clone-threshold")
