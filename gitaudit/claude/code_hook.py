@@ -340,6 +340,31 @@ def tool_result(
     return found
 
 
+def _without_nul(value: Any) -> Any:
+    """``value`` with every NUL character in its strings and keys replaced by U+FFFD.
+
+    A NUL cannot be stored (PostgreSQL text refuses it, the event model with it), and
+    a payload is anybody's bytes: this keeps such a tool call recordable. The walk
+    runs only when the C encoder shows a NUL somewhere.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    from gitaudit.jsonfast import compact_encoder
+
+    try:
+        return "\\u0000" in compact_encoder(ensure_ascii=False)(value)
+    except (TypeError, ValueError):
+        return True  # not plain JSON data (odd keys): walk it
+
+
 def events_from_payload(
     payload: Any,
     env: Mapping[str, str],
@@ -353,6 +378,9 @@ def events_from_payload(
     """
     facts = facts or Facts()
     problems = list(facts.problems)
+    if _has_nul(payload):
+        payload = _without_nul(payload)
+        problems.append("NUL characters replaced by U+FFFD")
     read = _Reader(payload, problems)
     hook = read.text("hook_event_name")
     if hook is not None and hook not in HOOK_EVENTS:

@@ -471,3 +471,16 @@ def test_fuzzed_payloads_through_the_command_exit_0_quietly(sandbox: GitSandbox,
     canary = p.session_start("/w", session=f"canary-{len(sandbox.events())}")
     quiet(hook(sandbox, canary, env={"GITAUDIT_HOOK_DETACH": "never"}))
     assert sandbox.events()[-1]["correlation_id"] == canary["session_id"]
+
+
+def test_nul_characters_in_a_payload_are_replaced_and_the_event_is_storable() -> None:
+    # found by the fuzz above: a NUL in a key of tool_input (or in any string) made the
+    # event unstorable; it is recorded, the NUL shown as U+FFFD and the payload malformed
+    payload = {**p.post_tool_use("/tmp", "ls"), "session_id": "s\x00",
+               "tool_name": "mcp__x", "tool_input": {"a\x00b": "x\x00y"}}
+    pipeline = Pipeline(config.Settings({}))
+    [event] = build(payload)
+    events.validate_event(pipeline.sanitize(event))
+    assert event["details"]["input"] == {"a\ufffdb": "x\ufffdy"}
+    assert event["details"]["malformed"] is True
+    assert "NUL characters replaced by U+FFFD" in event["details"]["problems"]
