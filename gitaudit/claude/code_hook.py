@@ -448,6 +448,8 @@ class _Builder:
               error: str | None = None) -> dict[str, Any]:
         now = self.facts.now
         started = None if now is None or duration_ms is None else now - duration_ms / 1000
+        if started is not None and started < 0:  # a duration longer than the clock: a lie
+            started = None  # dated at the hook's time, as without a duration
         return {
             "id": event_id or catalog.uuid7(),
             "schema_version": catalog.SCHEMA_VERSION,

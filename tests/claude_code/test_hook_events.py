@@ -484,3 +484,12 @@ def test_nul_characters_in_a_payload_are_replaced_and_the_event_is_storable() ->
     assert event["details"]["input"] == {"a\ufffdb": "x\ufffdy"}
     assert event["details"]["malformed"] is True
     assert "NUL characters replaced by U+FFFD" in event["details"]["problems"]
+
+
+def test_a_duration_longer_than_the_clock_dates_the_call_at_the_hook() -> None:
+    # found by the fuzz: duration_ms beyond the epoch put occurred_at before 1970
+    payload = {**p.post_tool_use("/tmp", "ls"), "duration_ms": 1_700_000_000_001.0}
+    [event] = build(payload)
+    events.validate_event(Pipeline(config.Settings({})).sanitize(event))
+    assert event["occurred_at"].startswith("2023-11-14T22:13:20")  # Facts(now=1.7e9)
+    assert event["duration_ms"] == 1_700_000_000_001.0
