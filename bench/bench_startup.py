@@ -7,9 +7,13 @@ Measures, in this same run (figures on a busy machine are noisy: read the ratios
 - the floors: a bare ``python -c pass``, ``import sqlalchemy``, ``import typer``, both,
   a one-option Typer command actually run (Typer 0.2x validates every value through
   pydantic, which it imports then), the newest 20 rows read through SQLAlchemy Core, and
-  that query with that command: the least any Typer + SQLAlchemy Core reader costs;
+  that query with that command: the least any Typer + SQLAlchemy Core reader costs; and
+  the same rows read with the stdlib ``sqlite3`` under that command (a reader without
+  SQLAlchemy on its path: the most a compiled-SQL cache replayed with sqlite3 could give);
 - ``gitaudit log --limit 20 --no-ingest``, wall time with the process start, p50/p95;
-- the same query inside one warm process (``Store.iter_query``): the query itself;
+- the same query inside one warm process (``Store.iter_query``): the query itself; and
+  in a fresh process once the modules are imported: opening the store (its schema check),
+  compiling the statement and running it;
 - what is left: the command minus the query, against the floors;
 - with ``--baseline REF`` (e.g. ``main``), the same command from that commit's source
   (exported with ``git archive`` into a temporary directory), runs interleaved;
@@ -49,6 +53,11 @@ CORE_FLOOR = (  # the newest 20 stored bodies through SQLAlchemy Core, argv[1] t
     "query = sa.select(events.c.body).order_by(events.c.occurred_at.desc()).limit(20)\n"
     "with sa.create_engine(sys.argv[1]).connect() as conn:\n"
     "    conn.execute(query).all()\n"
+)
+STDLIB_QUERY = (  # the same rows with the stdlib driver: what no SQLAlchemy on the path gives
+    "import sys, sqlite3\n"
+    "conn = sqlite3.connect(sys.argv[1].removeprefix('sqlite:///'))\n"
+    "conn.execute('SELECT body FROM events ORDER BY occurred_at DESC LIMIT 20').fetchall()\n"
 )
 TYPER_FLOOR = (
     "import typer\n"
@@ -123,6 +132,23 @@ def _interleaved(cases: dict[str, Callable[[], tuple[float, float]]], runs: int)
     return out
 
 
+FIRST_QUERY = (  # imports done: open the store (schema check) and run the query once
+    "import sys, time\n"
+    "from gitaudit.store import EventFilter, Store\n"
+    "start = time.perf_counter()\n"
+    "with Store.open(sys.argv[1], chain_id='bench', migrate=False) as store:\n"
+    "    list(store.iter_query(EventFilter(limit=20)))\n"
+    "print(time.perf_counter() - start)\n"
+)
+
+
+def _first_query(url: str, env: dict[str, str], cwd: str, runs: int) -> list[float]:
+    """Opening the store and the first query (compiled then), in fresh processes."""
+    return [float(subprocess.run([sys.executable, "-c", FIRST_QUERY, url], env=env, cwd=cwd,
+                                 capture_output=True, text=True, check=True).stdout)
+            for _ in range(runs)]  # fmt: skip
+
+
 def _query_in_process(url: str, runs: int) -> list[float]:
     flt = EventFilter(limit=20)
     with Store.open(url, chain_id="bench", migrate=False) as store:
@@ -167,6 +193,7 @@ def main() -> None:
         "a one-option Typer command, run": floor(TYPER_FLOOR),
         "a Core query of 20 rows, no Typer": floor(CORE_FLOOR),
         "that Core query + that Typer command": floor(CORE_FLOOR + TYPER_FLOOR),
+        "the query with sqlite3 + that Typer command": floor(STDLIB_QUERY + TYPER_FLOOR),
         "gitaudit log --limit 20 --no-ingest": log(env),
     }
     with contextlib.ExitStack() as stack:
@@ -181,6 +208,9 @@ def main() -> None:
     for case, (walls, cpus) in times.items():
         print(f"  {case:<42} {_ms(walls)}   CPU p50 {statistics.median(cpus) * 1000:6.1f} ms")
     print(f"  {'the query alone, in a warm process':<42} {_ms(query)}")
+    first = _first_query(url, env, work, options.runs)
+    print(f"  {'open + first query, fresh process':<42} {_ms(first)}   (imports not counted: "
+          "connect, schema check, compile, run)")
     for index, what in ((0, "wall"), (1, "CPU (user + system)")):
         median = {case: statistics.median(values[index]) for case, values in times.items()}
         command = median["gitaudit log --limit 20 --no-ingest"]
