@@ -611,8 +611,10 @@ class Store:
         self._chain_key = chain_key
         self._quarantine_factory = quarantine
         self._quarantine: Quarantine | None = None
+        if not chain_id:  # checked here too: the writer is made on the first append
+            raise ConfigError("chain_id must not be empty", "set GITAUDIT_CHAIN_ID or unset it")
         self._chain_id = chain_id
-        self._chain_writer: ChainWriter | None = None  # made on the first append
+        self._chain_writer: ChainWriter | None = None
         self._appended = 0
         self.read_only = False
 

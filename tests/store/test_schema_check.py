@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from gitaudit.errors import StoreError
+from gitaudit.errors import ConfigError, StoreError
 from gitaudit.store import Store, migrate
 from gitaudit.store.engine import create_store_engine, ensure_schema
 
@@ -78,3 +78,11 @@ def test_checking_the_schema_does_not_import_alembic(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_an_empty_chain_id_is_refused_on_open_not_at_the_first_append(tmp_path: Path) -> None:
+    """The chain writer is made on the first append; its one check still comes first."""
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    migrate(url)
+    with pytest.raises(ConfigError, match="chain_id must not be empty"):
+        Store.open(url, chain_id="")
