@@ -19,7 +19,7 @@ Measures, in this same run (figures on a busy machine are noisy: read the ratios
   (exported with ``git archive`` into a temporary directory), runs interleaved;
 - the heaviest imports of the command (``-X importtime``, one run).
 
-The store is generated once (:mod:`bench.readers_data`, ~1 GiB per million events) and
+The store is generated once (:mod:`bench.readers_data`, ~2.5 GB per million events) and
 reused: PATH defaults to ``$TMPDIR/gitaudit-bench-1m.db`` for a million events, which
 other benchmarks share; it is created under ``PATH.lock`` (``flock``) and renamed into
 place when complete, so concurrent runs never read a half-written store.
