@@ -5,7 +5,7 @@
 Measures, in this same run (figures on a busy machine are noisy: read the ratios):
 
 - the floors: a bare ``python -c pass``, ``import sqlalchemy``, ``import typer``, both,
-  a one-option Typer command actually run (Typer 0.2x validates every value through
+  a one-option Typer command actually run (Typer 0.29 validates every value through
   pydantic, which it imports then), the newest 20 rows read through SQLAlchemy Core, and
   that query with that command: the least any Typer + SQLAlchemy Core reader costs; and
   the same rows read with the stdlib ``sqlite3`` under that command (a reader without

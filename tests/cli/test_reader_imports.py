@@ -33,7 +33,7 @@ READER_PATH = frozenset({
 SPOOL_CHECK = frozenset({"gitaudit.store.pending", "gitaudit.transport",
                          "gitaudit.transport.spool"})  # fmt: skip
 # packages (and subpackages) a reader never imports. pydantic is not among them: Typer
-# (0.2x) validates every command-line value through pydantic TypeAdapters.
+# (0.29, as installed) validates every command-line value through pydantic TypeAdapters.
 NEVER = (
     "alembic", "rich", "psycopg", "pygit2", "anthropic", "jinja2", "cryptography", "structlog",
     "watchfiles", "prometheus_client", "httpx", "mako", "git", "opentelemetry", "google",
