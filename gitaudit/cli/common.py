@@ -117,9 +117,13 @@ def open_store(
     waiting then is left for later, with a warning. ``writer`` (``gitaudit ingest``):
     the store is opened, and created, as a writer opens it.
     """
-    from gitaudit.store import Store, pending_segments
+    from gitaudit.store import Store
 
-    pending = pending_segments(settings) if ingest_first else 0
+    pending = 0
+    if ingest_first:  # the spool module is imported only to look at the spool
+        from gitaudit.store.pending import pending_segments
+
+        pending = pending_segments(settings)
     store = Store.from_settings(settings, reader=not writer, create=writer or pending > 0)
     report = None
     if store.read_only and pending:

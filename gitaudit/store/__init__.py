@@ -21,28 +21,42 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gitaudit.store.engine import Store, migrate
-from gitaudit.store.integrity import ChainReport, Problem, VerifyReport, load_chain_key
-from gitaudit.store.pending import pending_segments
 from gitaudit.store.reader import EventFilter
-from gitaudit.store.writer import AppendResult
 
 if TYPE_CHECKING:
     from gitaudit.store.ingest import IngestReport, ingest
+    from gitaudit.store.integrity import ChainReport, Problem, VerifyReport
+    from gitaudit.store.keys import load_chain_key
+    from gitaudit.store.pending import pending_segments
+    from gitaudit.store.writer import AppendResult
 
-# Imported on first use: ingesting validates records (pydantic, ~40 ms), which a reader
-# with nothing in the spool (or run with --no-ingest) never needs.
-_LAZY = frozenset({"IngestReport", "ingest"})
+# Imported on first use (name -> module): a reader (`gitaudit log`) needs the store and
+# the query layer only. Ingesting validates records (pydantic, ~40 ms), which a reader
+# with nothing in the spool (or run with --no-ingest) never needs; the writer, the
+# verifier and the spool are for the commands that write, verify or ingest.
+_LAZY = {
+    "IngestReport": "gitaudit.store.ingest",
+    "ingest": "gitaudit.store.ingest",
+    "ChainReport": "gitaudit.store.integrity",
+    "Problem": "gitaudit.store.integrity",
+    "VerifyReport": "gitaudit.store.integrity",
+    "load_chain_key": "gitaudit.store.keys",
+    "pending_segments": "gitaudit.store.pending",
+    "AppendResult": "gitaudit.store.writer",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        module = importlib.import_module("gitaudit.store.ingest")
-        # the import bound the submodule to ``ingest`` here: the function takes it back
-        globals().update({lazy: getattr(module, lazy) for lazy in _LAZY})
-        return globals()[name]
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        # importing gitaudit.store.ingest bound the submodule to ``ingest`` here: the
+        # function takes its name back
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AppendResult",

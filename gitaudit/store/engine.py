@@ -11,6 +11,11 @@ driver's own transaction handling is replaced by explicit ``BEGIN`` /
 
 Every database error leaves this package as :class:`StoreError` (message and
 hint, password hidden), raised from the original exception.
+
+A reader (``gitaudit log``) imports only SQLAlchemy and the query layer: the chain
+writer, verification, checkpoints and partitions are imported by the methods that use
+them, and the schema check is one ``SELECT`` of the Alembic version table beside the
+head revision read from the revision files (Alembic itself is imported only to migrate).
 """
 
 from __future__ import annotations
@@ -31,22 +36,12 @@ from sqlalchemy.exc import (
     InterfaceError,
     NoSuchModuleError,
     OperationalError,
+    ProgrammingError,
     SQLAlchemyError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from gitaudit.config import Settings
 from gitaudit.errors import ConfigError, GitauditError, StoreError
-from gitaudit.store.checkpoint_store import WrittenCheckpoint, store_identity, write_checkpoint
-from gitaudit.store.integrity import (
-    ArchiveReport,
-    ChainHasher,
-    VerifyReport,
-    load_chain_key,
-    verify_archive,
-    verify_chains,
-)
-from gitaudit.store.partitions import Partition, ensure_partitions, list_partitions
 from gitaudit.store.reader import (
     EventFilter,
     chain_after,
@@ -58,16 +53,20 @@ from gitaudit.store.reader import (
     query_events,
 )
 from gitaudit.store.search import is_syntax_error, syntax_error
-from gitaudit.store.writer import AppendResult, ChainWriter
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime, timedelta
 
+    from gitaudit.config import Settings
     from gitaudit.quarantine import Quarantine
+    from gitaudit.store.checkpoint_store import WrittenCheckpoint
     from gitaudit.store.checkpoint_verify import CheckpointReport, LoadedNote
     from gitaudit.store.checkpoints import SignerKey, VerifierKey
+    from gitaudit.store.integrity import ArchiveReport, VerifyReport
+    from gitaudit.store.partitions import Partition
     from gitaudit.store.retention import Recorder, RetentionOptions, RetentionReport
+    from gitaudit.store.writer import AppendResult, ChainWriter
 
 BUSY_TIMEOUT_MS: Final = 30_000
 # SQLite planner statistics: re-ANALYZE on close after this many appended rows, sampling
@@ -462,10 +461,19 @@ def _alembic_head() -> str | None:
 
 
 def current_revision(conn: Connection) -> str | None:
-    """The revision the database is at (None: never migrated), read with one SELECT."""
-    if not inspect(conn).has_table("alembic_version"):
+    """The revision the database is at (None: never migrated), read with one SELECT.
+
+    Every reader asks on start, so the common case is that one statement; only when it
+    fails is the catalog asked whether the version table is missing (never migrated:
+    None) or the failure is real (a locked or broken store: raised).
+    """
+    try:
+        versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except (OperationalError, ProgrammingError):
+        conn.rollback()  # PostgreSQL: the failed statement aborted the transaction
+        if inspect(conn).has_table("alembic_version"):
+            raise
         return None
-    versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     return str(versions[0]) if len(versions) == 1 else None
 
 
@@ -562,6 +570,8 @@ def migrate(url: str) -> list[str]:
 def _ensure_partitions(engine: Engine, url: str) -> list[str]:
     if engine.dialect.name != "postgresql":
         return []
+    from gitaudit.store.partitions import ensure_partitions
+
     with translate_errors("creating partitions", url), engine.begin() as conn:
         return ensure_partitions(conn)
 
@@ -601,7 +611,10 @@ class Store:
         self._chain_key = chain_key
         self._quarantine_factory = quarantine
         self._quarantine: Quarantine | None = None
-        self._writer = ChainWriter(chain_id, ChainHasher(chain_key), self._stand_in)
+        if not chain_id:  # checked here too: the writer is made on the first append
+            raise ConfigError("chain_id must not be empty", "set GITAUDIT_CHAIN_ID or unset it")
+        self._chain_id = chain_id
+        self._chain_writer: ChainWriter | None = None
         self._appended = 0
         self.read_only = False
 
@@ -653,6 +666,8 @@ class Store:
             raise missing_store_error(path, url)
         else:
             ensure_sqlite_directory(url)
+        from gitaudit.store.keys import load_chain_key
+
         key = load_chain_key(settings.chain_key_file)
         store = cls.open(
             url, chain_id=settings.effective_chain_id, chain_key=key, read_only=read_only
@@ -674,7 +689,17 @@ class Store:
     @property
     def chain_id(self) -> str:
         """The chain :meth:`append` extends."""
-        return self._writer.chain_id
+        return self._chain_id
+
+    @property
+    def _writer(self) -> ChainWriter:
+        if self._chain_writer is None:
+            from gitaudit.store.integrity import ChainHasher
+            from gitaudit.store.writer import ChainWriter
+
+            hasher = ChainHasher(self._chain_key)
+            self._chain_writer = ChainWriter(self._chain_id, hasher, self._stand_in)
+        return self._chain_writer
 
     @property
     def dialect(self) -> str:
@@ -714,6 +739,8 @@ class Store:
                 return first.then(self._append_isolating(records[middle:]), middle)
             stand_in = self._stand_in(records[0], exc)
             result = self._append_once([stand_in])
+            from gitaudit.store.writer import AppendResult
+
             return AppendResult(
                 result.inserted, result.duplicates, result.chain_id, result.positions,
                 {0: stand_in},
@@ -780,11 +807,15 @@ class Store:
 
                 report = verify_chains_parallel(conn, self._url, self._chain_key, jobs, progress)
             else:
+                from gitaudit.store.integrity import verify_chains
+
                 report = verify_chains(conn, self._chain_key, progress)
             return report
 
     def checkpoint(self, key: SignerKey | None, now: datetime | None = None) -> WrittenCheckpoint:
         """State every chain's head now (signed with ``key`` unless None) and store it."""
+        from gitaudit.store.checkpoint_store import store_identity, write_checkpoint
+
         with (
             translate_errors("writing a checkpoint", self._url),
             write_transaction(self._engine) as conn,
@@ -806,6 +837,8 @@ class Store:
 
     def verify_archive(self, directory: str | Path) -> list[ArchiveReport]:
         """Verify retention's archived segments in ``directory`` against this store."""
+        from gitaudit.store.integrity import verify_archive
+
         with translate_errors("verifying the archive", self._url), snapshot(self._engine) as conn:
             return verify_archive(conn, directory, self._chain_key)
 
@@ -839,6 +872,8 @@ class Store:
 
     def partitions(self) -> list[Partition]:
         """The partitions of ``events`` (PostgreSQL), in range order; [] on SQLite."""
+        from gitaudit.store.partitions import list_partitions
+
         with translate_errors("listing partitions", self._url), snapshot(self._engine) as conn:
             return list_partitions(conn)
 
