@@ -269,7 +269,8 @@ def access_section(reader: Reader, flt: EventFilter) -> Section:
 def integrity_section(reader: Reader, options: ReportOptions,
                       period: tuple[datetime | None, datetime | None]) -> Section:  # fmt: skip
     """The period's records verified chain by chain; a high finding per failing chain."""
-    from gitaudit.store.integrity import load_chain_key, verify_period
+    from gitaudit.store.integrity import verify_period
+    from gitaudit.store.keys import load_chain_key
 
     if not options.verify:
         finding = Finding("Integrity not verified", "medium",
