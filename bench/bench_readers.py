@@ -1,6 +1,7 @@
 """Readers at scale: search, stats, trace, a page of `log`, reports and streaming the whole store.
 
-    python bench/bench_readers.py [--events N] [--db PATH] [--runs R] [--no-stream]
+    python bench/bench_readers.py [--events N] [--db PATH] [--runs R] [--base-runs B]
+        [--explain] [--no-wall] [--no-stream] [--no-reports]
 
 Uses a SQLite store of N events (default 1,000,000; 10,000,000 works too) made by
 :mod:`bench.readers_data` (its bulk path) and kept in the temporary directory
@@ -306,6 +307,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--base-runs", type=int, default=3, help="runs without the index (3)")
     parser.add_argument("--no-stream", action="store_true", help="skip the full jsonl stream")
+    parser.add_argument("--no-wall", action="store_true", help="skip the whole commands")
     parser.add_argument("--no-reports", action="store_true", help="skip the reports")
     parser.add_argument("--explain", action="store_true", help="print the query plans")
     options = parser.parse_args()
@@ -317,7 +319,8 @@ def main() -> None:
     print(f"store {path} ({path.stat().st_size / 2**30:.1f} GiB); load average "
           f"{os.getloadavg()[0]:.1f} at start", flush=True)
     in_process(url, options.runs, options.base_runs, options.explain)
-    wall(url, env, options.runs, options.base_runs)
+    if not options.no_wall:
+        wall(url, env, options.runs, options.base_runs)
     floor = None if options.no_stream else stream(env)
     if not options.no_reports:
         reports(env, options.events, floor, path.parent)
