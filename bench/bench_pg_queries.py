@@ -35,8 +35,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from sqlalchemy import Connection, text  # noqa: E402
 
-from gitaudit.store import migrate  # noqa: E402
-from gitaudit.store.engine import create_store_engine  # noqa: E402
+from bench.common import pg_bench_store  # noqa: E402
 from gitaudit.store.partitions import ensure_partitions, month_of, next_month  # noqa: E402
 
 TARGET_MS = 100.0
@@ -171,16 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="an empty PostgreSQL database (default: a throw-away one)")
     args = parser.parse_args(argv)
     with ExitStack() as stack:
-        url = args.url
-        if url is None:
-            from tests.pg import throwaway_cluster
-
-            server = stack.enter_context(throwaway_cluster())
-            server.admin("CREATE DATABASE bench")
-            url = server.url("bench")
-        migrate(url)
-        engine = create_store_engine(url)
-        stack.callback(engine.dispose)
+        _, engine = pg_bench_store(stack, args.url)
         with engine.connect() as conn:
             print(f"filling {args.rows:,} rows over {args.months} months ...", file=sys.stderr)
             seconds = fill(conn, args.rows, args.months)

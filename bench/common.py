@@ -8,7 +8,12 @@ import os
 import shutil
 import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,3 +94,21 @@ def runs_and_git(doc: str) -> tuple[argparse.Namespace, str]:
     args = parser.parse_args()
     compileall.compile_dir(str(ROOT / "gitaudit"), quiet=1)
     return args, shutil.which("git") or "git"
+
+
+def pg_bench_store(stack: ExitStack, url: str | None) -> tuple[str, Engine]:
+    """``url`` or, when None, the new database ``bench`` of a throw-away PostgreSQL cluster
+    (stopped when ``stack`` closes), migrated to head; and an engine on it (disposed then)."""
+    from gitaudit.store import migrate
+    from gitaudit.store.engine import create_store_engine
+
+    if url is None:
+        from tests.pg import throwaway_cluster
+
+        server = stack.enter_context(throwaway_cluster())
+        server.admin("CREATE DATABASE bench")
+        url = server.url("bench")
+    migrate(url)
+    engine = create_store_engine(url)
+    stack.callback(engine.dispose)
+    return url, engine
