@@ -184,12 +184,16 @@ def _links(
         return False
     try:
         record = _decode_indexed(body)
-        if (
-            record.hash != digest
-            or record.prev_hash != prev
-            or record.duration_ms != duration
-            or _array_of(record) != stored
-        ):
+        if record.hash != digest or record.prev_hash != prev or record.duration_ms != duration:
+            return False
+        actor = record.actor or _NO_ACTOR
+        repo = record.repo or _NO_REPO
+        if _encode((  # as _array_of, inline: this runs for every row
+            record.id, record.chain_id, record.seq, record.occurred_at, record.operation,
+            record.category, record.outcome, record.severity, record.source,
+            record.correlation_id, record.parent_id, actor.user, actor.uid, actor.git_name,
+            actor.git_email, actor.host, repo.name, repo.path, repo.branch, prev, digest,
+        )) != stored:  # fmt: skip
             return False
         # The writer's order (``hash`` sorts before ``prev_hash``); cut out as in _accepts,
         # located once each: the body's top-level values were just read, so whichever

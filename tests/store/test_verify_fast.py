@@ -11,7 +11,13 @@ from sqlalchemy import text
 from gitaudit.store import Store, VerifyReport, verify_parallel
 from gitaudit.store.engine import create_store_engine, snapshot
 from gitaudit.store.integrity import ChainHasher, _ChainCheck, _marks
-from gitaudit.store.verify_fast import _accepts, _raw_rows, _stamp_form
+from gitaudit.store.verify_fast import (
+    _SQLITE_ROWS,
+    _accepts,
+    _accepts_sqlite,
+    _raw_rows,
+    _stamp_form,
+)
 from tests.store.helpers import make_record, make_records
 from tests.store.test_checkpoints import forge
 
@@ -29,13 +35,24 @@ def _odd_records() -> list[dict[str, Any]]:
     ]
 
 
+def _fill(url: str) -> Store:
+    store = Store.open(url, chain_id=CHAIN)
+    for start in range(0, 30, 6):
+        store.append(make_records(6, start=start))
+    store.append(_odd_records())
+    store.append(make_records(4, start=100))
+    return store
+
+
 @pytest.fixture
 def chained(store_url: str) -> Iterator[Store]:
-    with Store.open(store_url, chain_id=CHAIN) as store:
-        for start in range(0, 30, 6):
-            store.append(make_records(6, start=start))
-        store.append(_odd_records())
-        store.append(make_records(4, start=100))
+    with _fill(store_url) as store:
+        yield store
+
+
+@pytest.fixture
+def sqlite_chained(sqlite_url: str) -> Iterator[Store]:
+    with _fill(sqlite_url) as store:
         yield store
 
 
@@ -66,6 +83,51 @@ def test_writer_rows_take_the_fast_path(chained: Store, store_url: str) -> None:
     assert len(accepted) == 39
     assert all(accepted[:30]) and all(accepted[35:])
     assert chained.verify().ok
+
+
+def test_sqlite_rows_take_the_array_path(sqlite_chained: Store, sqlite_url: str) -> None:
+    """On SQLite every ordinary row the writer stored is accepted by comparing the columns'
+    JSON array with the body's values, without fetching the columns one by one."""
+    engine = create_store_engine(sqlite_url)
+    accepted = []
+    try:
+        with snapshot(engine) as conn:
+            check = _ChainCheck(CHAIN, ChainHasher(None), _marks(conn, CHAIN))
+            dbapi: Any = conn.connection.dbapi_connection
+            for row in dbapi.execute(_SQLITE_ROWS + " ORDER BY seq", (CHAIN,)):
+                accepted.append(_accepts_sqlite(check, row))
+                check.expected_seq, check.prev_hash = row[1] + 1, row[2]
+    finally:
+        engine.dispose()
+    assert len(accepted) == 39
+    assert all(accepted[:30]) and all(accepted[35:])
+    assert sqlite_chained.verify().ok
+
+
+@pytest.mark.parametrize(
+    ("statement", "seq", "kind"),
+    [
+        # a REAL uid whose 15-digit rendering is the body's integer
+        ("UPDATE events SET actor_uid = actor_uid + 1e-12 WHERE seq = 7", 7, "mismatch"),
+        ("UPDATE events SET duration_ms = duration_ms + 1e-12 WHERE seq = 8", 8, "mismatch"),
+        # a BLOB cannot go into a JSON array: the chain is walked again on the general path
+        ("UPDATE events SET repo_name = CAST(repo_name AS BLOB) WHERE seq = 9", 9, "mismatch"),
+        ("UPDATE events SET repo_branch = NULL WHERE seq = 10", 10, "mismatch"),
+        ("UPDATE events SET parent_id = '' WHERE seq = 11", 11, "mismatch"),
+        ("UPDATE events SET actor_user = 'al\"ice' WHERE seq = 12", 12, "mismatch"),
+        ("UPDATE events SET body = replace(body, 'build-01', 'build-02') WHERE seq = 13", 13,
+         "modified"),
+    ],
+)
+def test_sqlite_array_path_misses_nothing(
+    sqlite_chained: Store, sqlite_url: str, statement: str, seq: int, kind: str
+) -> None:
+    """Changes the array comparison could blur are still found, and named as before."""
+    forge(sqlite_url, statement)
+    for jobs in (1, 2):
+        problem = sqlite_chained.verify(jobs=jobs).first_problem
+        assert problem is not None
+        assert (problem.kind, problem.seq) == (kind, seq), problem.message
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
