@@ -49,6 +49,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
+from hashlib import sha256 as _sha256
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -119,8 +120,8 @@ class _Indexed(msgspec.Struct):
     actor: _Actor | None = None
     repo: _Repo | None = None
     duration_ms: Any = None
-    prev_hash: Any = None
-    hash: Any = None
+    prev_hash: str = ""  # typed: a body without them (or not strings) is not for this path
+    hash: str = ""
 
 
 _NO_ACTOR: Final = _Actor()
@@ -141,7 +142,7 @@ _ARRAY_COLUMNS: Final = tuple(
     for name in DENORMALIZED if name != "duration_ms"
 )  # fmt: skip
 _SQLITE_ROWS: Final = (
-    "SELECT rowid, seq, hash, body, duration_ms, operation = 'audit.rejected', "  # noqa: S608
+    "SELECT rowid, seq, body, duration_ms, operation = 'audit.rejected', "  # noqa: S608
     f"CASE WHEN occurred_at GLOB '{_STORED_STAMP}' AND typeof(seq) != 'real' "
     "AND typeof(actor_uid) != 'real' "
     f"THEN CAST(json_array({', '.join(_ARRAY_COLUMNS)}) AS BLOB) END "
@@ -150,65 +151,52 @@ _SQLITE_ROWS: Final = (
 _SQLITE_RAW_ROW: Final = f"SELECT {_COLUMNS} FROM events WHERE rowid = ?"  # noqa: S608 - ours
 
 
-def _array_of(record: _Indexed) -> bytes:
-    """What ``_SQLITE_ROWS``'s array holds for a row whose columns agree with ``record``."""
-    actor = record.actor or _NO_ACTOR
-    repo = record.repo or _NO_REPO
-    return _encode((
-        record.id, record.chain_id, record.seq, record.occurred_at, record.operation,
-        record.category, record.outcome, record.severity, record.source,
-        record.correlation_id, record.parent_id, actor.user, actor.uid, actor.git_name,
-        actor.git_email, actor.host, repo.name, repo.path, repo.branch, record.prev_hash,
-        record.hash,
-    ))  # fmt: skip
-
-
 def _accepts_sqlite(check: _ChainCheck, row: Any) -> bool:
     """:func:`_accepts` for a row of ``_SQLITE_ROWS`` (False: let the general path decide)."""
-    _, seq, digest, body, duration, _, stored = row
-    if (
-        stored is None
-        or seq != check.expected_seq
-        or seq > check.newest_mark
-        or check.marks.get(seq, digest) != digest
-    ):
+    _, seq, body, duration, _, stored = row
+    if stored is None or seq != check.expected_seq or seq > check.newest_mark:
         return False
-    return _links(check.hasher, check.prev_hash, digest, body, duration, stored)
+    digest = _links(check.hasher, check.prev_hash, body, duration, stored)
+    return digest is not None and check.marks.get(seq, digest) == digest
 
 
 def _links(
-    hasher: ChainHasher, prev: str, digest: Any, body: Any, duration: Any, stored: bytes
-) -> bool:
-    """The body-level part of :func:`_accepts_sqlite`: values, link and hash."""
-    if type(digest) is not str or type(body) is not str:
-        return False
+    hasher: ChainHasher, prev: str, body: Any, duration: Any, stored: bytes
+) -> str | None:
+    """The body-level part of :func:`_accepts_sqlite`: values, link and hash; returns the
+    record's hash when they hold (the array holds the ``hash`` column: they are equal)."""
     try:
         record = _decode_indexed(body)
-        if record.hash != digest or record.prev_hash != prev or record.duration_ms != duration:
-            return False
+        digest = record.hash
+        if record.prev_hash != prev or record.duration_ms != duration:
+            return None
         actor = record.actor or _NO_ACTOR
         repo = record.repo or _NO_REPO
-        if _encode((  # as _array_of, inline: this runs for every row
+        if _encode((  # what _SQLITE_ROWS's array holds when the columns agree
             record.id, record.chain_id, record.seq, record.occurred_at, record.operation,
             record.category, record.outcome, record.severity, record.source,
             record.correlation_id, record.parent_id, actor.user, actor.uid, actor.git_name,
             actor.git_email, actor.host, repo.name, repo.path, repo.branch, prev, digest,
         )) != stored:  # fmt: skip
-            return False
-        # The writer's order (``hash`` sorts before ``prev_hash``); cut out as in _accepts,
-        # located once each: the body's top-level values were just read, so whichever
-        # occurrences these are, a payload that hashes to ``digest`` is the writer's
-        # (which has neither key at top level) and the two cut entries are the top-level ones.
+            return None
+        # Cut out as in _accepts, each located once (the writer's order: ``hash`` sorts
+        # before ``prev_hash``). The body's top-level values were just read, so whichever
+        # occurrences these are, a payload that hashes to ``digest`` is the writer's (which
+        # has neither key at top level) and the two cut entries are the top-level ones.
         own = '"hash":"' + digest + '",'
         start = body.find(own)
         link = '"prev_hash":"' + prev + '",'
         end = body.find(link, start + len(own))
         if start < 0 or end < 0:
-            return False
-        payload = body[:start] + body[start + len(own) : end] + body[end + len(link) :]
-        return hasher.link(prev, payload.encode("utf-8")) == digest
+            return None
+        payload = (body[:start] + body[start + len(own) : end] + body[end + len(link) :]).encode()
+        if hasher.algorithm == "sha256":
+            found = _sha256(bytes.fromhex(prev) + payload).hexdigest()
+        else:
+            found = hasher.link(prev, payload)
     except _STRUCT_ERRORS:
-        return False
+        return None
+    return digest if found == digest else None
 
 
 def _feed_sqlite(
@@ -238,15 +226,20 @@ def _feed_sqlite(
             checking = check.problem is None
             records = rejected = 0
             for row in rows:
-                rowid, seq, digest, body, duration, is_rejected, stored = row
-                if not checking or (
-                    (first is not None or retained is None)  # else: the exact check, for a cut
-                    and stored is not None
-                    and seq == expected
-                    and seq <= newest
-                    and marks.get(seq, digest) == digest
-                    and _links(hasher, prev, digest, body, duration, stored)
+                rowid, seq, body, duration, is_rejected, stored = row
+                digest: str | None
+                if not checking:
+                    digest = ""  # past the first problem only seqs and counts matter
+                elif (
+                    (first is None and retained is not None)  # the exact check, for a cut
+                    or stored is None
+                    or seq != expected
+                    or seq > newest
+                    or (digest := _links(hasher, prev, body, duration, stored)) is None
+                    or marks.get(seq, digest) != digest
                 ):
+                    digest = None
+                if digest is not None:
                     records += 1
                     rejected += is_rejected
                     expected, prev = seq + 1, digest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,7 +97,7 @@ def test_sqlite_rows_take_the_array_path(sqlite_chained: Store, sqlite_url: str)
             dbapi: Any = conn.connection.dbapi_connection
             for row in dbapi.execute(_SQLITE_ROWS + " ORDER BY seq", (CHAIN,)):
                 accepted.append(_accepts_sqlite(check, row))
-                check.expected_seq, check.prev_hash = row[1] + 1, row[2]
+                check.expected_seq, check.prev_hash = row[1] + 1, json.loads(row[2])["hash"]
     finally:
         engine.dispose()
     assert len(accepted) == 39
