@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from sqlalchemy import Connection, select
 
-from gitaudit.quarantine import OPERATION as REJECTED_OPERATION
+from gitaudit.store.integrity import REJECTED_OPERATION
 from gitaudit.store.tables import DENORMALIZED, events
 
 if TYPE_CHECKING:
