@@ -179,14 +179,15 @@ def _links(
             actor.git_email, actor.host, repo.name, repo.path, repo.branch, prev, digest,
         )) != stored:  # fmt: skip
             return None
-        # Cut out as in _accepts, each located once (the writer's order: ``hash`` sorts
-        # before ``prev_hash``). The body's top-level values were just read, so whichever
-        # occurrences these are, a payload that hashes to ``digest`` is the writer's (which
-        # has neither key at top level) and the two cut entries are the top-level ones.
-        own = '"hash":"' + digest + '",'
-        start = body.find(own)
+        # Cut out as in _accepts, each located once, searching from the end (the writer's
+        # order: ``hash`` sorts before ``prev_hash``, both after ``details``). The body's
+        # top-level values were just read, so whichever occurrences these are, a payload
+        # that hashes to ``digest`` is the writer's (which has neither key at top level)
+        # and the two cut entries are the top-level ones.
         link = '"prev_hash":"' + prev + '",'
-        end = body.find(link, start + len(own))
+        end = body.rfind(link)
+        own = '"hash":"' + digest + '",'
+        start = body.rfind(own, 0, end)
         if start < 0 or end < 0:
             return None
         payload = (body[:start] + body[start + len(own) : end] + body[end + len(link) :]).encode()
