@@ -150,20 +150,51 @@ _SQLITE_ROWS: Final = (
 )
 _SQLITE_RAW_ROW: Final = f"SELECT {_COLUMNS} FROM events WHERE rowid = ?"  # noqa: S608 - ours
 
+# PostgreSQL: the same array built by the server (typed columns: no REAL or BLOB can hide
+# in one); its text is decoded and compared as a tuple, since the server spaces it out.
+_PG_ARRAY_COLUMNS: Final = tuple(
+    """to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    if name == "occurred_at" else name
+    for name in DENORMALIZED if name != "duration_ms"
+)  # fmt: skip
+_PG_ROWS: Final = (
+    "SELECT id, seq, body, duration_ms, operation = 'audit.rejected', "  # noqa: S608 - ours
+    f"json_build_array({', '.join(_PG_ARRAY_COLUMNS)})::text FROM events WHERE chain_id = %s"
+)
+_PG_RAW_ROW: Final = (
+    f"SELECT {_COLUMNS} FROM events WHERE chain_id = %s AND seq = %s AND id = %s"  # noqa: S608
+)
+_decode_tuple: Final = msgspec.json.Decoder(tuple).decode
 
-def _accepts_sqlite(check: _ChainCheck, row: Any) -> bool:
-    """:func:`_accepts` for a row of ``_SQLITE_ROWS`` (False: let the general path decide)."""
+
+def _sqlite_agree(values: tuple[Any, ...], stored: Any) -> bool:
+    return bool(_encode(values) == stored)
+
+
+def _pg_agree(values: tuple[Any, ...], stored: Any) -> bool:
+    return bool(_decode_tuple(stored) == values)
+
+
+def _accepts_array(
+    check: _ChainCheck, row: Any, agree: Callable[[tuple[Any, ...], Any], bool] = _sqlite_agree
+) -> bool:
+    """:func:`_accepts` for a row of the array path (False: let the general path decide)."""
     _, seq, body, duration, _, stored = row
     if stored is None or seq != check.expected_seq or seq > check.newest_mark:
         return False
-    digest = _links(check.hasher, check.prev_hash, body, duration, stored)
+    digest = _links(check.hasher, check.prev_hash, body, duration, stored, agree)
     return digest is not None and check.marks.get(seq, digest) == digest
 
 
 def _links(
-    hasher: ChainHasher, prev: str, body: Any, duration: Any, stored: bytes
+    hasher: ChainHasher,
+    prev: str,
+    body: Any,
+    duration: Any,
+    stored: Any,
+    agree: Callable[[tuple[Any, ...], Any], bool],
 ) -> str | None:
-    """The body-level part of :func:`_accepts_sqlite`: values, link and hash; returns the
+    """The body-level part of :func:`_accepts_array`: values, link and hash; returns the
     record's hash when they hold (the array holds the ``hash`` column: they are equal)."""
     try:
         record = _decode_indexed(body)
@@ -172,12 +203,12 @@ def _links(
             return None
         actor = record.actor or _NO_ACTOR
         repo = record.repo or _NO_REPO
-        if _encode((  # what _SQLITE_ROWS's array holds when the columns agree
+        if not agree((  # what the query's array holds when the columns agree with the body
             record.id, record.chain_id, record.seq, record.occurred_at, record.operation,
             record.category, record.outcome, record.severity, record.source,
             record.correlation_id, record.parent_id, actor.user, actor.uid, actor.git_name,
             actor.git_email, actor.host, repo.name, repo.path, repo.branch, prev, digest,
-        )) != stored:  # fmt: skip
+        ), stored):  # fmt: skip
             return None
         # Cut out as in _accepts, each located once, searching from the end (the writer's
         # order: ``hash`` sorts before ``prev_hash``, both after ``details``). The body's
@@ -200,7 +231,7 @@ def _links(
     return digest if found == digest else None
 
 
-def _feed_sqlite(
+def _feed_array(
     conn: Connection,
     check: _ChainCheck,
     done: int,
@@ -209,25 +240,27 @@ def _feed_sqlite(
     every: int,
     seqs: tuple[int, int] | None,
 ) -> int:
-    """Feed the chain's rows through the SQLite fast path; raises sqlite3.Error when the
-    query cannot run over these rows (the caller starts over on the general path).
+    """Feed the chain's rows through the array path (``_SQLITE_ROWS`` / ``_PG_ROWS``); on
+    SQLite raises sqlite3.Error when the query cannot run over these rows (the caller
+    starts over on the general path).
 
     A run of accepted rows only moves local variables (the per-row cost is the point);
     they are written back to ``check`` before any other row is handed to it.
     """
     dbapi: Any = conn.connection.dbapi_connection
-    sql = _SQLITE_ROWS + ("" if seqs is None else " AND seq BETWEEN ? AND ?") + " ORDER BY seq"
-    cursor = dbapi.cursor()
-    marks, newest, hasher, stamp = check.marks, check.newest_mark, check.hasher, _sqlite_stamp
+    sqlite = conn.dialect.name == "sqlite"
+    agree = _sqlite_agree if sqlite else _pg_agree
+    stamp = _stamp_form(conn.dialect.name)
+    marks, newest, hasher = check.marks, check.newest_mark, check.hasher
     retained = check.retained
+    cursor = _array_cursor(dbapi, sqlite, check.chain_id, seqs)
     try:
-        cursor.execute(sql, (check.chain_id,) if seqs is None else (check.chain_id, *seqs))
         while rows := cursor.fetchmany(_FETCH):
             expected, prev, first = check.expected_seq, check.prev_hash, check.first_seq
             checking = check.problem is None
             records = rejected = 0
             for row in rows:
-                rowid, seq, body, duration, is_rejected, stored = row
+                key, seq, body, duration, is_rejected, stored = row
                 digest: str | None
                 if not checking:
                     digest = ""  # past the first problem only seqs and counts matter
@@ -236,7 +269,7 @@ def _feed_sqlite(
                     or stored is None
                     or seq != expected
                     or seq > newest
-                    or (digest := _links(hasher, prev, body, duration, stored)) is None
+                    or (digest := _links(hasher, prev, body, duration, stored, agree)) is None
                     or marks.get(seq, digest) != digest
                 ):
                     digest = None
@@ -249,7 +282,7 @@ def _feed_sqlite(
                 else:
                     _sync(check, records, rejected, expected, prev, first)
                     records = rejected = 0
-                    raw = dbapi.execute(_SQLITE_RAW_ROW, (rowid,)).fetchone()
+                    raw = _raw_row(dbapi, sqlite, check.chain_id, seq, key)
                     if _accepts(check, raw, stamp):
                         _advance(check, raw)
                     else:
@@ -263,6 +296,29 @@ def _feed_sqlite(
     finally:
         cursor.close()
     return done
+
+
+def _array_cursor(
+    dbapi: Any, sqlite: bool, chain_id: str, seqs: tuple[int, int] | None
+) -> Any:
+    """The executed query of the array path over the chain's rows (in ``seqs``), by seq."""
+    sql, mark = (_SQLITE_ROWS, "?") if sqlite else (_PG_ROWS, "%s")
+    if seqs is not None:
+        sql += f" AND seq BETWEEN {mark} AND {mark}"
+    if sqlite:
+        cursor = dbapi.cursor()
+    else:
+        cursor = dbapi.cursor(name="gitaudit_verify")  # server-side: memory stays flat
+        cursor.itersize = _FETCH
+    cursor.execute(sql + " ORDER BY seq", (chain_id,) if seqs is None else (chain_id, *seqs))
+    return cursor
+
+
+def _raw_row(dbapi: Any, sqlite: bool, chain_id: str, seq: int, key: Any) -> Any:
+    """The full raw row of a row the array path did not accept (``key``: rowid or id)."""
+    if sqlite:
+        return dbapi.execute(_SQLITE_RAW_ROW, (key,)).fetchone()
+    return dbapi.execute(_PG_RAW_ROW, (chain_id, seq, key)).fetchone()
 
 
 def _sync(
@@ -402,12 +458,13 @@ def feed_chain(
 ) -> int:
     """Feed every row of ``check``'s chain (with seq in ``seqs``, inclusive) to it;
     returns ``done`` plus the rows read."""
-    if conn.dialect.name == "sqlite":
-        start = copy.copy(check)
-        try:
-            return _feed_sqlite(conn, check, done, progress, total, every, seqs)
-        except sqlite3.Error:
-            check.__dict__.update(start.__dict__)  # walk it again from the start
+    if conn.dialect.name != "sqlite":
+        return _feed_array(conn, check, done, progress, total, every, seqs)
+    start = copy.copy(check)
+    try:
+        return _feed_array(conn, check, done, progress, total, every, seqs)
+    except sqlite3.Error:
+        check.__dict__.update(start.__dict__)  # walk it again from the start
     stamp = _stamp_form(conn.dialect.name)
     cursor = _raw_rows(conn, check.chain_id, seqs)
     try:

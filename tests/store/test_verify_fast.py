@@ -13,10 +13,12 @@ from gitaudit.store import Store, VerifyReport, verify_parallel
 from gitaudit.store.engine import create_store_engine, snapshot
 from gitaudit.store.integrity import ChainHasher, _ChainCheck, _marks
 from gitaudit.store.verify_fast import (
-    _SQLITE_ROWS,
     _accepts,
-    _accepts_sqlite,
+    _accepts_array,
+    _array_cursor,
+    _pg_agree,
     _raw_rows,
+    _sqlite_agree,
     _stamp_form,
 )
 from tests.store.helpers import make_record, make_records
@@ -86,23 +88,27 @@ def test_writer_rows_take_the_fast_path(chained: Store, store_url: str) -> None:
     assert chained.verify().ok
 
 
-def test_sqlite_rows_take_the_array_path(sqlite_chained: Store, sqlite_url: str) -> None:
-    """On SQLite every ordinary row the writer stored is accepted by comparing the columns'
-    JSON array with the body's values, without fetching the columns one by one."""
-    engine = create_store_engine(sqlite_url)
+def test_rows_take_the_array_path(chained: Store, store_url: str) -> None:
+    """Every ordinary row the writer stored is accepted by comparing the columns' JSON array
+    (built by the database) with the body's values, without fetching the columns one by
+    one; on both engines."""
+    engine = create_store_engine(store_url)
     accepted = []
     try:
         with snapshot(engine) as conn:
             check = _ChainCheck(CHAIN, ChainHasher(None), _marks(conn, CHAIN))
-            dbapi: Any = conn.connection.dbapi_connection
-            for row in dbapi.execute(_SQLITE_ROWS + " ORDER BY seq", (CHAIN,)):
-                accepted.append(_accepts_sqlite(check, row))
+            sqlite = conn.dialect.name == "sqlite"
+            agree = _sqlite_agree if sqlite else _pg_agree
+            cursor = _array_cursor(conn.connection.dbapi_connection, sqlite, CHAIN, None)
+            for row in cursor:
+                accepted.append(_accepts_array(check, row, agree))
                 check.expected_seq, check.prev_hash = row[1] + 1, json.loads(row[2])["hash"]
+            cursor.close()
     finally:
         engine.dispose()
     assert len(accepted) == 39
     assert all(accepted[:30]) and all(accepted[35:])
-    assert sqlite_chained.verify().ok
+    assert chained.verify().ok
 
 
 @pytest.mark.parametrize(
