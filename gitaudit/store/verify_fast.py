@@ -23,20 +23,28 @@ name the problem). The fast path:
 - compares the indexed columns as one tuple against the values taken from the
   body (``occurred_at`` in the store's own storage form).
 
-On SQLite the fast path goes further (:func:`_feed_sqlite`), because fetching 22
-columns as 22 Python objects cost more than parsing and hashing together: the
-query returns, besides ``seq``, ``hash``, ``body`` and ``duration_ms``, the other
-indexed columns as *one* JSON array (``json_array``, cast to bytes: one object),
-and the body is decoded by msgspec into a struct of just the indexed fields
-(unknown fields skipped). The row is accepted when msgspec's encoding of the
-body's values is byte for byte that array, which holds only when every value is
-equal and of the same JSON type (strings are escaped alike by both; a REAL
-``seq`` or ``actor_uid``, whose 15-digit rendering could hide a change, or an
-``occurred_at`` not in the writer's ``YYYY-MM-DD HH:MM:SS.ffffff`` form, yields
-no array at all); ``duration_ms`` is compared as a float. If the query itself
-fails (a BLOB column cannot go into a JSON array), the chain is walked again
-from its start on the general path. ``bench/bench_verify.py`` measures both
-against the floor.
+The array path (:func:`_feed_array`) goes further, because fetching 22 columns as
+22 Python objects cost more than parsing and hashing together: the query
+returns, besides ``seq``, ``body`` and ``duration_ms``, the other indexed
+columns as *one* JSON array built by the database, and the body is decoded by
+msgspec into a struct of just the indexed fields (unknown fields skipped);
+``duration_ms`` is compared as a float, the rest as that array:
+
+- SQLite (``json_array``, cast to bytes): the row is accepted when msgspec's
+  encoding of the body's values is byte for byte the array, which holds only
+  when every value is equal and of the same JSON type (strings are escaped
+  alike by both; a REAL ``seq`` or ``actor_uid``, whose 15-digit rendering could
+  hide a change, or an ``occurred_at`` not in the writer's
+  ``YYYY-MM-DD HH:MM:SS.ffffff`` form, yields no array at all). If the query
+  itself fails (a BLOB column cannot go into a JSON array), the chain is walked
+  again from its start on the general path.
+- PostgreSQL (``json_build_array``, typed columns, ``occurred_at`` rendered in UTC
+  to the microsecond): the server spaces its JSON out, so the array is decoded
+  and compared as a tuple.
+
+The body's ``hash`` and ``prev_hash`` are read from the struct; the array holds the
+``hash`` and ``prev_hash`` columns, so those agree too. ``bench/bench_verify.py``
+measures verify against the floor.
 
 Same checks, same order of precedence, same problem reported: a row the fast
 path does not accept is checked exactly as before.
