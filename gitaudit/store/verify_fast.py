@@ -10,7 +10,7 @@ name the problem). The fast path:
 
 - reads the raw driver values (stdlib ``sqlite3`` / psycopg server-side cursor,
   no SQLAlchemy row processing);
-- parses the body once (orjson when installed, else :mod:`json`);
+- parses the body once (msgspec, else :mod:`json` for what msgspec refuses);
 - checks the hash over the stored text itself: the writer hashes the canonical
   body without its ``"hash":"H",`` and ``"prev_hash":"P",`` entries (see
   ``ChainWriter._encode``), so the stored text with exactly those two entries
