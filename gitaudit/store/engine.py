@@ -579,14 +579,6 @@ def _ensure_partitions(engine: Engine, url: str) -> list[str]:
 # --- the Store handle --------------------------------------------------------------------
 
 
-def _has_retention_grants(conn: Connection) -> bool:
-    from sqlalchemy import select
-
-    from gitaudit.store.tables import retention_grants
-
-    return conn.execute(select(retention_grants.c.chain_id).limit(1)).first() is not None
-
-
 class Store:
     """The audit store: append to this writer's chain, query, verify.
 
@@ -796,12 +788,10 @@ class Store:
     ) -> VerifyReport:
         """Recompute every hash chain; ``progress(done, total)`` is called along the way.
 
-        ``jobs`` > 1 checks chains (long ones in seq ranges) in that many processes; a store
-        that retention has cut is checked in one (each chain from its accounted cut).
+        ``jobs`` > 1 checks chains (long ones in seq ranges) in that many processes, a store
+        that retention has cut too (each chain from its accounted cut).
         """
         with translate_errors("verifying the store", self._url), snapshot(self._engine) as conn:
-            if jobs > 1 and _has_retention_grants(conn):
-                jobs = 1
             if jobs > 1:
                 from gitaudit.store.verify_parallel import verify_chains_parallel
 

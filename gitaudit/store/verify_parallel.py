@@ -11,6 +11,13 @@ boundary is found too. The parent merges the ranges of a chain in seq order
 (first problem wins, counts add up) and applies the tail check against the
 newest checkpoint it read.
 
+A store that retention has cut is verified in parallel too: the parent reads the
+retained-prefix state (:class:`~gitaudit.store.integrity.RetainedPrefix`: grants and
+the cuts ``audit.retention`` records state) once, the worker of each chain's first
+range gets it with the checkpoint at the cut, and so accounts for a missing
+prefix exactly as the sequential walk does; the parent applies the checks that
+need the whole chain (a grant no record accounts for, a chain with no records left).
+
 Each worker sees its own snapshot, bounded by the parent's plan (rows appended
 after the plan are not read, checkpoints past the planned head are not
 considered), so a writer appending meanwhile does not disturb the result.
@@ -30,9 +37,11 @@ from gitaudit.store.integrity import (
     ChainReport,
     Problem,
     Progress,
+    RetainedPrefix,
     VerifyReport,
     _chain_ids,
     _ChainCheck,
+    _marks,
     _unregistered,
     hasher_for_chain,
 )
@@ -55,6 +64,7 @@ class _Range:
     hi: int
     first: bool
     newest_mark: int
+    retained: RetainedPrefix | None = None  # the first range's: how a cut prefix is accounted
 
 
 @dataclass(frozen=True)
@@ -81,11 +91,12 @@ def _check_range(task: _Range) -> _Outcome:
                 for seq, value in conn.execute(
                     select(checkpoints.c.seq, checkpoints.c.hash).where(
                         checkpoints.c.chain_id == task.chain_id,
-                        checkpoints.c.seq.between(task.lo, task.hi),
+                        # the first range also needs the checkpoint a retention cut left
+                        checkpoints.c.seq.between(task.lo - 1 if task.first else task.lo, task.hi),
                     )
                 )
             }
-            check = _ChainCheck(task.chain_id, hasher, marks)
+            check = _ChainCheck(task.chain_id, hasher, marks, task.retained)
             check.newest_mark = task.newest_mark
             if not task.first:
                 _start_after_previous_row(conn, check, task.lo)
@@ -129,6 +140,7 @@ def _plan(
             )
         ).all()
     )
+    retained = RetainedPrefix.load(conn)
     total = sum(count for _, _, count in spans.values())
     size = max(MIN_RANGE_ROWS, math.ceil(total / (2 * jobs)))
     ranges: list[_Range] = []
@@ -148,8 +160,10 @@ def _plan(
             ranges.append(_Range(
                 len(ranges), url, chain_id, info.algorithm, info.key_fingerprint, key,
                 start, min(hi, start + width - 1), start == lo, int(newest.get(chain_id) or 0),
+                retained if start == lo else None,
             ))  # fmt: skip
-    return ranges, unregistered, {"registered": registered, "newest": newest, "total": total}
+    facts = {"registered": registered, "newest": newest, "total": total, "retained": retained}
+    return ranges, unregistered, facts
 
 
 def verify_chains_parallel(
@@ -172,11 +186,12 @@ def verify_chains_parallel(
     for task in ranges:
         by_chain.setdefault(task.chain_id, []).append(outcomes[task.index])
     for chain_id, row in info["registered"].items():
+        parts = by_chain.get(chain_id, [])
         check = _ChainCheck(chain_id, hasher_for_chain(
             chain_id, row.algorithm, row.key_fingerprint, key
-        ), {})  # fmt: skip
+        ), {} if parts else _marks(conn, chain_id), info["retained"])  # fmt: skip
         check.newest_mark = int(info["newest"].get(chain_id) or 0)
-        for part in by_chain.get(chain_id, []):
+        for part in parts:
             check.records += part.records
             check.rejected += part.rejected
             check.first_seq = part.first_seq if check.first_seq is None else check.first_seq

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from gitaudit.config import Settings
 from gitaudit.errors import ConfigError
-from gitaudit.store import EventFilter, Store
+from gitaudit.store import EventFilter, Store, verify_parallel
 from gitaudit.store.archive import Archive, ArchiveError
 from gitaudit.store.retention import (
     PAUSE_ENV,
@@ -356,6 +356,89 @@ def test_a_deletion_past_what_retention_recorded_is_missing(
     )
     problem = store.verify().first_problem
     assert problem is not None and problem.kind == "missing"
+
+
+# --- verify --jobs N on a store retention has cut -----------------------------------------------
+
+
+def _in_parallel(store: Store, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """``(sequential, parallel)`` reports; the parallel one must really run in workers."""
+    monkeypatch.setattr(verify_parallel, "MIN_RANGE_ROWS", 2)  # several ranges per chain
+    ran: list[int] = []
+    real = verify_parallel.verify_chains_parallel
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        ran.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(verify_parallel, "verify_chains_parallel", spy)
+    sequential, parallel = store.verify(), store.verify(jobs=2)
+    assert ran == [1], "verify --jobs 2 fell back to one process"
+    return sequential, parallel
+
+
+def _verdicts(report: Any) -> list[tuple[Any, ...]]:
+    return [
+        (c.chain_id, c.records, c.first_seq, c.last_seq,
+         None if c.problem is None else (c.problem.kind, c.problem.seq, c.problem.message))
+        for c in report.chains
+    ]  # fmt: skip
+
+
+def test_jobs_verify_a_cut_store_in_parallel(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store.open(store_url, chain_id="host-a") as host:
+        host.append(make_records(3))  # expired whole: no records left, only its checkpoint
+    with Store.open(store_url, chain_id="test-chain") as store:
+        operations = ["git.push"] * 5 + ["conflict.detected"] + ["git.fetch"] * 6
+        store.append([make_record(i, operation=op) for i, op in enumerate(operations)])
+        expire(store, tmp_path / "archive", patterns=(("git.*", 90), ("conflict.*", 365)),
+               later=100 * DAY)  # fmt: skip
+        expire(store, tmp_path / "archive", patterns=(("*", 90), ("git.*", 90)),
+               later=100 * DAY)  # fmt: skip
+        assert seqs(store_url, "host-a") == [] and seqs(store_url)[0] > 1
+        sequential, parallel = _in_parallel(store, monkeypatch)
+    assert parallel.ok, parallel.first_problem
+    assert _verdicts(parallel) == _verdicts(sequential)
+    assert {c.chain_id: c.first_seq for c in parallel.chains}["test-chain"] == seqs(store_url)[0]
+
+
+@pytest.mark.parametrize(
+    ("statements", "expected"),
+    [
+        (  # the prefix cut through a grant no audit.retention record states
+            (GRANT.format(upto=999999999),
+             "DELETE FROM events WHERE chain_id = 'test-chain' AND seq <= 5",
+             "DELETE FROM checkpoints WHERE chain_id = 'test-chain' AND seq <= 5"),
+            ("missing", 1, "no retention grant ends at seq 5"),
+        ),
+        (  # a grant at the cut, but no record of the run
+            (GRANT.format(upto=5),
+             "DELETE FROM events WHERE chain_id = 'test-chain' AND seq <= 5"),
+            ("missing", 1, "no audit.retention record"),
+        ),
+        (  # a forged grant alone
+            (GRANT.format(upto=999999999),),
+            ("inserted", 999999999, "no audit.retention record accounts for"),
+        ),
+    ],
+)
+def test_jobs_refuse_a_forged_grant_as_one_process_does(
+    store: Store,
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    statements: tuple[str, ...],
+    expected: tuple[str, int, str],
+) -> None:
+    store.append(make_records(5))
+    store.append(make_records(5, 5))  # a checkpoint at seq 5
+    _forge(store_url, *statements)
+    sequential, parallel = _in_parallel(store, monkeypatch)
+    assert _verdicts(parallel) == _verdicts(sequential)
+    problem = parallel.first_problem
+    assert problem is not None
+    assert (problem.kind, problem.seq) == expected[:2] and expected[2] in problem.message
 
 
 # --- verify --archive ----------------------------------------------------------------------
