@@ -20,7 +20,8 @@ NO_EVENTS = "No events in this period."
 OTHERS = "(others)"
 NONE = "(none)"
 # EventFilter fields that are not filters a report shows (period shown apart, paging unused)
-_NOT_SHOWN = frozenset({"since", "until", "limit", "after", "grep_common", "after_id", "before_id"})
+_NOT_SHOWN = frozenset({"since", "until", "limit", "after", "grep_common", "grep_ids", "after_id",
+                        "before_id"})
 
 
 def iso(moment: datetime | None) -> str | None:

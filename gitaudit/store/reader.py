@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 
 from gitaudit.errors import UsageError
-from gitaudit.store.search import grep_clause, is_common
+from gitaudit.store.search import grep_clause, is_common, pg_rare_matches
 from gitaudit.store.tables import events
 
 _WILDCARDS: Final = frozenset("*?[")
@@ -78,6 +78,7 @@ class EventFilter:
     grep: str | None = None
     grep_raw: bool = False
     grep_common: bool = False  # set by the query layer: see search.grep_clause
+    grep_ids: tuple[str, ...] | None = None  # set by the query layer: search.pg_rare_matches
     after_id: str | None = None
     before_id: str | None = None
 
@@ -201,7 +202,9 @@ def _more_conditions(flt: EventFilter, dialect: str) -> list[ColumnElement[bool]
         where.append(glob_clause(events.c.repo_branch, flt.branch, dialect))
     if flt.agent is not None:
         where.append(glob_clause(agent_field(dialect, "tool"), flt.agent, dialect))
-    if flt.grep is not None:
+    if flt.grep_ids is not None:  # every match of a rare search, found first (PostgreSQL)
+        where.append(events.c.id.in_(flt.grep_ids) if flt.grep_ids else false())
+    elif flt.grep is not None:
         where.append(grep_clause(dialect, flt.grep, raw=flt.grep_raw, common=flt.grep_common))
     return where
 
@@ -281,10 +284,19 @@ def build_query(
     )  # fmt: skip
 
 
+def resolve_grep(conn: Connection, flt: EventFilter) -> EventFilter:
+    """``flt`` with what its ``--grep`` needs to be read well: whether the words are
+    common (SQLite), or the ids of every match of rare words (PostgreSQL)."""
+    if flt.grep is None or flt.grep_ids is not None:
+        return flt
+    if conn.dialect.name == "sqlite":
+        return replace(flt, grep_common=is_common(conn, flt.grep, raw=flt.grep_raw))
+    return replace(flt, grep_ids=pg_rare_matches(conn, flt.grep, raw=flt.grep_raw))
+
+
 def ordered_query(conn: Connection, flt: EventFilter) -> Select[Any]:
     """The SELECT of bodies matching ``flt``, oldest first (keyset ids resolved here)."""
-    if flt.grep is not None and conn.dialect.name == "sqlite":
-        flt = replace(flt, grep_common=is_common(conn, flt.grep, raw=flt.grep_raw))
+    flt = resolve_grep(conn, flt)
     after = position_of(conn, flt.after_id, "--after") if flt.after_id else None
     before = position_of(conn, flt.before_id, "--before") if flt.before_id else None
     newest = flt.limit is not None and after is None
@@ -319,7 +331,7 @@ def matching(conn: Connection, flt: EventFilter, *columns: ColumnElement[Any]) -
     (``after_id``/``before_id`` kept): what aggregating readers (count, stats) build on."""
     after = position_of(conn, flt.after_id, "--after") if flt.after_id else None
     before = position_of(conn, flt.before_id, "--before") if flt.before_id else None
-    unlimited = replace(flt, limit=None)
+    unlimited = replace(resolve_grep(conn, flt), limit=None)
     return build_query(unlimited, conn.dialect.name, after, before, columns).order_by(None)
 
 

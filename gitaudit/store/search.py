@@ -116,6 +116,32 @@ def is_common(conn: Connection, user_text: str, *, raw: bool) -> bool:
     return int(found or 0) >= COMMON
 
 
+# Matches under which a PostgreSQL search is "rare" (see pg_rare_matches).
+PG_RARE: Final = 1000
+
+
+def pg_rare_matches(conn: Connection, user_text: str, *, raw: bool) -> tuple[str, ...] | None:
+    """The ids of every event matching ``user_text`` when fewer than :data:`PG_RARE` do
+    (PostgreSQL), else None.
+
+    The planner cannot tell a rare word from a common one (a tsvector expression's
+    statistics hold only frequent words: a word seen 20 times in 10 million events is
+    estimated at ~12,000), so for ``--limit`` it reads the time index backwards and
+    computes the document of every row until enough match: all 10 million for a rare
+    word. The matches are read here from the GIN index first (sequential scans off
+    for this one statement), and a rare word's query then filters by their ids.
+    """
+    from sqlalchemy import select
+
+    from gitaudit.store.tables import events
+
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    query = select(events.c.id).where(grep_clause("postgresql", user_text, raw=raw))
+    found = tuple(conn.scalars(query.limit(PG_RARE)))  # an error aborts the transaction,
+    conn.exec_driver_sql("RESET enable_seqscan")  # and with it the setting
+    return found if len(found) < PG_RARE else None
+
+
 def grep_clause(
     dialect: str, user_text: str, *, raw: bool, common: bool = False
 ) -> ColumnElement[bool]:

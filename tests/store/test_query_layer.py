@@ -272,3 +272,31 @@ def test_retention_takes_deleted_rows_out_of_the_sqlite_search_index(sqlite_url:
             engine.dispose()
         assert left == 2
         assert len(_ids(store, grep="kept")) == 2
+
+
+def test_rare_words_on_postgresql_are_found_in_the_search_index_first(
+    mixed: tuple[Store, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At 10M events PostgreSQL's planner took a rare word for a common one and read the
+    # time index backwards computing every row's document; the matches are now read from
+    # the GIN index first and the page is filtered by their ids.
+    from gitaudit.store import search
+    from gitaudit.store.reader import ordered_query, resolve_grep
+
+    store, records = mixed
+    rare = {text: _ids(store, grep=text, limit=3) for text in ("zebracorn", "example", "fix")}
+    with store.reading() as conn:
+        resolved = resolve_grep(conn, EventFilter(grep="zebracorn", limit=20))
+        if conn.dialect.name == "sqlite":
+            assert resolved.grep_ids is None and resolved.grep_common is False
+        else:
+            assert resolved.grep_ids == (records[4]["id"],)
+            sql = str(ordered_query(conn, EventFilter(grep="zebracorn", limit=20))
+                      .compile(conn, compile_kwargs={"literal_binds": True}))
+            assert "to_tsvector" not in sql and records[4]["id"] in sql
+            none = resolve_grep(conn, EventFilter(grep="nosuchwordanywhere"))
+            assert none.grep_ids == ()
+    assert _ids(store, grep="nosuchwordanywhere") == []
+    monkeypatch.setattr(search, "PG_RARE", 1)  # every word counts as common now
+    assert {text: _ids(store, grep=text, limit=3) for text in rare} == rare
+    assert store.count_matching(EventFilter(grep="zebracorn")) == 1
