@@ -699,6 +699,7 @@ class Store:
     def _append_once(self, records: Sequence[dict[str, Any]]) -> AppendResult:
         with write_transaction(self._engine) as conn:
             result = self._writer.append(conn, records)
+        self._writer.committed()
         self._appended += result.inserted
         return result
 
@@ -742,9 +743,9 @@ class Store:
 
     def iter_bodies(self, flt: EventFilter) -> Iterator[str]:
         """:meth:`iter_query` as the stored canonical JSON text (``log --format jsonl``
-        writes it through without parsing and re-encoding each event)."""
+        writes it through without parsing and re-encoding each event), identities revealed."""
         with self.reading(flt) as conn:
-            yield from iter_bodies(conn, flt)
+            yield from iter_bodies(conn, flt, reveal=True)
 
     def count_matching(self, flt: EventFilter) -> int:
         """How many events match ``flt`` (its limit ignored)."""
