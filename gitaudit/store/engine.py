@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from gitaudit.store.checkpoint_verify import CheckpointReport, LoadedNote
     from gitaudit.store.checkpoints import SignerKey, VerifierKey
     from gitaudit.store.retention import Recorder, RetentionOptions, RetentionReport
+    from gitaudit.store.subjects import ForgetPreview
 
 BUSY_TIMEOUT_MS: Final = 30_000
 # SQLite planner statistics: re-ANALYZE on close after this many appended rows, sampling
@@ -764,6 +765,35 @@ class Store:
                 if flt is not None and flt.grep_raw and flt.grep and is_syntax_error(exc):
                     raise syntax_error(flt.grep, exc, self.dialect) from exc
                 raise
+
+    def forget(
+        self,
+        identity: str,
+        *,
+        follow_links: bool,
+        confirm: Callable[[ForgetPreview], bool],
+        record: Callable[[ForgetPreview], dict[str, Any]],
+    ) -> tuple[ForgetPreview, bool] | None:
+        """Forget the subject ``identity`` (see :mod:`gitaudit.store.subjects`): plan in a
+        snapshot, ask ``confirm`` (no lock held meanwhile), then in one write transaction
+        delete its keys and append ``record(preview)`` (the ``audit.subject_forgotten``
+        event); then scrub the files. None when not confirmed; else the preview and
+        whether the scrub completed."""
+        from gitaudit.store import subjects
+
+        with translate_errors("forgetting a subject", self._url):
+            with snapshot(self._engine) as conn:
+                shown = subjects.preview(conn, identity, follow_links=follow_links)
+            if not confirm(shown):
+                return None
+            with write_transaction(self._engine) as conn:
+                subjects.forget(conn, shown, identity, follow_links)
+                self._writer.append(conn, [record(shown)])
+            self._writer.committed()
+            self._appended += 1
+            with self._engine.connect() as conn:
+                scrubbed = subjects.scrub(conn.execution_options(isolation_level="AUTOCOMMIT"))
+            return shown, scrubbed
 
     def verify(
         self, progress: Callable[[int, int], None] | None = None, jobs: int = 1

@@ -31,15 +31,18 @@ linked only to it), and marks ``subjects.forgotten_at`` (the row stays as a
 tombstone; the triggers of revision 0007 let nothing else change). The bodies,
 hence the chain, never change: ``gitaudit verify`` still passes.
 
-The writer caches identity -> token in a dict (it runs for every event); entries
-made in a transaction become visible to later appends only after it committed
-(:meth:`Pseudonymizer.committed`), and the whole cache is dropped when the number
-of forgotten subjects changed since the last append (one indexed count per batch).
+The writer caches identity -> token in a dict (it runs for every event). On
+PostgreSQL a new subject is created and committed at once on a second connection
+(autocommit), so writers of different chains never wait for each other; on SQLite
+(one writer at a time anyway) it is made in the append's transaction, and cached
+for later appends only after that committed (:meth:`Pseudonymizer.committed`). The whole cache is dropped when the number of
+forgotten subjects changed since the last append (one indexed count per batch).
 ``cryptography`` is imported only when a subject is created or revealed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import hmac
@@ -52,9 +55,16 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from gitaudit.errors import GitauditError, UsageError
-from gitaudit.store.tables import subject_index_key, subject_keys, subject_links, subjects
+from gitaudit.store.tables import (
+    events,
+    subject_index_key,
+    subject_keys,
+    subject_links,
+    subjects,
+)
 
 PREFIX: Final = "subject:"
 TOKEN: Final = re.compile(r"(?<![0-9A-Za-z_])subject:[0-9a-f]{16}(?![0-9a-f])")
@@ -185,15 +195,17 @@ class Pseudonymizer:
 
     def record(self, conn: Connection, record: dict[str, Any]) -> dict[str, Any]:
         """A copy of ``record`` whose identities are tokens (subjects created as needed)."""
+        actor = record.get("actor")
+        # the actor first: a subject keeps the spelling it was first seen with
+        new_actor = self._actor(conn, actor) if isinstance(actor, dict) else actor
         out: dict[str, Any] = {}
         for key, value in record.items():
-            if key in _SKIPPED_KEYS or key == "actor":
+            if key == "actor":
+                out[key] = new_actor
+            elif key in _SKIPPED_KEYS:
                 out[key] = value
             else:
                 out[key] = self._walk(conn, value)
-        actor = record.get("actor")
-        if isinstance(actor, dict):
-            out["actor"] = self._actor(conn, actor)
         return out
 
     def _actor(self, conn: Connection, actor: dict[str, Any]) -> dict[str, Any]:
@@ -239,20 +251,41 @@ class Pseudonymizer:
         if self._index_key is None:
             self._index_key = _index_key(conn)
         index = blind_index(self._index_key, kind, value)
-        token = conn.scalar(select(subject_keys.c.pseudonym).where(
-            subject_keys.c.blind_index == index))  # fmt: skip
-        if token is None:
-            token = _create(conn, kind, value.strip(), index)
-        self._pending[cache_key] = token
-        return str(token)
+        if conn.dialect.name != "postgresql":
+            self._pending[cache_key] = _find_or_create(conn, kind, value.strip(), index)
+            return self._pending[cache_key]
+        with _outside(conn) as side:
+            self._known[cache_key] = _find_or_create(side, kind, value.strip(), index)
+        return self._known[cache_key]
 
     def _link(self, conn: Connection, tokens: list[str]) -> None:
         pairs = {(a, b) for a in tokens for b in tokens if a != b}
         new = pairs - self._links - self._pending_links
-        if new:
-            statement = _insert(conn, subject_links).on_conflict_do_nothing()
-            conn.execute(statement, [{"pseudonym": a, "linked": b} for a, b in sorted(new)])
+        if not new:
+            return
+        rows = [{"pseudonym": a, "linked": b} for a, b in sorted(new)]
+        if conn.dialect.name != "postgresql":
+            conn.execute(_insert(conn, subject_links).on_conflict_do_nothing(), rows)
             self._pending_links.update(new)
+            return
+        with _outside(conn) as side:
+            side.execute(_insert(side, subject_links).on_conflict_do_nothing(), rows)
+        self._links.update(new)
+
+
+@contextlib.contextmanager
+def _outside(conn: Connection) -> Iterator[Connection]:
+    """A connection of ``conn``'s engine in autocommit (PostgreSQL): subjects are created
+    and committed there at once, so writers of different chains never wait for each
+    other's transactions (a subject made for an append that then fails is kept, unused)."""
+    with conn.engine.connect() as side:
+        yield side.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _find_or_create(conn: Connection, kind: str, clear: str, index: str) -> str:
+    token = conn.scalar(select(subject_keys.c.pseudonym).where(
+        subject_keys.c.blind_index == index))  # fmt: skip
+    return str(token) if token is not None else _create(conn, kind, clear, index)
 
 
 def _is_identity(value: str) -> bool:
@@ -268,8 +301,9 @@ def _create(conn: Connection, kind: str, clear: str, index: str) -> str:
         _insert(conn, subject_keys)
         .values(pseudonym=token, blind_index=index, key=key)
         .on_conflict_do_nothing(index_elements=["blind_index"])
-    ).rowcount
-    if not inserted:  # another writer made it first (PostgreSQL waited for its commit)
+        .returning(subject_keys.c.pseudonym)
+    ).first()
+    if inserted is None:  # another writer made it first (PostgreSQL waited for its commit)
         return str(conn.scalar(select(subject_keys.c.pseudonym).where(
             subject_keys.c.blind_index == index)))  # fmt: skip
     conn.execute(subjects.insert().values(
@@ -447,17 +481,66 @@ def plan(conn: Connection, identity: str, *, follow_links: bool = True) -> Forge
     )
 
 
-def forget(conn: Connection, tokens: Iterable[str], now: datetime) -> int:
-    """Delete the keys and links of ``tokens``, mark them forgotten; how many were live."""
-    chosen = sorted(set(tokens))
+@dataclass(frozen=True)
+class ForgetPreview:
+    """What ``forget`` is about to do, shown before confirming."""
+
+    plan: ForgetPlan
+    events: int  # events holding any of the tokens (actor fields or free text)
+    clear_events: int  # events stored before revision 0007 naming an identity in clear
+
+
+def preview(conn: Connection, identity: str, *, follow_links: bool = True) -> ForgetPreview:
+    """The plan for ``identity`` and how many events it concerns (see :class:`ForgetPreview`)."""
+    from gitaudit.store.reader import EventFilter, count_matching  # the reader imports us
+
+    chosen = plan(conn, identity, follow_links=follow_links)
+    grep = token_grep(conn.dialect.name, chosen.tokens)
+    count = count_matching(conn, EventFilter(grep=grep, grep_raw=True))
+    clears = [subject.identity for subject in chosen.subjects if subject.identity]
+    clear = select(func.count()).select_from(events).where(or_(
+        events.c.actor_user.in_(clears), events.c.actor_git_name.in_(clears),
+        events.c.actor_git_email.in_(clears)))  # fmt: skip
+    return ForgetPreview(chosen, count, int(conn.scalar(clear) or 0))
+
+
+def forget(conn: Connection, shown: ForgetPreview, identity: str, follow_links: bool) -> int:
+    """In the caller's write transaction: forget what ``shown`` listed (the plan is made
+    again and must not have changed); delete the key rows and links, mark the subjects
+    forgotten. How many key rows were deleted."""
+    again = plan(conn, identity, follow_links=follow_links)
+    if set(again.tokens) != set(shown.plan.tokens):
+        raise GitauditError(
+            f"the subjects linked to {identity!r} changed while you were asked; "
+            "nothing was forgotten",
+            "run the command again and check the new list",
+        )
+    chosen = sorted(again.tokens)
+    if conn.dialect.name == "sqlite":  # zero the deleted key bytes in the file's pages
+        conn.exec_driver_sql("PRAGMA secure_delete = ON")
     deleted = conn.execute(delete(subject_keys).where(
         subject_keys.c.pseudonym.in_(chosen))).rowcount  # fmt: skip
     conn.execute(delete(subject_links).where(or_(
         subject_links.c.pseudonym.in_(chosen), subject_links.c.linked.in_(chosen))))  # fmt: skip
     conn.execute(update(subjects).where(
         subjects.c.pseudonym.in_(chosen), subjects.c.forgotten_at.is_(None),
-    ).values(forgotten_at=now))  # fmt: skip
+    ).values(forgotten_at=datetime.now(UTC)))  # fmt: skip
     return int(deleted or 0)
+
+
+def scrub(conn: Connection) -> bool:
+    """After ``forget`` committed, push the deleted key bytes out of the database files:
+    SQLite checkpoints and truncates its WAL; PostgreSQL rewrites the two tables
+    (``VACUUM FULL``; ``conn`` in autocommit). False when the engine could not do it now
+    (a reader holding the WAL, no ownership of the tables)."""
+    try:
+        if conn.dialect.name == "sqlite":
+            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+            return busy is None or int(busy[0]) == 0
+        conn.exec_driver_sql("VACUUM FULL subject_keys, subject_links")
+    except DBAPIError:
+        return False
+    return True
 
 
 def token_grep(dialect: str, tokens: Iterable[str]) -> str:
