@@ -35,8 +35,9 @@ The writer caches identity -> token in a dict (it runs for every event). On
 PostgreSQL a new subject is created and committed at once on a second connection
 (autocommit), so writers of different chains never wait for each other; on SQLite
 (one writer at a time anyway) it is made in the append's transaction, and cached
-for later appends only after that committed (:meth:`Pseudonymizer.committed`). The whole cache is dropped when the number of
-forgotten subjects changed since the last append (one indexed count per batch).
+for later appends only after that committed (:meth:`Pseudonymizer.committed`). The
+whole cache is dropped when the number of forgotten subjects changed since the last
+append (one indexed count per batch).
 ``cryptography`` is imported only when a subject is created or revealed.
 """
 
