@@ -6,7 +6,7 @@ the store writer (:class:`Pseudonymizer`, called by
 :meth:`gitaudit.store.writer.ChainWriter.append` before a record is hashed):
 
 - the actor's ``user`` (kind ``user``), ``git_name`` (``name``) and ``git_email``
-  (``email``), and in every other string of the record each email address
+  (``email``) (also in ``details.claimed_actor``, what a socket client claimed), and in every other string of the record each email address
   (:data:`EMAIL`) and the capitalized name right before ``<email>`` (``Name
   <email>``, :data:`NAMED_EMAIL`), are replaced by a token ``subject:<16 hex>``;
 - the token is random per subject, NOT derived from the identity: once the
@@ -207,6 +207,11 @@ class Pseudonymizer:
                 out[key] = value
             else:
                 out[key] = self._walk(conn, value)
+        details = out.get("details")
+        if isinstance(details, dict) and isinstance(record["details"].get("claimed_actor"), dict):
+            # what a socket client claimed to be: an identity too
+            claimed = self._actor(conn, record["details"]["claimed_actor"])
+            out["details"] = {**details, "claimed_actor": claimed}
         return out
 
     def _actor(self, conn: Connection, actor: dict[str, Any]) -> dict[str, Any]:
