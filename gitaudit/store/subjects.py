@@ -7,8 +7,9 @@ the store writer (:class:`Pseudonymizer`, called by
 
 - the actor's ``user`` (kind ``user``), ``git_name`` (``name``) and ``git_email``
   (``email``) (also in ``details.claimed_actor``, what a socket client claimed),
-  and in every other string of the record each email address (:data:`EMAIL`) and the capitalized name right before ``<email>`` (``Name
-  <email>``, :data:`NAMED_EMAIL`), are replaced by a token ``subject:<16 hex>``;
+  and in every other string of the record each email address (:data:`EMAIL`) and
+  the capitalized name right before ``<email>`` (``Name <email>``,
+  :data:`NAMED_EMAIL`), are replaced by a token ``subject:<16 hex>``;
 - the token is random per subject, NOT derived from the identity: once the
   subject's key row is gone nothing links the token back to the person;
 - ``subjects`` keeps per token its kind and the clear identity sealed with AES-GCM
