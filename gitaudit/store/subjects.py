@@ -231,12 +231,22 @@ class Pseudonymizer:
         return new
 
     def _walk(self, conn: Connection, value: Any) -> Any:
-        if isinstance(value, str):
+        """``value`` with identities in its strings replaced: the same object when nothing
+        changed (no copy of what holds no ``@``: this runs for every event)."""
+        kind = type(value)
+        if kind is str:
             return self._text(conn, value) if "@" in value else value
-        if isinstance(value, dict):
-            return {key: self._walk(conn, item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self._walk(conn, item) for item in value]
+        if kind is dict:
+            changed: dict[str, Any] | None = None
+            for key, item in value.items():
+                new = self._walk(conn, item)
+                if new is not item:
+                    changed = dict(value) if changed is None else changed
+                    changed[key] = new
+            return value if changed is None else changed
+        if kind is list:
+            items = [self._walk(conn, item) for item in value]
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
         return value
 
     def _text(self, conn: Connection, text: str) -> str:
