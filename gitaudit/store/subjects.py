@@ -80,6 +80,7 @@ NAMED_EMAIL: Final = re.compile(
     r"((?:[^\W\d_a-z][\w.'-]*[ \t]+){0,3}[^\W\d_a-z][\w.'-]*)[ \t]*<(" + _EMAIL_TEXT + r")>"
 )
 ACTOR_FIELDS: Final = (("user", "user"), ("git_name", "name"), ("git_email", "email"))
+_ACTOR_NAMES: Final = frozenset(field for field, _ in ACTOR_FIELDS)
 KINDS: Final = ("user", "name", "email")
 # Top-level keys that never hold an identity (ids, integrity fields, times).
 _SKIPPED_KEYS: Final = frozenset({
@@ -177,6 +178,8 @@ class Pseudonymizer:
         self._pending_links: set[tuple[str, str]] = set()
         self._index_key: bytes | None = None
         self._generation: int | None = None
+        # (user, git_name, git_email) -> their tokens, for actors seen before
+        self._actors: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
 
     def begin(self, conn: Connection) -> None:
         """Start an append in ``conn``'s transaction: drop the cache if someone forgot."""
@@ -186,6 +189,7 @@ class Pseudonymizer:
         if generation != self._generation:
             self._known.clear()
             self._links.clear()
+            self._actors.clear()
             self._generation = generation
 
     def committed(self) -> None:
@@ -216,30 +220,55 @@ class Pseudonymizer:
         return out
 
     def _actor(self, conn: Connection, actor: dict[str, Any]) -> dict[str, Any]:
-        new: dict[str, Any] = {key: self._walk(conn, value) for key, value in actor.items()
-                               if key not in dict(ACTOR_FIELDS)}  # fmt: skip
-        tokens = []
+        ids = (actor.get("user"), actor.get("git_name"), actor.get("git_email"))
+        tokens = self._actors.get(ids)
+        if tokens is None:
+            tokens = self._actor_tokens(conn, actor)
+            if all(key in self._known for key in self._actor_keys(actor)):
+                self._actors[ids] = tokens  # committed subjects only (see committed)
+        rest = {key: value for key, value in actor.items() if key not in _ACTOR_NAMES}
+        new: dict[str, Any] = self._walk(conn, rest)
+        if new is rest:
+            new = dict(rest)
+        new.update(tokens)
+        return new
+
+    def _actor_tokens(self, conn: Connection, actor: dict[str, Any]) -> dict[str, Any]:
+        """The actor's identity fields as tokens (links recorded)."""
+        out: dict[str, Any] = {}
         for field, kind in ACTOR_FIELDS:
             if field not in actor:
                 continue
             value = actor[field]
-            if isinstance(value, str) and _is_identity(value):
-                value = self.token(conn, kind, value)
-                tokens.append(value)
-            new[field] = value
-        self._link(conn, tokens)
-        return new
+            out[field] = (self.token(conn, kind, value)
+                          if isinstance(value, str) and _is_identity(value) else value)  # fmt: skip
+        self._link(conn, [value for field, value in out.items()
+                          if value is not actor[field]])  # fmt: skip
+        return out
+
+    @staticmethod
+    def _actor_keys(actor: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(kind, normalized(kind, actor[field])) for field, kind in ACTOR_FIELDS
+                if isinstance(actor.get(field), str) and _is_identity(actor[field])]  # fmt: skip
 
     def _walk(self, conn: Connection, value: Any) -> Any:
         """``value`` with identities in its strings replaced: the same object when nothing
-        changed (no copy of what holds no ``@``: this runs for every event)."""
+        changed (no copy, no call per plain string: this runs for every event)."""
         kind = type(value)
         if kind is str:
             return self._text(conn, value) if "@" in value else value
         if kind is dict:
             changed: dict[str, Any] | None = None
             for key, item in value.items():
-                new = self._walk(conn, item)
+                inner = type(item)
+                if inner is str:
+                    if "@" not in item:
+                        continue
+                    new = self._text(conn, item)
+                elif inner is dict or inner is list:
+                    new = self._walk(conn, item)
+                else:
+                    continue
                 if new is not item:
                     changed = dict(value) if changed is None else changed
                     changed[key] = new
