@@ -779,6 +779,25 @@ class Store:
         delete its keys and append ``record(preview)`` (the ``audit.subject_forgotten``
         event); then scrub the files. None when not confirmed; else the preview and
         whether the scrub completed."""
+        try:
+            return self._forget(identity, follow_links, confirm, record)
+        except StoreError as exc:
+            if "permission denied" not in exc.message:
+                raise
+            raise StoreError(
+                exc.message,
+                "run `gitaudit forget` as the owner of the store's tables (set "
+                "GITAUDIT_DATABASE_URL to that login): gitaudit_writer may create subjects, "
+                "not delete their keys",
+            ) from exc
+
+    def _forget(
+        self,
+        identity: str,
+        follow_links: bool,
+        confirm: Callable[[ForgetPreview], bool],
+        record: Callable[[ForgetPreview], dict[str, Any]],
+    ) -> tuple[ForgetPreview, bool] | None:
         from gitaudit.store import subjects
 
         with translate_errors("forgetting a subject", self._url):
