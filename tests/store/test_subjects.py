@@ -292,3 +292,13 @@ def test_subject_tombstones_refuse_changes(store: Store, store_url: str) -> None
                 conn.execute(text(statement))
     finally:
         engine.dispose()
+
+
+def test_trace_shows_identities(store: Store) -> None:
+    from gitaudit.store.trace import trace
+
+    store.append(make_records(3))  # one job: job-0
+    with store.reading() as conn:
+        found = trace(conn, "job-0")
+    assert sorted(node.event["actor"]["git_email"] for node in found.roots) == [
+        "alice@example.com", "bob@example.com", "carol@example.com"]
