@@ -368,12 +368,12 @@ class Revealer:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._shown: dict[str, str | None] = {}
+        self._escapes: dict[str, str] = {}  # token -> its JSON-escaped replacement
 
     def body(self, text: str) -> str:
         """``text`` (a stored body, JSON) with every known token replaced (JSON-escaped)."""
         if PREFIX not in text:
             return text
-        self._load(match.group(0) for match in TOKEN.finditer(text))
         return TOKEN.sub(self._escaped, text)
 
     def value(self, value: str | None) -> str | None:
@@ -384,8 +384,15 @@ class Revealer:
         return self._shown.get(value) or value
 
     def _escaped(self, match: re.Match[str]) -> str:
-        shown = self._shown.get(match.group(0))
-        return match.group(0) if shown is None else json.dumps(shown, ensure_ascii=False)[1:-1]
+        token = match.group(0)
+        escaped = self._escapes.get(token)
+        if escaped is None:
+            if token not in self._shown:
+                self._load([token])
+            shown = self._shown[token]
+            escaped = token if shown is None else json.dumps(shown, ensure_ascii=False)[1:-1]
+            self._escapes[token] = escaped
+        return escaped
 
     def _load(self, tokens: Iterable[str]) -> None:
         missing = {token for token in tokens if token not in self._shown}
