@@ -18,6 +18,7 @@ from gitaudit.store.subjects import (
     TOKEN,
     ForgetPreview,
     Pseudonymizer,
+    Revealer,
     SubjectAlreadyForgotten,
     SubjectNotFound,
     is_token,
@@ -302,3 +303,12 @@ def test_trace_shows_identities(store: Store) -> None:
         found = trace(conn, "job-0")
     assert sorted(node.event["actor"]["git_email"] for node in found.roots) == [
         "alice@example.com", "bob@example.com", "carol@example.com"]
+
+
+def test_text_that_only_contains_a_token_inside_a_word_is_left_alone(store: Store) -> None:
+    store.append([make_record(0)])
+    with store.reading() as conn:
+        token = conn.scalar(select(subjects.c.pseudonym).where(subjects.c.kind == "user"))
+        revealer = Revealer(conn)
+        assert revealer.body(f'["{token}", "x{token}", "{token}0"]') == (
+            f'["alice", "x{token}", "{token}0"]')
