@@ -181,7 +181,7 @@ class Pseudonymizer:
         self._index_key: bytes | None = None
         self._generation: int | None = None
         # (user, git_name, git_email) -> their tokens, for actors seen before
-        self._actors: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+        self._actors: dict[Any, dict[str, Any]] = {}
 
     def begin(self, conn: Connection) -> None:
         """Start an append in ``conn``'s transaction: drop the cache if someone forgot."""
@@ -222,12 +222,18 @@ class Pseudonymizer:
         return out
 
     def _actor(self, conn: Connection, actor: dict[str, Any]) -> dict[str, Any]:
-        ids = (actor.get("user"), actor.get("git_name"), actor.get("git_email"))
-        tokens = self._actors.get(ids)
+        ids: Any = tuple((field in actor, actor.get(field)) for field, _ in ACTOR_FIELDS)
+        try:
+            tokens = self._actors.get(ids)
+        except TypeError:  # an unhashable value: no cache for this one
+            tokens, ids = None, None
         if tokens is None:
             tokens = self._actor_tokens(conn, actor)
-            if all(key in self._known for key in self._actor_keys(actor)):
-                self._actors[ids] = tokens  # committed subjects only (see committed)
+            replaced = [value for field, value in tokens.items() if value is not actor[field]]
+            pairs = {(a, b) for a in replaced for b in replaced if a != b}
+            committed = all(key in self._known for key in self._actor_keys(actor))
+            if ids is not None and committed and pairs <= self._links:
+                self._actors[ids] = tokens  # committed subjects and links only
         rest = {key: value for key, value in actor.items() if key not in _ACTOR_NAMES}
         new: dict[str, Any] = self._walk(conn, rest)
         if new is rest:

@@ -312,3 +312,16 @@ def test_text_that_only_contains_a_token_inside_a_word_is_left_alone(store: Stor
         revealer = Revealer(conn)
         assert revealer.body(f'["{token}", "x{token}", "{token}0"]') == (
             f'["alice", "x{token}", "{token}0"]')
+
+
+def test_actors_sharing_identities_keep_their_own_fields(store: Store, store_url: str) -> None:
+    """The writer's per-actor cache never adds or drops a field of an actor."""
+    actor = {"uid": 1, "user": None, "git_email": "eve@example.com", "host": "h"}
+    first, second, third = (make_record(index, actor=actor) for index in range(3))
+    del second["actor"]["user"]  # a record whose actor lacks the field altogether
+    store.append([first])
+    store.append([second, third])
+    actors = [body["actor"] for body in _raw_bodies(store_url)]
+    assert ["user" in actor for actor in actors] == [True, False, True]
+    assert len({actor["git_email"] for actor in actors}) == 1
+    assert store.verify().ok
