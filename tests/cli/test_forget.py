@@ -100,3 +100,36 @@ def test_unknown_subject_and_patterns(tmp_path: Path) -> None:
     assert pattern.returncode == 2
     assert "not a pattern" in pattern.stderr
     assert run(env, "log", "--actor", "bob", "--count").stdout.strip() == "1"
+
+
+def _on_a_terminal(env: dict[str, str], answer: str, *args: str) -> tuple[int, str]:
+    """Run gitaudit with a pseudo-terminal as stdin, answering the prompt with ``answer``."""
+    import os
+
+    primary, secondary = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [*gitaudit_command(), *args], env=env, stdin=secondary,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        os.write(primary, answer.encode() + b"\n")
+        out, _ = process.communicate(timeout=120)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    return process.returncode, out
+
+
+def test_on_a_terminal_it_asks_first(tmp_path: Path) -> None:
+    box = GitSandbox(tmp_path)
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    with Store.open(url, chain_id="c") as store:
+        store.append(make_records(3))
+    env = box.environ({"GITAUDIT_DATABASE_URL": url})
+    code, out = _on_a_terminal(env, "n", "forget", "--subject", "bob@example.com")
+    assert code == 1, out
+    assert "will forget 3 identities" in out and "Forget?" in out and "nothing forgotten" in out
+    assert run(env, "log", "--actor", "bob@example.com", "--count").stdout.strip() == "1"
+    code, out = _on_a_terminal(env, "y", "forget", "--subject", "bob@example.com")
+    assert code == 0, out
+    assert run(env, "log", "--actor", "bob@example.com", "--count").stdout.strip() == "0"
