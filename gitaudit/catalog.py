@@ -48,6 +48,7 @@ OPERATIONS: Final = (
     "audit.retention",
     "audit.checkpoint",
     "audit.rejected",
+    "audit.subject_forgotten",
 )
 CATEGORIES: Final = ("read", "create", "update", "delete")
 OUTCOMES: Final = ("success", "failure")
@@ -145,6 +146,7 @@ _FIXED_CATEGORY: Final[Mapping[str, str]] = {
     "audit.retention": "delete",
     "audit.checkpoint": "create",
     "audit.rejected": "create",
+    "audit.subject_forgotten": "delete",
 }
 
 

@@ -14,6 +14,7 @@ from gitaudit.cli import config as config_cli
 from gitaudit.cli import daemon as daemon_cli
 from gitaudit.cli import db as db_cli
 from gitaudit.cli import demo as demo_cli
+from gitaudit.cli import forget as forget_cli
 from gitaudit.cli import hooks as hooks_cli
 from gitaudit.cli import ingest as ingest_cli
 from gitaudit.cli import redact as redact_cli
@@ -85,6 +86,7 @@ app.command("ingest")(ingest_cli.ingest_command)
 for _reader in READERS:  # also run alone, without this app (gitaudit.cli.runner)
     app.command(_reader)(reader_command(_reader))
 app.command("verify")(verify_cli.verify_command)
+app.command("forget")(forget_cli.forget_command)
 app.command("checkpoint")(checkpoint_cli.checkpoint_command)
 app.add_typer(checkpoint_cli.keys_app, name="keys")
 app.command("demo")(demo_cli.demo_command)

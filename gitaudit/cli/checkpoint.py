@@ -76,7 +76,7 @@ def generate_command(
     )
 
 
-def _sanitized(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def sanitized(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The event as every event is stored: through the sanitizer, then validated."""
     from gitaudit.events import Event
     from gitaudit.pipeline import Pipeline
@@ -110,7 +110,7 @@ def checkpoint_command(
         path = (
             None if settings.checkpoint_dir is None else save_note(settings.checkpoint_dir, written)
         )
-        store.append([_sanitized(checkpoint_event(written, "cli"), settings)])
+        store.append([sanitized(checkpoint_event(written, "cli"), settings)])
     heads = [
         {"chain_id": head.chain_id, "seq": head.seq, "hash": head.hash}
         for head in written.checkpoint.heads

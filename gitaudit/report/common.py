@@ -21,7 +21,7 @@ OTHERS = "(others)"
 NONE = "(none)"
 # EventFilter fields that are not filters a report shows (period shown apart, paging unused)
 _NOT_SHOWN = frozenset({"since", "until", "limit", "after", "grep_common", "grep_ids", "after_id",
-                        "before_id"})
+                        "before_id", "actor_pseudonyms"})
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from gitaudit.store.integrity import ArchiveReport, VerifyReport
     from gitaudit.store.partitions import Partition
     from gitaudit.store.retention import Recorder, RetentionOptions, RetentionReport
+    from gitaudit.store.subjects import ForgetPreview
     from gitaudit.store.writer import AppendResult, ChainWriter
 
 BUSY_TIMEOUT_MS: Final = 30_000
@@ -716,6 +717,7 @@ class Store:
     def _append_once(self, records: Sequence[dict[str, Any]]) -> AppendResult:
         with write_transaction(self._engine) as conn:
             result = self._writer.append(conn, records)
+        self._writer.committed()
         self._appended += result.inserted
         return result
 
@@ -761,9 +763,9 @@ class Store:
 
     def iter_bodies(self, flt: EventFilter) -> Iterator[str]:
         """:meth:`iter_query` as the stored canonical JSON text (``log --format jsonl``
-        writes it through without parsing and re-encoding each event)."""
+        writes it through without parsing and re-encoding each event), identities revealed."""
         with self.reading(flt) as conn:
-            yield from iter_bodies(conn, flt)
+            yield from iter_bodies(conn, flt, reveal=True)
 
     def count_matching(self, flt: EventFilter) -> int:
         """How many events match ``flt`` (its limit ignored)."""
@@ -782,6 +784,54 @@ class Store:
                 if flt is not None and flt.grep_raw and flt.grep and is_syntax_error(exc):
                     raise syntax_error(flt.grep, exc, self.dialect) from exc
                 raise
+
+    def forget(
+        self,
+        identity: str,
+        *,
+        follow_links: bool,
+        confirm: Callable[[ForgetPreview], bool],
+        record: Callable[[ForgetPreview], dict[str, Any]],
+    ) -> tuple[ForgetPreview, bool] | None:
+        """Forget the subject ``identity`` (see :mod:`gitaudit.store.subjects`): plan in a
+        snapshot, ask ``confirm`` (no lock held meanwhile), then in one write transaction
+        delete its keys and append ``record(preview)`` (the ``audit.subject_forgotten``
+        event); then scrub the files. None when not confirmed; else the preview and
+        whether the scrub completed."""
+        try:
+            return self._forget(identity, follow_links, confirm, record)
+        except StoreError as exc:
+            if "permission denied" not in exc.message:
+                raise
+            raise StoreError(
+                exc.message,
+                "run `gitaudit forget` as the owner of the store's tables (set "
+                "GITAUDIT_DATABASE_URL to that login): gitaudit_writer may create subjects, "
+                "not delete their keys",
+            ) from exc
+
+    def _forget(
+        self,
+        identity: str,
+        follow_links: bool,
+        confirm: Callable[[ForgetPreview], bool],
+        record: Callable[[ForgetPreview], dict[str, Any]],
+    ) -> tuple[ForgetPreview, bool] | None:
+        from gitaudit.store import subjects
+
+        with translate_errors("forgetting a subject", self._url):
+            with snapshot(self._engine) as conn:
+                shown = subjects.preview(conn, identity, follow_links=follow_links)
+            if not confirm(shown):
+                return None
+            with write_transaction(self._engine) as conn:
+                subjects.forget(conn, shown, identity, follow_links)
+                self._writer.append(conn, [record(shown)])
+            self._writer.committed()
+            self._appended += 1
+            with self._engine.connect() as conn:
+                scrubbed = subjects.scrub(conn.execution_options(isolation_level="AUTOCOMMIT"))
+            return shown, scrubbed
 
     def verify(
         self, progress: Callable[[int, int], None] | None = None, jobs: int = 1

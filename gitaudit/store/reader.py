@@ -13,6 +13,11 @@ order (revision 0005). Results are streams: :func:`iter_events` hands rows from
 the cursor to the caller (server-side cursor on PostgreSQL), whatever the
 limit, so memory stays constant however many events match.
 
+Identities are stored as subject tokens (:mod:`gitaudit.store.subjects`):
+:func:`iter_events` reveals them (the clear identity, or ``forgotten subject
+<token>``), :func:`iter_bodies` gives the stored text unless asked to reveal, and an
+``actor`` filter also matches the tokens of the identities it names.
+
 Order is ``(occurred_at, chain_id, seq)`` everywhere; keyset pages
 (``after_id`` / ``before_id``) continue from an event's position in it.
 """
@@ -42,6 +47,7 @@ from sqlalchemy import (
 
 from gitaudit.errors import UsageError
 from gitaudit.store.search import grep_clause, is_common, pg_rare_matches
+from gitaudit.store.subjects import actor_pseudonyms, reveal_bodies
 from gitaudit.store.tables import events
 
 _WILDCARDS: Final = frozenset("*?[")
@@ -79,6 +85,7 @@ class EventFilter:
     grep_raw: bool = False
     grep_common: bool = False  # set by the query layer: see search.grep_clause
     grep_ids: tuple[str, ...] | None = None  # set by the query layer: search.pg_rare_matches
+    actor_pseudonyms: tuple[str, ...] = ()  # set by the query layer: see subjects
     after_id: str | None = None
     before_id: str | None = None
 
@@ -163,6 +170,8 @@ def _alternatives(flt: EventFilter, dialect: str) -> list[list[ColumnElement[boo
     if flt.actor is not None:
         actors = (events.c.actor_user, events.c.actor_git_name, events.c.actor_git_email)
         groups.append([glob_clause(column, flt.actor, dialect) for column in actors])
+        if flt.actor_pseudonyms:
+            groups[-1] += [column.in_(flt.actor_pseudonyms) for column in actors]
     if flt.repo is not None:
         repos = (events.c.repo_name, events.c.repo_path)
         groups.append([glob_clause(column, flt.repo, dialect) for column in repos])
@@ -294,9 +303,16 @@ def resolve_grep(conn: Connection, flt: EventFilter) -> EventFilter:
     return replace(flt, grep_ids=pg_rare_matches(conn, flt.grep, raw=flt.grep_raw))
 
 
+def with_subjects(conn: Connection, flt: EventFilter) -> EventFilter:
+    """``flt`` with the subject tokens of its ``actor`` filled in."""
+    if flt.actor is None:
+        return flt
+    return replace(flt, actor_pseudonyms=actor_pseudonyms(conn, flt.actor))
+
+
 def ordered_query(conn: Connection, flt: EventFilter) -> Select[Any]:
     """The SELECT of bodies matching ``flt``, oldest first (keyset ids resolved here)."""
-    flt = resolve_grep(conn, flt)
+    flt = resolve_grep(conn, with_subjects(conn, flt))
     after = position_of(conn, flt.after_id, "--after") if flt.after_id else None
     before = position_of(conn, flt.before_id, "--before") if flt.before_id else None
     newest = flt.limit is not None and after is None
@@ -316,14 +332,19 @@ def query_events(conn: Connection, flt: EventFilter) -> list[dict[str, Any]]:
 def iter_events(conn: Connection, flt: EventFilter, batch: int = 500) -> Iterator[dict[str, Any]]:
     """:func:`query_events` as a stream: rows go from the cursor to the caller, ``batch`` at a
     time, in constant memory whatever the limit."""
-    for body in iter_bodies(conn, flt, batch):
+    for body in iter_bodies(conn, flt, batch, reveal=True):
         yield json.loads(body)
 
 
-def iter_bodies(conn: Connection, flt: EventFilter, batch: int = 500) -> Iterator[str]:
-    """The stored bodies (canonical JSON text) of :func:`iter_events`, unparsed."""
+def iter_bodies(
+    conn: Connection, flt: EventFilter, batch: int = 500, *, reveal: bool = False
+) -> Iterator[str]:
+    """The stored bodies (canonical JSON text) of :func:`iter_events`, unparsed; with
+    ``reveal`` the subject tokens in them are shown as readers show them (the text then
+    no longer hashes to the record's ``hash``)."""
     query = ordered_query(conn, flt)
-    yield from conn.execution_options(yield_per=batch).scalars(query)
+    bodies = conn.execution_options(yield_per=batch).scalars(query)
+    yield from reveal_bodies(conn, bodies) if reveal else bodies
 
 
 def matching(conn: Connection, flt: EventFilter, *columns: ColumnElement[Any]) -> Select[Any]:
@@ -331,7 +352,7 @@ def matching(conn: Connection, flt: EventFilter, *columns: ColumnElement[Any]) -
     (``after_id``/``before_id`` kept): what aggregating readers (count, stats) build on."""
     after = position_of(conn, flt.after_id, "--after") if flt.after_id else None
     before = position_of(conn, flt.before_id, "--before") if flt.before_id else None
-    unlimited = replace(resolve_grep(conn, flt), limit=None)
+    unlimited = replace(resolve_grep(conn, with_subjects(conn, flt)), limit=None)
     return build_query(unlimited, conn.dialect.name, after, before, columns).order_by(None)
 
 

@@ -2,7 +2,8 @@
 
 Three ``NOLOGIN`` group roles; a DBA creates login users and grants them one::
 
-    gitaudit_writer     INSERT on events, chains, checkpoints; SELECT only of what
+    gitaudit_writer     INSERT on events, chains, checkpoints; SELECT and INSERT on
+                        the subject tables (revision 0007), SELECT only of what
                         appending reads (the chain's registration and head, the ids
                         already stored, the schema revision); EXECUTE on
                         gitaudit_ensure_partitions (the daemon creates partitions
@@ -19,7 +20,7 @@ Three ``NOLOGIN`` group roles; a DBA creates login users and grants them one::
 
 The statements are idempotent (roles are created only when missing; GRANT is a
 no-op when granted), refer to tables by name in the current schema, and are what
-``--print-sql`` prints for DBAs who apply them themselves. Revisions up to 0006 must be
+``--print-sql`` prints for DBAs who apply them themselves. Revisions up to 0007 must be
 applied first (the functions and partitions exist from then on).
 """
 
@@ -36,6 +37,7 @@ ROLES: Final = (WRITER, READER, RETENTION)
 
 READ_TABLES: Final = (
     "events", "chains", "checkpoints", "retention_grants", "signed_checkpoints", "alembic_version",
+    "subjects", "subject_keys", "subject_links", "subject_index_key",
 )  # fmt: skip
 
 
@@ -64,6 +66,9 @@ def roles_sql() -> list[str]:
         # the daemon's signed checkpoints (revision 0004): numbered, linked to the one before
         f"GRANT SELECT, INSERT ON signed_checkpoints TO {WRITER};",
         f"GRANT SELECT ON alembic_version TO {WRITER}, {RETENTION};",
+        # identities become subject tokens (revision 0007): create subjects, find them
+        f"GRANT SELECT, INSERT ON subjects, subject_keys, subject_links TO {WRITER};",
+        f"GRANT SELECT ON subject_index_key TO {WRITER};",
         f"GRANT EXECUTE ON FUNCTION gitaudit_ensure_partitions(timestamptz, integer) TO {WRITER};",
         f"GRANT SELECT ON {', '.join(READ_TABLES)} TO {READER};",
         f"GRANT EXECUTE ON FUNCTION gitaudit_expire(text, bigint, text) TO {RETENTION};",

@@ -19,6 +19,7 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, Connection, case, func, literal_column
 
 from gitaudit.store.reader import EventFilter, matching
+from gitaudit.store.subjects import Revealer
 from gitaudit.store.tables import events
 
 QUANTILES: Final = (0.5, 0.95)
@@ -69,7 +70,20 @@ class StatsRow:
 
 
 def group_stats(conn: Connection, flt: EventFilter, by: str) -> list[StatsRow]:
-    """One :class:`StatsRow` per value of ``by`` among the events matching ``flt``, by key."""
+    """One :class:`StatsRow` per value of ``by`` among the events matching ``flt``, by key
+    (``actor`` keys revealed: see :mod:`gitaudit.store.subjects`)."""
+    rows = _group_stats(conn, flt, by)
+    if by != "actor":
+        return rows
+    revealer = Revealer(conn)
+    for row in rows:
+        row.key = revealer.value(row.key)
+    nones = [row for row in rows if row.key is None]
+    named = sorted((row for row in rows if row.key is not None), key=lambda row: str(row.key))
+    return nones + named if rows and rows[0].key is None else named + nones
+
+
+def _group_stats(conn: Connection, flt: EventFilter, by: str) -> list[StatsRow]:
     dialect = conn.dialect.name
     key = GROUPS[by](dialect).label("key")
     if dialect != "postgresql":

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -187,6 +188,47 @@ signed_checkpoints = Table(
     Column("prev_sha256", String(64), nullable=True),
     Column("key_name", String, nullable=True),
     Column("note", Text, nullable=False),
+)
+
+# Erasure by crypto-shredding (revision 0007, gitaudit.store.subjects). ``subjects`` keeps
+# one row per identity ever seen (its random pseudonym, its kind, the clear identity
+# sealed with AES-GCM) and stays as a tombstone after forgetting (only ``forgotten_at``
+# may change, once); ``subject_keys`` (the sealing key and the blind index that finds the
+# row from a clear identity) and ``subject_links`` (identities seen together in one actor)
+# are the only rows ``gitaudit forget`` deletes. ``subject_index_key`` holds the HMAC key
+# of the blind index (one row, made by the revision).
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("pseudonym", String(32), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("forgotten_at", UTCDateTime, nullable=True),
+    CheckConstraint("kind IN ('user', 'name', 'email')", name="kind"),
+    Index(None, "forgotten_at"),
+)
+
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("pseudonym", String(32), primary_key=True),
+    Column("blind_index", String(64), nullable=False, unique=True),
+    Column("key", LargeBinary, nullable=False),
+)
+
+subject_links = Table(
+    "subject_links",
+    metadata,
+    Column("pseudonym", String(32), primary_key=True),
+    Column("linked", String(32), primary_key=True),
+)
+
+subject_index_key = Table(
+    "subject_index_key",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("key", LargeBinary, nullable=False),
 )
 
 APPEND_ONLY_TABLES: Final = (

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, or_, select
 
 from gitaudit.errors import UsageError
 from gitaudit.store.reader import ORDER, agent_field
+from gitaudit.store.subjects import reveal_bodies
 from gitaudit.store.tables import events
 
 
@@ -65,7 +66,7 @@ def trace(conn: Connection, ident: str) -> Trace:
                    agent_field(conn.dialect.name, "session_id") == correlation))
         .order_by(*ORDER)
     )  # fmt: skip
-    found = [json.loads(body) for body in conn.scalars(query)]
+    found = [json.loads(body) for body in reveal_bodies(conn, conn.scalars(query))]
     if not found:
         raise UsageError(
             f"trace: no event, correlation id or Claude Code session id {ident!r} in the store",

@@ -14,6 +14,10 @@ On PostgreSQL the rows go in with one ``COPY ... FROM STDIN`` per batch, in the
 same transaction (``bench/bench_pg_ingest.py`` measures it against a multi-row
 INSERT and executemany); SQLite takes one executemany.
 On SQLite the appended rows enter the full-text index in that same transaction.
+
+Before a record is sealed, :class:`gitaudit.store.subjects.Pseudonymizer` replaces the
+identities in it by subject tokens (erasure by crypto-shredding), in the same
+transaction; the caller reports the commit with :meth:`ChainWriter.committed`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from gitaudit.catalog import canonical_json
 from gitaudit.errors import ConfigError
 from gitaudit.store.integrity import GENESIS_HASH, ChainHasher, payload_of
 from gitaudit.store.search import sqlite_index_rows
+from gitaudit.store.subjects import Pseudonymizer
 from gitaudit.store.tables import chains, checkpoints, denormalize, events
 
 # First key of the per-chain pg_advisory_xact_lock(int, int) ("gach" in ASCII); the
@@ -98,6 +103,11 @@ class ChainWriter:
         self.chain_id = chain_id
         self.hasher = hasher
         self.stand_in = stand_in
+        self.subjects = Pseudonymizer()
+
+    def committed(self) -> None:
+        """The transaction of the last :meth:`append` committed (subjects it made are cached)."""
+        self.subjects.committed()
 
     def append(self, conn: Connection, records: Sequence[dict[str, Any]]) -> AppendResult:
         """Append ``records`` (validated, without integrity fields) in the caller's transaction.
@@ -108,6 +118,7 @@ class ChainWriter:
         if not records:
             return AppendResult(0, 0, self.chain_id)
         self._lock_chain(conn)
+        self.subjects.begin(conn)
         fresh = self._unstored(conn, records)
         positions: dict[str, tuple[int, str, str]] = {}
         replaced: dict[int, dict[str, Any]] = {}
@@ -118,13 +129,14 @@ class ChainWriter:
             for index, original in fresh:
                 record = original
                 try:
-                    row = self._seal(record, seq + 1, prev_hash, now)
+                    row = self._seal(self.subjects.record(conn, record), seq + 1, prev_hash, now)
                 except UNSEALABLE as exc:
                     if self.stand_in is None:
                         raise
                     record = replaced[index] = self.stand_in(original, exc)
                     if str(record["id"]) in positions or self._stored(conn, str(record["id"])):
                         continue  # stored by an earlier run that was cut short
+                    record = self.subjects.record(conn, record)
                     row = self._seal(record, seq + 1, prev_hash, now)
                 seq += 1
                 positions[str(record["id"])] = (seq, prev_hash, row["hash"])

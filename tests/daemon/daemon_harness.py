@@ -259,12 +259,14 @@ class DaemonRun:
         return sum(value for name, value in self.metrics().items() if name.startswith(prefix))
 
     def stored(self) -> list[dict[str, Any]]:
-        """Every stored event body, in chain order."""
+        """Every stored event, in chain order, identities revealed as readers show them."""
+        from gitaudit.store.subjects import reveal_bodies
+
         engine = create_engine(self.database_url.replace("postgresql://", "postgresql+psycopg://"))
         try:
             with engine.connect() as conn:
-                rows = conn.execute(text("SELECT body FROM events ORDER BY chain_id, seq"))
-                return [json.loads(row[0]) for row in rows]
+                rows = conn.scalars(text("SELECT body FROM events ORDER BY chain_id, seq"))
+                return [json.loads(body) for body in reveal_bodies(conn, list(rows))]
         finally:
             engine.dispose()
 

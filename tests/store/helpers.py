@@ -14,6 +14,9 @@ from typing import Any
 from sqlalchemy import make_url
 
 from gitaudit.events import Event, uuid7
+from gitaudit.store.integrity import ChainHasher
+from gitaudit.store.subjects import Pseudonymizer
+from gitaudit.store.writer import ChainWriter
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -53,6 +56,24 @@ def make_record(index: int = 0, **overrides: Any) -> dict[str, Any]:
     }
     fields.update(overrides)
     return Event.model_validate(fields).to_record()
+
+
+class _NoSubjects(Pseudonymizer):
+    """The writer before revision 0007: identities stored as given."""
+
+    def begin(self, conn: Any) -> None:
+        """No subject tables to look at."""
+
+    def record(self, conn: Any, record: dict[str, Any]) -> dict[str, Any]:
+        """The record unchanged."""
+        return record
+
+
+def writer_before_0007(chain: str, key: bytes | None = None) -> ChainWriter:
+    """A chain writer as it was before revision 0007 (clear identities in the bodies)."""
+    writer = ChainWriter(chain, ChainHasher(key))
+    writer.subjects = _NoSubjects()
+    return writer
 
 
 def make_records(count: int, start: int = 0) -> list[dict[str, Any]]:

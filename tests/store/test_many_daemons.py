@@ -132,7 +132,7 @@ def test_three_daemons_one_postgresql(
     tamper(
         pg_fresh_url,
         "DELETE FROM events WHERE chain_id = 'host-a' AND seq = 5",
-        "UPDATE events SET body = replace(body, '\"someone\"', '\"mallory\"') "
+        "UPDATE events SET body = replace(body, '\"testhost\"', '\"mallory\"') "
         "WHERE chain_id = 'host-b' AND seq = 7",
     )
     code, report = _verify(pg_fresh_url)

@@ -9,9 +9,7 @@ from sqlalchemy import inspect, text
 from gitaudit.store import Store, migrate
 from gitaudit.store.checkpoints import generate_key
 from gitaudit.store.engine import _alembic_config, create_store_engine, write_transaction
-from gitaudit.store.integrity import ChainHasher
-from gitaudit.store.writer import ChainWriter
-from tests.store.helpers import make_records
+from tests.store.helpers import make_records, writer_before_0007
 
 
 def test_upgrade_from_0001_keeps_records_and_adds_an_append_only_table(
@@ -24,7 +22,7 @@ def test_upgrade_from_0001_keeps_records_and_adds_an_append_only_table(
         with write_transaction(engine) as conn:
             command.upgrade(_alembic_config(conn), "0001")
         with write_transaction(engine) as conn:  # records written at revision 0001
-            ChainWriter("old", ChainHasher(None)).append(conn, make_records(5))
+            writer_before_0007("old").append(conn, make_records(5))
         assert "signed_checkpoints" not in inspect(engine).get_table_names()
     finally:
         engine.dispose()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
@@ -18,7 +18,7 @@ from gitaudit.store.engine import _alembic_config, create_store_engine, write_tr
 from gitaudit.store.integrity import ChainHasher
 from gitaudit.store.partitions import ensure_partitions, list_partitions, partition_name
 from gitaudit.store.writer import ChainWriter
-from tests.store.helpers import make_record, scalar, tamper
+from tests.store.helpers import make_record, scalar, tamper, writer_before_0007
 
 NOW = datetime.now(UTC)
 SKEWED = NOW + timedelta(days=5 * 366)  # a host whose clock is five years ahead
@@ -43,7 +43,9 @@ def _append(url: str, chain: str, records: list[dict[str, Any]]) -> None:
     engine = create_store_engine(url)
     try:
         with write_transaction(engine) as conn:
-            ChainWriter(chain, ChainHasher(None)).append(conn, records)
+            old = "subjects" not in inspect(conn).get_table_names()
+            writer = writer_before_0007(chain) if old else ChainWriter(chain, ChainHasher(None))
+            writer.append(conn, records)
     finally:
         engine.dispose()
 

@@ -216,3 +216,24 @@ def test_init_roles_without_the_rights_says_who_may(
     ) as caught:
         store.init_roles()
     assert "--print-sql" in caught.value.hint
+
+
+def test_writer_creates_subjects_but_only_the_owner_forgets(
+    pg_server: PgServer, owned: tuple[str, str]
+) -> None:
+    superuser_url, owner_url = owned
+    writer_url = _as(superuser_url, pg_server.login_user("gitaudit_writer"))
+    with Store.open(writer_url, chain_id="host-w") as store:
+        store.append(make_records(3))  # subjects created by the writer role
+        with pytest.raises(StoreError, match=DENIED) as refused:
+            store.forget("bob", follow_links=True, confirm=lambda _s: True,
+                         record=lambda _s: make_records(1, start=9)[0])  # fmt: skip
+        assert "owner" in refused.value.hint
+    _denied(writer_url, "DELETE FROM subject_keys", "UPDATE subjects SET forgotten_at = now()")
+    with Store.open(owner_url, chain_id="owner") as store:
+        done = store.forget("bob", follow_links=True, confirm=lambda _s: True,
+                            record=lambda _s: make_records(1, start=9)[0])  # fmt: skip
+        assert done is not None and done[1]  # VACUUM FULL ran: the owner may
+        assert {s.identity for s in done[0].plan.subjects} == {"bob", "Bob Example",
+                                                                "bob@example.com"}
+        assert store.verify().ok
