@@ -34,6 +34,7 @@ from gitaudit.report.model import (
 )
 from gitaudit.report.options import ReportOptions
 from gitaudit.store.reader import ORDER, EventFilter, iter_events, matching
+from gitaudit.store.subjects import Revealer
 
 # Rows a table of single events shows (the findings still count them all).
 MAX_ROWS: Final = 200
@@ -88,6 +89,11 @@ class Reader:
         self.conn = conn
         self.progress = progress
         self.read = 0
+        self.revealer = Revealer(conn)  # identities are subject tokens in the store
+
+    def shown(self, value: str | None) -> str | None:
+        """A stored identity column as people read it (see :mod:`gitaudit.store.subjects`)."""
+        return self.revealer.value(value)
 
     def _tick(self) -> None:
         self.read += 1

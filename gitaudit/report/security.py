@@ -61,6 +61,7 @@ from gitaudit.report.options import ReportOptions
 from gitaudit.sanitize_rules import KINDS
 from gitaudit.store.reader import ORDER, EventFilter, count_matching, matching
 from gitaudit.store.stats import GROUPS
+from gitaudit.store.subjects import Revealer
 from gitaudit.store.tables import events
 
 MARKER: Final = re.compile(r"\[REDACTED:([a-z0-9-]+)\]")
@@ -128,7 +129,7 @@ def off_hours_section(reader: Reader, flt: EventFilter, options: ReportOptions) 
     actor = GROUPS["actor"](reader.conn.dialect.name)
     for row in reader.rows(replace(flt, limit=None), events.c.id, events.c.occurred_at, actor,
                            events.c.operation, events.c.category):  # fmt: skip
-        hours.feed(row[0], row[1], row[2], row[3], row[4])
+        hours.feed(row[0], row[1], reader.shown(row[2]), row[3], row[4])
     return hours.section()
 
 
@@ -149,15 +150,17 @@ def cloning_section(conn: Connection, flt: EventFilter, options: ReportOptions) 
         query = (matching(conn, scoped, actor.label("actor"), day.label("day"), repos,
                           func.count()).group_by(actor, day).having(repos >= threshold)
                  .order_by(repos.desc(), actor, day))  # fmt: skip
+        revealer = Revealer(conn)
         for who, on, distinct_repos, clones in conn.execute(query):
-            rows.append((who, on, int(distinct_repos), int(clones)))
+            person = revealer.value(who)
+            rows.append((person, on, int(distinct_repos), int(clones)))
             if len(found) >= MAX_GROUP_FINDINGS:
                 continue
             same = actor.is_(None) if who is None else actor == who
             ids = conn.scalars(matching(conn, scoped, events.c.id).where(same, day == on)
                                .order_by(*ORDER).limit(MAX_EVIDENCE_IDS))  # fmt: skip
             found.append(Finding(
-                f"{who or '(unknown)'} cloned {distinct_repos} repositories on {on}", "high",
+                f"{person or '(unknown)'} cloned {distinct_repos} repositories on {on}", "high",
                 f"{int(clones)} clone(s) of {distinct_repos} distinct repositories in one day "
                 f"(threshold {threshold}).", tuple(ids), int(clones),
             ))
@@ -193,8 +196,9 @@ def new_hosts_section(conn: Connection, flt: EventFilter) -> Section:
                 continue
             ids = tuple(conn.scalars(matching(conn, scoped, events.c.id).where(host == name)
                                      .order_by(*ORDER).limit(MAX_EVIDENCE_IDS)))  # fmt: skip
+            revealer = Revealer(conn)
             actors = sorted(
-                str(who) for who in conn.scalars(
+                str(revealer.value(who)) for who in conn.scalars(
                     matching(conn, scoped, GROUPS["actor"](conn.dialect.name))
                     .where(host == name).distinct().limit(5)
                 ) if who is not None
@@ -319,7 +323,7 @@ def bodies_pass(reader: Reader, flt: EventFilter, secrets: Secrets, claims: Clai
                                       ordered=True):  # fmt: skip
         secrets.feed(event_id, text)
         if '"claimed_actor":' in text or '"agent":' in text:
-            claims.feed(json.loads(text))
+            claims.feed(json.loads(reader.revealer.body(text)))
 
 
 # --- the report --------------------------------------------------------------------------

@@ -259,7 +259,7 @@ def access_section(reader: Reader, flt: EventFilter) -> Section:
     repo = func.coalesce(events.c.repo_name, events.c.repo_path)
     for row in reader.rows(narrowed(flt, ACCESS_OPERATIONS), actor, repo, events.c.operation,
                            events.c.occurred_at):  # fmt: skip
-        access.feed(row[0], row[1], row[2], row[3])
+        access.feed(reader.shown(row[0]), row[1], row[2], row[3])
     return access.section()
 
 

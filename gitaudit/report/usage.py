@@ -42,6 +42,7 @@ from gitaudit.report.model import Cell, Chart, KeyValues, Report, Section, Table
 from gitaudit.report.options import ReportOptions
 from gitaudit.store.reader import EventFilter, matching
 from gitaudit.store.stats import GROUPS, QUANTILES, percentile
+from gitaudit.store.subjects import Revealer
 from gitaudit.store.tables import events
 
 KIND: Final = "usage"
@@ -68,6 +69,10 @@ def build(
     end = options.until or flt.until or last
     tally = Tally(Buckets.between(start, end, first, last))
     tally.read(conn, flt, progress)
+    revealer = Revealer(conn)  # actors are subject tokens in the store: shown as people
+    shown = {revealer.value(actor) or actor: group for actor, group in tally.actors.items()}
+    tally.actors.clear()
+    tally.actors.update(shown)
     sections = (
         tally.overview(first, last),
         tally.activity(),

@@ -27,15 +27,17 @@ READER_PATH = frozenset({
     "gitaudit.cli", "gitaudit.cli.common", "gitaudit.cli.log", "gitaudit.cli.output",
     "gitaudit.cli.runner",
     "gitaudit.store", "gitaudit.store.engine", "gitaudit.store.keys", "gitaudit.store.reader",
-    "gitaudit.store.search", "gitaudit.store.tables",
+    "gitaudit.store.search", "gitaudit.store.subjects", "gitaudit.store.tables",
 })  # fmt: skip
 # plus, without --no-ingest, what looks for spool segments waiting to be ingested
 SPOOL_CHECK = frozenset({"gitaudit.store.pending", "gitaudit.transport",
                          "gitaudit.transport.spool"})  # fmt: skip
 # packages (and subpackages) a reader never imports. pydantic is not among them: Typer
-# (0.29, as installed) validates every command-line value through pydantic TypeAdapters.
+# (0.29, as installed) validates every command-line value through pydantic TypeAdapters;
+# nor is cryptography: identities are stored as subject tokens, and showing one opens its
+# AES-GCM seal (gitaudit.store.subjects imports it only then).
 NEVER = (
-    "alembic", "rich", "psycopg", "pygit2", "anthropic", "jinja2", "cryptography", "structlog",
+    "alembic", "rich", "psycopg", "pygit2", "anthropic", "jinja2", "structlog",
     "watchfiles", "prometheus_client", "httpx", "mako", "git", "opentelemetry", "google",
     "orjson", "sqlalchemy.orm", "sqlalchemy.dialects.postgresql",
 )  # fmt: skip
