@@ -36,10 +36,12 @@ from sqlalchemy import (
     column,
     exists,
     literal_column,
+    select,
     text,
 )
 
 from gitaudit.errors import UsageError
+from gitaudit.store.tables import events
 
 EXCLUDED_KEYS: Final = (
     "id", "chain_id", "seq", "prev_hash", "hash", "parent_id", "correlation_id", "occurred_at",
@@ -131,10 +133,6 @@ def pg_rare_matches(conn: Connection, user_text: str, *, raw: bool) -> tuple[str
     word. The matches are read here from the GIN index first (sequential scans off
     for this one statement), and a rare word's query then filters by their ids.
     """
-    from sqlalchemy import select
-
-    from gitaudit.store.tables import events
-
     conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
     query = select(events.c.id).where(grep_clause("postgresql", user_text, raw=raw))
     found = tuple(conn.scalars(query.limit(PG_RARE)))  # an error aborts the transaction,
