@@ -151,7 +151,9 @@ def test_no_message_stops_the_daemon(daemons: Any, store: str, request: Any) -> 
         client.close()
     canary = make_event(correlation_id=f"canary-{uuid7()}")
     assert run.send([canary])[0]["status"] == "accepted"
-    assert len(accepted) > EXAMPLES // 10  # plenty got through: the daemon was not just refusing
+    # plenty got through: the daemon was not just refusing (valid events are one branch of the
+    # strategy among several; 10% exactly was drawn once in CI-sized runs, so the floor is 5%)
+    assert len(accepted) >= EXAMPLES // 20
     stored = run.wait_stored([*accepted, canary["id"]])
     assert {event["id"] for event in stored} >= {*accepted, canary["id"]}
     assert "Traceback" not in run.log()  # every failure was an answer, not a crash
