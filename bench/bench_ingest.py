@@ -87,7 +87,7 @@ def realistic_record(index: int, rng: random.Random) -> dict[str, Any]:
             "category": category_for(operation, details),
             "outcome": outcome,
             "severity": severity_for(operation, details, outcome),
-            "source": rng.choice(["wrapper", "hook", "trace2"]),
+            "source": rng.choice(["wrapper", "hook"]),  # what clients spool (not trace2)
             "correlation_id": f"gha-{index // 25}-1-build",
             "actor": {
                 "uid": 1000 + USERS.index((user, name)),
