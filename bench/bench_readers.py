@@ -292,13 +292,26 @@ def reports(env: dict[str, str], events: int, floor: tuple[float, float] | None,
             print(f"  report {kind:<6} failed, {exc}", flush=True)
             continue
         size = out.stat().st_size / 1024 if out.exists() else 0
-        verdict = "" if events < 1_000_000 else (
-            " (targets < 10 s, < 500 MB: "
-            f"{'met' if seconds < REPORT_TARGET_S and mib < REPORT_TARGET_MB else 'NOT MET'})")
+        verdict = _report_verdict(events, seconds, mib)
         print(f"  report {kind:<6} wall {seconds:7.1f} s ({seconds / floor[0]:.2f}x the jsonl "
               f"stream), peak RSS {mib:6,.0f} MiB ({mib / floor[1]:.2f}x); {size:,.0f} KiB "
               f"HTML{verdict}", flush=True)
         out.unlink(missing_ok=True)
+
+
+def _report_verdict(events: int, seconds: float, mib: float) -> str:
+    """The issue's targets are stated for 1 million events; larger stores show the figures."""
+    if events < 1_000_000:
+        return ""
+    if events > 2_000_000:
+        return (" (the targets < 10 s, < 500 MB are for 1,000,000 events; memory "
+                f"{_met(mib < REPORT_TARGET_MB)})")
+    return (" (targets < 10 s, < 500 MB: "
+            f"{_met(seconds < REPORT_TARGET_S and mib < REPORT_TARGET_MB)})")
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT MET"
 
 
 def reader_env(url: str, scratch: Path) -> dict[str, str]:
