@@ -27,6 +27,13 @@ oldest first), this module reports, each finding named by a kind:
 Records past a chain's newest checkpoint are counted as *unattested*: nothing
 outside the store vouches for them yet (the next checkpoint will).
 
+A head whose record ``gitaudit db rekey`` rewrote (events stored before revision 0007,
+identities replaced by subject tokens) has another hash now: it is counted as
+*rekeyed*, not ``rewritten``, when ``rekeyed_hashes`` carries the stated hash to the
+stored one and the run's rows are bound by the digest in the chain's
+``audit.store_rekeyed`` record (:func:`gitaudit.store.rekey.rekeyed_map`); rows no
+record accounts for explain nothing.
+
 Sources: a directory (every ``*.note`` file, and ``*.jsonl``/``*.json`` files of
 exported events), one file (a note, or JSON lines / a JSON array of events as
 the HTTP sink or Fluent Bit wrote them: the ``audit.checkpoint`` events are
@@ -63,6 +70,7 @@ FINDING_KINDS: Final = (
     "missing", "rewritten", "inserted", "rolled-back",
 )  # fmt: skip
 _EVENT_SUFFIXES: Final = (".jsonl", ".json", ".ndjson")
+REKEYED: Final = "rekeyed"  # informational (counted), not a finding
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ class CheckpointReport:
     findings: list[Finding] = field(default_factory=list)
     newest: dict[str, int] = field(default_factory=dict)
     unattested: dict[str, int] = field(default_factory=dict)
+    rekeyed: int = 0  # heads stated before a `db rekey` run rewrote their record
 
     @property
     def ok(self) -> bool:
@@ -196,6 +205,15 @@ class _Store:
         self.accounted, _ = grant_status(conn)
         self._spans: dict[str, tuple[int | None, int | None]] = {}
         self._hashes: dict[tuple[str, int], str | None] = {}
+        self._rekeyed: dict[tuple[str, int], dict[str, str]] | None = None
+
+    def rekeyed_to(self, chain_id: str, seq: int, old: str) -> str:
+        """The hash ``old`` became at ``seq`` through accounted ``db rekey`` runs (else old)."""
+        from gitaudit.store.rekey import follow, rekeyed_map
+
+        if self._rekeyed is None:
+            self._rekeyed = rekeyed_map(self.conn)
+        return follow(self._rekeyed.get((chain_id, seq)), old)
 
     def span(self, chain_id: str) -> tuple[int | None, int | None]:
         if chain_id not in self._spans:
@@ -272,6 +290,11 @@ def _check_head(
             "no retention run accounts for the deletion", chain_id, seq,
         )  # fmt: skip
     stored = store.hash_at(chain_id, seq)
+    if stored is not None and stored != head.hash and (
+        store.rekeyed_to(chain_id, seq, head.hash) == stored
+    ):
+        return Finding(REKEYED, label, f"record seq {seq} of chain {chain_id!r} was rekeyed "
+                       f"by `gitaudit db rekey` after the {stated}", chain_id, seq)  # fmt: skip
     if stored != head.hash:
         what = "is missing" if stored is None else f"has hash {stored[:16]}..."
         return Finding(
@@ -312,15 +335,21 @@ def _check_backdated(
     return findings
 
 
-def _check_sequence(ordered: list[tuple[str, Checkpoint]], report: CheckpointReport) -> None:
-    """Later checkpoints never state a lower seq, or another hash for the same seq."""
+def _check_sequence(
+    ordered: list[tuple[str, Checkpoint]], report: CheckpointReport, store: _Store
+) -> None:
+    """Later checkpoints never state a lower seq, or another hash for the same seq (unless
+    an accounted ``db rekey`` run turned the earlier hash into the later one)."""
     seen: dict[str, tuple[str, ChainHead]] = {}
     for label, checkpoint in ordered:
         for head in checkpoint.heads:
             earlier = seen.get(head.chain_id)
             if earlier is not None:
                 before_label, before = earlier
-                if head.seq < before.seq or (head.seq == before.seq and head.hash != before.hash):
+                if head.seq < before.seq or (
+                    head.seq == before.seq and head.hash != before.hash
+                    and store.rekeyed_to(head.chain_id, head.seq, before.hash) != head.hash
+                ):
                     report.findings.append(Finding(
                         "rolled-back", label, f"chain {head.chain_id!r} is stated at seq "
                         f"{head.seq} here but at seq {before.seq} (hash {before.hash[:16]}...) "
@@ -352,12 +381,14 @@ def verify_checkpoints(
             ))  # fmt: skip
         opened.append((loaded.label, checkpoint))
     opened.sort(key=lambda item: item[1].time)
-    _check_sequence(opened, report)
     store = _Store(conn)
+    _check_sequence(opened, report, store)
     for label, checkpoint in opened:
         for head in checkpoint.heads:
             found = _check_head(store, label, checkpoint, head, skew)
-            if found is not None:
+            if found is not None and found.kind == REKEYED:
+                report.rekeyed += 1
+            elif found is not None:
                 report.findings.append(found)
             report.newest[head.chain_id] = max(report.newest.get(head.chain_id, 0), head.seq)
     report.findings.extend(_check_backdated(store, opened, skew))
