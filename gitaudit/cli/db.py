@@ -225,15 +225,27 @@ def rekey_command(
                                              load_signer_key(settings.checkpoint_key))  # fmt: skip
             checkpoint = written.number
     if fmt is SummaryFormat.json:
-        typer.echo(json.dumps({**report.as_dict(), "checkpoint": checkpoint}, sort_keys=True))
+        typer.echo(json.dumps({**report.as_dict(), "checkpoint": checkpoint,
+                               "scrubbed": report.scrubbed}, sort_keys=True))  # fmt: skip
     elif not report.clear:
         typer.echo("nothing to do: no stored event holds a clear identity")
     else:
-        if not report.dry_run:
-            for line in _rekey_lines(report):
-                typer.echo(line)
+        for line in _rekey_lines(report):
+            typer.echo(line)
+        if report.dry_run:
+            typer.echo("nothing changed (dry run)")
         if checkpoint is not None:
             typer.echo(f"wrote signed checkpoint {checkpoint} of the new heads")
+    if not report.dry_run and any(chain.rewritten for chain in report.chains) and (
+        not report.scrubbed
+    ):
+        typer.echo(
+            "gitaudit: warning: the old bodies may linger in the database files: on "
+            "PostgreSQL until `VACUUM FULL` of events' partitions, on SQLite until the next "
+            "checkpoint (a reader held the WAL); backups and retention archives made before "
+            "still hold them (README 'Right to erasure')",
+            err=True,
+        )
     if report.failed:
         typer.echo(
             f"gitaudit: db rekey: {len(report.failed)} chain(s) not rewritten: "

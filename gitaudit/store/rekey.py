@@ -125,6 +125,7 @@ class RekeyReport:
     dry_run: bool
     rekey_id: str
     chains: list[ChainRekey] = field(default_factory=list)
+    scrubbed: bool = False  # the old bodies' bytes are out of the database files
 
     @property
     def clear(self) -> int:
@@ -351,6 +352,8 @@ def _rekey_chain(
     progress: Callable[[int], None],
 ) -> None:  # fmt: skip
     with write_transaction(engine) as conn:
+        if conn.dialect.name == "sqlite":  # zero the old bodies' bytes in the freed pages
+            conn.exec_driver_sql("PRAGMA secure_delete = ON")
         _lock(conn, chain.chain_id)
         info = conn.execute(select(chains).where(chains.c.chain_id == chain.chain_id)).one()
         try:
@@ -406,7 +409,27 @@ def rekey(
     total += sum(chain.records - (chain.first_seq or 1) + 1 for chain in todo)
     for chain in todo:
         _rekey_chain(engine, chain, key, report.rekey_id, record, advance)
+    if any(chain.rewritten for chain in todo):
+        report.scrubbed = _scrub(engine)
     return report
+
+
+def _scrub(engine: Engine) -> bool:
+    """Push the old bodies out of the database files: SQLite merges the full-text index
+    (a contentless FTS5 index keeps a deleted row's words until its segments merge) and
+    checkpoints and truncates its WAL, every freed page zeroed (``secure_delete``).
+    PostgreSQL keeps old row versions until ``VACUUM``, too heavy to run here on
+    ``events``: False (README says what to run)."""
+    if engine.dialect.name != "sqlite":
+        return False
+    from gitaudit.store.subjects import scrub
+
+    with write_transaction(engine) as conn:
+        conn.exec_driver_sql("PRAGMA secure_delete = ON")
+        conn.execute(text(f"INSERT INTO {search.FTS_TABLE}({search.FTS_TABLE}) "  # noqa: S608 - constants
+                          "VALUES ('optimize')"))  # fmt: skip
+    with engine.connect() as conn:
+        return scrub(conn.execution_options(isolation_level="AUTOCOMMIT"))
 
 
 # --- reading checkpoints signed before a run (verify --checkpoints) ------------------------
