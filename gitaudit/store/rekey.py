@@ -317,14 +317,17 @@ class _Rewrite:
         if not pending:
             return
         sqlite = self.conn.dialect.name == "sqlite"
+        # the span of the rows whose text changed (one ranged statement each way: rows in
+        # it whose text did not change are taken out and put back as they were)
         reindexed = [int(sealed["seq"]) for sealed, changed in pending if changed]
-        if sqlite and reindexed:  # the contentless index must be told what the rows held
-            search.sqlite_reindex_seqs(self.conn, self.chain_id, reindexed, add=False)
+        span = (reindexed[0], reindexed[-1]) if reindexed else None
+        if sqlite and span:  # the contentless index must be told what the rows held
+            search.sqlite_unindex_rows(self.conn, self.chain_id, span[1], span[0])
         self.conn.execute(self.update, [
             {"b_chain": self.chain_id, "b_seq": sealed["seq"],
              **{name: sealed[name] for name in _UPDATED}} for sealed, _ in pending])  # fmt: skip
-        if sqlite and reindexed:
-            search.sqlite_reindex_seqs(self.conn, self.chain_id, reindexed, add=True)
+        if sqlite and span:
+            search.sqlite_index_rows(self.conn, self.chain_id, *span)
         first, last = int(pending[0][0]["seq"]), int(pending[-1][0]["seq"])
         new_hashes = {int(sealed["seq"]): str(sealed["hash"]) for sealed, _ in pending}
         marks = [{"b_chain": self.chain_id, "b_seq": seq, "hash": new_hashes[seq]}

@@ -186,30 +186,21 @@ def sqlite_index_rows(conn: Connection, chain_id: str, first_seq: int, last_seq:
     )
 
 
-def sqlite_reindex_seqs(conn: Connection, chain_id: str, seqs: list[int], *, add: bool) -> None:
-    """Take the rows ``seqs`` of chain ``chain_id`` out of the SQLite FTS index (``add``
-    False: before their bodies change; the index is told what they held) or put them in
-    (``add`` True: after). ``gitaudit db rekey`` keeps the index in step so."""
-    command = f"{FTS_TABLE}(rowid, doc) SELECT" if add else (
-        f"{FTS_TABLE}({FTS_TABLE}, rowid, doc) SELECT 'delete',")
-    conn.execute(
-        text(f"INSERT INTO {command} events.rowid, {SQLITE_DOCUMENT} FROM events "
-             "WHERE chain_id = :chain AND seq = :seq"),
-        [{"chain": chain_id, "seq": seq} for seq in seqs],
-    )
-
-
-def sqlite_unindex_rows(conn: Connection, chain_id: str, upto_seq: int) -> None:
-    """Take the rows of chain ``chain_id`` up to ``upto_seq`` out of the SQLite FTS index:
-    retention calls it in its transaction, before it deletes those rows (a contentless
-    index forgets a row only when told what it held; a row id left behind could
-    otherwise be matched by a later row that reuses it)."""
+def sqlite_unindex_rows(
+    conn: Connection, chain_id: str, upto_seq: int, from_seq: int = 0
+) -> None:
+    """Take the rows of chain ``chain_id`` from ``from_seq`` up to ``upto_seq`` out of the
+    SQLite FTS index: retention calls it in its transaction, before it deletes those rows
+    (a contentless index forgets a row only when told what it held; a row id left behind
+    could otherwise be matched by a later row that reuses it); ``gitaudit db rekey``
+    before it changes their bodies (then :func:`sqlite_index_rows` puts them back)."""
     conn.execute(
         text(
             f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, doc) SELECT 'delete', events.rowid, "  # noqa: S608 - constants
-            f"{SQLITE_DOCUMENT} FROM events WHERE chain_id = :chain AND seq <= :upto"
+            f"{SQLITE_DOCUMENT} FROM events WHERE chain_id = :chain "
+            "AND seq BETWEEN :first AND :upto"
         ),
-        {"chain": chain_id, "upto": upto_seq},
+        {"chain": chain_id, "first": from_seq, "upto": upto_seq},
     )
 
 
