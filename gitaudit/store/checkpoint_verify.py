@@ -335,21 +335,15 @@ def _check_backdated(
     return findings
 
 
-def _check_sequence(
-    ordered: list[tuple[str, Checkpoint]], report: CheckpointReport, store: _Store
-) -> None:
-    """Later checkpoints never state a lower seq, or another hash for the same seq (unless
-    an accounted ``db rekey`` run turned the earlier hash into the later one)."""
+def _check_sequence(ordered: list[tuple[str, Checkpoint]], report: CheckpointReport) -> None:
+    """Later checkpoints never state a lower seq, or another hash for the same seq."""
     seen: dict[str, tuple[str, ChainHead]] = {}
     for label, checkpoint in ordered:
         for head in checkpoint.heads:
             earlier = seen.get(head.chain_id)
             if earlier is not None:
                 before_label, before = earlier
-                if head.seq < before.seq or (
-                    head.seq == before.seq and head.hash != before.hash
-                    and store.rekeyed_to(head.chain_id, head.seq, before.hash) != head.hash
-                ):
+                if head.seq < before.seq or (head.seq == before.seq and head.hash != before.hash):
                     report.findings.append(Finding(
                         "rolled-back", label, f"chain {head.chain_id!r} is stated at seq "
                         f"{head.seq} here but at seq {before.seq} (hash {before.hash[:16]}...) "
@@ -381,8 +375,8 @@ def verify_checkpoints(
             ))  # fmt: skip
         opened.append((loaded.label, checkpoint))
     opened.sort(key=lambda item: item[1].time)
+    _check_sequence(opened, report)  # a rekey appends to every chain it rewrites: new seq
     store = _Store(conn)
-    _check_sequence(opened, report, store)
     for label, checkpoint in opened:
         for head in checkpoint.heads:
             found = _check_head(store, label, checkpoint, head, skew)
