@@ -217,3 +217,27 @@ def test_keyed_chain_is_rekeyed_with_its_key(sqlite_url: str, tmp_path: Any) -> 
         assert report is not None and not report.failed
         assert keyed.verify().ok
     assert not _holds_clear("".join(_bodies(sqlite_url, "keyed")[:4]))
+
+
+def test_a_chain_cut_by_retention_is_rekeyed_from_its_first_retained_record(
+    store: Store, store_url: str, tmp_path: Any
+) -> None:
+    from gitaudit.config import Settings
+    from gitaudit.store.retention import Policy, RetentionOptions, recorder
+
+    _old(store_url, "old", 3)
+    with Store.open(store_url, chain_id="retention") as runner:
+        options = RetentionOptions(Policy(0), str(tmp_path / "archive"), 2)
+        assert runner.expire(options, recorder(runner, Settings(), "cli")).expired >= 3
+    _old(store_url, "old", 6, start=3)  # goes on from the cut, still as before 0007
+    with Store.open(store_url, chain_id="retention") as runner:
+        notes = _notes(runner)
+        report = runner.rekey(_record)
+        assert report is not None and not report.failed
+        (old,) = [chain for chain in report.chains if chain.chain_id == "old"]
+        assert (old.first_seq, old.last_seq, old.rewritten) == (4, 9, 6)
+        verified = runner.verify()
+        assert verified.ok, verified.first_problem
+        assert [a.problem for a in runner.verify_archive(tmp_path / "archive")] == [None]
+        assert _check_notes(runner, notes).ok
+    assert not _holds_clear("".join(_bodies(store_url, "old")[:6]))
