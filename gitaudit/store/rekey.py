@@ -281,7 +281,8 @@ class _Rewrite:
         guards = _Guards(self.conn)
         prev_hash: str | None = None  # None until the first body that changes
         pending: list[tuple[dict[str, Any], bool]] = []
-        for row in _rows(self.conn, self.chain_id):
+        # records before the planned first are immutable and held no clear identity then
+        for row in _rows(self.conn, self.chain_id, (chain.first_seq or 1) - 1):
             body = json.loads(row.body)
             new = self.writer.subjects.record(self.conn, body) if _holds_identity(row.body) \
                 else body
@@ -290,7 +291,6 @@ class _Rewrite:
                     continue
                 chain.first_seq = int(row.seq)
                 prev_hash = str(body["prev_hash"])
-                chain.old_head = chain.new_head = None
                 guards.lift()
             changed = new != body
             chain.clear += changed
