@@ -203,11 +203,13 @@ def rekey_command(
     settings = _settings(database_url)
 
     def confirm(planned: RekeyReport) -> bool:
-        for line in _rekey_lines(planned):
-            typer.echo(line)
-        return yes or typer.confirm(
+        if yes:  # the outcome is printed after
+            return True
+        for line in _rekey_lines(planned):  # JSON keeps stdout for itself
+            typer.echo(line, err=fmt is SummaryFormat.json)
+        return typer.confirm(
             "Rewrite these chains (take a backup first: the old bodies cannot be restored)?",
-            default=False)  # fmt: skip
+            default=False, err=fmt is SummaryFormat.json)  # fmt: skip
 
     with Store.from_settings(settings, create=False) as store:
         with progress_bar("rekey") as bar:

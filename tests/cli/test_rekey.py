@@ -86,3 +86,30 @@ def test_rekey_through_the_cli(sandbox: GitSandbox, tmp_path: Path) -> None:
     # carol was forgotten before the rekey: her old events got a new subject, forgotten now
     assert run(env, "forget", "--subject", "carol@example.com", "--yes").returncode == 0
     assert run(env, "verify").returncode == 0
+
+
+def test_a_tampered_chain_exits_3_and_json_stays_parseable(sandbox: GitSandbox) -> None:
+    from tests.store.helpers import tamper
+
+    env = sandbox.environ()
+    url = env["GITAUDIT_DATABASE_URL"]
+    with Store.open(url, chain_id="host-new"):
+        pass
+    engine = create_store_engine(url)
+    try:
+        for chain in ("bad", "good"):
+            with write_transaction(engine) as conn:
+                writer_before_0007(chain).append(conn, make_records(3))
+    finally:
+        engine.dispose()
+    tamper(url, "UPDATE events SET body = replace(body, 'build-01', 'build-02') "
+           "WHERE chain_id = 'bad' AND seq = 2")  # fmt: skip
+
+    done = run(env, "db", "rekey", "--yes", "--format", "json")
+
+    assert done.returncode == 3, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["failed_chains"] == ["bad"] and summary["rewritten"] == 3
+    (bad,) = [chain for chain in summary["chains"] if chain["chain_id"] == "bad"]
+    assert bad["refused"]["seq"] == 2 and bad["rewritten"] == 0
+    assert "1 chain(s) not rewritten: bad" in done.stderr and "gitaudit verify" in done.stderr
