@@ -52,7 +52,7 @@ from gitaudit.store import search
 from gitaudit.store.engine import snapshot, write_transaction
 from gitaudit.store.integrity import Problem, hasher_for_chain, verify_chain
 from gitaudit.store.reader import count_events
-from gitaudit.store.subjects import PREFIX, Pseudonymizer
+from gitaudit.store.subjects import PREFIX, Pseudonymizer, normalized
 from gitaudit.store.tables import chains, checkpoints, events, rekeyed_hashes
 from gitaudit.store.writer import CHAIN_LOCK_SPACE, ChainWriter
 
@@ -65,6 +65,7 @@ _UPDATED: Final = (
     "actor_host", "repo_name", "repo_path", "repo_branch",
 )  # fmt: skip
 _GUARDED: Final = ("events", "checkpoints")
+_STAND_IN: Final = PREFIX + "0" * 16
 
 Progress = Callable[[int, int], None]
 # Builds the audit.store_rekeyed record (sanitized, validated) of one rewritten chain, given
@@ -80,8 +81,9 @@ class _Probe(Pseudonymizer):
         """Nothing cached to drop."""
 
     def token(self, conn: Connection, kind: str, value: str) -> str:
-        """The same stand-in for every identity."""
-        return PREFIX + "0" * 16
+        """The same stand-in for every identity (known at once: actors are cached)."""
+        self._known[kind, normalized(kind, value)] = _STAND_IN
+        return _STAND_IN
 
     def _link(self, conn: Connection, tokens: list[str]) -> None:
         return
@@ -303,6 +305,9 @@ class _Rewrite:
                 self._flush(pending)
                 progress(len(pending))
                 pending = []
+                # cache the subjects made so far for the rest of the chain (the actor cache
+                # takes committed ones only): this writer is dropped if the transaction fails
+                self.writer.subjects.committed()
         if prev_hash is None:
             return  # nothing holds a clear identity any more (another run was first)
         self._flush(pending)
