@@ -103,7 +103,7 @@ def test_rekey_replaces_clear_identities_and_every_check_still_passes(
     assert recorded["operation"] == "audit.store_rekeyed" and recorded["seq"] == 10
     assert recorded["details"]["records_rewritten"] == 9
     assert recorded["details"]["new_head_hash"] == json.loads(bodies[8])["hash"]
-    assert store.verify().ok
+    assert store.verify().ok and store.verify(jobs=2).ok
     checked = _check_notes(store, notes)
     assert checked.ok, checked.findings
     assert checked.rekeyed == 1  # the old chain's head; test-chain did not change
