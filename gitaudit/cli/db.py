@@ -201,6 +201,11 @@ def rekey_command(
             "see what it would do with `gitaudit db rekey --dry-run`, then pass --yes",
         )
     settings = _settings(database_url)
+    signer = None  # read before anything is rewritten: an unusable key stops the run first
+    if settings.checkpoint_key is not None and not dry_run:
+        from gitaudit.store.checkpoint_store import load_signer_key
+
+        signer = load_signer_key(settings.checkpoint_key)
 
     def confirm(planned: RekeyReport) -> bool:
         if yes:  # the outcome is printed after
@@ -220,12 +225,8 @@ def rekey_command(
             raise typer.Exit(REKEY_DECLINED_EXIT)
         rewritten = sum(chain.rewritten for chain in report.chains)
         checkpoint = None
-        if rewritten and settings.checkpoint_key is not None:
-            from gitaudit.store.checkpoint_store import load_signer_key
-
-            written, _ = checkpoint_and_keep(store, settings,
-                                             load_signer_key(settings.checkpoint_key))  # fmt: skip
-            checkpoint = written.number
+        if rewritten and signer is not None:
+            checkpoint = checkpoint_and_keep(store, settings, signer)[0].number
     if fmt is SummaryFormat.json:
         typer.echo(json.dumps({**report.as_dict(), "checkpoint": checkpoint,
                                "scrubbed": report.scrubbed}, sort_keys=True))  # fmt: skip
