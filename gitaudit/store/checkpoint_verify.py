@@ -31,7 +31,7 @@ A head whose record ``gitaudit db rekey`` rewrote (events stored before revision
 identities replaced by subject tokens) has another hash now: it is counted as
 *rekeyed*, not ``rewritten``, when ``rekeyed_hashes`` carries the stated hash to the
 stored one and the run's rows are bound by the digest in the chain's
-``audit.store_rekeyed`` record (:func:`gitaudit.store.rekey.rekeyed_map`); rows no
+``audit.store_rekeyed`` record (:class:`gitaudit.store.rekey.RekeyedHashes`); rows no
 record accounts for explain nothing.
 
 Sources: a directory (every ``*.note`` file, and ``*.jsonl``/``*.json`` files of
@@ -47,7 +47,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Connection, func, select
 
@@ -64,6 +64,9 @@ from gitaudit.store.checkpoints import (
 )
 from gitaudit.store.grants import grant_status
 from gitaudit.store.tables import chains, events
+
+if TYPE_CHECKING:
+    from gitaudit.store.rekey import RekeyedHashes
 
 FINDING_KINDS: Final = (
     "corrupt", "unsigned", "other-key", "bad-signature", "future", "deleted", "truncated",
@@ -205,15 +208,15 @@ class _Store:
         self.accounted, _ = grant_status(conn)
         self._spans: dict[str, tuple[int | None, int | None]] = {}
         self._hashes: dict[tuple[str, int], str | None] = {}
-        self._rekeyed: dict[tuple[str, int], dict[str, str]] | None = None
+        self._rekeyed: RekeyedHashes | None = None
 
     def rekeyed_to(self, chain_id: str, seq: int, old: str) -> str:
         """The hash ``old`` became at ``seq`` through accounted ``db rekey`` runs (else old)."""
-        from gitaudit.store.rekey import follow, rekeyed_map
-
         if self._rekeyed is None:
-            self._rekeyed = rekeyed_map(self.conn)
-        return follow(self._rekeyed.get((chain_id, seq)), old)
+            from gitaudit.store.rekey import RekeyedHashes
+
+            self._rekeyed = RekeyedHashes(self.conn)
+        return self._rekeyed.carried(chain_id, seq, old)
 
     def span(self, chain_id: str) -> tuple[int | None, int | None]:
         if chain_id not in self._spans:

@@ -26,7 +26,7 @@ transaction):
    transaction: chain, records rewritten, first seq, old and new head hash and
    :func:`mapping_digest` of the mapping rows, so the mapping is bound into the chain
    (``verify --checkpoints`` reads a checkpoint signed before the run through it:
-   :func:`rekeyed_map`). Never an identity.
+   :class:`RekeyedHashes`). Never an identity.
 
 Counting what is left (:func:`plan`) runs the same pseudonymizer with a stand-in
 token (:class:`_Probe`), so "holds clear identities" means exactly "the writer would
@@ -221,10 +221,10 @@ def _holds_identity(body: str) -> bool:
 
 
 def mapping_digest(rows: Iterable[tuple[int, str, str]]) -> str:
-    """SHA-256 over ``seq old_hash new_hash`` lines in seq order: what binds a run's
-    ``rekeyed_hashes`` rows of one chain into its ``audit.store_rekeyed`` record."""
+    """SHA-256 over ``seq old_hash new_hash`` lines, ``rows`` in seq order: what binds a
+    run's ``rekeyed_hashes`` rows of one chain into its ``audit.store_rekeyed`` record."""
     digest = hashlib.sha256()
-    for seq, old, new in sorted(rows):
+    for seq, old, new in rows:
         digest.update(f"{seq} {old} {new}\n".encode("ascii"))
     return digest.hexdigest()
 
@@ -443,36 +443,57 @@ def _scrub(engine: Engine) -> bool:
 # --- reading checkpoints signed before a run (verify --checkpoints) ------------------------
 
 
-def rekeyed_map(conn: Connection) -> dict[tuple[str, int], dict[str, str]]:
-    """``(chain, seq) -> {old hash: new hash}`` of every rekey run an ``audit.store_rekeyed``
-    record of that chain accounts for (its ``mapping_sha256`` is the digest of exactly the
-    run's rows of that chain). Rows of a run no record accounts for (forged, or added
-    later) are left out: a checkpoint they would explain stays ``rewritten``."""
-    bound: dict[tuple[str, str], str] = {}
-    query = select(events.c.chain_id, events.c.body).where(events.c.operation == OPERATION)
-    for chain_id, body in conn.execute(query):
-        try:
-            stated = json.loads(body)["details"]
-            bound[str(chain_id), str(stated["rekey_id"])] = str(stated["mapping_sha256"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    runs: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
-    for row in conn.execute(select(rekeyed_hashes)):
-        runs.setdefault((str(row.chain_id), str(row.rekey_id)), []).append(
-            (int(row.seq), str(row.old_hash), str(row.new_hash)))  # fmt: skip
-    found: dict[tuple[str, int], dict[str, str]] = {}
-    for (chain_id, rekey_id), rows in runs.items():
-        if bound.get((chain_id, rekey_id)) != mapping_digest(rows):
-            continue
-        for seq, old, new in rows:
-            found.setdefault((chain_id, seq), {})[old] = new
-    return found
+class RekeyedHashes:
+    """What accounted ``db rekey`` runs turned a chain's old hashes into (``verify
+    --checkpoints`` reads a checkpoint signed before a run through it).
 
+    A run counts for a chain only when an ``audit.store_rekeyed`` record *of that chain*
+    states its ``rekey_id`` and a ``mapping_sha256`` equal to the digest of exactly the
+    run's rows of that chain (streamed in seq order once per run, when first needed).
+    Rows of a run no record accounts for (forged, or added later) are ignored: a
+    checkpoint they would explain stays ``rewritten``. Rows are looked up per (chain, seq)
+    through the table's key, so a store of millions of rewritten records is never loaded.
+    """
 
-def follow(mapping: dict[str, str] | None, old: str) -> str:
-    """``old`` carried through every accounted run (a record rekeyed twice: old -> a -> b)."""
-    seen = {old}
-    while mapping is not None and old in mapping and mapping[old] not in seen:
-        old = mapping[old]
-        seen.add(old)
-    return old
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._stated: dict[tuple[str, str], str] | None = None
+        self._valid: dict[tuple[str, str], bool] = {}
+
+    def _accounted(self, chain_id: str, rekey_id: str) -> bool:
+        if self._stated is None:
+            self._stated = {}
+            query = select(events.c.chain_id, events.c.body).where(
+                events.c.operation == OPERATION)  # fmt: skip
+            for chain, body in self.conn.execute(query):
+                try:
+                    stated = json.loads(body)["details"]
+                    self._stated[str(chain), str(stated["rekey_id"])] = str(
+                        stated["mapping_sha256"])  # fmt: skip
+                except (ValueError, KeyError, TypeError):
+                    continue
+        key = (chain_id, rekey_id)
+        if key not in self._valid:
+            rows = self.conn.execute(
+                select(rekeyed_hashes.c.seq, rekeyed_hashes.c.old_hash, rekeyed_hashes.c.new_hash)
+                .where(rekeyed_hashes.c.chain_id == chain_id,
+                       rekeyed_hashes.c.rekey_id == rekey_id)
+                .order_by(rekeyed_hashes.c.seq)
+            )  # fmt: skip
+            self._valid[key] = self._stated.get(key) == mapping_digest(
+                (int(seq), str(old), str(new)) for seq, old, new in rows)  # fmt: skip
+        return self._valid[key]
+
+    def carried(self, chain_id: str, seq: int, old: str) -> str:
+        """``old`` carried through every accounted run at ``seq`` (a record rekeyed twice:
+        old -> a -> b); ``old`` itself when none rewrote it."""
+        query = select(rekeyed_hashes.c.rekey_id, rekeyed_hashes.c.old_hash,
+                       rekeyed_hashes.c.new_hash).where(
+            rekeyed_hashes.c.chain_id == chain_id, rekeyed_hashes.c.seq == seq)  # fmt: skip
+        mapping = {str(before): str(after) for run, before, after in self.conn.execute(query)
+                   if self._accounted(chain_id, str(run))}  # fmt: skip
+        seen = {old}
+        while old in mapping and mapping[old] not in seen:
+            old = mapping[old]
+            seen.add(old)
+        return old
