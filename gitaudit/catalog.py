@@ -49,6 +49,7 @@ OPERATIONS: Final = (
     "audit.checkpoint",
     "audit.rejected",
     "audit.subject_forgotten",
+    "audit.store_rekeyed",
 )
 CATEGORIES: Final = ("read", "create", "update", "delete")
 OUTCOMES: Final = ("success", "failure")
@@ -147,6 +148,7 @@ _FIXED_CATEGORY: Final[Mapping[str, str]] = {
     "audit.checkpoint": "create",
     "audit.rejected": "create",
     "audit.subject_forgotten": "delete",
+    "audit.store_rekeyed": "update",
 }
 
 

@@ -125,6 +125,7 @@ db_app = typer.Typer(help="Manage the audit store schema.", no_args_is_help=True
 db_app.command("upgrade")(db_cli.upgrade_command)
 db_app.command("status")(db_cli.status_command)
 db_app.command("init-roles")(db_cli.init_roles_command)
+db_app.command("rekey")(db_cli.rekey_command)
 app.add_typer(db_app, name="db")
 
 trace2_app = typer.Typer(help="Capture every git on this machine via trace2.", no_args_is_help=True)

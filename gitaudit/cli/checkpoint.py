@@ -14,6 +14,9 @@ from gitaudit.errors import UsageError
 
 if TYPE_CHECKING:
     from gitaudit.config import Settings
+    from gitaudit.store import Store
+    from gitaudit.store.checkpoint_store import WrittenCheckpoint
+    from gitaudit.store.checkpoints import SignerKey
 
 keys_app = typer.Typer(
     help="Make the Ed25519 key pair that signs checkpoints.", no_args_is_help=True
@@ -84,6 +87,19 @@ def sanitized(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
     return Event.model_validate(Pipeline(settings).sanitize(event)).to_record()
 
 
+def checkpoint_and_keep(
+    store: Store, settings: Settings, key: SignerKey | None
+) -> tuple[WrittenCheckpoint, Path | None]:
+    """Write a checkpoint (signed with ``key`` unless None), copy it into the checkpoint
+    directory when one is set, and record ``audit.checkpoint``; the checkpoint and copy."""
+    from gitaudit.store.checkpoint_store import checkpoint_event, save_note
+
+    written = store.checkpoint(key)
+    path = None if settings.checkpoint_dir is None else save_note(settings.checkpoint_dir, written)
+    store.append([sanitized(checkpoint_event(written, "cli"), settings)])
+    return written, path
+
+
 def checkpoint_command(
     sign: Annotated[
         Path | None,
@@ -92,7 +108,7 @@ def checkpoint_command(
     fmt: SummaryFormatOption = SummaryFormat.table,
 ) -> None:
     """Sign every chain's head now; keep it in the store, the checkpoint dir, the trail."""
-    from gitaudit.store.checkpoint_store import checkpoint_event, load_signer_key, save_note
+    from gitaudit.store.checkpoint_store import load_signer_key
 
     settings = load_settings()
     key_file = sign or settings.checkpoint_key
@@ -106,11 +122,7 @@ def checkpoint_command(
         )
     store, _ = open_store(settings, writer=True)
     with store:
-        written = store.checkpoint(key)
-        path = (
-            None if settings.checkpoint_dir is None else save_note(settings.checkpoint_dir, written)
-        )
-        store.append([sanitized(checkpoint_event(written, "cli"), settings)])
+        written, path = checkpoint_and_keep(store, settings, key)
     heads = [
         {"chain_id": head.chain_id, "seq": head.seq, "hash": head.hash}
         for head in written.checkpoint.heads

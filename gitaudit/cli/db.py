@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gitaudit.cli.common import SummaryFormat, SummaryFormatOption, load_settings
 from gitaudit.config import Settings
+
+if TYPE_CHECKING:
+    from gitaudit.store.rekey import ChainRekey, RekeyReport
 
 DatabaseUrlOption = Annotated[
     str | None,
@@ -131,3 +134,127 @@ def _display_url(url: str) -> str:
     from gitaudit.sanitize import redact
 
     return str(redact(url))
+
+
+REKEY_DECLINED_EXIT = 1
+REKEY_REFUSED_EXIT = 3
+
+
+def _rekey_event(chain: ChainRekey, rekey_id: str, settings: Settings) -> dict[str, Any]:
+    """The ``audit.store_rekeyed`` record of one rewritten chain: hashes, counts, a digest."""
+    import os
+
+    from gitaudit.catalog import category_for, now_rfc3339, uuid7
+    from gitaudit.cli.checkpoint import sanitized
+    from gitaudit.store.rekey import OPERATION, details
+
+    event = {
+        "id": uuid7(), "schema_version": 1, "occurred_at": now_rfc3339(), "duration_ms": None,
+        "operation": OPERATION, "category": category_for(OPERATION, {}), "outcome": "success",
+        "severity": "medium", "source": "cli", "correlation_id": rekey_id, "parent_id": None,
+        "actor": {"uid": os.getuid(), "host": os.uname().nodename}, "repo": None,
+        "result": {"exit_code": 0, "error": None}, "details": details(chain, rekey_id),
+    }  # fmt: skip
+    return sanitized(event, settings)
+
+
+def _rekey_lines(report: RekeyReport) -> list[str]:
+    lines = []
+    for chain in report.chains:
+        if chain.refused is not None:
+            problem = chain.refused
+            where = f" at seq {problem.seq}" if problem.seq is not None else ""
+            lines.append(f"{chain.chain_id}: REFUSED, left untouched: verification failed "
+                         f"({problem.kind}{where}: {problem.message})")  # fmt: skip
+        elif chain.error is not None:
+            lines.append(f"{chain.chain_id}: NOT rewritten: {chain.error}")
+        elif chain.rewritten:
+            lines.append(f"{chain.chain_id}: {chain.clear} record(s) held clear identities; "
+                         f"rewrote seq {chain.first_seq}..{chain.last_seq} "
+                         f"({chain.rewritten} record(s)); audit.store_rekeyed recorded")
+        elif chain.clear:
+            verb = "hold" if report.dry_run else "held"
+            lines.append(f"{chain.chain_id}: {chain.clear} of {chain.records} record(s) {verb} "
+                         f"clear identities (first at seq {chain.first_seq})")  # fmt: skip
+        else:
+            lines.append(f"{chain.chain_id}: {chain.records} record(s), no clear identity")
+    return lines
+
+
+def rekey_command(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask (needed without a TTY).")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what holds clear identities; change nothing.")
+    ] = False,
+    fmt: SummaryFormatOption = SummaryFormat.table,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Rewrite events stored before revision 0007 with subject tokens, chains re-hashed."""
+    from gitaudit.cli.checkpoint import checkpoint_and_keep
+    from gitaudit.cli.common import progress_bar
+    from gitaudit.errors import UsageError
+    from gitaudit.store import Store
+
+    if not yes and not dry_run and not sys.stdin.isatty():
+        raise UsageError(
+            "db rekey asks before it rewrites the chains, and there is no terminal to ask on",
+            "see what it would do with `gitaudit db rekey --dry-run`, then pass --yes",
+        )
+    settings = _settings(database_url)
+    signer = None  # read before anything is rewritten: an unusable key stops the run first
+    if settings.checkpoint_key is not None and not dry_run:
+        from gitaudit.store.checkpoint_store import load_signer_key
+
+        signer = load_signer_key(settings.checkpoint_key)
+
+    def confirm(planned: RekeyReport) -> bool:
+        if yes:  # the outcome is printed after
+            return True
+        for line in _rekey_lines(planned):  # JSON keeps stdout for itself
+            typer.echo(line, err=fmt is SummaryFormat.json)
+        return typer.confirm(
+            "Rewrite these chains (take a backup first: the old bodies cannot be restored)?",
+            default=False, err=fmt is SummaryFormat.json)  # fmt: skip
+
+    with Store.from_settings(settings, create=False) as store:
+        with progress_bar("rekey") as bar:
+            report = store.rekey(lambda chain, rekey_id: _rekey_event(chain, rekey_id, settings),
+                                 dry_run=dry_run, confirm=confirm, progress=bar)  # fmt: skip
+        if report is None:
+            typer.echo("nothing rewritten")
+            raise typer.Exit(REKEY_DECLINED_EXIT)
+        rewritten = sum(chain.rewritten for chain in report.chains)
+        checkpoint = None
+        if rewritten and signer is not None:
+            checkpoint = checkpoint_and_keep(store, settings, signer)[0].number
+    if fmt is SummaryFormat.json:
+        typer.echo(json.dumps({**report.as_dict(), "checkpoint": checkpoint,
+                               "scrubbed": report.scrubbed}, sort_keys=True))  # fmt: skip
+    elif not report.clear:
+        typer.echo("nothing to do: no stored event holds a clear identity")
+    else:
+        for line in _rekey_lines(report):
+            typer.echo(line)
+        if report.dry_run:
+            typer.echo("nothing changed (dry run)")
+        if checkpoint is not None:
+            typer.echo(f"wrote signed checkpoint {checkpoint} of the new heads")
+    if not report.dry_run and any(chain.rewritten for chain in report.chains) and (
+        not report.scrubbed
+    ):
+        typer.echo(
+            "gitaudit: warning: the old bodies may linger in the database files: on "
+            "PostgreSQL until `VACUUM FULL` of events' partitions, on SQLite until the next "
+            "checkpoint (a reader held the WAL); backups and retention archives made before "
+            "still hold them (README 'Right to erasure')",
+            err=True,
+        )
+    if report.failed:
+        typer.echo(
+            f"gitaudit: db rekey: {len(report.failed)} chain(s) not rewritten: "
+            f"{', '.join(chain.chain_id for chain in report.failed)}",
+            err=True,
+        )
+        typer.echo("  hint: run `gitaudit verify` and see README 'Right to erasure' (a chain "
+                   "that fails verification is never rewritten)", err=True)  # fmt: skip
+        raise typer.Exit(REKEY_REFUSED_EXIT)

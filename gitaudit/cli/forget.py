@@ -40,7 +40,8 @@ def _describe(shown: ForgetPreview) -> str:
     if shown.clear_events:
         lines.append(
             f"warning: {shown.clear_events} event(s) stored before revision 0007 name this "
-            "identity in clear; forgetting cannot erase those (README 'Right to erasure')"
+            "identity in clear; forgetting cannot erase those: run `gitaudit db rekey` first "
+            "(as the owner of the store's tables), then forget (README 'Right to erasure')"
         )
     return "\n".join(lines)
 

@@ -34,14 +34,7 @@ def _chain_dict(chain: Any) -> dict[str, Any]:
         "last_seq": chain.last_seq,
         "rejected": getattr(chain, "rejected", 0),
         "ok": problem is None,
-        "problem": None
-        if problem is None
-        else {
-            "kind": problem.kind,
-            "seq": problem.seq,
-            "event_id": problem.event_id,
-            "message": problem.message,
-        },
+        "problem": None if problem is None else problem.as_dict(),
     }
 
 
@@ -92,6 +85,7 @@ def _checkpoint_dict(report: CheckpointReport, key: VerifierKey | None) -> dict[
         "key": None if key is None else key.encode(),
         "newest": report.newest,
         "unattested": report.unattested,
+        "rekeyed": report.rekeyed,
         "findings": [
             {"kind": f.kind, "checkpoint": f.label, "chain_id": f.chain_id, "seq": f.seq,
              "message": f.message}
@@ -108,6 +102,9 @@ def _print_checkpoints(summary: dict[str, Any]) -> None:
     )
     status = "ok" if summary["ok"] else "FAILED"
     typer.echo(f"checkpoints: {summary['checkpoints']} read, {checked}: {status}")
+    if summary["rekeyed"]:
+        typer.echo(f"  {summary['rekeyed']} stated head(s) rewritten since by `gitaudit db "
+                   "rekey` (accounted for by audit.store_rekeyed records)")  # fmt: skip
     for chain_id, count in sorted(summary["unattested"].items()):
         typer.echo(f"  {chain_id}: {count} record(s) after the newest checkpoint (unattested)")
 

@@ -27,6 +27,13 @@ oldest first), this module reports, each finding named by a kind:
 Records past a chain's newest checkpoint are counted as *unattested*: nothing
 outside the store vouches for them yet (the next checkpoint will).
 
+A head whose record ``gitaudit db rekey`` rewrote (events stored before revision 0007,
+identities replaced by subject tokens) has another hash now: it is counted as
+*rekeyed*, not ``rewritten``, when ``rekeyed_hashes`` carries the stated hash to the
+stored one and the run's rows are bound by the digest in the chain's
+``audit.store_rekeyed`` record (:class:`gitaudit.store.rekey.RekeyedHashes`); rows no
+record accounts for explain nothing.
+
 Sources: a directory (every ``*.note`` file, and ``*.jsonl``/``*.json`` files of
 exported events), one file (a note, or JSON lines / a JSON array of events as
 the HTTP sink or Fluent Bit wrote them: the ``audit.checkpoint`` events are
@@ -40,7 +47,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Connection, func, select
 
@@ -58,11 +65,15 @@ from gitaudit.store.checkpoints import (
 from gitaudit.store.grants import grant_status
 from gitaudit.store.tables import chains, events
 
+if TYPE_CHECKING:
+    from gitaudit.store.rekey import RekeyedHashes
+
 FINDING_KINDS: Final = (
     "corrupt", "unsigned", "other-key", "bad-signature", "future", "deleted", "truncated",
     "missing", "rewritten", "inserted", "rolled-back",
 )  # fmt: skip
 _EVENT_SUFFIXES: Final = (".jsonl", ".json", ".ndjson")
+REKEYED: Final = "rekeyed"  # informational (counted), not a finding
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class CheckpointReport:
     findings: list[Finding] = field(default_factory=list)
     newest: dict[str, int] = field(default_factory=dict)
     unattested: dict[str, int] = field(default_factory=dict)
+    rekeyed: int = 0  # heads stated before a `db rekey` run rewrote their record
 
     @property
     def ok(self) -> bool:
@@ -196,6 +208,15 @@ class _Store:
         self.accounted, _ = grant_status(conn)
         self._spans: dict[str, tuple[int | None, int | None]] = {}
         self._hashes: dict[tuple[str, int], str | None] = {}
+        self._rekeyed: RekeyedHashes | None = None
+
+    def rekeyed_to(self, chain_id: str, seq: int, old: str) -> str:
+        """The hash ``old`` became at ``seq`` through accounted ``db rekey`` runs (else old)."""
+        if self._rekeyed is None:
+            from gitaudit.store.rekey import RekeyedHashes
+
+            self._rekeyed = RekeyedHashes(self.conn)
+        return self._rekeyed.carried(chain_id, seq, old)
 
     def span(self, chain_id: str) -> tuple[int | None, int | None]:
         if chain_id not in self._spans:
@@ -272,6 +293,11 @@ def _check_head(
             "no retention run accounts for the deletion", chain_id, seq,
         )  # fmt: skip
     stored = store.hash_at(chain_id, seq)
+    if stored is not None and stored != head.hash and (
+        store.rekeyed_to(chain_id, seq, head.hash) == stored
+    ):
+        return Finding(REKEYED, label, f"record seq {seq} of chain {chain_id!r} was rekeyed "
+                       f"by `gitaudit db rekey` after the {stated}", chain_id, seq)  # fmt: skip
     if stored != head.hash:
         what = "is missing" if stored is None else f"has hash {stored[:16]}..."
         return Finding(
@@ -352,12 +378,14 @@ def verify_checkpoints(
             ))  # fmt: skip
         opened.append((loaded.label, checkpoint))
     opened.sort(key=lambda item: item[1].time)
-    _check_sequence(opened, report)
+    _check_sequence(opened, report)  # a rekey appends to every chain it rewrites: new seq
     store = _Store(conn)
     for label, checkpoint in opened:
         for head in checkpoint.heads:
             found = _check_head(store, label, checkpoint, head, skew)
-            if found is not None:
+            if found is not None and found.kind == REKEYED:
+                report.rekeyed += 1
+            elif found is not None:
                 report.findings.append(found)
             report.newest[head.chain_id] = max(report.newest.get(head.chain_id, 0), head.seq)
     report.findings.extend(_check_backdated(store, opened, skew))

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from gitaudit.store.checkpoints import SignerKey, VerifierKey
     from gitaudit.store.integrity import ArchiveReport, VerifyReport
     from gitaudit.store.partitions import Partition
+    from gitaudit.store.rekey import ChainRekey, RekeyReport
     from gitaudit.store.retention import Recorder, RetentionOptions, RetentionReport
     from gitaudit.store.subjects import ForgetPreview
     from gitaudit.store.writer import AppendResult, ChainWriter
@@ -386,6 +387,18 @@ def create_store_engine(url: str, *, read_only: bool = False) -> Engine:
             f"cannot use database URL {redacted(url)}: {exc}",
             "use sqlite:///... or postgresql+psycopg://... (psycopg 3)",
         ) from exc
+
+
+@contextlib.contextmanager
+def owner_needed(hint: str) -> Iterator[None]:
+    """A StoreError saying the login lacks a right (not the owner, permission denied) is
+    raised again with ``hint``: what to run as whom."""
+    try:
+        yield
+    except StoreError as exc:
+        if "permission denied" not in exc.message and "must be owner" not in exc.message:
+            raise
+        raise StoreError(exc.message, hint) from exc
 
 
 @contextlib.contextmanager
@@ -798,17 +811,10 @@ class Store:
         delete its keys and append ``record(preview)`` (the ``audit.subject_forgotten``
         event); then scrub the files. None when not confirmed; else the preview and
         whether the scrub completed."""
-        try:
+        with owner_needed("run `gitaudit forget` as the owner of the store's tables (set "
+                          "GITAUDIT_DATABASE_URL to that login): gitaudit_writer may create "
+                          "subjects, not delete their keys"):  # fmt: skip
             return self._forget(identity, follow_links, confirm, record)
-        except StoreError as exc:
-            if "permission denied" not in exc.message:
-                raise
-            raise StoreError(
-                exc.message,
-                "run `gitaudit forget` as the owner of the store's tables (set "
-                "GITAUDIT_DATABASE_URL to that login): gitaudit_writer may create subjects, "
-                "not delete their keys",
-            ) from exc
 
     def _forget(
         self,
@@ -832,6 +838,30 @@ class Store:
             with self._engine.connect() as conn:
                 scrubbed = subjects.scrub(conn.execution_options(isolation_level="AUTOCOMMIT"))
             return shown, scrubbed
+
+    def rekey(
+        self,
+        record: Callable[[ChainRekey, str], dict[str, Any]],
+        *,
+        dry_run: bool = False,
+        confirm: Callable[[RekeyReport], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> RekeyReport | None:
+        """Rewrite the events stored before revision 0007 with subject tokens (see
+        :mod:`gitaudit.store.rekey`); ``record(chain, rekey_id)`` builds each rewritten
+        chain's ``audit.store_rekeyed`` record; ``confirm`` is asked after planning
+        (None when it said no)."""
+        from gitaudit.store.rekey import rekey
+
+        with (
+            owner_needed("run `gitaudit db rekey` as the owner of the store's tables "
+                         "(--database-url or GITAUDIT_DATABASE_URL naming that login): it "
+                         "rewrites records, which gitaudit_writer may not; nothing was changed "
+                         "in the chain it stopped at"),
+            translate_errors("re-keying the store", self._url),
+        ):  # fmt: skip
+            return rekey(self._engine, self._chain_key, record, dry_run=dry_run,
+                         confirm=confirm, progress=progress)  # fmt: skip
 
     def verify(
         self, progress: Callable[[int, int], None] | None = None, jobs: int = 1
@@ -926,18 +956,14 @@ class Store:
                 f"roles are a PostgreSQL feature; {self.url} is {self.dialect}",
                 "point GITAUDIT_DATABASE_URL (or --database-url) at the PostgreSQL store",
             )
-        try:
-            with translate_errors("creating the roles", self._url), self._engine.begin() as conn:
-                init_roles(conn)
-        except StoreError as exc:
-            if "permission denied" not in exc.message and "must be owner" not in exc.message:
-                raise
-            raise StoreError(
-                exc.message,
-                "run it as the owner of the store's tables, with CREATEROLE (--database-url "
-                "postgresql+psycopg://OWNER@HOST/DB), or have a DBA apply "
-                "`gitaudit db init-roles --print-sql`",
-            ) from exc
+        with (
+            owner_needed("run it as the owner of the store's tables, with CREATEROLE "
+                         "(--database-url postgresql+psycopg://OWNER@HOST/DB), or have a DBA "
+                         "apply `gitaudit db init-roles --print-sql`"),
+            translate_errors("creating the roles", self._url),
+            self._engine.begin() as conn,
+        ):  # fmt: skip
+            init_roles(conn)
 
     def count(self) -> int:
         """Number of stored events (all chains)."""

@@ -119,6 +119,11 @@ class Problem:
     event_id: str | None
     message: str
 
+    def as_dict(self) -> dict[str, Any]:
+        """As ``--format json`` shows it (the chain is named around it)."""
+        return {"kind": self.kind, "seq": self.seq, "event_id": self.event_id,
+                "message": self.message}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class ChainReport:
@@ -495,13 +500,31 @@ def verify_chains(
         if info is None:
             reports.append(_unregistered(conn, chain_id))
             continue
-        hasher = hasher_for_chain(chain_id, info.algorithm, info.key_fingerprint, key)
-        check = _ChainCheck(chain_id, hasher, _marks(conn, chain_id), retained)
+        check = _chain_check(conn, info, key, retained)
         done = feed_chain(conn, check, done, total, progress, _PROGRESS_EVERY)
         reports.append(check.finish())
     if progress is not None:
         progress(done, max(total, done))
     return VerifyReport(reports)
+
+
+def _chain_check(
+    conn: Connection, info: Row[Any], key: bytes | None, retained: RetainedPrefix
+) -> _ChainCheck:
+    """The check of registered chain ``info`` (a ``chains`` row) with its hasher and marks."""
+    hasher = hasher_for_chain(info.chain_id, info.algorithm, info.key_fingerprint, key)
+    return _ChainCheck(info.chain_id, hasher, _marks(conn, info.chain_id), retained)
+
+
+def verify_chain(conn: Connection, chain_id: str, key: bytes | None) -> ChainReport:
+    """Recompute one chain exactly as :func:`verify_chains` does (``gitaudit db rekey``
+    checks each chain before it rewrites it, in the transaction that rewrites it)."""
+    info = conn.execute(select(chains).where(chains.c.chain_id == chain_id)).first()
+    if info is None:
+        return _unregistered(conn, chain_id)
+    check = _chain_check(conn, info, key, RetainedPrefix.load(conn))
+    feed_chain(conn, check, 0, 0, None, _PROGRESS_EVERY)
+    return check.finish()
 
 
 def verify_period(

@@ -20,7 +20,7 @@ Three ``NOLOGIN`` group roles; a DBA creates login users and grants them one::
 
 The statements are idempotent (roles are created only when missing; GRANT is a
 no-op when granted), refer to tables by name in the current schema, and are what
-``--print-sql`` prints for DBAs who apply them themselves. Revisions up to 0007 must be
+``--print-sql`` prints for DBAs who apply them themselves. Revisions up to 0008 must be
 applied first (the functions and partitions exist from then on).
 """
 
@@ -37,7 +37,7 @@ ROLES: Final = (WRITER, READER, RETENTION)
 
 READ_TABLES: Final = (
     "events", "chains", "checkpoints", "retention_grants", "signed_checkpoints", "alembic_version",
-    "subjects", "subject_keys", "subject_links", "subject_index_key",
+    "subjects", "subject_keys", "subject_links", "subject_index_key", "rekeyed_hashes",
 )  # fmt: skip
 
 

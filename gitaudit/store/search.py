@@ -206,17 +206,21 @@ def sqlite_index_rows(conn: Connection, chain_id: str, first_seq: int, last_seq:
     )
 
 
-def sqlite_unindex_rows(conn: Connection, chain_id: str, upto_seq: int) -> None:
-    """Take the rows of chain ``chain_id`` up to ``upto_seq`` out of the SQLite FTS index:
-    retention calls it in its transaction, before it deletes those rows (a contentless
-    index forgets a row only when told what it held; a row id left behind could
-    otherwise be matched by a later row that reuses it)."""
+def sqlite_unindex_rows(
+    conn: Connection, chain_id: str, upto_seq: int, from_seq: int = 0
+) -> None:
+    """Take the rows of chain ``chain_id`` from ``from_seq`` up to ``upto_seq`` out of the
+    SQLite FTS index: retention calls it in its transaction, before it deletes those rows
+    (a contentless index forgets a row only when told what it held; a row id left behind
+    could otherwise be matched by a later row that reuses it); ``gitaudit db rekey``
+    before it changes their bodies (then :func:`sqlite_index_rows` puts them back)."""
     conn.execute(
         text(
             f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, doc) SELECT 'delete', events.rowid, "  # noqa: S608 - constants
-            f"{SQLITE_DOCUMENT} FROM events WHERE chain_id = :chain AND seq <= :upto"
+            f"{SQLITE_DOCUMENT} FROM events WHERE chain_id = :chain "
+            "AND seq BETWEEN :first AND :upto"
         ),
-        {"chain": chain_id, "upto": upto_seq},
+        {"chain": chain_id, "first": from_seq, "upto": upto_seq},
     )
 
 

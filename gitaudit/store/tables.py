@@ -231,8 +231,22 @@ subject_index_key = Table(
     Column("key", LargeBinary, nullable=False),
 )
 
+# What ``gitaudit db rekey`` (revision 0008, gitaudit.store.rekey) rewrote: per record the
+# hash it had and the hash it has since, for ``verify --checkpoints`` to read checkpoints
+# signed before the run (bound by the digest in the chain's ``audit.store_rekeyed`` record).
+rekeyed_hashes = Table(
+    "rekeyed_hashes",
+    metadata,
+    Column("chain_id", String, ForeignKey("chains.chain_id"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("rekey_id", String(36), primary_key=True),
+    Column("old_hash", String(64), nullable=False),
+    Column("new_hash", String(64), nullable=False),
+    Column("rekeyed_at", UTCDateTime, nullable=False),
+)
+
 APPEND_ONLY_TABLES: Final = (
-    "events", "chains", "checkpoints", "retention_grants", "signed_checkpoints",
+    "events", "chains", "checkpoints", "retention_grants", "signed_checkpoints", "rekeyed_hashes",
 )  # fmt: skip
 
 # Columns copied from the body, in the order ``denormalize`` fills them.

@@ -235,6 +235,13 @@ class ChainWriter:
             ).first()
         return (0, GENESIS_HASH) if row is None else (int(row.seq), str(row.hash))
 
+    def reseal(self, record: dict[str, Any], seq: int, prev_hash: str) -> dict[str, Any]:
+        """The events row of a stored ``record`` sealed again as seq ``seq`` after
+        ``prev_hash`` (``gitaudit db rekey``; its ``recorded_at`` is left out: it stays)."""
+        row = self._seal(record, seq, prev_hash, datetime.now(UTC))
+        del row["recorded_at"]
+        return row
+
     def _seal(
         self, record: dict[str, Any], seq: int, prev_hash: str, now: datetime
     ) -> dict[str, Any]:

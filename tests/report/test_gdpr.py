@@ -114,6 +114,30 @@ def test_events_stored_before_revision_0007_come_in_their_own_section(
     assert facts["events stored before revision 0007 naming them in clear (whole store)"] == 2
 
 
+def test_after_db_rekey_the_old_events_are_exported_with_the_new_ones(
+    url: str, store: Store
+) -> None:
+    from gitaudit.store.engine import create_store_engine, write_transaction
+    from gitaudit.store.rekey import details
+
+    engine = create_store_engine(url)
+    try:
+        with write_transaction(engine) as conn:
+            writer_before_0007("old").append(conn, make_records(4))
+    finally:
+        engine.dispose()
+    store.append([make_record(30)])
+    report = store.rekey(lambda chain, run: make_record(
+        90, operation="audit.store_rekeyed", actor={"host": "h"}, details=details(chain, run)))
+    assert report is not None and not report.failed
+    with store.reading() as conn:
+        built = gdpr.build(conn, EventFilter(), Options("alice@example.com"), lambda _n: None)
+        (new,) = _events(built)  # no section of events stored before revision 0007 left
+    assert [e["chain_id"] for e in new] == ["old", "old", "c"]
+    assert _facts(built)[
+        "events stored before revision 0007 naming them in clear (whole store)"] == 0
+
+
 def test_bad_input(store: Store) -> None:
     store.append(make_records(3))
     with store.reading() as conn:

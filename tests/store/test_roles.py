@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, make_url, text
@@ -237,3 +238,39 @@ def test_writer_creates_subjects_but_only_the_owner_forgets(
         assert {s.identity for s in done[0].plan.subjects} == {"bob", "Bob Example",
                                                                 "bob@example.com"}
         assert store.verify().ok
+
+
+def test_only_the_owner_may_rekey(pg_server: PgServer, owned: tuple[str, str]) -> None:
+    from gitaudit.store.engine import write_transaction
+    from gitaudit.store.rekey import details
+    from tests.store.helpers import make_record, writer_before_0007
+
+    superuser_url, owner_url = owned
+    engine = _engine(owner_url)
+    try:
+        with write_transaction(engine) as conn:
+            writer_before_0007("old").append(conn, make_records(4))
+    finally:
+        engine.dispose()
+
+    def record(chain: Any, rekey_id: str) -> dict[str, Any]:
+        return make_record(9, operation="audit.store_rekeyed", actor={"host": "h"},
+                           details=details(chain, rekey_id))  # fmt: skip
+
+    body = "SELECT string_agg(body, '' ORDER BY seq) FROM events"
+    before = scalar(superuser_url, body)
+    # a writer that may read everything too (as the retention login is) still may not rewrite
+    both = _as(superuser_url, pg_server.login_user("gitaudit_writer", "gitaudit_reader"))
+    for login in (_as(superuser_url, pg_server.login_user("gitaudit_writer")), both):
+        with (Store.open(login, chain_id="w", migrate=False) as store,
+              pytest.raises(StoreError) as refused):  # fmt: skip
+            store.rekey(record)
+        assert "permission denied" in refused.value.message or (
+            "must be owner" in refused.value.message)
+        assert "as the owner" in refused.value.hint and "db rekey" in refused.value.hint
+    assert scalar(superuser_url, body) == before
+    with Store.open(owner_url, chain_id="owner") as store:
+        report = store.rekey(record)
+        assert report is not None and [c.rewritten for c in report.chains] == [4]
+        assert store.verify().ok
+    assert "bob@example.com" in before and "bob@example.com" not in scalar(superuser_url, body)
