@@ -59,14 +59,31 @@ def _warn_password(url: str) -> None:
 
 def upgrade_command(database_url: DatabaseUrlOption = None) -> None:
     """Apply every pending Alembic revision to the configured store; create partitions ahead."""
-    from gitaudit.store import migrate
     from gitaudit.store.engine import database_url as resolved_url
+    from gitaudit.store.engine import upgrade_store
 
     settings = _settings(database_url)
-    created = migrate(resolved_url(settings))
-    typer.echo(f"store schema is up to date: {_display_url(settings.effective_database_url)}")
-    if created:
-        typer.echo(f"partitions created: {', '.join(created)}")
+    done = upgrade_store(resolved_url(settings))
+    typer.echo(f"{_upgrade_summary(done.before, done.after)}: "
+               f"{_display_url(settings.effective_database_url)}")  # fmt: skip
+    if done.partitions:
+        typer.echo(f"partitions created: {', '.join(done.partitions)}")
+    if done.before is not None and done.before < PSEUDONYMS_REVISION <= (done.after or ""):
+        typer.echo("note: events stored before revision 0007 keep the clear identities they "
+                   "were written with; `gitaudit db rekey --dry-run` counts them and "
+                   "`gitaudit db rekey` pseudonymizes them (README: Right to erasure)")
+
+
+# The revision whose writer stores identities as subject tokens (gitaudit forget).
+PSEUDONYMS_REVISION = "0007"
+
+
+def _upgrade_summary(before: str | None, after: str | None) -> str:
+    if before is None:
+        return f"store created at schema revision {after}"
+    if before == after:
+        return f"store schema is up to date (revision {after})"
+    return f"store schema upgraded from revision {before} to {after}"
 
 
 def status_command(

@@ -26,6 +26,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
@@ -566,19 +567,35 @@ def ensure_sqlite_directory(url: str) -> None:
             ) from exc
 
 
-def migrate(url: str) -> list[str]:
+@dataclass(frozen=True)
+class Upgrade:
+    """What ``gitaudit db upgrade`` did: the revisions before and after, partitions made."""
+
+    before: str | None  # None: a new store
+    after: str | None
+    partitions: list[str]
+
+
+def upgrade_store(url: str) -> Upgrade:
     """Apply every pending Alembic revision to the store at ``url`` (``gitaudit db upgrade``),
-    then create the PostgreSQL partitions ahead; returns the names of those created.
+    then create the PostgreSQL partitions ahead.
 
     A missing directory of a SQLite store is created (mode 0700).
     """
     ensure_sqlite_directory(url)
     engine = create_store_engine(url)
     try:
+        with translate_errors("opening the store", url), engine.connect() as conn:
+            before = current_revision(conn)
         ensure_schema(engine, url, upgrade=True)
-        return _ensure_partitions(engine, url)
+        return Upgrade(before, head_revision(), _ensure_partitions(engine, url))
     finally:
         engine.dispose()
+
+
+def migrate(url: str) -> list[str]:
+    """:func:`upgrade_store`; the names of the partitions it created."""
+    return upgrade_store(url).partitions
 
 
 def _ensure_partitions(engine: Engine, url: str) -> list[str]:

@@ -399,3 +399,32 @@ def test_other_commands_refuse_out_of_range_values(
     result = gitaudit(_env(tmp_path), *args)
     assert result.returncode == 2 and expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_says_what_it_did(tmp_path: Path) -> None:
+    from alembic import command
+
+    from gitaudit.store.engine import (
+        _alembic_config,
+        create_store_engine,
+        head_revision,
+        write_transaction,
+    )
+
+    env = _env(tmp_path)
+    head = head_revision()
+    created = gitaudit(env, "db", "upgrade")
+    assert created.returncode == 0 and f"store created at schema revision {head}" in created.stdout
+    again = gitaudit(env, "db", "upgrade")
+    assert f"store schema is up to date (revision {head})" in again.stdout
+    assert "db rekey" not in again.stdout
+    old = tmp_path / "old.db"
+    engine = create_store_engine(f"sqlite:///{old}")
+    try:
+        with write_transaction(engine) as conn:
+            command.upgrade(_alembic_config(conn), "0006")
+    finally:
+        engine.dispose()
+    upgraded = gitaudit({**env, "GITAUDIT_DATABASE_URL": f"sqlite:///{old}"}, "db", "upgrade")
+    assert f"store schema upgraded from revision 0006 to {head}" in upgraded.stdout
+    assert "`gitaudit db rekey --dry-run` counts them" in upgraded.stdout
