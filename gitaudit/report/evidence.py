@@ -123,6 +123,26 @@ class Reader:
             self._tick()
             yield row
 
+    def groups(
+        self, flt: EventFilter | None, keys: tuple[ColumnElement[Any], ...],
+        *aggregates: ColumnElement[Any],
+    ) -> Iterator[Any]:  # fmt: skip
+        """``keys`` and ``aggregates`` per group of the events matching ``flt``, the database
+        grouping and counting; the last aggregate must be ``count()``: the events a group
+        stands for count as read."""
+        if flt is None:
+            return
+        query = matching(self.conn, flt, *keys, *aggregates).group_by(*keys)
+        for row in self.conn.execute(query):
+            self.counted(int(row[-1]))
+            yield row
+
+    def counted(self, events: int) -> None:
+        """Count ``events`` read at once (an aggregate's), reporting progress as ticks do."""
+        before, self.read = self.read, self.read + events
+        if self.read // 1000 != before // 1000:
+            self.progress(self.read)
+
     def done(self) -> None:
         """Report the final count."""
         self.progress(self.read)
