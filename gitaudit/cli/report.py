@@ -197,6 +197,13 @@ def report_command(
         typer.Option("--verify/--no-verify", help="soc2: recompute the hash chains of the "
                                                   "period (most of the report's time)."),
     ] = True,
+    verify_jobs: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="N", help="soc2: verify in N processes while the report "
+                     "reads the events. Default: one per CPU (at most 4) for a period of "
+                     "50,000 records or more; 1: in the report's own process.",
+                     show_default=False),
+    ] = None,
     no_ingest: NoIngestOption = False,
 ) -> None:
     """Write a report for auditors over the events `gitaudit log` would show."""
@@ -218,7 +225,7 @@ def report_command(
 
     options = ReportOptions.from_settings(settings, since=flt.since, until=flt.until,
                                           subject=subject, clone_threshold=clone_threshold,
-                                          verify=verify)  # fmt: skip
+                                          verify=verify, verify_jobs=verify_jobs)  # fmt: skip
     chosen = format_for(fmt, output)
     target = Output(output)
     gone = False

@@ -262,10 +262,11 @@ class RefChanges:
         self.rows: list[tuple[Cell, ...]] = []
         self.total_rows = 0
 
-    def feed(self, event: Mapping[str, Any]) -> None:
-        """Account for one event of :data:`REF_OPERATIONS`."""
+    def feed(self, event: Mapping[str, Any], changed: list[RefChange] | None = None) -> None:
+        """Account for one event of :data:`REF_OPERATIONS` (``changed``: its
+        :func:`ref_changes`, when the caller has them)."""
         where = "remote" if event.get("operation") == "git.push" else "local"
-        for change in ref_changes(event):
+        for change in ref_changes(event) if changed is None else changed:
             if not (change.forced or change.deleted):
                 continue
             protected = self.options.is_protected(change.ref)

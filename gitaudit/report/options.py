@@ -9,6 +9,7 @@ here, with a default, so the other kinds and the CLI keep working unchanged.
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -81,6 +82,7 @@ def _zone(name: str, text: str, source: str) -> tzinfo:
         ) from None
 
 
+@functools.lru_cache(maxsize=4096)  # a report asks about the same few refs again and again
 def protected(ref: str, patterns: tuple[str, ...]) -> bool:
     """Whether ``ref`` (``refs/heads/main``, ``refs/tags/v1`` or a branch name ``main``)
     matches one of the fnmatch ``patterns`` (as the full ref, or as the branch name)."""

@@ -45,6 +45,7 @@ from gitaudit.report.evidence import (
     Evidence,
     Progress,
     Reader,
+    RefChange,
     RefChanges,
     actor_name,
     cut_note,
@@ -95,12 +96,13 @@ class ProtectedPushes:
         self.total = 0
         self.by_actor: dict[tuple[str, str], list[int]] = {}  # (actor, made by) -> [n, forced]
 
-    def feed(self, event: Mapping[str, Any]) -> None:
-        """Account for one ``git.push`` / ``ref.update`` event."""
+    def feed(self, event: Mapping[str, Any], changed: list[RefChange] | None = None) -> None:
+        """Account for one ``git.push`` / ``ref.update`` event (``changed``: its
+        :func:`ref_changes`, when the caller has them)."""
         if event.get("operation") not in {"git.push", "ref.update"}:
             return
         ok = event.get("outcome") == "success"
-        for change in ref_changes(event):
+        for change in ref_changes(event) if changed is None else changed:
             if change.refused or not self.options.is_protected(change.ref) or not (
                 ok or self._accepted(event, change.ref)
             ):
@@ -530,8 +532,9 @@ def build(conn: Connection, flt: EventFilter, options: ReportOptions,
         protected = ProtectedPushes(options)
         changes = RefChanges(options)
         for event in ref_events(reader, flt):
-            protected.feed(event)
-            changes.feed(event)
+            changed = ref_changes(event)
+            protected.feed(event, changed)
+            changes.feed(event, changed)
         failures = Failures()
         for event in reader.events(_failures(flt)):
             failures.feed(event)
