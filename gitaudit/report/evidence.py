@@ -15,6 +15,7 @@ period and filter narrowing come from :mod:`gitaudit.report.common`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -38,6 +39,8 @@ from gitaudit.store.subjects import Revealer
 
 # Rows a table of single events shows (the findings still count them all).
 MAX_ROWS: Final = 200
+MAX_JOBS: Final = 4  # worker processes a report starts beside its own, at most (one per CPU)
+PARALLEL_FROM: Final = 50_000  # records of the period from which workers are worth starting
 REF_OPERATIONS: Final = ("git.push", "ref.update", "git.branch", "git.tag")
 Progress = Callable[[int], None]
 Severity = Literal["info", "low", "medium", "high"]
@@ -146,6 +149,21 @@ class Reader:
     def done(self) -> None:
         """Report the final count."""
         self.progress(self.read)
+
+
+def workers(conn: Connection, options: ReportOptions) -> tuple[str, int, int] | None:
+    """``(store URL, processes, fewest records worth them)`` for work a report hands to
+    spawned worker processes (each opens the store itself); None: do it in this process
+    (``jobs`` 1, one CPU, a SQLite store in memory)."""
+    from gitaudit.store.engine import sqlite_file
+
+    url = conn.engine.url.render_as_string(hide_password=False)
+    if conn.dialect.name == "sqlite" and sqlite_file(url) is None:
+        return None  # in memory: no other process can open it
+    if options.jobs is not None:
+        return (url, options.jobs, 0) if options.jobs > 1 else None
+    jobs = min(MAX_JOBS, os.cpu_count() or 1)
+    return (url, jobs, PARALLEL_FROM) if jobs > 1 else None
 
 
 def ref_events(reader: Reader, flt: EventFilter) -> Iterator[dict[str, Any]]:

@@ -104,10 +104,11 @@ class ReportOptions:
     in force (retention, checkpoints, ...); ``subject`` the data subject of ``gdpr``;
     ``top`` how many rows a "top N" table shows before its "others" row;
     ``clone_threshold`` the distinct repositories one actor may clone in a day before
-    ``security`` flags it; ``verify`` whether ``soc2`` recomputes the hash chains, and
-    ``verify_jobs`` in how many worker processes (None: one per CPU, at most
-    :data:`gitaudit.report.soc2.MAX_VERIFY_JOBS`, for a period of at least
-    :data:`~gitaudit.report.soc2.PARALLEL_FROM` records; 1: in the report's own process).
+    ``security`` flags it; ``verify`` whether ``soc2`` recomputes the hash chains; ``jobs``
+    how many worker processes a report may start beside its own (``soc2``: verifying,
+    ``security``: the off-hours pass; None: one per CPU, at most
+    :data:`gitaudit.report.evidence.MAX_JOBS`, for a period of at least
+    :data:`~gitaudit.report.evidence.PARALLEL_FROM` records; 1: none).
     """
 
     since: datetime | None = None
@@ -125,7 +126,7 @@ class ReportOptions:
     top: int = 10
     clone_threshold: int = 10
     verify: bool = True
-    verify_jobs: int | None = None
+    jobs: int | None = None
 
     @property
     def timezone(self) -> str:

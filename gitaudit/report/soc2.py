@@ -29,7 +29,6 @@ not grow with the number of events.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -56,6 +55,7 @@ from gitaudit.report.evidence import (
     ref_events,
     repo_name,
     when,
+    workers,
 )
 from gitaudit.report.model import Cell, Finding, Findings, KeyValues, Report, Section, Table
 from gitaudit.report.options import ReportOptions
@@ -74,8 +74,6 @@ TOOL_DENIALS: Final = frozenset({"reject", "deny", "denied"})
 MAX_ACCESS_ROWS: Final = 1000
 MAX_ACTORS: Final = 50  # rows of the per-actor summary of protected changes (most first)
 CHECKPOINT_SKEW: Final = timedelta(minutes=5)
-MAX_VERIFY_JOBS: Final = 4  # worker processes verifying the period, at most (one per CPU)
-PARALLEL_FROM: Final = 50_000  # records of the period from which workers verify it
 
 
 # --- changes to protected branches -------------------------------------------------------
@@ -293,7 +291,7 @@ class Integrity:
     Made before the report reads its events: a large period is handed to worker processes
     (:func:`gitaudit.store.verify_parallel.start`, planned in the report's snapshot) that
     verify it while this process reads the events; :meth:`section` waits for them. A small
-    period, ``verify_jobs`` 1, a store in memory, or workers that died: verified here
+    period, ``jobs`` 1, a store in memory, or workers that died: verified here
     (:func:`~gitaudit.store.integrity.verify_period`). Same records, same verdict.
     """
 
@@ -315,20 +313,12 @@ class Integrity:
 
     def _start(self) -> Running | None:
         """Workers verifying the period, or None (verify in this process)."""
-        from gitaudit.store.engine import sqlite_file
         from gitaudit.store.verify_parallel import Running, plan
 
-        jobs = self.options.verify_jobs
-        url = self.conn.engine.url.render_as_string(hide_password=False)
-        if self.conn.dialect.name == "sqlite" and sqlite_file(url) is None:
-            return None  # in memory: no other process can open it
-        if jobs is None:
-            jobs = min(MAX_VERIFY_JOBS, os.cpu_count() or 1)
-            least = PARALLEL_FROM
-        else:
-            least = 0
-        if jobs < 2:
+        chosen = workers(self.conn, self.options)
+        if chosen is None:
             return None
+        url, jobs, least = chosen
         planned = plan(self.conn, url, self.key, jobs, self.period)
         return Running(planned, jobs) if planned.total >= least else None
 

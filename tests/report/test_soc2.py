@@ -433,10 +433,10 @@ def test_workers_and_sql_groups_give_the_report_made_in_one_process(
 
     monkeypatch.setattr(verify_parallel.Running, "result", counted)
     start, end = period()
-    _, here_json = build(store, soc2.build, Options(since=start, until=end, verify_jobs=1))
+    _, here_json = build(store, soc2.build, Options(since=start, until=end, jobs=1))
     assert ranges == []
     workers, workers_json = build(store, soc2.build,
-                                  Options(since=start, until=end, verify_jobs=2))  # fmt: skip
+                                  Options(since=start, until=end, jobs=2))  # fmt: skip
     assert ranges == [4]  # 25 records of the period: 2 ranges per worker
     for made in (here_json, workers_json):
         made.pop("generated_at")
@@ -467,7 +467,7 @@ def test_dead_workers_and_small_periods_are_verified_in_the_reports_process(
     _history(store)
     start, end = period()
     expected, expected_json = build(store, soc2.build, Options(since=start, until=end,
-                                                               verify_jobs=1))  # fmt: skip
+                                                               jobs=1))  # fmt: skip
     started: list[int] = []
 
     def broken(running: verify_parallel.Running, _progress: Any = None) -> Any:
@@ -475,7 +475,7 @@ def test_dead_workers_and_small_periods_are_verified_in_the_reports_process(
         raise BrokenProcessPool("a worker was killed")
 
     monkeypatch.setattr(verify_parallel.Running, "result", broken)
-    report, as_json = build(store, soc2.build, Options(since=start, until=end, verify_jobs=2))
+    report, as_json = build(store, soc2.build, Options(since=start, until=end, jobs=2))
     assert started == [7]
     assert dict(section(report, "Integrity")[0].items)["result"] == "passed"  # type: ignore[union-attr]
     assert as_json["events_read"] == expected_json["events_read"]
