@@ -29,6 +29,7 @@ not grow with the number of events.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -289,7 +290,7 @@ class Integrity:
     """The period's records verified chain by chain (a high finding per failing chain).
 
     Made before the report reads its events: a large period is handed to worker processes
-    (:func:`gitaudit.store.verify_parallel.start`, planned in the report's snapshot) that
+    (:mod:`gitaudit.store.verify_parallel`, planned in the report's snapshot) that
     verify it while this process reads the events; :meth:`section` waits for them. A small
     period, ``jobs`` 1, a store in memory, or workers that died: verified here
     (:func:`~gitaudit.store.integrity.verify_period`). Same records, same verdict.
@@ -338,25 +339,32 @@ class Integrity:
             return Section("Integrity", (KeyValues((("result", "not verified (turned off)"),)),
                                          Findings((finding,))))  # fmt: skip
         if self.error is not None:
-            finding = Finding("Integrity not verified", "high",
-                              f"{self.error.message} ({self.error.hint})")
-            return Section("Integrity", (KeyValues((("result", "not verified"),)),
-                                         Findings((finding,))))  # fmt: skip
-        before = reader.read
+            return _not_verified(self.error)
+        before, shown = reader.read, [reader.read]
 
         def progress(done: int, _total: int) -> None:
             reader.read = before + done
-            reader.progress(reader.read)
+            if reader.read > shown[0]:  # verifying again after a dead worker: no step back
+                shown[0] = reader.read
+                reader.progress(reader.read)
 
         verified = None
         if self.running is not None:
-            try:
+            # a worker died (killed, out of memory): verified here below
+            with contextlib.suppress(BrokenProcessPool):
                 verified = self.running.result(progress)
-            except BrokenProcessPool:  # a worker died (killed, out of memory): verify here
-                reader.read = before
         if verified is None:
-            verified = verify_period(self.conn, self.key, *self.period, progress)
+            try:
+                verified = verify_period(self.conn, self.key, *self.period, progress)
+            except ConfigError as exc:
+                reader.read = before
+                return _not_verified(exc)
         return _integrity(verified, self.period)
+
+
+def _not_verified(error: ConfigError) -> Section:
+    finding = Finding("Integrity not verified", "high", f"{error.message} ({error.hint})")
+    return Section("Integrity", (KeyValues((("result", "not verified"),)), Findings((finding,))))
 
 
 def _integrity(verified: VerifyReport, period: tuple[datetime | None, datetime | None]) -> Section:

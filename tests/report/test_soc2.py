@@ -322,10 +322,13 @@ def test_the_users_filters_narrow_every_section(store: Store) -> None:
     assert "Denied operations" not in found  # carol's, and a failure
 
 
-def test_a_keyed_chain_without_its_key_is_not_verified_and_says_why(sqlite_url: str) -> None:
+@pytest.mark.parametrize("jobs", [None, 1, 2])
+def test_a_keyed_chain_without_its_key_is_not_verified_and_says_why(
+    sqlite_url: str, jobs: int | None
+) -> None:
     with Store.open(sqlite_url, chain_id="keyed", chain_key=b"k" * 32) as keyed:
         keyed.append([event(MONDAY, "git.fetch")])
-        report, _ = build(keyed, soc2.build, Options())
+        report, _ = build(keyed, soc2.build, Options(jobs=jobs))
     finding = findings(report)["Integrity not verified"]
     assert finding.severity == "high"
     assert "GITAUDIT_CHAIN_KEY_FILE" in finding.detail
