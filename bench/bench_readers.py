@@ -292,13 +292,13 @@ def reports(env: dict[str, str], events: int, floor: tuple[float, float] | None,
             seconds, mib = time_v(_gitaudit("report", kind, *period, "--format", "html", "-o",
                                             str(out), *extra), env)  # fmt: skip
         except RuntimeError as exc:
-            print(f"  report {kind:<8} failed, {exc}", flush=True)
+            print(f"  report {kind:<6} failed, {exc}", flush=True)
             continue
         size = out.stat().st_size / 1024 if out.exists() else 0
         verdict = "" if events < 1_000_000 else (
             " (targets < 10 s, < 500 MB: "
             f"{'met' if seconds < REPORT_TARGET_S and mib < REPORT_TARGET_MB else 'NOT MET'})")
-        print(f"  report {kind:<8} wall {seconds:7.1f} s ({seconds / floor[0]:.2f}x the jsonl "
+        print(f"  report {kind:<6} wall {seconds:7.1f} s ({seconds / floor[0]:.2f}x the jsonl "
               f"stream), peak RSS {mib:6,.0f} MiB ({mib / floor[1]:.2f}x); {size:,.0f} KiB "
               f"HTML{verdict}", flush=True)
         out.unlink(missing_ok=True)
