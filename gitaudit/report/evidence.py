@@ -16,14 +16,18 @@ period and filter narrowing come from :mod:`gitaudit.report.common`.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from gitaudit.catalog import deletes_ref
+from gitaudit.errors import GitauditError
 from gitaudit.report.common import narrowed
 from gitaudit.report.model import (
     MAX_EVIDENCE_IDS,
@@ -149,6 +153,12 @@ class Reader:
     def done(self) -> None:
         """Report the final count."""
         self.progress(self.read)
+
+
+# What a worker's failure raises in the report (it died; it could not open or read the
+# store): the report then does that work in its own process, as without workers.
+WORKER_FAILURES: Final = (BrokenProcessPool, GitauditError, SQLAlchemyError, sqlite3.Error,
+                          OSError)  # fmt: skip
 
 
 def workers(conn: Connection, options: ReportOptions) -> tuple[str, int, int] | None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from multiprocessing import get_context
@@ -41,6 +40,7 @@ from sqlalchemy import Connection, distinct, func, or_
 from gitaudit.report.common import NO_EVENTS, iso, narrowed, new_report
 from gitaudit.report.evidence import (
     MAX_ROWS,
+    WORKER_FAILURES,
     Evidence,
     Progress,
     Reader,
@@ -176,7 +176,8 @@ def off_hours_worker(url: str, flt: EventFilter, working_hours: WorkingHours,
 class OffHoursPass:
     """The off-hours pass of a large period in a worker process, started before the report
     reads anything else and collected by :meth:`section`; else run there, in this process.
-    A worker that died: the pass runs here too. Same events, same section."""
+    A worker that failed (died, could not read the store): the pass runs here. Same events,
+    same section."""
 
     def __init__(self, reader: Reader, flt: EventFilter, options: ReportOptions) -> None:
         self.reader, self.flt, self.options = reader, flt, options
@@ -200,7 +201,7 @@ class OffHoursPass:
         if self.future is not None:
             try:
                 hours, read = self.future.result()
-            except BrokenProcessPool:  # the worker died (killed, out of memory): read here
+            except WORKER_FAILURES:  # it died or could not read the store: read here
                 pass
             else:
                 self.reader.counted(read)

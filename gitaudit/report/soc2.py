@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -42,6 +41,7 @@ from gitaudit.errors import ConfigError, GitauditError
 from gitaudit.report.common import NO_EVENTS, iso, narrowed, new_report
 from gitaudit.report.evidence import (
     MAX_ROWS,
+    WORKER_FAILURES,
     Evidence,
     Progress,
     Reader,
@@ -292,7 +292,7 @@ class Integrity:
     Made before the report reads its events: a large period is handed to worker processes
     (:mod:`gitaudit.store.verify_parallel`, planned in the report's snapshot) that
     verify it while this process reads the events; :meth:`section` waits for them. A small
-    period, ``jobs`` 1, a store in memory, or workers that died: verified here
+    period, ``jobs`` 1, a store in memory, or workers that failed: verified here
     (:func:`~gitaudit.store.integrity.verify_period`). Same records, same verdict.
     """
 
@@ -350,8 +350,8 @@ class Integrity:
 
         verified = None
         if self.running is not None:
-            # a worker died (killed, out of memory): verified here below
-            with contextlib.suppress(BrokenProcessPool):
+            # a worker died or could not read the store: verified here below
+            with contextlib.suppress(*WORKER_FAILURES):
                 verified = self.running.result(progress)
         if verified is None:
             try:

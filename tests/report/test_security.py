@@ -174,10 +174,11 @@ def test_a_real_redaction_through_the_wrapper_is_counted_never_shown(
 
 
 def test_the_off_hours_pass_in_a_worker_gives_the_report_made_in_one_process(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The off-hours pass read by a spawned worker while the report builds the rest: the
-    same report (but its time), events read included; a dead worker: read here instead."""
+    same report (but its time), events read included; a worker that died or could not
+    open the store: read here instead."""
     records = _history(store)
     store.append([event(NIGHT + timedelta(minutes=n), "git.fetch", actor=actor(name))
                   for n, name in enumerate(["dave", "erin", "dave", "frank"] * 3)])  # fmt: skip
@@ -208,3 +209,9 @@ def test_the_off_hours_pass_in_a_worker_gives_the_report_made_in_one_process(
     _, after_death = build(store, security.build, Options(since=start, until=end, jobs=2))
     after_death.pop("generated_at")
     assert after_death == here
+    monkeypatch.undo()
+    nowhere = f"sqlite:///{tmp_path / 'missing' / 'audit.db'}"  # the worker cannot open it
+    monkeypatch.setattr(security, "workers", lambda _conn, _options: (nowhere, 2, 0))
+    _, unreadable = build(store, security.build, Options(since=start, until=end))
+    unreadable.pop("generated_at")
+    assert unreadable == here

@@ -464,8 +464,8 @@ def test_workers_and_sql_groups_give_the_report_made_in_one_process(
     assert ("(unknown)", "repo1", 0, 1, 0) in [row[:5] for row in grouped.rows]  # type: ignore[union-attr]
 
 
-def test_dead_workers_and_small_periods_are_verified_in_the_reports_process(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+def test_failed_workers_and_small_periods_are_verified_in_the_reports_process(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _history(store)
     start, end = period()
@@ -485,3 +485,9 @@ def test_dead_workers_and_small_periods_are_verified_in_the_reports_process(
     assert section(report, "Integrity") == section(expected, "Integrity")
     build(store, soc2.build, Options(since=start, until=end))  # auto: too few records
     assert started == [7]
+    monkeypatch.undo()
+    nowhere = f"sqlite:///{tmp_path / 'missing' / 'audit.db'}"  # workers cannot open it
+    monkeypatch.setattr(soc2, "workers", lambda _conn, _options: (nowhere, 2, 0))
+    unreadable, unreadable_json = build(store, soc2.build, Options(since=start, until=end))
+    assert section(unreadable, "Integrity") == section(expected, "Integrity")
+    assert unreadable_json["events_read"] == expected_json["events_read"]
