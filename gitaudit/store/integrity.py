@@ -504,41 +504,6 @@ def verify_chains(
     return VerifyReport(reports)
 
 
-@dataclass(frozen=True)
-class PeriodSpan:
-    """One chain's records of a period: seqs ``lo..hi``; ``first..last`` the chain's own."""
-
-    chain_id: str
-    lo: int
-    hi: int
-    first: int
-    last: int
-
-
-def period_spans(
-    conn: Connection, since: datetime | None, until: datetime | None
-) -> list[PeriodSpan]:
-    """The seq span of every chain with records whose ``occurred_at`` is in
-    ``[since, until)``, by chain id."""
-    period = [events.c.occurred_at >= since] if since is not None else []
-    period += [events.c.occurred_at < until] if until is not None else []
-    spans = select(events.c.chain_id, func.min(events.c.seq), func.max(events.c.seq))
-    whole = {row[0]: (int(row[1]), int(row[2])) for row in conn.execute(
-        spans.group_by(events.c.chain_id))}  # fmt: skip
-    return [
-        PeriodSpan(str(chain_id), int(lo), int(hi), *whole[chain_id])
-        for chain_id, lo, hi in sorted(conn.execute(spans.where(*period).group_by(
-            events.c.chain_id)))
-    ]  # fmt: skip
-
-
-def period_marks(conn: Connection, span: PeriodSpan) -> dict[int, str]:
-    """The checkpoints a span is held against: from the record before it to its end, and
-    every later one when the span ends the chain."""
-    return {seq: mark for seq, mark in _marks(conn, span.chain_id).items()
-            if seq >= span.lo - 1 and (seq <= span.hi or span.hi == span.last)}  # fmt: skip
-
-
 def verify_period(
     conn: Connection, key: bytes | None, since: datetime | None, until: datetime | None,
     progress: Progress | None = None,
@@ -578,6 +543,41 @@ def verify_period(
     if progress is not None:
         progress(done, max(total, done))
     return VerifyReport(reports)
+
+
+@dataclass(frozen=True)
+class PeriodSpan:
+    """One chain's records of a period: seqs ``lo..hi``; ``first..last`` the chain's own."""
+
+    chain_id: str
+    lo: int
+    hi: int
+    first: int
+    last: int
+
+
+def period_spans(
+    conn: Connection, since: datetime | None, until: datetime | None
+) -> list[PeriodSpan]:
+    """The seq span of every chain with records whose ``occurred_at`` is in
+    ``[since, until)``, by chain id."""
+    period = [events.c.occurred_at >= since] if since is not None else []
+    period += [events.c.occurred_at < until] if until is not None else []
+    spans = select(events.c.chain_id, func.min(events.c.seq), func.max(events.c.seq))
+    whole = {row[0]: (int(row[1]), int(row[2])) for row in conn.execute(
+        spans.group_by(events.c.chain_id))}  # fmt: skip
+    return [
+        PeriodSpan(str(chain_id), int(lo), int(hi), *whole[chain_id])
+        for chain_id, lo, hi in sorted(conn.execute(spans.where(*period).group_by(
+            events.c.chain_id)))
+    ]  # fmt: skip
+
+
+def period_marks(conn: Connection, span: PeriodSpan) -> dict[int, str]:
+    """The checkpoints a span is held against: from the record before it to its end, and
+    every later one when the span ends the chain."""
+    return {seq: mark for seq, mark in _marks(conn, span.chain_id).items()
+            if seq >= span.lo - 1 and (seq <= span.hi or span.hi == span.last)}  # fmt: skip
 
 
 # --- archived segments (`gitaudit verify --archive DIR`) ----------------------------------
