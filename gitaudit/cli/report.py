@@ -197,6 +197,14 @@ def report_command(
         typer.Option("--verify/--no-verify", help="soc2: recompute the hash chains of the "
                                                   "period (most of the report's time)."),
     ] = True,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, metavar="N",
+                     help="soc2, security: N worker processes beside the report's own (soc2 "
+                     "verifies, security reads the off-hours activity in them). Default: one "
+                     "per CPU (at most 4) for a period of 50,000 events or more; 1: none.",
+                     show_default=False),
+    ] = None,
     no_ingest: NoIngestOption = False,
 ) -> None:
     """Write a report for auditors over the events `gitaudit log` would show."""
@@ -218,7 +226,7 @@ def report_command(
 
     options = ReportOptions.from_settings(settings, since=flt.since, until=flt.until,
                                           subject=subject, clone_threshold=clone_threshold,
-                                          verify=verify)  # fmt: skip
+                                          verify=verify, jobs=jobs)  # fmt: skip
     chosen = format_for(fmt, output)
     target = Output(output)
     gone = False

@@ -15,14 +15,19 @@ period and filter narrowing come from :mod:`gitaudit.report.common`.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from gitaudit.catalog import deletes_ref
+from gitaudit.errors import GitauditError
 from gitaudit.report.common import narrowed
 from gitaudit.report.model import (
     MAX_EVIDENCE_IDS,
@@ -38,6 +43,8 @@ from gitaudit.store.subjects import Revealer
 
 # Rows a table of single events shows (the findings still count them all).
 MAX_ROWS: Final = 200
+MAX_JOBS: Final = 4  # worker processes a report starts beside its own, at most (one per CPU)
+PARALLEL_FROM: Final = 50_000  # records of the period from which workers are worth starting
 REF_OPERATIONS: Final = ("git.push", "ref.update", "git.branch", "git.tag")
 Progress = Callable[[int], None]
 Severity = Literal["info", "low", "medium", "high"]
@@ -123,9 +130,50 @@ class Reader:
             self._tick()
             yield row
 
+    def groups(
+        self, flt: EventFilter | None, keys: tuple[ColumnElement[Any], ...],
+        *aggregates: ColumnElement[Any],
+    ) -> Iterator[Any]:  # fmt: skip
+        """``keys`` and ``aggregates`` per group of the events matching ``flt``, the database
+        grouping and counting; the last aggregate must be ``count()``: the events a group
+        stands for count as read."""
+        if flt is None:
+            return
+        query = matching(self.conn, flt, *keys, *aggregates).group_by(*keys)
+        for row in self.conn.execute(query):
+            self.counted(int(row[-1]))
+            yield row
+
+    def counted(self, events: int) -> None:
+        """Count ``events`` read at once (an aggregate's), reporting progress as ticks do."""
+        before, self.read = self.read, self.read + events
+        if self.read // 1000 != before // 1000:
+            self.progress(self.read)
+
     def done(self) -> None:
         """Report the final count."""
         self.progress(self.read)
+
+
+# What a worker's failure raises in the report (it died; it could not open or read the
+# store): the report then does that work in its own process, as without workers.
+WORKER_FAILURES: Final = (BrokenProcessPool, GitauditError, SQLAlchemyError, sqlite3.Error,
+                          OSError)  # fmt: skip
+
+
+def workers(conn: Connection, options: ReportOptions) -> tuple[str, int, int] | None:
+    """``(store URL, processes, fewest records worth them)`` for work a report hands to
+    spawned worker processes (each opens the store itself); None: do it in this process
+    (``jobs`` 1, one CPU, a SQLite store in memory)."""
+    from gitaudit.store.engine import sqlite_file
+
+    url = conn.engine.url.render_as_string(hide_password=False)
+    if conn.dialect.name == "sqlite" and sqlite_file(url) is None:
+        return None  # in memory: no other process can open it
+    if options.jobs is not None:
+        return (url, options.jobs, 0) if options.jobs > 1 else None
+    jobs = min(MAX_JOBS, os.cpu_count() or 1)
+    return (url, jobs, PARALLEL_FROM) if jobs > 1 else None
 
 
 def ref_events(reader: Reader, flt: EventFilter) -> Iterator[dict[str, Any]]:
@@ -242,10 +290,11 @@ class RefChanges:
         self.rows: list[tuple[Cell, ...]] = []
         self.total_rows = 0
 
-    def feed(self, event: Mapping[str, Any]) -> None:
-        """Account for one event of :data:`REF_OPERATIONS`."""
+    def feed(self, event: Mapping[str, Any], changed: list[RefChange] | None = None) -> None:
+        """Account for one event of :data:`REF_OPERATIONS` (``changed``: its
+        :func:`ref_changes`, when the caller has them)."""
         where = "remote" if event.get("operation") == "git.push" else "local"
-        for change in ref_changes(event):
+        for change in ref_changes(event) if changed is None else changed:
             if not (change.forced or change.deleted):
                 continue
             protected = self.options.is_protected(change.ref)

@@ -9,6 +9,7 @@ here, with a default, so the other kinds and the CLI keep working unchanged.
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -81,6 +82,7 @@ def _zone(name: str, text: str, source: str) -> tzinfo:
         ) from None
 
 
+@functools.lru_cache(maxsize=4096)  # a report asks about the same few refs again and again
 def protected(ref: str, patterns: tuple[str, ...]) -> bool:
     """Whether ``ref`` (``refs/heads/main``, ``refs/tags/v1`` or a branch name ``main``)
     matches one of the fnmatch ``patterns`` (as the full ref, or as the branch name)."""
@@ -102,7 +104,11 @@ class ReportOptions:
     in force (retention, checkpoints, ...); ``subject`` the data subject of ``gdpr``;
     ``top`` how many rows a "top N" table shows before its "others" row;
     ``clone_threshold`` the distinct repositories one actor may clone in a day before
-    ``security`` flags it; ``verify`` whether ``soc2`` recomputes the hash chains.
+    ``security`` flags it; ``verify`` whether ``soc2`` recomputes the hash chains; ``jobs``
+    how many worker processes a report may start beside its own (``soc2``: verifying,
+    ``security``: the off-hours pass; None: one per CPU, at most
+    :data:`gitaudit.report.evidence.MAX_JOBS`, for a period of at least
+    :data:`~gitaudit.report.evidence.PARALLEL_FROM` records; 1: none).
     """
 
     since: datetime | None = None
@@ -120,6 +126,7 @@ class ReportOptions:
     top: int = 10
     clone_threshold: int = 10
     verify: bool = True
+    jobs: int | None = None
 
     @property
     def timezone(self) -> str:

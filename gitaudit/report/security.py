@@ -6,7 +6,9 @@ user's filter narrowed to what it needs:
 - **Force-pushes and deletions** (:class:`~gitaudit.report.evidence.RefChanges`);
 - **Activity outside working hours** (``ReportOptions.working_hours``), per actor,
   from the time and actor columns alone (no body is parsed); gitaudit's own
-  ``audit.*`` records are not activity;
+  ``audit.*`` records are not activity. Every event of the period goes through it, so
+  for a large period a spawned worker process reads them while this one builds the
+  other sections (:class:`OffHoursPass`);
 - **Mass cloning**: an actor who cloned at least ``clone_threshold`` distinct
   repositories in one UTC day (the database groups and counts);
 - **Pushes from new hosts**: a host whose first event in the whole store is a push
@@ -25,11 +27,12 @@ selects them by their text); accumulators keep counts and capped id lists.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from multiprocessing import get_context
 from typing import Any, Final
 
 from sqlalchemy import Connection, distinct, func, or_
@@ -37,6 +40,7 @@ from sqlalchemy import Connection, distinct, func, or_
 from gitaudit.report.common import NO_EVENTS, iso, narrowed, new_report
 from gitaudit.report.evidence import (
     MAX_ROWS,
+    WORKER_FAILURES,
     Evidence,
     Progress,
     Reader,
@@ -46,6 +50,7 @@ from gitaudit.report.evidence import (
     present,
     ref_events,
     when,
+    workers,
 )
 from gitaudit.report.model import (
     MAX_EVIDENCE_IDS,
@@ -57,9 +62,16 @@ from gitaudit.report.model import (
     Section,
     Table,
 )
-from gitaudit.report.options import ReportOptions
+from gitaudit.report.options import ReportOptions, WorkingHours
 from gitaudit.sanitize_rules import KINDS
-from gitaudit.store.reader import ORDER, EventFilter, count_matching, matching
+from gitaudit.store.reader import (
+    ORDER,
+    EventFilter,
+    chain_heads,
+    count_matching,
+    matching,
+    parse_body,
+)
 from gitaudit.store.stats import GROUPS
 from gitaudit.store.subjects import Revealer
 from gitaudit.store.tables import events
@@ -84,14 +96,14 @@ class OffHours:
     """Events outside the working hours, per actor (fed time, actor, operation, category)."""
 
     def __init__(self, options: ReportOptions) -> None:
-        self.options = options
+        self.hours = options.working_hours  # all it keeps of them: sent to a worker and back
         self.actors: dict[str, _Hours] = {}
         self.total = 0
 
     def feed(self, event_id: str, moment: datetime, actor: str | None, operation: str,
              category: str) -> None:  # fmt: skip
         """Account for one event."""
-        if operation.startswith("audit.") or self.options.working_hours.contains(moment):
+        if operation.startswith("audit.") or self.hours.contains(moment):
             return
         self.total += 1
         entry = self.actors.setdefault(actor or "(unknown)", _Hours())
@@ -106,7 +118,7 @@ class OffHours:
         found = [
             entry.evidence.finding(
                 f"{actor} worked outside working hours", "medium" if entry.changes else "low",
-                f"{entry.evidence.count} event(s) outside {self.options.working_hours.describe()}, "
+                f"{entry.evidence.count} event(s) outside {self.hours.describe()}, "
                 f"{entry.changes} of them changes (not reads), {iso(entry.first)} to "
                 f"{iso(entry.last)}.",
             )
@@ -118,7 +130,7 @@ class OffHours:
             "Activity outside working hours",
             (Findings(tuple(found), "No activity outside working hours."),
              Table(("actor", "events", "changes", "first", "last"), rows)),
-            f"Working hours: {self.options.working_hours.describe()}. Changes are events that "
+            f"Working hours: {self.hours.describe()}. Changes are events that "
             "are not reads (category create, update or delete).",
         )  # fmt: skip
 
@@ -126,11 +138,75 @@ class OffHours:
 def off_hours_section(reader: Reader, flt: EventFilter, options: ReportOptions) -> Section:
     """:class:`OffHours` over every event of the period (columns only)."""
     hours = OffHours(options)
+    _feed_off_hours(reader, flt, hours, None)
+    return hours.section()
+
+
+def _feed_off_hours(reader: Reader, flt: EventFilter, hours: OffHours,
+                    heads: dict[str, int] | None) -> None:  # fmt: skip
+    """Feed ``hours`` every event of ``flt`` (``heads``: only those up to these chain heads,
+    the ones the report's snapshot holds, when another snapshot reads them)."""
     actor = GROUPS["actor"](reader.conn.dialect.name)
     for row in reader.rows(replace(flt, limit=None), events.c.id, events.c.occurred_at, actor,
-                           events.c.operation, events.c.category):  # fmt: skip
+                           events.c.operation, events.c.category, events.c.chain_id,
+                           events.c.seq):  # fmt: skip
+        if heads is not None and row[6] > heads.get(row[5], 0):
+            reader.read -= 1  # appended after the report's snapshot: not the report's
+            continue
         hours.feed(row[0], row[1], reader.shown(row[2]), row[3], row[4])
-    return hours.section()
+
+
+def off_hours_worker(url: str, flt: EventFilter, working_hours: WorkingHours,
+                     heads: dict[str, int]) -> tuple[OffHours, int]:  # fmt: skip
+    """:func:`off_hours_section`'s pass in a spawned process (its own connection, its own
+    snapshot bounded by the report's ``heads``): the accumulator and the events read."""
+    from gitaudit.store.engine import create_store_engine, snapshot, sqlite_file
+
+    engine = create_store_engine(url, read_only=sqlite_file(url) is not None)
+    try:
+        with snapshot(engine) as conn:
+            reader = Reader(conn, lambda _: None)
+            hours = OffHours(ReportOptions(working_hours=working_hours))
+            _feed_off_hours(reader, flt, hours, heads)
+    finally:
+        engine.dispose()
+    return hours, reader.read
+
+
+class OffHoursPass:
+    """The off-hours pass of a large period in a worker process, started before the report
+    reads anything else and collected by :meth:`section`; else run there, in this process.
+    A worker that failed (died, could not read the store): the pass runs here. Same events,
+    same section."""
+
+    def __init__(self, reader: Reader, flt: EventFilter, options: ReportOptions) -> None:
+        self.reader, self.flt, self.options = reader, flt, options
+        self.pool: ProcessPoolExecutor | None = None
+        self.future: Future[tuple[OffHours, int]] | None = None
+        chosen = workers(reader.conn, options)
+        if chosen is None or count_matching(reader.conn, flt) < chosen[2]:
+            return
+        heads = chain_heads(reader.conn)
+        self.pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+        self.future = self.pool.submit(off_hours_worker, chosen[0], replace(flt, limit=None),
+                                       options.working_hours, heads)  # fmt: skip
+
+    def close(self) -> None:
+        """Stop the worker if the report ends without its result."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def section(self) -> Section:
+        """The section (waits for the worker)."""
+        if self.future is not None:
+            try:
+                hours, read = self.future.result()
+            except WORKER_FAILURES:  # it died or could not read the store: read here
+                pass
+            else:
+                self.reader.counted(read)
+                return hours.section()
+        return off_hours_section(self.reader, self.flt, self.options)
 
 
 # --- mass cloning ------------------------------------------------------------------------
@@ -323,7 +399,7 @@ def bodies_pass(reader: Reader, flt: EventFilter, secrets: Secrets, claims: Clai
                                       ordered=True):  # fmt: skip
         secrets.feed(event_id, text)
         if '"claimed_actor":' in text or '"agent":' in text:
-            claims.feed(json.loads(reader.revealer.body(text)))
+            claims.feed(parse_body(reader.revealer.body(text)))
 
 
 # --- the report --------------------------------------------------------------------------
@@ -333,12 +409,16 @@ def build(conn: Connection, flt: EventFilter, options: ReportOptions,
           progress: Progress) -> Report:  # fmt: skip
     """The security report for ``flt`` (its period and filters)."""
     reader = Reader(conn, progress)
-    changes = RefChanges(options)
-    for event in ref_events(reader, flt):
-        changes.feed(event)
-    off_hours = off_hours_section(reader, flt, options)
-    secrets, claims = Secrets(), Claims()
-    bodies_pass(reader, flt, secrets, claims)
+    hours = OffHoursPass(reader, flt, options)  # a worker reads them while this process goes on
+    try:
+        changes = RefChanges(options)
+        for event in ref_events(reader, flt):
+            changes.feed(event)
+        secrets, claims = Secrets(), Claims()
+        bodies_pass(reader, flt, secrets, claims)
+        off_hours = hours.section()
+    finally:
+        hours.close()
     reader.done()
     since, until = period_of(flt, options)
     matched = count_matching(conn, flt)

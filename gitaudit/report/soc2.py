@@ -29,20 +29,23 @@ not grow with the number of events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, case, func, or_, select
 
 from gitaudit.errors import ConfigError, GitauditError
 from gitaudit.report.common import NO_EVENTS, iso, narrowed, new_report
 from gitaudit.report.evidence import (
     MAX_ROWS,
+    WORKER_FAILURES,
     Evidence,
     Progress,
     Reader,
+    RefChange,
     RefChanges,
     actor_name,
     cut_note,
@@ -53,12 +56,17 @@ from gitaudit.report.evidence import (
     ref_events,
     repo_name,
     when,
+    workers,
 )
 from gitaudit.report.model import Cell, Finding, Findings, KeyValues, Report, Section, Table
 from gitaudit.report.options import ReportOptions
 from gitaudit.store.reader import EventFilter, count_matching
 from gitaudit.store.stats import GROUPS
 from gitaudit.store.tables import events, signed_checkpoints
+
+if TYPE_CHECKING:
+    from gitaudit.store.integrity import VerifyReport
+    from gitaudit.store.verify_parallel import Running
 
 ACCESS_OPERATIONS: Final = ("git.clone", "git.fetch", "git.pull")
 # What a failure's error says when something refused it (besides refused refs).
@@ -87,12 +95,13 @@ class ProtectedPushes:
         self.total = 0
         self.by_actor: dict[tuple[str, str], list[int]] = {}  # (actor, made by) -> [n, forced]
 
-    def feed(self, event: Mapping[str, Any]) -> None:
-        """Account for one ``git.push`` / ``ref.update`` event."""
+    def feed(self, event: Mapping[str, Any], changed: list[RefChange] | None = None) -> None:
+        """Account for one ``git.push`` / ``ref.update`` event (``changed``: its
+        :func:`ref_changes`, when the caller has them)."""
         if event.get("operation") not in {"git.push", "ref.update"}:
             return
         ok = event.get("outcome") == "success"
-        for change in ref_changes(event):
+        for change in ref_changes(event) if changed is None else changed:
             if change.refused or not self.options.is_protected(change.ref) or not (
                 ok or self._accepted(event, change.ref)
             ):
@@ -226,19 +235,26 @@ class Failures:
 
 class Access:
     """Clones, fetches and pulls per (actor, repository), first and last time: one entry per
-    pair, fed ``(actor, repository, operation, time)`` columns."""
+    pair, fed one access (:meth:`feed`) or a group of them (:meth:`add`)."""
 
     def __init__(self) -> None:
         self.pairs: dict[tuple[str, str], list[Any]] = {}  # [clones, fetches, pulls, first, last]
 
     def feed(self, actor: str | None, repo: str | None, operation: str, at: datetime) -> None:
         """Account for one access."""
+        counts = [int(operation == name) for name in ACCESS_OPERATIONS]
+        self.add(actor, repo, counts, at, at)
+
+    def add(self, actor: str | None, repo: str | None, counts: Sequence[int], first: datetime,
+            last: datetime) -> None:  # fmt: skip
+        """Account for ``counts`` (clones, fetches, pulls) between ``first`` and ``last``."""
         key = (actor or "(unknown)", repo or "(none)")
         entry = self.pairs.get(key)
         if entry is None:
-            entry = self.pairs[key] = [0, 0, 0, at, at]
-        entry[ACCESS_OPERATIONS.index(operation)] += 1
-        entry[3], entry[4] = min(entry[3], at), max(entry[4], at)
+            entry = self.pairs[key] = [0, 0, 0, first, last]
+        for index, count in enumerate(counts):
+            entry[index] += count
+        entry[3], entry[4] = min(entry[3], first), max(entry[4], last)
 
     def section(self) -> Section:
         """The pairs by actor and repository (the first :data:`MAX_ACCESS_ROWS`)."""
@@ -253,44 +269,105 @@ class Access:
 
 
 def access_section(reader: Reader, flt: EventFilter) -> Section:
-    """:class:`Access` over the period's clones, fetches and pulls (columns only)."""
+    """:class:`Access` over the period's clones, fetches and pulls: the database groups them
+    by stored actor and repository (no body is read); the groups are merged again by the
+    actor as people read it."""
     access = Access()
     actor = GROUPS["actor"](reader.conn.dialect.name)
     repo = func.coalesce(events.c.repo_name, events.c.repo_path)
-    for row in reader.rows(narrowed(flt, ACCESS_OPERATIONS), actor, repo, events.c.operation,
-                           events.c.occurred_at):  # fmt: skip
-        access.feed(reader.shown(row[0]), row[1], row[2], row[3])
+    operation, at = events.c.operation, events.c.occurred_at
+    per_operation = [func.sum(case((operation == name, 1), else_=0)) for name in ACCESS_OPERATIONS]
+    for row in reader.groups(narrowed(flt, ACCESS_OPERATIONS), (actor, repo), *per_operation,
+                             func.min(at), func.max(at), func.count()):  # fmt: skip
+        access.add(reader.shown(row[0]), row[1], [int(n or 0) for n in row[2:5]], row[5], row[6])
     return access.section()
 
 
 # --- integrity and checkpoints -----------------------------------------------------------
 
 
-def integrity_section(reader: Reader, options: ReportOptions,
-                      period: tuple[datetime | None, datetime | None]) -> Section:  # fmt: skip
-    """The period's records verified chain by chain; a high finding per failing chain."""
-    from gitaudit.store.integrity import verify_period
-    from gitaudit.store.keys import load_chain_key
+class Integrity:
+    """The period's records verified chain by chain (a high finding per failing chain).
 
-    if not options.verify:
-        finding = Finding("Integrity not verified", "medium",
-                          "The report was made without verifying the hash chains: run "
-                          "`gitaudit verify`, or make the report again with verification.")
-        return Section("Integrity", (KeyValues((("result", "not verified (turned off)"),)),
-                                     Findings((finding,))))  # fmt: skip
-    before = reader.read
+    Made before the report reads its events: a large period is handed to worker processes
+    (:mod:`gitaudit.store.verify_parallel`, planned in the report's snapshot) that
+    verify it while this process reads the events; :meth:`section` waits for them. A small
+    period, ``jobs`` 1, a store in memory, or workers that failed: verified here
+    (:func:`~gitaudit.store.integrity.verify_period`). Same records, same verdict.
+    """
 
-    def progress(done: int, _total: int) -> None:
-        reader.read = before + done
-        reader.progress(reader.read)
+    def __init__(self, conn: Connection, options: ReportOptions,
+                 period: tuple[datetime | None, datetime | None]) -> None:  # fmt: skip
+        from gitaudit.store.keys import load_chain_key
 
-    try:
-        key = load_chain_key(options.settings.chain_key_file)
-        verified = verify_period(reader.conn, key, *period, progress)
-    except ConfigError as exc:
-        finding = Finding("Integrity not verified", "high", f"{exc.message} ({exc.hint})")
-        return Section("Integrity", (KeyValues((("result", "not verified"),)),
-                                     Findings((finding,))))  # fmt: skip
+        self.conn, self.options, self.period = conn, options, period
+        self.key: bytes | None = None
+        self.error: ConfigError | None = None
+        self.running: Running | None = None
+        if not options.verify:
+            return
+        try:
+            self.key = load_chain_key(options.settings.chain_key_file)
+            self.running = self._start()
+        except ConfigError as exc:
+            self.error = exc
+
+    def _start(self) -> Running | None:
+        """Workers verifying the period, or None (verify in this process)."""
+        from gitaudit.store.verify_parallel import Running, plan
+
+        chosen = workers(self.conn, self.options)
+        if chosen is None:
+            return None
+        url, jobs, least = chosen
+        planned = plan(self.conn, url, self.key, jobs, self.period)
+        return Running(planned, jobs) if planned.total >= least else None
+
+    def close(self) -> None:
+        """Stop the workers if the report ends without their result."""
+        if self.running is not None:
+            self.running.close()
+
+    def section(self, reader: Reader) -> Section:
+        """The Integrity section (waits for the workers)."""
+        from gitaudit.store.integrity import verify_period
+
+        if not self.options.verify:
+            finding = Finding("Integrity not verified", "medium",
+                              "The report was made without verifying the hash chains: run "
+                              "`gitaudit verify`, or make the report again with verification.")
+            return Section("Integrity", (KeyValues((("result", "not verified (turned off)"),)),
+                                         Findings((finding,))))  # fmt: skip
+        if self.error is not None:
+            return _not_verified(self.error)
+        before, shown = reader.read, [reader.read]
+
+        def progress(done: int, _total: int) -> None:
+            reader.read = before + done
+            if reader.read > shown[0]:  # verifying again after a dead worker: no step back
+                shown[0] = reader.read
+                reader.progress(reader.read)
+
+        verified = None
+        if self.running is not None:
+            # a worker died or could not read the store: verified here below
+            with contextlib.suppress(*WORKER_FAILURES):
+                verified = self.running.result(progress)
+        if verified is None:
+            try:
+                verified = verify_period(self.conn, self.key, *self.period, progress)
+            except ConfigError as exc:
+                reader.read = before
+                return _not_verified(exc)
+        return _integrity(verified, self.period)
+
+
+def _not_verified(error: ConfigError) -> Section:
+    finding = Finding("Integrity not verified", "high", f"{error.message} ({error.hint})")
+    return Section("Integrity", (KeyValues((("result", "not verified"),)), Findings((finding,))))
+
+
+def _integrity(verified: VerifyReport, period: tuple[datetime | None, datetime | None]) -> Section:
     records = sum(chain.records for chain in verified.chains)
     facts = KeyValues((
         ("result", "passed" if verified.ok else "FAILED"),
@@ -447,23 +524,29 @@ def build(conn: Connection, flt: EventFilter, options: ReportOptions,
           progress: Progress) -> Report:  # fmt: skip
     """The SOC 2 evidence report for ``flt`` (its period and filters)."""
     reader = Reader(conn, progress)
-    protected = ProtectedPushes(options)
-    changes = RefChanges(options)
-    for event in ref_events(reader, flt):
-        protected.feed(event)
-        changes.feed(event)
-    failures = Failures()
-    for event in reader.events(_failures(flt)):
-        failures.feed(event)
-    access = access_section(reader, flt)
-    retention = retention_section(reader, flt, options)
     period = period_of(flt, options)
+    integrity = Integrity(conn, options, period)  # workers verify while the events are read
+    try:
+        protected = ProtectedPushes(options)
+        changes = RefChanges(options)
+        for event in ref_events(reader, flt):
+            changed = ref_changes(event)
+            protected.feed(event, changed)
+            changes.feed(event, changed)
+        failures = Failures()
+        for event in reader.events(_failures(flt)):
+            failures.feed(event)
+        access = access_section(reader, flt)
+        retention = retention_section(reader, flt, options)
+        verified = integrity.section(reader)
+    finally:
+        integrity.close()
     sections = (
         protected.section(),
         changes.section(),
         failures.section(),
         access,
-        integrity_section(reader, options, period),
+        verified,
         checkpoints_section(conn, options, period),
         retention,
     )  # fmt: skip

@@ -537,40 +537,70 @@ def verify_period(
     from the stored record before it (its seq and hash), so a gap or a broken link at the
     edge is found too; a span that ends the chain is held against its newest checkpoint.
     No period: every chain, as :func:`verify_chains`. What a report (``soc2``) states;
-    ``progress(done, total)`` as in :func:`verify_chains`."""
+    ``progress(done, total)`` as in :func:`verify_chains`. In worker processes:
+    :mod:`gitaudit.store.verify_parallel`."""
     if since is None and until is None:
         return verify_chains(conn, key, progress)
     from gitaudit.store.verify_fast import feed_chain as fast
     from gitaudit.store.verify_parallel import _start_after_previous_row
 
+    registered = {row.chain_id: row for row in conn.execute(select(chains))}
+    retained = RetainedPrefix.load(conn)
+    reports: list[ChainReport] = []
+    spans = period_spans(conn, since, until)
+    total = sum(span.hi - span.lo + 1 for span in spans)
+    done = 0
+    for span in spans:
+        info = registered.get(span.chain_id)
+        if info is None:
+            reports.append(_unregistered(conn, span.chain_id))
+            continue
+        hasher = hasher_for_chain(span.chain_id, info.algorithm, info.key_fingerprint, key)
+        starts = span.lo == span.first
+        check = _ChainCheck(span.chain_id, hasher, period_marks(conn, span),
+                            retained if starts else None)  # fmt: skip
+        if not starts:
+            _start_after_previous_row(conn, check, span.lo)
+        done = fast(conn, check, done, total, progress, _PROGRESS_EVERY, (span.lo, span.hi))
+        reports.append(check.finish())
+    if progress is not None:
+        progress(done, max(total, done))
+    return VerifyReport(reports)
+
+
+@dataclass(frozen=True)
+class PeriodSpan:
+    """One chain's records of a period: seqs ``lo..hi``; ``first..last`` the chain's own."""
+
+    chain_id: str
+    lo: int
+    hi: int
+    first: int
+    last: int
+
+
+def period_spans(
+    conn: Connection, since: datetime | None, until: datetime | None
+) -> list[PeriodSpan]:
+    """The seq span of every chain with records whose ``occurred_at`` is in
+    ``[since, until)``, by chain id."""
     period = [events.c.occurred_at >= since] if since is not None else []
     period += [events.c.occurred_at < until] if until is not None else []
     spans = select(events.c.chain_id, func.min(events.c.seq), func.max(events.c.seq))
     whole = {row[0]: (int(row[1]), int(row[2])) for row in conn.execute(
         spans.group_by(events.c.chain_id))}  # fmt: skip
-    registered = {row.chain_id: row for row in conn.execute(select(chains))}
-    retained = RetainedPrefix.load(conn)
-    reports: list[ChainReport] = []
-    ranges = sorted(conn.execute(spans.where(*period).group_by(events.c.chain_id)))
-    total = sum(int(hi) - int(lo) + 1 for _, lo, hi in ranges)
-    done = 0
-    for chain_id, lo, hi in ranges:
-        info = registered.get(chain_id)
-        if info is None:
-            reports.append(_unregistered(conn, chain_id))
-            continue
-        first, last = whole[chain_id]
-        marks = {seq: mark for seq, mark in _marks(conn, chain_id).items()
-                 if seq >= lo - 1 and (seq <= hi or hi == last)}  # fmt: skip
-        hasher = hasher_for_chain(chain_id, info.algorithm, info.key_fingerprint, key)
-        check = _ChainCheck(chain_id, hasher, marks, retained if lo == first else None)
-        if lo != first:
-            _start_after_previous_row(conn, check, int(lo))
-        done = fast(conn, check, done, total, progress, _PROGRESS_EVERY, (int(lo), int(hi)))
-        reports.append(check.finish())
-    if progress is not None:
-        progress(done, max(total, done))
-    return VerifyReport(reports)
+    return [
+        PeriodSpan(str(chain_id), int(lo), int(hi), *whole[chain_id])
+        for chain_id, lo, hi in sorted(conn.execute(spans.where(*period).group_by(
+            events.c.chain_id)))
+    ]  # fmt: skip
+
+
+def period_marks(conn: Connection, span: PeriodSpan) -> dict[int, str]:
+    """The checkpoints a span is held against: from the record before it to its end, and
+    every later one when the span ends the chain."""
+    return {seq: mark for seq, mark in _marks(conn, span.chain_id).items()
+            if seq >= span.lo - 1 and (seq <= span.hi or span.hi == span.last)}  # fmt: skip
 
 
 # --- archived segments (`gitaudit verify --archive DIR`) ----------------------------------

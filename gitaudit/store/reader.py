@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import msgspec
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -51,6 +52,7 @@ from gitaudit.store.subjects import actor_pseudonyms, reveal_bodies
 from gitaudit.store.tables import events
 
 _WILDCARDS: Final = frozenset("*?[")
+_decode: Final = msgspec.json.Decoder().decode
 
 
 @dataclass(frozen=True)
@@ -329,11 +331,20 @@ def query_events(conn: Connection, flt: EventFilter) -> list[dict[str, Any]]:
     return list(iter_events(conn, flt))
 
 
+def parse_body(text: str) -> Any:
+    """``json.loads(text)``, twice as fast: msgspec gives the same values or refuses (a lone
+    surrogate, ``NaN``, a number out of a float's range), and then :mod:`json` decides."""
+    try:
+        return _decode(text)
+    except msgspec.MsgspecError:
+        return json.loads(text)
+
+
 def iter_events(conn: Connection, flt: EventFilter, batch: int = 500) -> Iterator[dict[str, Any]]:
     """:func:`query_events` as a stream: rows go from the cursor to the caller, ``batch`` at a
     time, in constant memory whatever the limit."""
     for body in iter_bodies(conn, flt, batch, reveal=True):
-        yield json.loads(body)
+        yield parse_body(body)
 
 
 def iter_bodies(

@@ -21,19 +21,28 @@ need the whole chain (a grant no record accounts for, a chain with no records le
 Each worker sees its own snapshot, bounded by the parent's plan (rows appended
 after the plan are not read, checkpoints past the planned head are not
 considered), so a writer appending meanwhile does not disturb the result.
+
+A period (``gitaudit report soc2``) is planned the same way from
+:func:`~gitaudit.store.integrity.verify_period`'s spans: each chain's seq span of the
+period, cut into ranges, the first starting from the stored record before the
+span, the tail held against the checkpoints that function holds it against.
+:func:`plan` plans; :class:`Running` hands the ranges to the workers without
+waiting, so the caller can do its own work meanwhile; :meth:`Running.result` waits and merges.
 """
 
 from __future__ import annotations
 
 import math
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing import get_context
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import Connection, func, select
 
 from gitaudit.store.integrity import (
+    ChainHasher,
     ChainReport,
     Problem,
     Progress,
@@ -44,6 +53,8 @@ from gitaudit.store.integrity import (
     _marks,
     _unregistered,
     hasher_for_chain,
+    period_marks,
+    period_spans,
 )
 from gitaudit.store.tables import chains, checkpoints, events
 
@@ -120,10 +131,37 @@ def _start_after_previous_row(conn: Connection, check: _ChainCheck, lo: int) -> 
         check.prev_hash = str(row.hash)
 
 
-def _plan(
-    conn: Connection, url: str, key: bytes | None, jobs: int
-) -> tuple[list[_Range], list[ChainReport], dict[str, Any]]:
-    """Ranges to check, reports of unregistered chains, and each chain's info."""
+@dataclass(frozen=True)
+class _Chain:
+    """How the parent finishes one chain from its ranges' outcomes."""
+
+    chain_id: str
+    hasher: ChainHasher
+    newest_mark: int
+    retained: RetainedPrefix | None
+    marks: dict[int, str]  # only for a chain without ranges (no records left)
+
+
+@dataclass
+class Plan:
+    """What the workers check (``ranges``), how the parent finishes each chain from their
+    outcomes, the chains already reported, and the rows to verify in all (``total``)."""
+
+    ranges: list[_Range]
+    chains: list[_Chain]
+    reports: list[ChainReport]  # unregistered chains, reported as planned
+    total: int
+
+
+def _cut(lo: int, hi: int, count: int, size: int) -> list[tuple[int, int]]:
+    """``lo..hi`` (``count`` rows) of a chain in ranges of about ``size`` rows."""
+    pieces = max(1, math.ceil(count / size))
+    width = math.ceil((hi - lo + 1) / pieces)
+    return [(start, min(hi, start + width - 1)) for start in range(lo, hi + 1, width)]
+
+
+def _plan(conn: Connection, url: str, key: bytes | None, jobs: int) -> Plan:
+    """Every chain of the store, in ranges."""
     registered = {row.chain_id: row for row in conn.execute(select(chains))}
     spans = {
         chain_id: (int(lo), int(hi), int(count))
@@ -143,63 +181,130 @@ def _plan(
     retained = RetainedPrefix.load(conn)
     total = sum(count for _, _, count in spans.values())
     size = max(MIN_RANGE_ROWS, math.ceil(total / (2 * jobs)))
-    ranges: list[_Range] = []
-    unregistered: list[ChainReport] = []
+    plan = Plan([], [], [], total)
     for chain_id in _chain_ids(conn):
         info = registered.get(chain_id)
         if info is None:
-            unregistered.append(_unregistered(conn, chain_id))
+            plan.reports.append(_unregistered(conn, chain_id))
             continue
-        hasher_for_chain(chain_id, info.algorithm, info.key_fingerprint, key)  # key fits?
+        hasher = hasher_for_chain(chain_id, info.algorithm, info.key_fingerprint, key)
+        newest_mark = int(newest.get(chain_id) or 0)
+        marks = {} if chain_id in spans else _marks(conn, chain_id)
+        plan.chains.append(_Chain(chain_id, hasher, newest_mark, retained, marks))
         if chain_id not in spans:
             continue
         lo, hi, count = spans[chain_id]
-        pieces = max(1, math.ceil(count / size))
-        width = math.ceil((hi - lo + 1) / pieces)
-        for start in range(lo, hi + 1, width):
-            ranges.append(_Range(
-                len(ranges), url, chain_id, info.algorithm, info.key_fingerprint, key,
-                start, min(hi, start + width - 1), start == lo, int(newest.get(chain_id) or 0),
-                retained if start == lo else None,
+        for start, end in _cut(lo, hi, count, size):
+            plan.ranges.append(_Range(
+                len(plan.ranges), url, chain_id, info.algorithm, info.key_fingerprint, key,
+                start, end, start == lo, newest_mark, retained if start == lo else None,
             ))  # fmt: skip
-    facts = {"registered": registered, "newest": newest, "total": total, "retained": retained}
-    return ranges, unregistered, facts
+    return plan
+
+
+def _plan_period(
+    conn: Connection, url: str, key: bytes | None, jobs: int,
+    since: datetime | None, until: datetime | None,
+) -> Plan:  # fmt: skip
+    """The chains with records in the period, their spans in ranges (as verify_period)."""
+    registered = {row.chain_id: row for row in conn.execute(select(chains))}
+    spans = period_spans(conn, since, until)
+    retained = RetainedPrefix.load(conn)
+    total = sum(span.hi - span.lo + 1 for span in spans)
+    size = max(MIN_RANGE_ROWS, math.ceil(total / (2 * jobs)))
+    plan = Plan([], [], [], total)
+    for span in spans:
+        info = registered.get(span.chain_id)
+        if info is None:
+            plan.reports.append(_unregistered(conn, span.chain_id))
+            continue
+        hasher = hasher_for_chain(span.chain_id, info.algorithm, info.key_fingerprint, key)
+        newest_mark = max(period_marks(conn, span), default=0)
+        starts = span.lo == span.first  # the span starts the chain: a retention cut counts
+        kept = retained if starts else None
+        plan.chains.append(_Chain(span.chain_id, hasher, newest_mark, kept, {}))
+        for lo, hi in _cut(span.lo, span.hi, span.hi - span.lo + 1, size):
+            plan.ranges.append(_Range(
+                len(plan.ranges), url, span.chain_id, info.algorithm, info.key_fingerprint,
+                key, lo, hi, starts and lo == span.lo, newest_mark,
+                kept if lo == span.lo else None,
+            ))  # fmt: skip
+    return plan
+
+
+class Running:
+    """A verification handed to worker processes: :meth:`result` waits for it."""
+
+    def __init__(self, plan: Plan, jobs: int) -> None:
+        self.plan = plan
+        self.pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"))
+        try:
+            self.futures: list[Future[_Outcome]] = [
+                self.pool.submit(_check_range, task) for task in plan.ranges
+            ]
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the workers (those still running are not waited for)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def result(self, progress: Progress | None = None) -> VerifyReport:
+        """Wait for every range and merge them per chain (first problem in seq order)."""
+        total = self.plan.total
+        outcomes: dict[int, _Outcome] = {}
+        done = 0
+        try:
+            for future in as_completed(self.futures):
+                outcome = future.result()
+                outcomes[outcome.index] = outcome
+                done += outcome.records
+                if progress is not None:
+                    progress(done, total)
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        by_chain: dict[str, list[_Outcome]] = {}
+        for task in self.plan.ranges:
+            by_chain.setdefault(task.chain_id, []).append(outcomes[task.index])
+        reports = list(self.plan.reports)
+        for chain in self.plan.chains:
+            reports.append(_merged(chain, by_chain.get(chain.chain_id, [])))
+        if progress is not None:
+            progress(done, max(total, done))
+        return VerifyReport(sorted(reports, key=lambda report: report.chain_id))
+
+
+def _merged(chain: _Chain, parts: list[_Outcome]) -> ChainReport:
+    """One chain's report from its ranges' outcomes, in seq order."""
+    check = _ChainCheck(chain.chain_id, chain.hasher, chain.marks, chain.retained)
+    check.newest_mark = chain.newest_mark
+    for part in parts:
+        check.records += part.records
+        check.rejected += part.rejected
+        check.first_seq = part.first_seq if check.first_seq is None else check.first_seq
+        check.last_seq = part.last_seq if part.last_seq is not None else check.last_seq
+        check.problem = check.problem or part.problem
+    if check.last_seq is not None:
+        check.expected_seq = check.last_seq + 1
+    return check.finish()
+
+
+def plan(
+    conn: Connection, url: str, key: bytes | None, jobs: int,
+    period: tuple[datetime | None, datetime | None] = (None, None),
+) -> Plan:  # fmt: skip
+    """Plan in ``conn``'s snapshot the ranges ``jobs`` processes verify (:class:`Running`):
+    the whole store, or the records of ``period`` as
+    :func:`~gitaudit.store.integrity.verify_period` checks them. Raises ConfigError (a chain
+    key that does not fit) before any process starts."""
+    if period == (None, None):
+        return _plan(conn, url, key, jobs)
+    return _plan_period(conn, url, key, jobs, *period)
 
 
 def verify_chains_parallel(
     conn: Connection, url: str, key: bytes | None, jobs: int, progress: Progress | None = None
 ) -> VerifyReport:
     """:func:`~gitaudit.store.integrity.verify_chains` with ``jobs`` worker processes."""
-    ranges, reports, info = _plan(conn, url, key, jobs)
-    total = info["total"]
-    outcomes: dict[int, _Outcome] = {}
-    done = 0
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_check_range, task) for task in ranges]
-        for future in as_completed(futures):
-            outcome = future.result()
-            outcomes[outcome.index] = outcome
-            done += outcome.records
-            if progress is not None:
-                progress(done, total)
-    by_chain: dict[str, list[_Outcome]] = {}
-    for task in ranges:
-        by_chain.setdefault(task.chain_id, []).append(outcomes[task.index])
-    for chain_id, row in info["registered"].items():
-        parts = by_chain.get(chain_id, [])
-        check = _ChainCheck(chain_id, hasher_for_chain(
-            chain_id, row.algorithm, row.key_fingerprint, key
-        ), {} if parts else _marks(conn, chain_id), info["retained"])  # fmt: skip
-        check.newest_mark = int(info["newest"].get(chain_id) or 0)
-        for part in parts:
-            check.records += part.records
-            check.rejected += part.rejected
-            check.first_seq = part.first_seq if check.first_seq is None else check.first_seq
-            check.last_seq = part.last_seq if part.last_seq is not None else check.last_seq
-            check.problem = check.problem or part.problem
-        if check.last_seq is not None:
-            check.expected_seq = check.last_seq + 1
-        reports.append(check.finish())
-    if progress is not None:
-        progress(done, max(total, done))
-    return VerifyReport(sorted(reports, key=lambda report: report.chain_id))
+    return Running(plan(conn, url, key, jobs), jobs).result(progress)

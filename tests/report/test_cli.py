@@ -192,6 +192,9 @@ def test_soc2_and_security_options_reach_their_reports(env: dict[str, str]) -> N
 
     assert "not verified" not in integrity(verified).lower()
     assert "not" in integrity(skipped).lower() and integrity(verified) != integrity(skipped)
+    in_workers = json.loads(report(env, "soc2", "--format", "json", "--jobs", "2").stdout)
+    assert integrity(in_workers) == integrity(verified)
+    _error(report(env, "soc2", "--jobs", "0"), "--jobs")
     flagged = report(env, "security", "--format", "json", "--clone-threshold", "1")
     default = report(env, "security", "--format", "json")
     assert flagged.returncode == default.returncode == 0, flagged.stderr

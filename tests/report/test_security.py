@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gitaudit.report import security
 from gitaudit.report.model import Table
@@ -167,3 +171,47 @@ def test_a_real_redaction_through_the_wrapper_is_counted_never_shown(
     assert findings(report)["Secrets redacted: url-credentials"].event_ids == (
         recorded[-1]["id"],)
     assert TOKEN not in json.dumps(as_json)
+
+
+def test_the_off_hours_pass_in_a_worker_gives_the_report_made_in_one_process(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The off-hours pass read by a spawned worker while the report builds the rest: the
+    same report (but its time), events read included; a worker that died or could not
+    open the store: read here instead."""
+    records = _history(store)
+    store.append([event(NIGHT + timedelta(minutes=n), "git.fetch", actor=actor(name))
+                  for n, name in enumerate(["dave", "erin", "dave", "frank"] * 3)])  # fmt: skip
+    start, end = period()
+    _, here = build(store, security.build, Options(since=start, until=end, jobs=1))
+    started: list[bool] = []
+    real = security.OffHoursPass.__init__
+
+    def spy(self: security.OffHoursPass, *args: Any) -> None:
+        real(self, *args)
+        started.append(self.future is not None)
+
+    monkeypatch.setattr(security.OffHoursPass, "__init__", spy)
+    report, in_worker = build(store, security.build, Options(since=start, until=end, jobs=2))
+    assert started == [True]
+    for made in (here, in_worker):
+        made.pop("generated_at")
+    assert in_worker == here
+    assert findings(report)["dave worked outside working hours"].event_ids[0] == (
+        records["night"]["id"])
+    build(store, security.build, Options(since=start, until=end))  # auto: too few events
+    assert started == [True, False]
+
+    def dead(_self: Any, timeout: float | None = None) -> Any:
+        raise BrokenProcessPool("the worker was killed")
+
+    monkeypatch.setattr(Future, "result", dead)
+    _, after_death = build(store, security.build, Options(since=start, until=end, jobs=2))
+    after_death.pop("generated_at")
+    assert after_death == here
+    monkeypatch.undo()
+    nowhere = f"sqlite:///{tmp_path / 'missing' / 'audit.db'}"  # the worker cannot open it
+    monkeypatch.setattr(security, "workers", lambda _conn, _options: (nowhere, 2, 0))
+    _, unreadable = build(store, security.build, Options(since=start, until=end))
+    unreadable.pop("generated_at")
+    assert unreadable == here

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import func
+
 from gitaudit.config import Settings
 from gitaudit.report import soc2
-from gitaudit.report.evidence import MAX_ROWS, RefChanges
+from gitaudit.report.common import narrowed
+from gitaudit.report.evidence import MAX_ROWS, Reader, RefChanges
 from gitaudit.report.model import MAX_EVIDENCE_IDS, Findings, KeyValues, Table
-from gitaudit.store import Store
+from gitaudit.store import Store, verify_parallel
 from gitaudit.store.checkpoints import generate_key
 from gitaudit.store.integrity import verify_period
 from gitaudit.store.reader import EventFilter
+from gitaudit.store.stats import GROUPS
+from gitaudit.store.tables import events
+from gitaudit.store.verify_parallel import Running, plan
 from tests.gitfixtures import GitSandbox
 from tests.hooks.conftest import gitaudit, hook_events
 from tests.hooks.test_faults import failing_pre_push, pushable
@@ -314,10 +322,13 @@ def test_the_users_filters_narrow_every_section(store: Store) -> None:
     assert "Denied operations" not in found  # carol's, and a failure
 
 
-def test_a_keyed_chain_without_its_key_is_not_verified_and_says_why(sqlite_url: str) -> None:
+@pytest.mark.parametrize("jobs", [None, 1, 2])
+def test_a_keyed_chain_without_its_key_is_not_verified_and_says_why(
+    sqlite_url: str, jobs: int | None
+) -> None:
     with Store.open(sqlite_url, chain_id="keyed", chain_key=b"k" * 32) as keyed:
         keyed.append([event(MONDAY, "git.fetch")])
-        report, _ = build(keyed, soc2.build, Options())
+        report, _ = build(keyed, soc2.build, Options(jobs=jobs))
     finding = findings(report)["Integrity not verified"]
     assert finding.severity == "high"
     assert "GITAUDIT_CHAIN_KEY_FILE" in finding.detail
@@ -368,6 +379,10 @@ def test_verify_period_on_a_chain_retention_cut(store: Store, tmp_path: Path) ->
             assert verified.ok, (minutes, verified.first_problem)
             chain = next(c for c in verified.chains if c.chain_id == "test-chain")
             assert chain.first_seq == max(6, minutes + 1)
+            since = BASE_TIME + timedelta(minutes=minutes)
+            url = conn.engine.url.render_as_string(hide_password=False)
+            in_workers = Running(plan(conn, url, None, 2, (since, None)), 2).result()
+            assert in_workers == verified
 
 
 def test_a_push_the_users_pre_push_hook_refused_is_denied(tmp_path: Path, sqlite_url: str) -> None:
@@ -386,3 +401,93 @@ def test_a_push_the_users_pre_push_hook_refused_is_denied(tmp_path: Path, sqlite
     rows = section(report, "Failed and denied operations")[2].rows  # type: ignore[union-attr]
     assert [row[5] for row in rows] == ["refused by the pre-push hook (exit code 3)"]
     assert "Protected refs changed by people" not in found  # the push never happened
+
+
+def _access_events() -> list[dict[str, Any]]:
+    """Reads by several actors (one without a name) of several repositories."""
+    nobody = {"uid": 1001, "host": "build-02"}
+    return [
+        event(MONDAY + timedelta(minutes=10 + index), operation,
+              actor=nobody if index % 5 == 4 else actor(("dave", "erin")[index % 2]),
+              repo={"name": f"repo{index % 3}", "path": f"/src/repo{index % 3}"})
+        for index, operation in enumerate(["git.clone", "git.fetch", "git.pull"] * 6)
+    ]  # fmt: skip
+
+
+def test_workers_and_sql_groups_give_the_report_made_in_one_process(
+    store: Store, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The period verified in worker processes (several ranges) while the report reads the
+    events, and the access section grouped by the database: the same report, byte for byte
+    (but its time), as verifying in the report's process; the tampered record's finding and
+    every section's event ids included; the access table as feeding every access one by one
+    gives it."""
+    records = _history(store)
+    store.append(_access_events())
+    tamper(store_url, "UPDATE events SET body = replace(body, 'alice', 'mallory') "
+           "WHERE id = :id", params={"id": records["forced"]["id"]})
+    monkeypatch.setattr(verify_parallel, "MIN_RANGE_ROWS", 3)
+    ranges: list[int] = []
+    real = verify_parallel.Running.result
+
+    def counted(running: verify_parallel.Running, progress: Any = None) -> Any:
+        ranges.append(len(running.plan.ranges))
+        return real(running, progress)
+
+    monkeypatch.setattr(verify_parallel.Running, "result", counted)
+    start, end = period()
+    _, here_json = build(store, soc2.build, Options(since=start, until=end, jobs=1))
+    assert ranges == []
+    workers, workers_json = build(store, soc2.build,
+                                  Options(since=start, until=end, jobs=2))  # fmt: skip
+    assert ranges == [4]  # 25 records of the period: 2 ranges per worker
+    for made in (here_json, workers_json):
+        made.pop("generated_at")
+    assert workers_json == here_json
+    found = findings(workers)
+    assert found["Chain test-chain fails verification at seq 2"].event_ids == (
+        records["forced"]["id"],)
+    assert found["Force-pushes to protected refs"].event_ids == (records["forced"]["id"],)
+    assert found["Denied operations"].event_ids == (records["refused"]["id"],)
+    assert found["Branch and tag deletions"].event_ids == (records["deleted"]["id"],)
+    one_by_one = soc2.Access()
+    with store.reading() as conn:
+        reader = Reader(conn, lambda _: None)
+        flt = narrowed(EventFilter(since=start, until=end), soc2.ACCESS_OPERATIONS)
+        for row in reader.rows(flt, GROUPS["actor"](conn.dialect.name),
+                               func.coalesce(events.c.repo_name, events.c.repo_path),
+                               events.c.operation, events.c.occurred_at):  # fmt: skip
+            one_by_one.feed(reader.shown(row[0]), row[1], row[2], row[3])
+    grouped = section(workers, "Repository access")[0]
+    assert grouped == one_by_one.section().blocks[0]
+    assert len(grouped.rows) == 10  # type: ignore[union-attr]
+    assert ("(unknown)", "repo1", 0, 1, 0) in [row[:5] for row in grouped.rows]  # type: ignore[union-attr]
+
+
+def test_failed_workers_and_small_periods_are_verified_in_the_reports_process(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _history(store)
+    start, end = period()
+    expected, expected_json = build(store, soc2.build, Options(since=start, until=end,
+                                                               jobs=1))  # fmt: skip
+    started: list[int] = []
+
+    def broken(running: verify_parallel.Running, _progress: Any = None) -> Any:
+        started.append(running.plan.total)
+        raise BrokenProcessPool("a worker was killed")
+
+    monkeypatch.setattr(verify_parallel.Running, "result", broken)
+    report, as_json = build(store, soc2.build, Options(since=start, until=end, jobs=2))
+    assert started == [7]
+    assert dict(section(report, "Integrity")[0].items)["result"] == "passed"  # type: ignore[union-attr]
+    assert as_json["events_read"] == expected_json["events_read"]
+    assert section(report, "Integrity") == section(expected, "Integrity")
+    build(store, soc2.build, Options(since=start, until=end))  # auto: too few records
+    assert started == [7]
+    monkeypatch.undo()
+    nowhere = f"sqlite:///{tmp_path / 'missing' / 'audit.db'}"  # workers cannot open it
+    monkeypatch.setattr(soc2, "workers", lambda _conn, _options: (nowhere, 2, 0))
+    unreadable, unreadable_json = build(store, soc2.build, Options(since=start, until=end))
+    assert section(unreadable, "Integrity") == section(expected, "Integrity")
+    assert unreadable_json["events_read"] == expected_json["events_read"]

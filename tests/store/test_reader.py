@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from gitaudit.store import EventFilter, Store
-from gitaudit.store.reader import _like_pattern, _regex_pattern
+from gitaudit.store.reader import _like_pattern, _regex_pattern, parse_body
 from tests.store.helpers import BASE_TIME, make_record, make_records
 
 
@@ -161,3 +162,16 @@ def test_iter_query_streams_what_query_returns(filled: Store, flt: EventFilter) 
     stream = filled.iter_query(flt)
     assert not isinstance(stream, list)  # rows come from the cursor as they are read
     assert list(stream) == filled.query(flt)
+
+
+@pytest.mark.parametrize("text", [
+    '{"n": 123456789012345678901234567890, "m": -9223372036854775809, "f": 0.1, "e": 1E5}',
+    '{"a": 1, "a": 2}', '{"x": 1e400, "y": -1e400}', '{"nan": NaN, "inf": Infinity}',
+    '{"s": "\\ud800 lone"}', '{"t": "na\\u00efve \\u65e5\\u672c \\ud83c\\udf89 \\"q\\" \\\\"}',
+    '{"z": -0.0, "l": [1, 2.5, null, true, {"k": []}]}',
+])  # fmt: skip
+def test_bodies_parse_as_json_loads_parses_them(text: str) -> None:
+    """Readers parse bodies with msgspec, else json: the very same values and types."""
+    parsed, expected = parse_body(text), json.loads(text)
+    assert repr(parsed) == repr(expected)
+    assert [type(value) for value in parsed.values()] == [type(v) for v in expected.values()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import text
 
 from gitaudit.store import Store, VerifyReport, verify_parallel
 from gitaudit.store.engine import create_store_engine, snapshot
-from gitaudit.store.integrity import ChainHasher, _ChainCheck, _marks
+from gitaudit.store.integrity import ChainHasher, _ChainCheck, _marks, verify_period
 from gitaudit.store.verify_fast import (
     _accepts,
     _accepts_array,
@@ -21,7 +22,7 @@ from gitaudit.store.verify_fast import (
     _sqlite_agree,
     _stamp_form,
 )
-from tests.store.helpers import make_record, make_records
+from tests.store.helpers import BASE_TIME, make_record, make_records
 from tests.store.test_checkpoints import forge
 
 CHAIN = "test-chain"
@@ -194,3 +195,39 @@ def test_postgresql_rows_stream_through_a_server_side_cursor(pg_fresh_url: str) 
             assert conn.execute(text("SELECT 1")).scalar() == 1
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("minutes", [(5, 28), (5, 600)])  # inside the chain; to its end
+@pytest.mark.parametrize(
+    "statements",
+    [
+        (),
+        ("DELETE FROM events WHERE seq = 16",),  # a gap at a range boundary
+        ("UPDATE events SET body = replace(body, 'alice', 'mallory') WHERE seq = 13",),
+        ("UPDATE events SET hash = '" + "0" * 64 + "' WHERE seq = 5",),  # the record before
+        ("DELETE FROM events WHERE seq > 36", "DELETE FROM checkpoints WHERE seq > 30"),
+    ],
+)
+def test_a_period_verified_in_workers_is_verified_as_in_process(
+    chained: Store, store_url: str, statements: tuple[str, ...], minutes: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """``report soc2``'s verification in worker processes (ranges of 5 rows) names the same
+    problem, counts and progress as :func:`verify_period` in the report's own process."""
+    forge(store_url, *statements)
+    monkeypatch.setattr(verify_parallel, "MIN_RANGE_ROWS", 5)
+    since, until = (BASE_TIME + timedelta(minutes=minute) for minute in minutes)
+    seen: dict[str, list[int]] = {"in process": [], "workers": []}
+    with chained.reading() as conn:
+        sequential = verify_period(conn, None, since, until,
+                                   lambda done, _: seen["in process"].append(done))
+        planned = verify_parallel.plan(conn, store_url, None, 2, (since, until))
+        assert len(planned.ranges) > 2
+        running = verify_parallel.Running(planned, 2)
+        parallel = running.result(lambda done, _: seen["workers"].append(done))
+    assert _summary(parallel) == _summary(sequential)
+    assert seen["workers"][-1] == seen["in process"][-1] == sum(c.records for c in parallel.chains)
+    assert parallel.ok is (not statements)
+    if statements and "mallory" in statements[0]:
+        assert parallel.first_problem is not None
+        assert (parallel.first_problem.kind, parallel.first_problem.seq) == ("modified", 13)
