@@ -295,3 +295,35 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
     ).encode("utf-8", "surrogatepass")
+
+
+def audit_record(
+    operation: str,
+    details: dict[str, Any],
+    *,
+    source: str,
+    actor: dict[str, Any],
+    severity: str = "medium",
+    correlation_id: str | None = None,
+    duration_ms: float | None = None,
+    exit_code: int | None = None,
+) -> dict[str, Any]:
+    """A record gitaudit writes about itself (``audit.*``): now, no repository, success;
+    ``correlation_id`` None: a new one."""
+    return {
+        "id": uuid7(),
+        "schema_version": SCHEMA_VERSION,
+        "occurred_at": now_rfc3339(),
+        "duration_ms": duration_ms,
+        "operation": operation,
+        "category": category_for(operation, {}),
+        "outcome": "success",
+        "severity": severity,
+        "source": source,
+        "correlation_id": uuid7() if correlation_id is None else correlation_id,
+        "parent_id": None,
+        "actor": actor,
+        "repo": None,
+        "result": {"exit_code": exit_code, "error": None},
+        "details": details,
+    }

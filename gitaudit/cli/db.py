@@ -161,17 +161,13 @@ def _rekey_event(chain: ChainRekey, rekey_id: str, settings: Settings) -> dict[s
     """The ``audit.store_rekeyed`` record of one rewritten chain: hashes, counts, a digest."""
     import os
 
-    from gitaudit.catalog import category_for, now_rfc3339, uuid7
+    from gitaudit.catalog import audit_record
     from gitaudit.cli.checkpoint import sanitized
     from gitaudit.store.rekey import OPERATION, details
 
-    event = {
-        "id": uuid7(), "schema_version": 1, "occurred_at": now_rfc3339(), "duration_ms": None,
-        "operation": OPERATION, "category": category_for(OPERATION, {}), "outcome": "success",
-        "severity": "medium", "source": "cli", "correlation_id": rekey_id, "parent_id": None,
-        "actor": {"uid": os.getuid(), "host": os.uname().nodename}, "repo": None,
-        "result": {"exit_code": 0, "error": None}, "details": details(chain, rekey_id),
-    }  # fmt: skip
+    event = audit_record(OPERATION, details(chain, rekey_id), source="cli",
+                         correlation_id=rekey_id, exit_code=0,
+                         actor={"uid": os.getuid(), "host": os.uname().nodename})  # fmt: skip
     return sanitized(event, settings)
 
 

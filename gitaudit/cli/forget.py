@@ -48,33 +48,18 @@ def _describe(shown: ForgetPreview) -> str:
 
 def _event(shown: ForgetPreview, settings: Settings) -> dict[str, Any]:
     """The ``audit.subject_forgotten`` record: tokens and counts, never an identity."""
-    from gitaudit.catalog import category_for, now_rfc3339, uuid7
+    from gitaudit.catalog import audit_record
     from gitaudit.cli.checkpoint import sanitized
 
-    operation = "audit.subject_forgotten"
-    event = {
-        "id": uuid7(),
-        "schema_version": 1,
-        "occurred_at": now_rfc3339(),
-        "duration_ms": None,
-        "operation": operation,
-        "category": category_for(operation, {}),
-        "outcome": "success",
-        "severity": "medium",
-        "source": "cli",
-        "correlation_id": uuid7(),
-        "parent_id": None,
-        "actor": {"uid": os.getuid(), "host": os.uname().nodename},
-        "repo": None,
-        "result": {"exit_code": 0, "error": None},
-        "details": {
-            "subjects": [{"pseudonym": subject.token, "kind": subject.kind}
-                         for subject in shown.plan.subjects],
-            "kept_linked": [subject.token for subject in shown.plan.kept],
-            "events": shown.events,
-            "clear_events_before_0007": shown.clear_events,
-        },
-    }
+    details = {
+        "subjects": [{"pseudonym": subject.token, "kind": subject.kind}
+                     for subject in shown.plan.subjects],
+        "kept_linked": [subject.token for subject in shown.plan.kept],
+        "events": shown.events,
+        "clear_events_before_0007": shown.clear_events,
+    }  # fmt: skip
+    event = audit_record("audit.subject_forgotten", details, source="cli", exit_code=0,
+                         actor={"uid": os.getuid(), "host": os.uname().nodename})  # fmt: skip
     return sanitized(event, settings)
 
 

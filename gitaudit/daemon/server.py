@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from gitaudit import paths
 from gitaudit.capture import watcher
+from gitaudit.catalog import audit_record
 from gitaudit.config import Settings, load
 from gitaudit.daemon import protocol, systemd
 from gitaudit.daemon.agents import AgentTracker
@@ -51,7 +52,6 @@ from gitaudit.daemon.subscribers import Hub
 from gitaudit.daemon.trace2_receiver import Deduper, Trace2Receiver
 from gitaudit.daemon.writer import BatchWriter
 from gitaudit.errors import ConfigError, GitauditError
-from gitaudit.events import category_for, now_rfc3339, uuid7
 from gitaudit.quarantine import Quarantine
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -119,24 +119,9 @@ def config_changed_event(
     before: dict[str, Any], after: dict[str, Any], files: list[str]
 ) -> dict[str, Any]:
     """The ``audit.config_changed`` record of a reload (actor stamped by the intake)."""
-    operation = "audit.config_changed"
-    return {
-        "id": uuid7(),
-        "schema_version": 1,
-        "occurred_at": now_rfc3339(),
-        "duration_ms": None,
-        "operation": operation,
-        "category": category_for(operation, {}),
-        "outcome": "success",
-        "severity": "medium",
-        "source": "daemon",
-        "correlation_id": uuid7(),
-        "parent_id": None,
-        "actor": {"host": os.uname().nodename},
-        "repo": None,
-        "result": {"exit_code": None, "error": None},
-        "details": {"before": before, "after": after, "config_files": files},
-    }
+    return audit_record("audit.config_changed",
+                        {"before": before, "after": after, "config_files": files},
+                        source="daemon", actor={"host": os.uname().nodename})  # fmt: skip
 
 
 class AlreadyRunningError(GitauditError):

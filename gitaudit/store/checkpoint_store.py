@@ -196,33 +196,19 @@ def note_of_event(details: dict[str, Any]) -> str | None:
 
 def checkpoint_event(written: WrittenCheckpoint, source: str) -> dict[str, Any]:
     """The ``audit.checkpoint`` record carrying the note, so sinks forward a copy of it."""
-    from gitaudit.catalog import category_for, now_rfc3339, uuid7
+    from gitaudit.catalog import audit_record
 
     checkpoint = written.checkpoint
-    return {
-        "id": uuid7(),
-        "schema_version": 1,
-        "occurred_at": now_rfc3339(),
-        "duration_ms": None,
-        "operation": CHECKPOINT_OPERATION,
-        "category": category_for(CHECKPOINT_OPERATION, {}),
-        "outcome": "success",
-        "severity": "low",
-        "source": source,
-        "correlation_id": uuid7(),
-        "parent_id": None,
-        "actor": {"host": os.uname().nodename},
-        "repo": None,
-        "result": {"exit_code": None, "error": None},
-        "details": {
-            "number": written.number,
-            "origin": checkpoint.origin,
-            "time": format_time(checkpoint.time),
-            "body_sha256": written.body_sha256,
-            "key_name": written.key_name,
-            "chains": len(checkpoint.heads),
-            # One string per line: a single string past FIELD_MAX_BYTES (16 KiB, ~150 chains)
-            # would be cut by the sanitizer's size limits; lines stay whole.
-            "note_lines": written.note.split("\n")[:-1],
-        },
+    details = {
+        "number": written.number,
+        "origin": checkpoint.origin,
+        "time": format_time(checkpoint.time),
+        "body_sha256": written.body_sha256,
+        "key_name": written.key_name,
+        "chains": len(checkpoint.heads),
+        # One string per line: a single string past FIELD_MAX_BYTES (16 KiB, ~150 chains)
+        # would be cut by the sanitizer's size limits; lines stay whole.
+        "note_lines": written.note.split("\n")[:-1],
     }
+    return audit_record(CHECKPOINT_OPERATION, details, source=source, severity="low",
+                        actor={"host": os.uname().nodename})  # fmt: skip

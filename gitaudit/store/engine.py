@@ -828,21 +828,14 @@ class Store:
         delete its keys and append ``record(preview)`` (the ``audit.subject_forgotten``
         event); then scrub the files. None when not confirmed; else the preview and
         whether the scrub completed."""
-        with owner_needed("run `gitaudit forget` as the owner of the store's tables (set "
-                          "GITAUDIT_DATABASE_URL to that login): gitaudit_writer may create "
-                          "subjects, not delete their keys"):  # fmt: skip
-            return self._forget(identity, follow_links, confirm, record)
-
-    def _forget(
-        self,
-        identity: str,
-        follow_links: bool,
-        confirm: Callable[[ForgetPreview], bool],
-        record: Callable[[ForgetPreview], dict[str, Any]],
-    ) -> tuple[ForgetPreview, bool] | None:
         from gitaudit.store import subjects
 
-        with translate_errors("forgetting a subject", self._url):
+        with (
+            owner_needed("run `gitaudit forget` as the owner of the store's tables (set "
+                         "GITAUDIT_DATABASE_URL to that login): gitaudit_writer may create "
+                         "subjects, not delete their keys"),
+            translate_errors("forgetting a subject", self._url),
+        ):  # fmt: skip
             with snapshot(self._engine) as conn:
                 shown = subjects.preview(conn, identity, follow_links=follow_links)
             if not confirm(shown):

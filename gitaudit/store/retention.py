@@ -55,7 +55,7 @@ from sqlalchemy import Connection, Engine, func, literal, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
 
-from gitaudit.catalog import OPERATIONS, category_for, now_rfc3339, severity_for, uuid7
+from gitaudit.catalog import OPERATIONS, audit_record, severity_for, uuid7
 from gitaudit.errors import ConfigError
 from gitaudit.store import partitions, search
 from gitaudit.store.archive import Archive, ArchiveError
@@ -621,23 +621,12 @@ def retention_event(
     except KeyError:
         user = None
     details = {"phase": phase, **details}
-    return {
-        "id": uuid7(),
-        "schema_version": 1,
-        "occurred_at": now_rfc3339(),
-        "duration_ms": round(details.get("duration_s", 0.0) * 1000, 3),
-        "operation": OPERATION,
-        "category": category_for(OPERATION, {}),
-        "outcome": "success",
-        "severity": severity_for(OPERATION, details, "success"),
-        "source": source,
-        "correlation_id": run_id,
-        "parent_id": None,
-        "actor": {"uid": os.getuid(), "user": user, "host": os.uname().nodename},
-        "repo": None,
-        "result": {"exit_code": None, "error": None},
-        "details": details,
-    }
+    return audit_record(
+        OPERATION, details, source=source, correlation_id=run_id,
+        severity=severity_for(OPERATION, details, "success"),
+        duration_ms=round(details.get("duration_s", 0.0) * 1000, 3),
+        actor={"uid": os.getuid(), "user": user, "host": os.uname().nodename},
+    )  # fmt: skip
 
 
 def recorder(store: Store, settings: Settings, source: str) -> Recorder:
